@@ -1,0 +1,2 @@
+namespace LvMae.Contracts;
+internal static class ContractsAssembly { }

@@ -1,0 +1,2 @@
+namespace LvMae.Grains;
+internal static class GrainsAssembly { }

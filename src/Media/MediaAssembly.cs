@@ -1,0 +1,2 @@
+namespace LvMae.Media;
+internal static class MediaAssembly { }

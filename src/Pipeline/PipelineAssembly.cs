@@ -1,0 +1,2 @@
+namespace LvMae.Pipeline;
+internal static class PipelineAssembly { }

@@ -1,0 +1,2 @@
+namespace LvMae.Storage;
+internal static class StorageAssembly { }

@@ -1,0 +1,1 @@
+namespace LvMae.Media.Tests;

@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Azure.Storage.Blobs;
+using Xunit;
+
+namespace LvMae.Testing;
+
+/// <summary>
+/// A real Azurite blob emulator for a test collection: started on a free loopback port with a fresh
+/// temp folder, stopped (and the folder deleted) when the collection ends. Fails loudly when Azurite is
+/// not installed: ./test.sh installs it into infra/azurite.
+/// </summary>
+public sealed class AzuriteFixture : IAsyncLifetime
+{
+    private Process? _process;
+    private string? _dataDir;
+
+    public int Port { get; private set; }
+
+    /// <summary>Explicit development-storage connection string for this instance.</summary>
+    public string ConnectionString =>
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
+        "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
+        $"BlobEndpoint=http://127.0.0.1:{Port}/devstoreaccount1;";
+
+    public BlobServiceClient ServiceClient() => new(ConnectionString);
+
+    /// <summary>A new, empty container with a unique name, so tests never see each other's blobs.</summary>
+    public async Task<BlobContainerClient> NewContainerAsync(string prefix = "test")
+    {
+        var container = ServiceClient().GetBlobContainerClient($"{prefix}-{Guid.NewGuid():N}"[..Math.Min(63, prefix.Length + 33)]);
+        await container.CreateIfNotExistsAsync();
+        return container;
+    }
+
+    public async Task InitializeAsync()
+    {
+        var executable = AzuriteLocator.Find();
+        _dataDir = Directory.CreateTempSubdirectory("lvmae-azurite-").FullName;
+        Port = FreeTcpPort();
+        var start = new ProcessStartInfo(executable)
+        {
+            ArgumentList =
+            {
+                "--blobHost", "127.0.0.1", "--blobPort", Port.ToString(),
+                "--location", _dataDir, "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose",
+            },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        _process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {executable}");
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        await WaitUntilListeningAsync(TimeSpan.FromSeconds(30));
+    }
+
+    private async Task WaitUntilListeningAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process!.HasExited)
+                throw new InvalidOperationException($"Azurite exited at start-up with code {_process.ExitCode}");
+            try
+            {
+                await ServiceClient().GetPropertiesAsync();
+                return;
+            }
+            catch (Exception) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+        }
+        throw new TimeoutException($"Azurite did not answer on port {Port} within {timeout.TotalSeconds} s");
+    }
+
+    public Task DisposeAsync()
+    {
+        try
+        {
+            if (_process is { HasExited: false }) { _process.Kill(entireProcessTree: true); _process.WaitForExit(5000); }
+        }
+        finally
+        {
+            _process?.Dispose();
+            if (_dataDir is not null) try { Directory.Delete(_dataDir, recursive: true); } catch (IOException) { }
+        }
+        return Task.CompletedTask;
+    }
+
+    private static int FreeTcpPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>Finds azurite-blob: $LVMAE_AZURITE_BIN, else infra/azurite/node_modules/.bin above the test binaries.</summary>
+public static class AzuriteLocator
+{
+    public static string Find()
+    {
+        var fromEnv = Environment.GetEnvironmentVariable("LVMAE_AZURITE_BIN");
+        if (!string.IsNullOrEmpty(fromEnv) && File.Exists(fromEnv)) return fromEnv;
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "infra", "azurite", "node_modules", ".bin", "azurite-blob");
+            if (File.Exists(candidate)) return candidate;
+        }
+        throw new FileNotFoundException(
+            "azurite-blob not found: run ./test.sh (it runs `npm ci` in infra/azurite) or set LVMAE_AZURITE_BIN.");
+    }
+}
