@@ -1,2 +1,0 @@
-namespace LvMae.Media;
-internal static class MediaAssembly { }
