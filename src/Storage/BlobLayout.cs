@@ -1,0 +1,57 @@
+namespace LvMae.Storage;
+
+/// <summary>
+/// Every blob name LvMae uses, in one place (one container, default "lvmae"):
+/// <code>
+/// videos/&lt;id&gt;/source.&lt;ext&gt;              the ingested file
+/// videos/&lt;id&gt;/segments.json             segment boundaries + probe metadata
+/// videos/&lt;id&gt;/embeddings/&lt;encoder&gt;.npy  float32 [N, d], encoder name+version in blob metadata
+/// grainstate/&lt;grainType&gt;/&lt;key&gt;.json     Orleans grain state (ETag-guarded)
+/// runs/&lt;run&gt;/config.json, checkpoints/&lt;step&gt;.ckpt, metrics.jsonl, plots/*.png, export/...
+/// </code>
+/// Ids are validated before they reach a name (see <see cref="ValidateId"/>), so no name can escape its prefix.
+/// </summary>
+public static class BlobLayout
+{
+    public const string DefaultContainer = "lvmae";
+
+    public static string VideoPrefix(string videoId) => $"videos/{ValidateId(videoId, "video id")}/";
+    public static string Source(string videoId, string extension) => $"{VideoPrefix(videoId)}source{NormalizeExtension(extension)}";
+    public static string Segments(string videoId) => $"{VideoPrefix(videoId)}segments.json";
+    public static string Embeddings(string videoId, string encoder) => $"{VideoPrefix(videoId)}embeddings/{EncoderFileName(encoder)}.npy";
+
+    public static string GrainState(string grainType, string key) =>
+        $"grainstate/{Uri.EscapeDataString(grainType)}/{Uri.EscapeDataString(key)}.json";
+
+    public static string RunPrefix(string run) => $"runs/{ValidateId(run, "run name")}/";
+    public static string RunConfig(string run) => $"{RunPrefix(run)}config.json";
+    public static string RunCheckpoint(string run, long step) => $"{RunPrefix(run)}checkpoints/{step:D9}.ckpt";
+    public static string RunCheckpointPrefix(string run) => $"{RunPrefix(run)}checkpoints/";
+    public static string RunMetrics(string run) => $"{RunPrefix(run)}metrics.jsonl";
+    public static string RunPlot(string run, string name) => $"{RunPrefix(run)}plots/{ValidateId(name, "plot name")}.png";
+    public static string RunExport(string run, string file) => $"{RunPrefix(run)}export/{file}";
+
+    /// <summary>Ids are 1-128 chars of [A-Za-z0-9._-], not starting with '.', so they are safe in blob names and paths.</summary>
+    public static bool IsValidId(string? id) =>
+        !string.IsNullOrEmpty(id) && id.Length <= 128 && id[0] != '.' &&
+        id.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-');
+
+    public static string ValidateId(string? id, string what = "id") =>
+        IsValidId(id) ? id! : throw new ArgumentException(
+            $"invalid {what} '{id}': use 1-128 characters from A-Z a-z 0-9 . _ - (not starting with '.')");
+
+    /// <summary>"model:/x/clip.onnx" -> "model_clip.onnx": encoder specs become safe file names.</summary>
+    public static string EncoderFileName(string encoder)
+    {
+        var name = encoder.Replace(':', '_');
+        name = Path.GetFileName(name.Replace('\\', '/'));
+        var safe = new string(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' ? c : '_').ToArray());
+        return ValidateId(safe.TrimStart('.'), "encoder name");
+    }
+
+    private static string NormalizeExtension(string extension)
+    {
+        var ext = extension.StartsWith('.') ? extension : "." + extension;
+        return ext.Length <= 10 && ext[1..].All(char.IsAsciiLetterOrDigit) ? ext.ToLowerInvariant() : ".bin";
+    }
+}

@@ -1,2 +1,0 @@
-namespace LvMae.Storage;
-internal static class StorageAssembly { }
