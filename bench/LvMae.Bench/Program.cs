@@ -1,1 +1,114 @@
-Console.WriteLine("bench");
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text;
+using LvMae.Bench;
+
+// Usage: dotnet run -c Release --project bench/LvMae.Bench -- [suite ...] [--quick] [--no-write]
+// Runs the named suites (all by default), prints each one's figures and writes docs/BENCHMARKS.md.
+var quick = args.Contains("--quick");
+var write = !args.Contains("--no-write");
+var wanted = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToHashSet(StringComparer.OrdinalIgnoreCase);
+var suites = BenchSuites.All.Where(s => wanted.Count == 0 || wanted.Contains(s.Name)).ToList();
+if (suites.Count == 0)
+{
+    Console.Error.WriteLine($"unknown suite(s) {string.Join(", ", wanted)}; known: {string.Join(", ", BenchSuites.All.Select(s => s.Name))}");
+    return 2;
+}
+
+var context = new BenchContext(quick);
+var sections = new List<(string Name, string Markdown)>();
+foreach (var suite in suites)
+{
+    Console.WriteLine($"== {suite.Name} ==");
+    var watch = Stopwatch.StartNew();
+    var markdown = await suite.RunAsync(context);
+    Console.WriteLine(markdown);
+    Console.WriteLine($"({suite.Name}: {watch.Elapsed.TotalSeconds:F0} s)");
+    sections.Add((suite.Name, markdown));
+}
+
+if (write) BenchmarkReport.Write(sections, string.Join(' ', args));
+return 0;
+
+namespace LvMae.Bench
+{
+    /// <summary>One benchmark suite: measures its figures and a baseline in the same run, returns a markdown section.</summary>
+    public interface IBenchSuite
+    {
+        string Name { get; }
+        Task<string> RunAsync(BenchContext context);
+    }
+
+    public sealed record BenchContext(bool Quick)
+    {
+        /// <summary>Median of <paramref name="runs"/> timings of <paramref name="action"/> in seconds (after one warm-up).</summary>
+        public static double MedianSeconds(int runs, Action action)
+        {
+            action();
+            var times = new double[runs];
+            for (var i = 0; i < runs; i++)
+            {
+                var watch = Stopwatch.StartNew();
+                action();
+                times[i] = watch.Elapsed.TotalSeconds;
+            }
+            Array.Sort(times);
+            return times[runs / 2];
+        }
+    }
+
+    public static partial class BenchSuites
+    {
+        /// <summary>Every suite; each issue's benchmark adds itself here.</summary>
+        public static IReadOnlyList<IBenchSuite> All { get; } = Discover();
+
+        private static List<IBenchSuite> Discover() =>
+            typeof(BenchSuites).Assembly.GetTypes()
+                .Where(t => typeof(IBenchSuite).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false })
+                .Select(t => (IBenchSuite)Activator.CreateInstance(t)!)
+                .OrderBy(s => s.Name, StringComparer.Ordinal)
+                .ToList();
+    }
+
+    /// <summary>Merges suite sections into docs/BENCHMARKS.md, keeping sections of suites not run this time.</summary>
+    public static class BenchmarkReport
+    {
+        public static void Write(IReadOnlyList<(string Name, string Markdown)> sections, string arguments)
+        {
+            var root = FindRoot();
+            var path = Path.Combine(root, "docs", "BENCHMARKS.md");
+            var existing = File.Exists(path) ? ParseSections(File.ReadAllText(path)) : new Dictionary<string, string>();
+            var machine = $"{RuntimeInformation.OSDescription}, {Environment.ProcessorCount} cores, {RuntimeInformation.ProcessArchitecture}, .NET {Environment.Version}";
+            foreach (var (name, markdown) in sections)
+                existing[name] = $"_Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {machine}; command: `dotnet run -c Release --project bench/LvMae.Bench -- {name}{(arguments.Contains("--quick") ? " --quick" : "")}`_\n\n{markdown.Trim()}\n";
+            var text = new StringBuilder("# LvMae benchmarks\n\nWritten by `bench/LvMae.Bench` (`./bench.sh`); each section is replaced when its suite runs. Ratios compare against a baseline measured in the same run.\n");
+            foreach (var (name, body) in existing.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+                text.Append($"\n<!-- suite:{name} -->\n## {name}\n\n{body}");
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllText(path, text.ToString());
+            Console.WriteLine($"wrote {path}");
+        }
+
+        private static Dictionary<string, string> ParseSections(string text)
+        {
+            var result = new Dictionary<string, string>();
+            var parts = text.Split("<!-- suite:");
+            foreach (var part in parts.Skip(1))
+            {
+                var end = part.IndexOf(" -->", StringComparison.Ordinal);
+                var name = part[..end];
+                var body = part[(end + 4)..];
+                var heading = body.IndexOf('\n', body.IndexOf("## ", StringComparison.Ordinal));
+                result[name] = body[(heading + 1)..].TrimStart('\n');
+            }
+            return result;
+        }
+
+        public static string FindRoot()
+        {
+            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "LvMae.sln"))) return dir.FullName;
+            return Directory.GetCurrentDirectory();
+        }
+    }
+}
