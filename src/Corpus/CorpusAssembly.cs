@@ -1,0 +1,2 @@
+namespace LvMae.Corpus;
+internal static class CorpusAssembly { }

@@ -1,0 +1,1 @@
+namespace LvMae.Corpus.Tests;
