@@ -1,0 +1,144 @@
+using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+
+namespace LvMae.Storage;
+
+/// <summary>What a blob is, without its content.</summary>
+public sealed record BlobEntry(string Name, long Size, string ETag, DateTimeOffset? LastModified, IReadOnlyDictionary<string, string> Metadata);
+
+/// <summary>A conditional upload lost the race: the blob exists (If-None-Match) or changed (If-Match).</summary>
+public sealed class BlobConflictException(string blobName, string message, Exception inner) : Exception(message, inner)
+{
+    public string BlobName { get; } = blobName;
+}
+
+/// <summary>
+/// Small blob I/O helpers over one container (every LvMae blob lives in one, names from <see cref="BlobLayout"/>).
+/// Metadata keys must be C# identifiers (Azure rule); values ASCII.
+/// </summary>
+public sealed class BlobStore
+{
+    private readonly Lazy<Task> _ready;
+
+    public BlobStore(BlobContainerClient container)
+    {
+        Container = container;
+        _ready = new Lazy<Task>(() => Container.CreateIfNotExistsAsync(), LazyThreadSafetyMode.ExecutionAndPublication);
+    }
+
+    public BlobStore(string connectionString, string containerName = BlobLayout.DefaultContainer)
+        : this(new BlobContainerClient(connectionString, containerName)) { }
+
+    public BlobContainerClient Container { get; }
+
+    public Task EnsureContainerAsync(CancellationToken cancellationToken = default) =>
+        cancellationToken.IsCancellationRequested ? Task.FromCanceled(cancellationToken) : _ready.Value;
+
+    public BlobClient Blob(string name) => Container.GetBlobClient(name);
+
+    /// <summary>Uploads (overwrites) bytes; returns the new ETag.</summary>
+    public Task<string> UploadAsync(string name, ReadOnlyMemory<byte> content, IDictionary<string, string>? metadata = null,
+        string? contentType = null, CancellationToken cancellationToken = default) =>
+        UploadCoreAsync(name, BinaryData.FromBytes(content), metadata, contentType, null, cancellationToken);
+
+    /// <summary>Uploads (overwrites) a local file; returns the new ETag.</summary>
+    public async Task<string> UploadFileAsync(string name, string path, IDictionary<string, string>? metadata = null,
+        string? contentType = null, CancellationToken cancellationToken = default)
+    {
+        await EnsureContainerAsync(cancellationToken);
+        var options = new BlobUploadOptions { Metadata = metadata, HttpHeaders = Headers(contentType) };
+        await using var stream = File.OpenRead(path);
+        var response = await Blob(name).UploadAsync(stream, options, cancellationToken);
+        return response.Value.ETag.ToString();
+    }
+
+    /// <summary>
+    /// Conditional upload: <paramref name="ifMatch"/> null = only if the blob does not exist (If-None-Match:*),
+    /// else only if its ETag still matches. Throws <see cref="BlobConflictException"/> when the condition fails.
+    /// </summary>
+    public Task<string> UploadConditionalAsync(string name, ReadOnlyMemory<byte> content, string? ifMatch,
+        IDictionary<string, string>? metadata = null, string? contentType = null, CancellationToken cancellationToken = default)
+    {
+        var conditions = ifMatch is null
+            ? new BlobRequestConditions { IfNoneMatch = ETag.All }
+            : new BlobRequestConditions { IfMatch = new ETag(ifMatch) };
+        return UploadCoreAsync(name, BinaryData.FromBytes(content), metadata, contentType, conditions, cancellationToken);
+    }
+
+    private async Task<string> UploadCoreAsync(string name, BinaryData data, IDictionary<string, string>? metadata,
+        string? contentType, BlobRequestConditions? conditions, CancellationToken cancellationToken)
+    {
+        await EnsureContainerAsync(cancellationToken);
+        var options = new BlobUploadOptions { Metadata = metadata, HttpHeaders = Headers(contentType), Conditions = conditions };
+        try
+        {
+            var response = await Blob(name).UploadAsync(data, options, cancellationToken);
+            return response.Value.ETag.ToString();
+        }
+        catch (RequestFailedException e) when (conditions is not null && e.Status is 409 or 412)
+        {
+            throw new BlobConflictException(name, $"conditional upload of {name} failed: {e.ErrorCode}", e);
+        }
+    }
+
+    /// <summary>Downloads bytes, or null when the blob does not exist.</summary>
+    public async Task<byte[]?> TryDownloadAsync(string name, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            var response = await Blob(name).DownloadContentAsync(cancellationToken);
+            return response.Value.Content.ToArray();
+        }
+        catch (RequestFailedException e) when (e.Status == 404) { return null; }
+    }
+
+    /// <summary>Downloads to a local file (written to a temp name, then moved); throws when the blob is missing.</summary>
+    public async Task DownloadToFileAsync(string name, string path, CancellationToken cancellationToken = default)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is not null) Directory.CreateDirectory(directory);
+        var tmp = path + $".{Guid.NewGuid():N}.part";
+        try
+        {
+            await Blob(name).DownloadToAsync(tmp, cancellationToken);
+            File.Move(tmp, path, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+    }
+
+    public async Task<bool> ExistsAsync(string name, CancellationToken cancellationToken = default)
+    {
+        try { return (await Blob(name).ExistsAsync(cancellationToken)).Value; }
+        catch (RequestFailedException e) when (e.Status == 404) { return false; }
+    }
+
+    /// <summary>Properties and metadata, or null when the blob does not exist.</summary>
+    public async Task<BlobEntry?> TryGetPropertiesAsync(string name, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            var p = (await Blob(name).GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
+            return new BlobEntry(name, p.ContentLength, p.ETag.ToString(), p.LastModified, new Dictionary<string, string>(p.Metadata));
+        }
+        catch (RequestFailedException e) when (e.Status == 404) { return null; }
+    }
+
+    /// <summary>Every blob whose name starts with <paramref name="prefix"/>, with metadata.</summary>
+    public async IAsyncEnumerable<BlobEntry> ListAsync(string prefix,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await EnsureContainerAsync(cancellationToken);
+        await foreach (var item in Container.GetBlobsAsync(new GetBlobsOptions { Prefix = prefix, Traits = BlobTraits.Metadata }, cancellationToken))
+            yield return new BlobEntry(item.Name, item.Properties.ContentLength ?? 0, item.Properties.ETag?.ToString() ?? "",
+                item.Properties.LastModified, new Dictionary<string, string>(item.Metadata ?? new Dictionary<string, string>()));
+    }
+
+    public async Task<bool> DeleteIfExistsAsync(string name, CancellationToken cancellationToken = default) =>
+        (await Blob(name).DeleteIfExistsAsync(DeleteSnapshotsOption.IncludeSnapshots, cancellationToken: cancellationToken)).Value;
+
+    private static BlobHttpHeaders? Headers(string? contentType) => contentType is null ? null : new BlobHttpHeaders { ContentType = contentType };
+}
