@@ -1,0 +1,193 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LvMae.Model;
+
+/// <summary>What one masked-autoencoder pass produced. Tensors live in the caller's dispose scope.</summary>
+public sealed record MaeOutput(
+    Tensor Loss,          // scalar: objective averaged over every valid target token of the batch
+    Tensor TokenLoss,     // [B, T] per target token (0 at padding slots)
+    Tensor Predictions,   // [B, T, d] decoder predictions at the target positions
+    Tensor Targets,       // [B, T, d] normalised input embeddings at those positions
+    Tensor TargetValid,   // [B, T] bool
+    Tensor Latent,        // [B, 1 + V, W] encoder output after the final LayerNorm ([CLS] first)
+    Tensor DecoderOutput, // [B, 1 + V + T, d] decoder_pred of every decoder token
+    TokenLayout Layout)
+{
+    /// <summary>Decoder predictions scattered back to [B, N, d] at every valid position (visible and
+    /// target), zeros elsewhere: the reference's `pred` restricted to valid rows.</summary>
+    public Tensor FullPredictions()
+    {
+        var (b, n, d) = (Layout.Batch, Layout.Tokens, DecoderOutput.shape[2]);
+        var device = DecoderOutput.device;
+        // Padding slots write into a dump row N, sliced off afterwards: no colliding scatter indices.
+        var visIdx = where(Layout.VisibleMask(device), Layout.VisibleIndex(device), n);
+        var tgtIdx = where(Layout.TargetMask(device), Layout.TargetIndex(device), n);
+        var index = cat([visIdx, tgtIdx], 1).unsqueeze(-1).expand(-1, -1, d);
+        var full = zeros(new long[] { b, n + 1, d }, device: device, dtype: DecoderOutput.dtype);
+        return full.scatter(1, index, DecoderOutput[.., 1..]).narrow(1, 0, n);
+    }
+}
+
+/// <summary>
+/// LV-MAE (Amazon, ICCV 2025) over sequences of segment embeddings, after the authors' models_mae.py.
+/// Inputs are L2-normalised; the encoder sees [CLS] + visible tokens only; the shallower decoder sees
+/// the projected encoder tokens plus one shared mask token per target; the loss is the masked-token
+/// MSE. Parameter names equal the reference state dict so weights move through safetensors.
+/// </summary>
+public sealed class LvMaeModel : nn.Module
+{
+    // ---- encoder ----
+    private readonly Linear? input_proj;   // only when a preset's width differs from d
+    private readonly Parameter cls_token;
+    private readonly Parameter pos_embed;  // fixed sin-cos, not trained
+    private readonly ModuleList<TransformerBlock> blocks;
+    private readonly LayerNorm norm;
+    // ---- decoder ----
+    private readonly Linear decoder_embed;
+    private readonly Parameter mask_token;
+    private readonly Parameter decoder_pos_embed;  // fixed sin-cos, not trained
+    private readonly ModuleList<TransformerBlock> decoder_blocks;
+    private readonly LayerNorm decoder_norm;
+    private readonly Linear decoder_pred;
+
+    public MaeConfig Config { get; }
+    /// <summary>The reconstruction objective; replaceable (cosine, or a later FSQ head).</summary>
+    public IReconstructionObjective Objective { get; set; }
+
+    public LvMaeModel(MaeConfig config) : base("LvMae")
+    {
+        config.Validate();
+        Config = config;
+        var (w, dd, n) = (config.Width, config.DecoderDim, config.MaxTokens);
+        if (config.HasInputProjection) input_proj = nn.Linear(config.EmbeddingDim, w);
+        cls_token = nn.Parameter(zeros(1, 1, w));
+        pos_embed = nn.Parameter(PositionalEncoding.Table(n, w), requires_grad: false);
+        blocks = nn.ModuleList(Enumerable.Range(0, config.EncoderDepth).Select(_ => new TransformerBlock(w, config.EncoderHeads, config.MlpRatio, config.LayerNormEps)).ToArray());
+        norm = nn.LayerNorm(w, config.LayerNormEps);
+
+        decoder_embed = nn.Linear(w, dd);
+        mask_token = nn.Parameter(zeros(1, 1, dd));
+        decoder_pos_embed = nn.Parameter(PositionalEncoding.Table(n, dd), requires_grad: false);
+        decoder_blocks = nn.ModuleList(Enumerable.Range(0, config.DecoderDepth).Select(_ => new TransformerBlock(dd, config.DecoderHeads, config.MlpRatio, config.LayerNormEps)).ToArray());
+        decoder_norm = nn.LayerNorm(dd, config.LayerNormEps);
+        decoder_pred = nn.Linear(dd, config.EmbeddingDim);
+        RegisterComponents();
+
+        Objective = config.Loss == ReconstructionLoss.Cosine ? new CosineObjective() : new MseObjective();
+        InitializeWeights();
+    }
+
+    /// <summary>MAE's initialize_weights: xavier-uniform linears with zero bias, unit LayerNorms,
+    /// N(0, 0.02) [CLS] and mask token. Seed with torch.manual_seed first for reproducibility.</summary>
+    private void InitializeWeights()
+    {
+        using var _ = no_grad();
+        nn.init.normal_(cls_token, std: 0.02);
+        nn.init.normal_(mask_token, std: 0.02);
+        foreach (var (_, module) in named_modules())
+        {
+            if (module is Linear linear)
+            {
+                nn.init.xavier_uniform_(linear.weight);
+                if (linear.bias is not null) nn.init.zeros_(linear.bias);
+            }
+            else if (module is LayerNorm layerNorm)
+            {
+                nn.init.ones_(layerNorm.weight);
+                nn.init.zeros_(layerNorm.bias);
+            }
+        }
+    }
+
+    /// <summary>Parameters the optimiser updates (the sin-cos tables are fixed).</summary>
+    public IEnumerable<Parameter> TrainableParameters() => parameters().Where(p => p.requires_grad);
+
+    /// <summary>L2-normalise every segment embedding (zero PAD rows stay zero).</summary>
+    public static Tensor Normalise(Tensor embeddings) => nn.functional.normalize(embeddings, p: 2, dim: -1);
+
+    /// <summary>Boolean key mask [B, 1, 1, 1 + S] from a [B, S] validity mask, [CLS] always valid.</summary>
+    private static Tensor KeyMask(params Tensor[] valid)
+    {
+        var cls = ones(valid[0].shape[0], 1, dtype: ScalarType.Bool, device: valid[0].device);
+        return cat([cls, .. valid], 1).unsqueeze(1).unsqueeze(1);
+    }
+
+    private static Tensor Gather(Tensor x, Tensor index) => x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[2]));
+
+    private static Tensor Positions(Tensor table, Tensor index) =>
+        table[0].index_select(0, (index + 1).flatten()).view(index.shape[0], index.shape[1], -1);
+
+    /// <summary>Encoder over [CLS] + the layout's visible tokens of normalised <paramref name="x"/> [B, N, d].
+    /// Returns the latent [B, 1 + V, W] after the final LayerNorm.</summary>
+    public Tensor Encode(Tensor x, TokenLayout layout)
+    {
+        var device = x.device;
+        var visIdx = layout.VisibleIndex(device);
+        var tokens = Gather(x, visIdx);
+        if (input_proj is not null) tokens = input_proj.forward(tokens);
+        tokens = tokens + Positions(pos_embed, visIdx);
+        var cls = (cls_token + pos_embed.narrow(1, 0, 1)).expand(x.shape[0], -1, -1);
+        var h = cat([cls, tokens], 1);
+        var keyMask = KeyMask(layout.VisibleMask(device));
+        foreach (var block in blocks) h = block.forward(h, keyMask);
+        return norm.forward(h);
+    }
+
+    /// <summary>Decoder: projected latent tokens at their own positions + the mask token at each
+    /// target position, sin-cos positions on all, [CLS] first. Returns decoder_pred of every token
+    /// [B, 1 + V + T, d].</summary>
+    public Tensor Decode(Tensor latent, TokenLayout layout)
+    {
+        var device = latent.device;
+        var (visIdx, tgtIdx) = (layout.VisibleIndex(device), layout.TargetIndex(device));
+        var z = decoder_embed.forward(latent);
+        var masks = mask_token.expand(latent.shape[0], layout.Targets, -1);
+        var pos = cat([decoder_pos_embed.narrow(1, 0, 1).expand(latent.shape[0], -1, -1), Positions(decoder_pos_embed, visIdx), Positions(decoder_pos_embed, tgtIdx)], 1);
+        var h = cat([z, masks], 1) + pos;
+        var keyMask = KeyMask(layout.VisibleMask(device), layout.TargetMask(device));
+        foreach (var block in decoder_blocks) h = block.forward(h, keyMask);
+        return decoder_pred.forward(decoder_norm.forward(h));
+    }
+
+    /// <summary>One masked-autoencoder pass over raw (unnormalised) embeddings [B, N, d].</summary>
+    public MaeOutput Forward(Tensor embeddings, TokenLayout layout)
+    {
+        if (embeddings.shape[1] != layout.Tokens || embeddings.shape[0] != layout.Batch)
+            throw new ArgumentException($"embeddings [{string.Join(", ", embeddings.shape)}] do not match the layout {layout.Batch} x {layout.Tokens}");
+        if (layout.Tokens > Config.MaxTokens) throw new ArgumentException($"{layout.Tokens} tokens exceed the model's max of {Config.MaxTokens}");
+        var x = Normalise(embeddings);
+        var latent = Encode(x, layout);
+        var decoded = Decode(latent, layout);
+        var predictions = decoded.narrow(1, 1 + layout.Visible, layout.Targets);
+        var targets = Gather(x, layout.TargetIndex(x.device));
+        var valid = layout.TargetMask(x.device);
+        var tokenLoss = Objective.TokenLoss(predictions, targets) * valid;
+        var loss = tokenLoss.sum() / valid.sum().clamp_min(1);
+        return new MaeOutput(loss, tokenLoss, predictions, targets, valid, latent, decoded, layout);
+    }
+
+    /// <summary>Encoder outputs for unmasked inputs (probing, export): latent [B, 1 + N, W] where
+    /// row j + 1 is segment j (rows beyond each length are meaningless).</summary>
+    public Tensor EncodeAll(Tensor embeddings, int[] lengths) =>
+        Encode(Normalise(embeddings), TokenLayout.Unmasked((int)embeddings.shape[1], lengths));
+}
+
+/// <summary>Per-token reconstruction objective: [B, T, d] x [B, T, d] -> [B, T].</summary>
+public interface IReconstructionObjective
+{
+    Tensor TokenLoss(Tensor predictions, Tensor targets);
+}
+
+/// <summary>The reference loss: mean over d of the squared error.</summary>
+public sealed class MseObjective : IReconstructionObjective
+{
+    public Tensor TokenLoss(Tensor predictions, Tensor targets) => (predictions - targets).square().mean([-1L]);
+}
+
+/// <summary>1 - cosine similarity (an option; targets are unit vectors already).</summary>
+public sealed class CosineObjective : IReconstructionObjective
+{
+    public Tensor TokenLoss(Tensor predictions, Tensor targets) => 1 - nn.functional.cosine_similarity(predictions, targets, dim: -1);
+}

@@ -1,0 +1,63 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace LvMae.Model;
+
+public enum ReconstructionLoss { Mse, Cosine }
+
+/// <summary>
+/// Architecture of one LV-MAE autoencoder. Encoder width = <see cref="EmbeddingDim"/> as in the
+/// reference, unless a preset sets <see cref="EncoderDim"/> (then an `input_proj` linear maps d to it).
+/// </summary>
+public sealed record MaeConfig
+{
+    public int EmbeddingDim { get; init; } = 512;
+    /// <summary>Null = the embedding dim (reference behaviour, no input projection).</summary>
+    public int? EncoderDim { get; init; }
+    public int MaxTokens { get; init; } = 256;
+    public int EncoderDepth { get; init; } = 12;
+    public int EncoderHeads { get; init; } = 8;
+    public int DecoderDim { get; init; } = 256;
+    public int DecoderDepth { get; init; } = 4;
+    public int DecoderHeads { get; init; } = 8;
+    public int MlpRatio { get; init; } = 4;
+    public double LayerNormEps { get; init; } = 1e-6;
+    public ReconstructionLoss Loss { get; init; } = ReconstructionLoss.Mse;
+    /// <summary>Preset name this config came from (informational).</summary>
+    public string Preset { get; init; } = "custom";
+
+    [JsonIgnore] public int Width => EncoderDim ?? EmbeddingDim;
+    [JsonIgnore] public bool HasInputProjection => Width != EmbeddingDim;
+
+    public void Validate()
+    {
+        if (EmbeddingDim <= 0 || MaxTokens <= 0) throw new ArgumentException("embedding dim and max tokens must be positive");
+        if (Width % EncoderHeads != 0) throw new ArgumentException($"encoder width {Width} is not divisible by {EncoderHeads} heads");
+        if (DecoderDim % DecoderHeads != 0) throw new ArgumentException($"decoder width {DecoderDim} is not divisible by {DecoderHeads} heads");
+        if (Width % 2 != 0 || DecoderDim % 2 != 0) throw new ArgumentException("sin-cos positions need even widths");
+    }
+
+    // ---- presets --------------------------------------------------------------------------------
+
+    public static IReadOnlyList<string> PresetNames { get; } = ["tiny", "small", "base", "paper"];
+
+    /// <summary>
+    /// tiny: 64 wide (projected), 2 blocks, decoder 32 x 1 - seconds on 2 CPU cores.
+    /// small: 128 wide (projected), 4 blocks, decoder 64 x 2.
+    /// base: width d, 8 blocks, 8 heads, decoder 256 x 2.
+    /// paper: width d, 32 blocks, 8 heads, decoder 512 x 8 blocks x 16 heads (the reference's
+    /// mae_vit_base_custom as the paper trained it).
+    /// </summary>
+    public static MaeConfig FromPreset(string name, int embeddingDim, int maxTokens = 256) => name.ToLowerInvariant() switch
+    {
+        "tiny" => new MaeConfig { Preset = "tiny", EmbeddingDim = embeddingDim, EncoderDim = 64, MaxTokens = maxTokens, EncoderDepth = 2, EncoderHeads = 4, DecoderDim = 32, DecoderDepth = 1, DecoderHeads = 2 },
+        "small" => new MaeConfig { Preset = "small", EmbeddingDim = embeddingDim, EncoderDim = 128, MaxTokens = maxTokens, EncoderDepth = 4, EncoderHeads = 4, DecoderDim = 64, DecoderDepth = 2, DecoderHeads = 4 },
+        "base" => new MaeConfig { Preset = "base", EmbeddingDim = embeddingDim, MaxTokens = maxTokens, EncoderDepth = 8, EncoderHeads = 8, DecoderDim = 256, DecoderDepth = 2, DecoderHeads = 8 },
+        "paper" => new MaeConfig { Preset = "paper", EmbeddingDim = embeddingDim, MaxTokens = maxTokens, EncoderDepth = 32, EncoderHeads = 8, DecoderDim = 512, DecoderDepth = 8, DecoderHeads = 16 },
+        _ => throw new ArgumentException($"unknown preset '{name}'; known: {string.Join(", ", PresetNames)}"),
+    };
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+    public static MaeConfig FromJson(string json) => JsonSerializer.Deserialize<MaeConfig>(json, Json) ?? throw new InvalidDataException("empty MaeConfig JSON");
+}

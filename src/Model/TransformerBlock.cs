@@ -1,0 +1,80 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LvMae.Model;
+
+/// <summary>Multi-head self-attention (timm's Attention: one qkv linear with bias, then proj) on
+/// scaled_dot_product_attention. <c>keyMask</c> is boolean [B, 1, 1, S], true = this key may be
+/// attended to. Only keys are masked, so every query row (PAD rows too) sees at least [CLS] and no
+/// row is ever all -inf: no NaN. PAD rows' outputs are garbage that callers ignore.</summary>
+public sealed class SelfAttention : nn.Module<Tensor, Tensor?, Tensor>
+{
+    private readonly Linear qkv;
+    private readonly Linear proj;
+    private readonly int heads;
+
+    public SelfAttention(int dim, int heads) : base(nameof(SelfAttention))
+    {
+        this.heads = heads;
+        qkv = nn.Linear(dim, dim * 3, hasBias: true);
+        proj = nn.Linear(dim, dim);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x, Tensor? keyMask)
+    {
+        using var scope = NewDisposeScope();
+        var (b, s, c) = (x.shape[0], x.shape[1], x.shape[2]);
+        var parts = qkv.forward(x).reshape(b, s, 3, heads, c / heads).permute(2, 0, 3, 1, 4); // 3, B, H, S, hd
+        var attended = nn.functional.scaled_dot_product_attention(parts[0], parts[1], parts[2], keyMask);
+        return proj.forward(attended.transpose(1, 2).reshape(b, s, c)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>fc1 -> exact GELU -> fc2 (timm's Mlp, no dropout).</summary>
+public sealed class Mlp : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear fc1;
+    private readonly Linear fc2;
+
+    public Mlp(int dim, int hidden) : base(nameof(Mlp))
+    {
+        fc1 = nn.Linear(dim, hidden);
+        fc2 = nn.Linear(hidden, dim);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var hidden = fc1.forward(x);
+        using var activated = nn.functional.gelu(hidden);
+        return fc2.forward(activated);
+    }
+}
+
+/// <summary>Pre-norm ViT block: x + attn(norm1(x)), then x + mlp(norm2(x)). Field names are the
+/// reference state-dict names (norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2).</summary>
+public sealed class TransformerBlock : nn.Module<Tensor, Tensor?, Tensor>
+{
+    private readonly LayerNorm norm1;
+    private readonly SelfAttention attn;
+    private readonly LayerNorm norm2;
+    private readonly Mlp mlp;
+
+    public TransformerBlock(int dim, int heads, int mlpRatio = 4, double eps = 1e-6) : base(nameof(TransformerBlock))
+    {
+        norm1 = nn.LayerNorm(dim, eps);
+        attn = new SelfAttention(dim, heads);
+        norm2 = nn.LayerNorm(dim, eps);
+        mlp = new Mlp(dim, dim * mlpRatio);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x, Tensor? keyMask)
+    {
+        using var scope = NewDisposeScope();
+        var h = x + attn.forward(norm1.forward(x), keyMask);
+        return (h + mlp.forward(norm2.forward(h))).MoveToOuterDisposeScope();
+    }
+}
