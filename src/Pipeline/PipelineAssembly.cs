@@ -1,2 +1,0 @@
-namespace LvMae.Pipeline;
-internal static class PipelineAssembly { }
