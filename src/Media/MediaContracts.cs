@@ -34,7 +34,14 @@ public sealed class MediaException(string input, MediaErrorKind kind, string pro
 }
 
 /// <summary>What ffprobe says about a video file.</summary>
-public sealed record VideoInfo(double DurationSeconds, double FrameRate, int Width, int Height, string Codec, long SizeBytes);
+public sealed record VideoInfo(double DurationSeconds, double FrameRate, int Width, int Height, string Codec, long SizeBytes)
+{
+    /// <summary>Frames in the video stream when the container says (null when unknown).</summary>
+    public long? FrameCount { get; init; }
+    /// <summary>ffprobe's container format name ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", ...).</summary>
+    public string? FormatName { get; init; }
+    public bool HasAudio { get; init; }
+}
 
 /// <summary>One segment of a video: [StartSeconds, EndSeconds), Index from 0.</summary>
 public sealed record SegmentSpan(int Index, double StartSeconds, double EndSeconds)
@@ -52,7 +59,12 @@ public sealed record SegmentationOptions
     public int? FramesPerSegment { get; init; }
 }
 
-/// <summary>A frozen short-video encoder: frames of one segment in, one embedding out.</summary>
+/// <summary>
+/// A frozen short-video encoder: frames of one segment in, one embedding out.
+/// Implementations in this project are safe to call from several threads at once (ONNX Runtime sessions
+/// are thread-safe for Run; the builtin encoder is a pure function); each call still uses the cores the
+/// encoder was configured with, so bound the number of concurrent jobs per machine.
+/// </summary>
 public interface ISegmentEncoder : IDisposable
 {
     /// <summary>"resnet18", "builtin", "model:&lt;file name&gt;", ...: recorded with every embedding.</summary>
@@ -62,6 +74,44 @@ public interface ISegmentEncoder : IDisposable
     int Dimension { get; }
     /// <summary>"cpu", "cuda:0", ...</summary>
     string Device { get; }
+    /// <summary>Side of the square RGB frames this encoder wants (224 for ResNet, 32 for builtin).</summary>
+    int FrameSize { get; }
+    /// <summary>Frames sampled per segment when <see cref="SegmentationOptions.FramesPerSegment"/> is null.</summary>
+    int DefaultFramesPerSegment { get; }
+    /// <summary>Most frames one inference call takes (1 = the model is fixed at batch 1); the embedder groups segments accordingly.</summary>
+    int MaxBatchFrames { get; }
+    /// <summary>
+    /// Embeds each segment: returns row-major [segments.Count, Dimension]. Every <see cref="SegmentFrames"/>
+    /// must hold frames of <see cref="FrameSize"/>. Throws <see cref="MediaException"/> (EncoderFailed) on model errors.
+    /// </summary>
+    float[] Encode(IReadOnlyList<SegmentFrames> segments);
+}
+
+/// <summary>
+/// The sampled frames of one segment: <see cref="Count"/> RGB24 frames of <see cref="Size"/> x <see cref="Size"/>,
+/// interleaved (HWC, row-major) and stored one after another in <see cref="Rgb"/>.
+/// <see cref="FrameTimes"/> holds each frame's presentation time in seconds from the start of the video.
+/// </summary>
+public sealed record SegmentFrames(SegmentSpan Segment, int Size, int Count, byte[] Rgb, double[] FrameTimes)
+{
+    public int FrameBytes => Size * Size * 3;
+
+    /// <summary>Frame <paramref name="index"/> as interleaved RGB24 bytes.</summary>
+    public ReadOnlySpan<byte> Frame(int index) => Rgb.AsSpan(index * FrameBytes, FrameBytes);
+
+    /// <summary>Frame <paramref name="index"/> as a planar float tensor [3, Size, Size] ((value + offset) * scale), written into <paramref name="destination"/>.</summary>
+    public void WritePlanar(int index, Span<float> destination, float offset = 0f, float scale = 1f)
+    {
+        var plane = Size * Size;
+        if (destination.Length < 3 * plane) throw new ArgumentException("destination is smaller than one planar frame", nameof(destination));
+        var frame = Frame(index);
+        for (var p = 0; p < plane; p++)
+        {
+            destination[p] = (frame[3 * p] + offset) * scale;
+            destination[plane + p] = (frame[3 * p + 1] + offset) * scale;
+            destination[2 * plane + p] = (frame[3 * p + 2] + offset) * scale;
+        }
+    }
 }
 
 /// <summary>A video's segment embeddings: row i of <see cref="Embeddings"/> (row-major [N, Dimension]) belongs to Segments[i].</summary>
@@ -71,4 +121,15 @@ public sealed record EmbeddedVideo(
     float[] Embeddings,
     int Dimension,
     string EncoderName,
-    string EncoderVersion);
+    string EncoderVersion)
+{
+    /// <summary>Frames sampled per segment (what the encoder saw).</summary>
+    public int FramesPerSegment { get; init; }
+    /// <summary>Side of the square frames fed to the encoder.</summary>
+    public int FrameSize { get; init; }
+    /// <summary>The segmentation used (segment length, minimum last segment).</summary>
+    public SegmentationOptions? Segmentation { get; init; }
+
+    /// <summary>The serialisable record stored as segments.json next to the embeddings.</summary>
+    public SegmentsDocument ToDocument(string? videoId = null, string? contentSha256 = null) => SegmentsDocument.From(this, videoId, contentSha256);
+}

@@ -1,26 +1,72 @@
 namespace LvMae.Media;
 
-// Entry points used by grains, pipeline and CLI. Signatures are the contract; bodies are filled in
-// by the media implementation (issue 11).
+// Entry points used by grains, pipeline and CLI. Signatures are the contract; the work is done in
+// Probing.cs, SegmentPlanning.cs, FrameSampler.cs, Embedder.cs, the encoders and EmbeddingImportImpl.cs.
 
 public static class VideoProber
 {
     /// <summary>ffprobe the file; throws <see cref="MediaException"/> naming the file and the problem.</summary>
     public static Task<VideoInfo> ProbeAsync(string path, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
+        ProbeImpl.ProbeAsync(path, cancellationToken);
 }
 
 public static class Segmentation
 {
     /// <summary>Consecutive segments covering the duration; the last partial one kept if long enough.</summary>
     public static IReadOnlyList<SegmentSpan> Plan(double durationSeconds, SegmentationOptions options) =>
-        throw new NotImplementedException();
+        SegmentPlanning.Plan(durationSeconds, options);
+
+    /// <summary>The instants sampled in a segment: centres of <paramref name="framesPerSegment"/> equal sub-intervals.</summary>
+    public static double[] SampleTimes(SegmentSpan segment, int framesPerSegment) =>
+        SegmentPlanning.TargetTimes(segment, framesPerSegment);
 }
 
 public static class SegmentEncoders
 {
-    /// <summary>"resnet18" (default), "builtin", or "model:&lt;path to .onnx or TorchScript .pt&gt;".</summary>
-    public static ISegmentEncoder Create(string spec) => throw new NotImplementedException();
+    /// <summary>The encoder used when none is named.</summary>
+    public const string DefaultSpec = "resnet18";
+
+    /// <summary>Specs <see cref="Create(string)"/> understands (model files as "model:&lt;path&gt;").</summary>
+    public static IReadOnlyList<string> Known { get; } = ["resnet18", "builtin", "model:<path to .onnx>"];
+
+    /// <summary>"resnet18" (default), "builtin", or "model:&lt;path to .onnx&gt;" (TorchScript is not supported: export to ONNX).</summary>
+    public static ISegmentEncoder Create(string spec) => Create(spec, EncoderOptions.Default);
+
+    public static ISegmentEncoder Create(string spec, EncoderOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var text = (spec ?? "").Trim();
+        if (text.Length == 0) text = DefaultSpec;
+        if (text.StartsWith("model:", StringComparison.OrdinalIgnoreCase))
+        {
+            var path = text[6..].Trim();
+            if (path.Length == 0) throw new ArgumentException("model: needs a file path, e.g. model:/models/clip-image.onnx", nameof(spec));
+            return new OnnxModelEncoder(path, options);
+        }
+        return text.ToLowerInvariant() switch
+        {
+            "resnet18" => new ResNet18Encoder(options),
+            "builtin" => options.FramesPerSegment is { } f ? new BuiltinEncoderWithFrames(f) : new BuiltinEncoder(),
+            "resnet50" => throw new MediaException("resnet50", MediaErrorKind.EncoderFailed,
+                "resnet50 is not available: its package (Microsoft.ML.DnnImageFeaturizer.ResNet50) is not served by this machine's NuGet source; use resnet18 or model:<file.onnx>"),
+            _ => throw new ArgumentException($"unknown encoder '{spec}': use one of {string.Join(", ", Known)}", nameof(spec)),
+        };
+    }
+
+    /// <summary>The builtin encoder with another default frame count (same embeddings for the same frames).</summary>
+    private sealed class BuiltinEncoderWithFrames(int frames) : ISegmentEncoder
+    {
+        private readonly BuiltinEncoder _inner = new();
+        public string Name => _inner.Name;
+        public string Version => _inner.Version;
+        public int Dimension => _inner.Dimension;
+        public string Device => _inner.Device;
+        public int FrameSize => _inner.FrameSize;
+        public int DefaultFramesPerSegment => frames;
+        public int MaxBatchFrames => _inner.MaxBatchFrames;
+        public float[] Encode(IReadOnlyList<SegmentFrames> segments) => _inner.Encode(segments);
+        public void Dispose() => _inner.Dispose();
+    }
 }
 
 public static class VideoEmbedder
@@ -29,12 +75,23 @@ public static class VideoEmbedder
     public static Task<EmbeddedVideo> EmbedAsync(
         string path, ISegmentEncoder encoder, SegmentationOptions options,
         IProgress<double>? progress = null, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
+        EmbedderImpl.EmbedAsync(path, encoder, options, null, progress, cancellationToken);
+
+    /// <summary>As above, with control over how frames are decoded.</summary>
+    public static Task<EmbeddedVideo> EmbedAsync(
+        string path, ISegmentEncoder encoder, SegmentationOptions options, FrameSamplingOptions? sampling,
+        IProgress<double>? progress = null, CancellationToken cancellationToken = default) =>
+        EmbedderImpl.EmbedAsync(path, encoder, options, sampling, progress, cancellationToken);
 }
 
 public static class EmbeddingImport
 {
     /// <summary>Reads a precomputed float32 [N, d] `.npy` (as Python pipelines write them); clear error when malformed.</summary>
-    public static (float[] Embeddings, int Count, int Dimension) ReadNpy(string path) =>
-        throw new NotImplementedException();
+    public static (float[] Embeddings, int Count, int Dimension) ReadNpy(string path) => ImportImpl.ReadNpy(path);
+
+    /// <summary>Every &lt;videoId&gt;.npy in <paramref name="directory"/> (same dimension), with labels from an optional CSV (id column videoId/video_id/id + label columns).</summary>
+    public static ImportedEmbeddings ImportDirectory(string directory, string? labelsCsv = null) => ImportImpl.ImportDirectory(directory, labelsCsv);
+
+    /// <summary>Parses a labels CSV: id column (videoId, video_id, id or video) plus label columns.</summary>
+    public static LabelTable ReadLabels(string path) => ImportImpl.ReadLabels(path);
 }

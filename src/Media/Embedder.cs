@@ -1,0 +1,115 @@
+using System.Threading.Channels;
+
+namespace LvMae.Media;
+
+internal static class EmbedderImpl
+{
+    /// <summary>
+    /// Probe, plan, then decode (ffmpeg, its own process) and encode (a worker thread) at the same time: the sampler
+    /// pushes each segment's frames into a small bounded channel, the encoder takes as many as fit in one batch.
+    /// </summary>
+    public static async Task<EmbeddedVideo> EmbedAsync(
+        string path, ISegmentEncoder encoder, SegmentationOptions options, FrameSamplingOptions? sampling,
+        IProgress<double>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(encoder);
+        ArgumentNullException.ThrowIfNull(options);
+        SegmentPlanning.Validate(options);
+
+        var info = await ProbeImpl.ProbeAsync(path, cancellationToken).ConfigureAwait(false);
+        var segments = SegmentPlanning.Plan(info.DurationSeconds, options);
+        if (segments.Count == 0)
+            throw new MediaException(path, MediaErrorKind.TooFewFrames,
+                $"video is {info.DurationSeconds:0.###} s long, shorter than the {options.MinLastSegmentSeconds:0.###} s minimum segment");
+        var frames = options.FramesPerSegment ?? encoder.DefaultFramesPerSegment;
+        var size = encoder.FrameSize;
+        var dim = encoder.Dimension;
+        var perBatch = Math.Max(1, encoder.MaxBatchFrames / frames);
+        progress?.Report(0);
+
+        var embeddings = new float[segments.Count * dim];
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var channel = Channel.CreateBounded<SegmentFrames>(new BoundedChannelOptions(Math.Max(2, Math.Min(2 * perBatch, 64)))
+        {
+            SingleReader = true,
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+
+        var producer = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var item in FrameSampler.SampleAsync(path, segments, frames, size, sampling, stop.Token).ConfigureAwait(false))
+                    await channel.Writer.WriteAsync(item, stop.Token).ConfigureAwait(false);
+                channel.Writer.TryComplete();
+            }
+            catch (Exception e)
+            {
+                channel.Writer.TryComplete(e);
+                throw;
+            }
+        }, CancellationToken.None);
+
+        var consumer = Task.Factory.StartNew(() =>
+        {
+            var done = 0;
+            var batch = new List<SegmentFrames>(perBatch);
+            var reader = channel.Reader;
+            while (reader.WaitToReadAsync(stop.Token).AsTask().GetAwaiter().GetResult())
+            {
+                batch.Clear();
+                while (batch.Count < perBatch && reader.TryRead(out var item)) batch.Add(item);
+                if (batch.Count == 0) continue;
+                float[] rows;
+                try { rows = encoder.Encode(batch); }
+                catch (MediaException e) when (e.Input != path)
+                {
+                    throw new MediaException(path, MediaErrorKind.EncoderFailed, $"{encoder.Name}: {e.Problem}", e);
+                }
+                catch (Exception e) when (e is not (OperationCanceledException or MediaException))
+                {
+                    throw new MediaException(path, MediaErrorKind.EncoderFailed, $"{encoder.Name} failed: {e.Message}", e);
+                }
+                if (rows.Length != batch.Count * dim)
+                    throw new MediaException(path, MediaErrorKind.EncoderFailed, $"{encoder.Name} returned {rows.Length} values for {batch.Count} segments of dimension {dim}");
+                for (var i = 0; i < batch.Count; i++)
+                    rows.AsSpan(i * dim, dim).CopyTo(embeddings.AsSpan(IndexOf(segments, batch[i].Segment) * dim, dim));
+                done += batch.Count;
+                progress?.Report((double)done / segments.Count);
+            }
+            if (done != segments.Count)
+                throw new MediaException(path, MediaErrorKind.Truncated, $"only {done} of {segments.Count} segments could be decoded");
+        }, stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+        try
+        {
+            await consumer.ConfigureAwait(false);
+        }
+        catch
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            try { await producer.ConfigureAwait(false); } catch { /* the consumer's error is the one to report */ }
+            // a producer failure surfaces through the channel as the consumer's exception
+            throw;
+        }
+        await producer.ConfigureAwait(false);
+
+        return new EmbeddedVideo(info, segments, embeddings, dim, encoder.Name, encoder.Version)
+        {
+            FramesPerSegment = frames,
+            FrameSize = size,
+            Segmentation = options,
+        };
+    }
+
+    private static int IndexOf(IReadOnlyList<SegmentSpan> segments, SegmentSpan segment)
+    {
+        var guess = segment.Index - segments[0].Index;
+        if (guess >= 0 && guess < segments.Count && ReferenceEquals(segments[guess], segment)) return guess;
+        for (var i = 0; i < segments.Count; i++)
+            if (ReferenceEquals(segments[i], segment)) return i;
+        throw new InvalidOperationException("sampler returned a segment that was not asked for");
+    }
+}

@@ -1,0 +1,376 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace LvMae.Media;
+
+/// <summary>Settings shared by the ONNX encoders (resnet18 and model files).</summary>
+public sealed record EncoderOptions
+{
+    public static EncoderOptions Default { get; } = new();
+
+    /// <summary>"auto" (CUDA when ONNX Runtime offers it, else CPU), "cpu", "cuda" or "cuda:N".</summary>
+    public string Device { get; init; } = "auto";
+    /// <summary>ONNX Runtime intra-op threads per inference; 0 = ONNX Runtime's choice (all physical cores).</summary>
+    public int IntraOpThreads { get; init; }
+    /// <summary>Overrides the encoder's default frames per segment.</summary>
+    public int? FramesPerSegment { get; init; }
+    /// <summary>Model files only: square input side when the model's own is dynamic (default 224).</summary>
+    public int? FrameSize { get; init; }
+    /// <summary>Model files only: input = (pixel * PixelScale - Mean[c]) / Std[c]. Defaults give pixels in [0, 1].</summary>
+    public float PixelScale { get; init; } = 1f / 255f;
+    public float[] Mean { get; init; } = [0f, 0f, 0f];
+    public float[] Std { get; init; } = [1f, 1f, 1f];
+}
+
+internal static class OnnxSupport
+{
+    private const string Cuda = "CUDAExecutionProvider";
+
+    /// <summary>Session options for <paramref name="device"/>; returns the device actually used.</summary>
+    public static (SessionOptions Options, string Device) CreateOptions(EncoderOptions options, string input)
+    {
+        var session = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        if (options.IntraOpThreads > 0) session.IntraOpNumThreads = options.IntraOpThreads;
+        var device = (options.Device ?? "auto").Trim().ToLowerInvariant();
+        if (device == "cpu") return (session, "cpu");
+
+        var wantsCuda = device.StartsWith("cuda", StringComparison.Ordinal);
+        if (!wantsCuda && device != "auto")
+        {
+            session.Dispose();
+            throw new ArgumentException($"unknown device '{options.Device}': use auto, cpu, cuda or cuda:N");
+        }
+        var id = 0;
+        if (device.StartsWith("cuda:", StringComparison.Ordinal) && !int.TryParse(device[5..], out id))
+        {
+            session.Dispose();
+            throw new ArgumentException($"bad CUDA device '{options.Device}'");
+        }
+        var available = SafeProviders().Contains(Cuda);
+        if (available)
+        {
+            try
+            {
+                session.AppendExecutionProvider_CUDA(id);
+                return (session, $"cuda:{id}");
+            }
+            catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
+            {
+                if (wantsCuda)
+                {
+                    session.Dispose();
+                    throw new MediaException(input, MediaErrorKind.EncoderFailed, $"CUDA device {id} could not be used: {e.Message}", e);
+                }
+            }
+        }
+        else if (wantsCuda)
+        {
+            session.Dispose();
+            throw new MediaException(input, MediaErrorKind.EncoderFailed,
+                "CUDA was asked for but this ONNX Runtime build has no CUDA execution provider (reference Microsoft.ML.OnnxRuntime.Gpu on GPU hosts)");
+        }
+        return (session, "cpu");
+    }
+
+    private static string[] SafeProviders()
+    {
+        try { return OrtEnv.Instance().GetAvailableProviders(); }
+        catch (Exception e) when (e is OnnxRuntimeException or DllNotFoundException or TypeInitializationException) { return []; }
+    }
+
+    public static InferenceSession Open(string path, SessionOptions options, string input)
+    {
+        try { return new InferenceSession(path, options); }
+        catch (OnnxRuntimeException e)
+        {
+            throw new MediaException(input, MediaErrorKind.EncoderFailed, $"ONNX Runtime cannot load the model: {e.Message}", e);
+        }
+    }
+}
+
+/// <summary>
+/// ResNet-18 trained on ImageNet, from the ONNX files in the Microsoft.ML.DnnImageFeaturizer.ResNet18 NuGet package
+/// (nothing is downloaded at run time): ResNetPreprocess.onnx (subtracts the per-channel means) then ResNet18.onnx,
+/// fed exactly as ML.NET's DnnFeaturizeImage feeds them (planar RGB, 0-255, 224x224); the 512-d pooled features of the
+/// sampled frames are mean-pooled per segment. Both models are fixed at batch 1, so frames run one per call.
+/// Thread-safe (ONNX Runtime's Run is).
+/// </summary>
+public sealed class ResNet18Encoder : ISegmentEncoder
+{
+    public const int InputSize = 224;
+    public const int FeatureDim = 512;
+    /// <summary>Default frames per segment: about 50 ms a frame on 2 cores makes 2 frames x 24 segments ~2.4 s per 2-minute video.</summary>
+    public const int DefaultFrames = 2;
+
+    private const string PrepFile = "ResNetPrepOnnx/ResNetPreprocess.onnx";
+    private const string NetFile = "ResNet18Onnx/ResNet18.onnx";
+    private readonly InferenceSession _prep;
+    private readonly InferenceSession _net;
+    private readonly string _prepInput, _prepOutput, _netInput, _netOutput;
+    private readonly int _frames;
+
+    public ResNet18Encoder(EncoderOptions? options = null)
+    {
+        options ??= EncoderOptions.Default;
+        var dir = FindModelDirectory()
+                  ?? throw new MediaException("resnet18", MediaErrorKind.EncoderFailed,
+                      "the ResNet-18 ONNX files were not found (DnnImageModels/ next to the application, or the Microsoft.ML.DnnImageFeaturizer.ResNet18 package in the NuGet cache; set LVMAE_RESNET18_DIR to point elsewhere)");
+        ModelDirectory = dir;
+        var (sessionOptions, device) = OnnxSupport.CreateOptions(options, "resnet18");
+        using (sessionOptions)
+        {
+            _prep = OnnxSupport.Open(Path.Combine(dir, PrepFile), sessionOptions, "resnet18");
+            _net = OnnxSupport.Open(Path.Combine(dir, NetFile), sessionOptions, "resnet18");
+        }
+        Device = device;
+        _prepInput = _prep.InputMetadata.Keys.Single();
+        _prepOutput = _prep.OutputMetadata.Keys.Single();
+        _netInput = _net.InputMetadata.Keys.Single();
+        _netOutput = _net.OutputMetadata.Keys.Single();
+        _frames = options.FramesPerSegment ?? DefaultFrames;
+    }
+
+    /// <summary>Folder holding ResNetPrepOnnx/ and ResNet18Onnx/.</summary>
+    public string ModelDirectory { get; }
+
+    public string Name => "resnet18";
+    public string Version => "resnet18-mlnet-dnnimagefeaturizer-0.23.1/224/planar-rgb255/meanpool";
+    public int Dimension => FeatureDim;
+    public string Device { get; }
+    public int FrameSize => InputSize;
+    public int DefaultFramesPerSegment => _frames;
+    public int MaxBatchFrames => 1;
+
+    public static string? FindModelDirectory()
+    {
+        var candidates = new List<string?>
+        {
+            Environment.GetEnvironmentVariable("LVMAE_RESNET18_DIR"),
+            Path.Combine(AppContext.BaseDirectory, "DnnImageModels"),
+            Path.Combine(Path.GetDirectoryName(typeof(ResNet18Encoder).Assembly.Location) ?? "", "DnnImageModels"),
+        };
+        var nuget = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+                    ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        var package = Path.Combine(nuget, "microsoft.ml.dnnimagefeaturizer.resnet18");
+        if (Directory.Exists(package))
+            candidates.AddRange(Directory.GetDirectories(package).OrderDescending(StringComparer.Ordinal).Select(v => Path.Combine(v, "tools", "DnnImageModels")));
+        return candidates.FirstOrDefault(d => !string.IsNullOrEmpty(d) && File.Exists(Path.Combine(d, PrepFile)) && File.Exists(Path.Combine(d, NetFile)));
+    }
+
+    /// <summary>The 512-d feature of one frame given as planar RGB floats 0-255 [3, 224, 224].</summary>
+    public float[] EncodePlanar(float[] planar)
+    {
+        if (planar.Length != 3 * InputSize * InputSize) throw new ArgumentException($"expected {3 * InputSize * InputSize} floats");
+        var result = new float[FeatureDim];
+        RunFrame(planar, result);
+        return result;
+    }
+
+    public float[] Encode(IReadOnlyList<SegmentFrames> segments)
+    {
+        ArgumentNullException.ThrowIfNull(segments);
+        var output = new float[segments.Count * FeatureDim];
+        var planar = new float[3 * InputSize * InputSize];
+        var feature = new float[FeatureDim];
+        for (var s = 0; s < segments.Count; s++)
+        {
+            var segment = segments[s];
+            if (segment.Size != InputSize) throw new ArgumentException($"resnet18 needs {InputSize}x{InputSize} frames, got {segment.Size}x{segment.Size}");
+            var row = output.AsSpan(s * FeatureDim, FeatureDim);
+            for (var f = 0; f < segment.Count; f++)
+            {
+                segment.WritePlanar(f, planar);
+                RunFrame(planar, feature);
+                for (var i = 0; i < FeatureDim; i++) row[i] += feature[i];
+            }
+            for (var i = 0; i < FeatureDim; i++) row[i] /= segment.Count;
+        }
+        return output;
+    }
+
+    private void RunFrame(float[] planar, float[] feature)
+    {
+        try
+        {
+            using var input = OrtValue.CreateTensorValueFromMemory(planar, [1, 3, InputSize, InputSize]);
+            using var run = new RunOptions();
+            using var prepared = _prep.Run(run, [_prepInput], [input], [_prepOutput]);
+            using var pooled = _net.Run(run, [_netInput], [prepared[0]], [_netOutput]);
+            pooled[0].GetTensorDataAsSpan<float>()[..FeatureDim].CopyTo(feature);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new MediaException("resnet18", MediaErrorKind.EncoderFailed, $"inference failed: {e.Message}", e);
+        }
+    }
+
+    public void Dispose()
+    {
+        _prep.Dispose();
+        _net.Dispose();
+    }
+}
+
+/// <summary>
+/// A user-supplied ONNX model. Rank-4 input ([N,3,H,W] or [N,H,W,3]) = a frame model, applied per frame and mean-pooled
+/// per segment; rank-5 input ([N,3,T,H,W] or [N,T,3,H,W]) = a clip model, applied once per segment. The first output,
+/// flattened per item, is the embedding. Pixels are fed as (p * PixelScale - Mean[c]) / Std[c] (default [0, 1]).
+/// Thread-safe (ONNX Runtime's Run is).
+/// </summary>
+public sealed class OnnxModelEncoder : ISegmentEncoder
+{
+    private readonly InferenceSession _session;
+    private readonly string _input, _output, _path;
+    private readonly bool _clip, _channelsLast, _timeFirst;
+    private readonly int _clipFrames;
+    private readonly float _scale;
+    private readonly float[] _mean, _std;
+
+    public OnnxModelEncoder(string path, EncoderOptions? options = null)
+    {
+        options ??= EncoderOptions.Default;
+        _path = path;
+        if (!File.Exists(path)) throw new MediaException(path, MediaErrorKind.FileNotFound, "model file not found");
+        if (!string.Equals(Path.GetExtension(path), ".onnx", StringComparison.OrdinalIgnoreCase))
+            throw new MediaException(path, MediaErrorKind.EncoderFailed,
+                "only ONNX model files (.onnx) are supported: TorchScript (.pt/.pth) cannot be loaded because LvMae.Media does not depend on TorchSharp; export the model with torch.onnx.export");
+        if (options.Mean.Length != 3 || options.Std.Length != 3 || options.Std.Any(s => s == 0))
+            throw new ArgumentException("Mean and Std need three values each, Std non-zero");
+        _scale = options.PixelScale;
+        _mean = options.Mean;
+        _std = options.Std;
+
+        var (sessionOptions, device) = OnnxSupport.CreateOptions(options, path);
+        using (sessionOptions) _session = OnnxSupport.Open(path, sessionOptions, path);
+        Device = device;
+        try
+        {
+            var (name, meta) = _session.InputMetadata.First();
+            _input = name;
+            _output = _session.OutputMetadata.Keys.First();
+            if (meta.ElementType != typeof(float))
+                throw new MediaException(path, MediaErrorKind.EncoderFailed, $"model input '{name}' is {meta.ElementType.Name}; float32 frames are required");
+            var d = meta.Dimensions;
+            int h, w;
+            switch (d.Length)
+            {
+                case 4 when d[1] == 3: (h, w) = (d[2], d[3]); break;
+                case 4 when d[3] == 3: (h, w) = (d[1], d[2]); _channelsLast = true; break;
+                case 5 when d[1] == 3: _clip = true; _clipFrames = d[2]; (h, w) = (d[3], d[4]); break;
+                case 5 when d[2] == 3: _clip = true; _timeFirst = true; _clipFrames = d[1]; (h, w) = (d[3], d[4]); break;
+                default:
+                    throw new MediaException(path, MediaErrorKind.EncoderFailed,
+                        $"model input '{name}' has shape [{string.Join(",", d)}]: expected frames [N,3,H,W] / [N,H,W,3] or clips [N,3,T,H,W] / [N,T,3,H,W]");
+            }
+            if (h > 0 && w > 0 && h != w)
+                throw new MediaException(path, MediaErrorKind.EncoderFailed, $"model input is {h}x{w}: only square inputs are supported");
+            FrameSize = h > 0 ? h : w > 0 ? w : options.FrameSize ?? 224;
+            MaxBatchFrames = d[0] > 0 ? d[0] : 32;
+            if (d[0] > 1) throw new MediaException(path, MediaErrorKind.EncoderFailed, $"model batch dimension is fixed at {d[0]}; use 1 or dynamic");
+            DefaultFramesPerSegment = options.FramesPerSegment ?? (_clip && _clipFrames > 0 ? _clipFrames : 8);
+            if (_clip) MaxBatchFrames = (d[0] > 0 ? 1 : 8) * DefaultFramesPerSegment; // clip models: whole segments per call
+            if (_clip && _clipFrames > 0 && DefaultFramesPerSegment != _clipFrames)
+                throw new MediaException(path, MediaErrorKind.EncoderFailed, $"clip model takes exactly {_clipFrames} frames per segment");
+
+            // One dummy run validates the model and tells the output size.
+            var probe = new SegmentFrames(new SegmentSpan(0, 0, 1), FrameSize, DefaultFramesPerSegment, new byte[DefaultFramesPerSegment * FrameSize * FrameSize * 3], new double[DefaultFramesPerSegment]);
+            Dimension = RunBatch([probe], clipFrames: DefaultFramesPerSegment, frameMode: !_clip).Length;
+            if (Dimension == 0) throw new MediaException(path, MediaErrorKind.EncoderFailed, "model output is empty");
+        }
+        catch
+        {
+            _session.Dispose();
+            throw;
+        }
+    }
+
+    public string Name => $"model:{Path.GetFileName(_path)}";
+    public string Version => $"onnx:{Path.GetFileName(_path)}:{new FileInfo(_path).Length}:{File.GetLastWriteTimeUtc(_path):yyyyMMddHHmmss}:{FrameSize}:{(_clip ? "clip" : "frame-meanpool")}";
+    public int Dimension { get; }
+    public string Device { get; }
+    public int FrameSize { get; }
+    public int DefaultFramesPerSegment { get; }
+    public int MaxBatchFrames { get; }
+    /// <summary>True when the model takes whole clips (rank-5 input) rather than single frames.</summary>
+    public bool TakesClips => _clip;
+
+    public float[] Encode(IReadOnlyList<SegmentFrames> segments)
+    {
+        ArgumentNullException.ThrowIfNull(segments);
+        foreach (var s in segments)
+            if (s.Size != FrameSize) throw new ArgumentException($"{Name} needs {FrameSize}x{FrameSize} frames, got {s.Size}x{s.Size}");
+        var result = new float[segments.Count * Dimension];
+        if (_clip)
+        {
+            var frames = _clipFrames > 0 ? _clipFrames : segments.Max(s => s.Count);
+            var per = Math.Max(1, MaxBatchFrames / Math.Max(1, frames));
+            for (var i = 0; i < segments.Count; i += per)
+            {
+                var chunk = segments.Skip(i).Take(per).ToList();
+                RunBatch(chunk, frames, frameMode: false).CopyTo(result.AsSpan(i * Dimension));
+            }
+            return result;
+        }
+
+        // frame model: all frames of all segments, in batches, then the mean per segment
+        var all = segments.SelectMany((s, si) => Enumerable.Range(0, s.Count).Select(f => (Segment: si, Frame: f))).ToList();
+        for (var i = 0; i < all.Count; i += MaxBatchFrames)
+        {
+            var chunk = all.Skip(i).Take(MaxBatchFrames).ToList();
+            var items = chunk.Select(c => new SegmentFrames(segments[c.Segment].Segment, FrameSize, 1,
+                segments[c.Segment].Frame(c.Frame).ToArray(), [0])).ToList();
+            var features = RunBatch(items, 1, frameMode: true);
+            for (var k = 0; k < chunk.Count; k++)
+            {
+                var row = result.AsSpan(chunk[k].Segment * Dimension, Dimension);
+                var weight = 1f / segments[chunk[k].Segment].Count;
+                for (var j = 0; j < Dimension; j++) row[j] += features[k * Dimension + j] * weight;
+            }
+        }
+        return result;
+    }
+
+    /// <summary>frameMode: each item is one frame (its frame 0). Otherwise each item is a clip of <paramref name="clipFrames"/> frames.</summary>
+    private float[] RunBatch(IReadOnlyList<SegmentFrames> items, int clipFrames, bool frameMode)
+    {
+        var n = items.Count;
+        var side = FrameSize;
+        var plane = side * side;
+        var t = frameMode ? 1 : clipFrames;
+        var data = new float[n * t * 3 * plane];
+        for (var b = 0; b < n; b++)
+            for (var k = 0; k < t; k++)
+            {
+                var item = items[b];
+                var frame = item.Frame(Math.Min(item.Count - 1, (int)((long)k * item.Count / t))); // resample to t frames
+                for (var p = 0; p < plane; p++)
+                    for (var c = 0; c < 3; c++)
+                    {
+                        var v = (frame[3 * p + c] * _scale - _mean[c]) / _std[c];
+                        int index;
+                        if (frameMode)
+                            index = _channelsLast ? (b * plane + p) * 3 + c : (b * 3 + c) * plane + p;
+                        else
+                            index = _timeFirst ? ((b * t + k) * 3 + c) * plane + p : ((b * 3 + c) * t + k) * plane + p;
+                        data[index] = v;
+                    }
+            }
+        long[] shape = frameMode
+            ? (_channelsLast ? [n, side, side, 3] : [n, 3, side, side])
+            : (_timeFirst ? [n, t, 3, side, side] : [n, 3, t, side, side]);
+        try
+        {
+            using var input = OrtValue.CreateTensorValueFromMemory(data, shape);
+            using var run = new RunOptions();
+            using var outputs = _session.Run(run, [_input], [input], [_output]);
+            var values = outputs[0].GetTensorDataAsSpan<float>();
+            if (values.Length % n != 0) throw new MediaException(_path, MediaErrorKind.EncoderFailed, $"model output of {values.Length} values does not split into {n} items");
+            return values.ToArray();
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new MediaException(_path, MediaErrorKind.EncoderFailed, $"inference failed: {e.Message}", e);
+        }
+    }
+
+    public void Dispose() => _session.Dispose();
+}
