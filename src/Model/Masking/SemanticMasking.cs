@@ -1,0 +1,42 @@
+namespace LvMae.Model.Masking;
+
+/// <summary>
+/// Semantic masking. Score each token by the cosine similarity to its predecessor (the first token,
+/// which has none, scores 1: never "surprising"). The paper masks the lowest-scoring tokens, the
+/// segments that change the story (<c>maskLeastSimilar: true</c>, "semantic"); the authors' published
+/// code keeps them and masks the most similar ones instead ("semantic-keep"), offered for the ablation.
+/// Ties are broken by position (deterministic; the rng is unused).
+/// </summary>
+public sealed class SemanticMasking(double ratio = 0.5, bool maskLeastSimilar = true) : IMaskingStrategy
+{
+    public double Ratio { get; } = ratio is >= 0 and < 1 ? ratio : throw new ArgumentOutOfRangeException(nameof(ratio));
+    public bool MaskLeastSimilar { get; } = maskLeastSimilar;
+    public string Name => MaskLeastSimilar ? "semantic" : "semantic-keep";
+
+    public static double[] PredecessorSimilarity(ReadOnlySpan<float> embeddings, int length, int dim)
+    {
+        var scores = new double[length];
+        if (length > 0) scores[0] = 1;
+        for (var j = 1; j < length; j++)
+        {
+            var a = embeddings.Slice((j - 1) * dim, dim);
+            var b = embeddings.Slice(j * dim, dim);
+            double dot = 0, na = 0, nb = 0;
+            for (var k = 0; k < dim; k++) { dot += a[k] * b[k]; na += a[k] * a[k]; nb += b[k] * b[k]; }
+            scores[j] = dot / Math.Max(Math.Sqrt(na) * Math.Sqrt(nb), 1e-12);
+        }
+        return scores;
+    }
+
+    public bool[] Sample(ReadOnlySpan<float> embeddings, int length, int dim, Random rng)
+    {
+        var scores = PredecessorSimilarity(embeddings, length, dim);
+        var order = Enumerable.Range(0, length)
+            .OrderBy(j => MaskLeastSimilar ? scores[j] : -scores[j])
+            .ThenBy(j => j)
+            .ToArray();
+        var mask = new bool[length];
+        foreach (var position in order.Take(MaskingStrategies.MaskedCount(length, Ratio))) mask[position] = true;
+        return mask;
+    }
+}
