@@ -1,2 +1,0 @@
-namespace LvMae.Contracts;
-internal static class ContractsAssembly { }

@@ -1,0 +1,110 @@
+namespace LvMae.Contracts;
+
+/// <summary>Where a video is in its life: Registered -> Probed -> Segmented -> Embedded, or Failed.</summary>
+[GenerateSerializer, Alias("lvmae.VideoStage")]
+public enum VideoStage
+{
+    Registered = 0,
+    Probed = 1,
+    Segmented = 2,
+    Embedded = 3,
+    Failed = 4,
+}
+
+/// <summary>What a registered video's embeddings come from.</summary>
+[GenerateSerializer, Alias("lvmae.VideoSourceKind")]
+public enum VideoSourceKind
+{
+    /// <summary>A video file in blob storage: probe, segment and encode it.</summary>
+    VideoFile = 0,
+    /// <summary>Precomputed float32 [N, d] .npy already uploaded to the embeddings blob: validate and index it.</summary>
+    Embeddings = 1,
+}
+
+/// <summary>Registration of one video (id = content hash, chosen by the client). Registering twice is a no-op.</summary>
+[GenerateSerializer, Alias("lvmae.VideoRegistration")]
+public sealed record VideoRegistration
+{
+    [Id(0)] public VideoSourceKind Kind { get; init; } = VideoSourceKind.VideoFile;
+    /// <summary>Blob name of the source (videos/&lt;id&gt;/source.&lt;ext&gt;, or the .npy for imports).</summary>
+    [Id(1)] public required string SourceBlob { get; init; }
+    /// <summary>Encoder spec: builtin | resnet18 | model:&lt;file&gt; (imports: a free name such as "imported").</summary>
+    [Id(2)] public required string Encoder { get; init; }
+    [Id(3)] public IReadOnlyList<string> Labels { get; init; } = [];
+    /// <summary>The file name the user ingested (display only).</summary>
+    [Id(4)] public string? OriginalName { get; init; }
+    [Id(5)] public long SizeBytes { get; init; }
+    /// <summary>SHA-256 (hex) of the source content.</summary>
+    [Id(6)] public string? ContentHash { get; init; }
+}
+
+/// <summary>Why a video failed.</summary>
+[GenerateSerializer, Alias("lvmae.VideoFailure")]
+public sealed record VideoFailure
+{
+    /// <summary>MediaErrorKind name (NotMedia, Truncated, ...), Storage, Timeout or Internal.</summary>
+    [Id(0)] public required string Kind { get; init; }
+    [Id(1)] public required string Message { get; init; }
+    /// <summary>True when retrying the same input cannot help.</summary>
+    [Id(2)] public bool Permanent { get; init; }
+    [Id(3)] public DateTimeOffset At { get; init; }
+}
+
+/// <summary>Probe results (what ffprobe said).</summary>
+[GenerateSerializer, Alias("lvmae.VideoProbe")]
+public sealed record VideoProbe
+{
+    [Id(0)] public double DurationSeconds { get; init; }
+    [Id(1)] public double FrameRate { get; init; }
+    [Id(2)] public int Width { get; init; }
+    [Id(3)] public int Height { get; init; }
+    [Id(4)] public string Codec { get; init; } = "";
+}
+
+/// <summary>A video's status, as grain, API and CLI report it.</summary>
+[GenerateSerializer, Alias("lvmae.VideoStatus")]
+public sealed record VideoStatus
+{
+    [Id(0)] public required string Id { get; init; }
+    /// <summary>False when no video with this id was ever registered.</summary>
+    [Id(1)] public bool Exists { get; init; }
+    [Id(2)] public VideoStage Stage { get; init; }
+    [Id(3)] public string? Encoder { get; init; }
+    [Id(4)] public IReadOnlyList<string> Labels { get; init; } = [];
+    [Id(5)] public string? OriginalName { get; init; }
+    [Id(6)] public VideoSourceKind Kind { get; init; }
+    /// <summary>Work is running or queued in this activation (ffmpeg/encoder or a retry back-off).</summary>
+    [Id(7)] public bool Working { get; init; }
+    /// <summary>Waiting for a per-silo job slot.</summary>
+    [Id(8)] public bool Queued { get; init; }
+    /// <summary>0..1 within the current stage's work (encoding), 1 when Embedded.</summary>
+    [Id(9)] public double Progress { get; init; }
+    [Id(10)] public int Attempts { get; init; }
+    [Id(11)] public VideoFailure? Failure { get; init; }
+    [Id(12)] public VideoProbe? Probe { get; init; }
+    [Id(13)] public int SegmentCount { get; init; }
+    [Id(14)] public int Dimension { get; init; }
+    [Id(15)] public string? EmbeddingsBlob { get; init; }
+    [Id(16)] public string? SegmentsBlob { get; init; }
+    [Id(17)] public IReadOnlyList<string> EmbeddedEncoders { get; init; } = [];
+    [Id(18)] public DateTimeOffset? RegisteredAt { get; init; }
+    [Id(19)] public DateTimeOffset? UpdatedAt { get; init; }
+    [Id(20)] public DateTimeOffset? CompletedAt { get; init; }
+    [Id(21)] public string? EncoderVersion { get; init; }
+    [Id(22)] public string? SourceBlob { get; init; }
+
+    public bool IsTerminal => Exists && Stage is VideoStage.Embedded or VideoStage.Failed;
+}
+
+/// <summary>One video: its persisted state machine; work runs in the grain's background (calls return at once).</summary>
+[Alias("lvmae.IVideoGrain")]
+public interface IVideoGrain : IGrainWithStringKey
+{
+    /// <summary>Registers (idempotent) and starts the work in the background; returns the status at once.</summary>
+    [Alias("Register")] Task<VideoStatus> Register(VideoRegistration registration);
+    [Alias("GetStatus")] Task<VideoStatus> GetStatus();
+    /// <summary>Failed -> starts again from the last good stage (attempts reset). Otherwise a no-op.</summary>
+    [Alias("Retry")] Task<VideoStatus> Retry();
+    /// <summary>Makes sure a non-terminal video is being worked on in this activation (used after silo loss).</summary>
+    [Alias("Resume")] Task<VideoStatus> Resume();
+}

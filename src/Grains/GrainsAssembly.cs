@@ -1,2 +1,0 @@
-namespace LvMae.Grains;
-internal static class GrainsAssembly { }

@@ -1,0 +1,49 @@
+using System.Collections.Concurrent;
+using LvMae.Media;
+
+namespace LvMae.Grains;
+
+/// <summary>The media operations a video grain needs (the seam between grains and LvMae.Media).</summary>
+public interface IMediaWork
+{
+    Task<VideoInfo> ProbeAsync(string path, CancellationToken cancellationToken);
+    IReadOnlyList<SegmentSpan> Plan(double durationSeconds, double segmentSeconds);
+    Task<EmbeddedVideo> EncodeAsync(string path, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken);
+    (float[] Embeddings, int Count, int Dimension) ReadNpy(string path);
+}
+
+/// <summary>LvMae.Media behind <see cref="IMediaWork"/>; encoders are pooled per spec (creating resnet18 loads ONNX).</summary>
+public sealed class MediaWork : IMediaWork, IDisposable
+{
+    private readonly ConcurrentDictionary<string, ConcurrentBag<ISegmentEncoder>> _pool = new();
+
+    public Task<VideoInfo> ProbeAsync(string path, CancellationToken cancellationToken) => VideoProber.ProbeAsync(path, cancellationToken);
+
+    public IReadOnlyList<SegmentSpan> Plan(double durationSeconds, double segmentSeconds) =>
+        Segmentation.Plan(durationSeconds, new SegmentationOptions { SegmentSeconds = segmentSeconds });
+
+    public async Task<EmbeddedVideo> EncodeAsync(string path, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken)
+    {
+        var bag = _pool.GetOrAdd(encoderSpec, _ => []);
+        var encoder = bag.TryTake(out var pooled) ? pooled : SegmentEncoders.Create(encoderSpec);
+        var ok = false;
+        try
+        {
+            var result = await VideoEmbedder.EmbedAsync(path, encoder, new SegmentationOptions { SegmentSeconds = segmentSeconds }, progress, cancellationToken);
+            ok = true;
+            return result;
+        }
+        finally
+        {
+            if (ok) bag.Add(encoder); else encoder.Dispose();
+        }
+    }
+
+    public (float[] Embeddings, int Count, int Dimension) ReadNpy(string path) => EmbeddingImport.ReadNpy(path);
+
+    public void Dispose()
+    {
+        foreach (var bag in _pool.Values)
+            while (bag.TryTake(out var encoder)) encoder.Dispose();
+    }
+}

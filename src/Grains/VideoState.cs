@@ -1,0 +1,30 @@
+using LvMae.Contracts;
+
+namespace LvMae.Grains;
+
+/// <summary>A video grain's persisted state (small: the data lives in its own blobs). JSON in grainstate/lvmae.video/&lt;id&gt;.json.</summary>
+public sealed class VideoState
+{
+    public VideoStage Stage { get; set; }
+    public VideoSourceKind Kind { get; set; }
+    public string? SourceBlob { get; set; }
+    public string? Encoder { get; set; }
+    public string? EncoderVersion { get; set; }
+    public List<string> Labels { get; set; } = [];
+    public string? OriginalName { get; set; }
+    public long SizeBytes { get; set; }
+    public string? ContentHash { get; set; }
+    public VideoProbe? Probe { get; set; }
+    public int SegmentCount { get; set; }
+    public int Dimension { get; set; }
+    public string? EmbeddingsBlob { get; set; }
+    public List<string> EmbeddedEncoders { get; set; } = [];
+    /// <summary>Work attempts since registration (or the last retry); persisted before each attempt starts.</summary>
+    public int Attempts { get; set; }
+    public VideoFailure? Failure { get; set; }
+    public DateTimeOffset? RegisteredAt { get; set; }
+    public DateTimeOffset? UpdatedAt { get; set; }
+    public DateTimeOffset? CompletedAt { get; set; }
+    /// <summary>Incremented on each transition; orders index updates.</summary>
+    public long Version { get; set; }
+}

@@ -1,0 +1,86 @@
+using System.Security.Cryptography;
+using System.Text;
+using LvMae.Contracts;
+using LvMae.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace LvMae.Silo;
+
+/// <summary>
+/// The HTTP JSON API: GET /videos/{id}, GET /videos?state=&amp;encoder=&amp;label=&amp;after=&amp;limit=, GET /corpus/summary,
+/// GET /runs, GET /runs/{name}, GET /health. Malformed ids/filters give 400, unknown ids 404. Queries read the corpus index.
+/// </summary>
+public static class StatusApi
+{
+    public const string ApiKeyHeader = "X-Api-Key";
+
+    public static IEndpointRouteBuilder MapLvMaeApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/health", () => Results.Ok(new { status = "ok" }));
+        app.MapGet("/videos/{id}", GetVideo);
+        app.MapGet("/videos", ListVideos);
+        app.MapGet("/corpus/summary", Summary);
+        app.MapGet("/runs", ListRuns);
+        app.MapGet("/runs/{name}", GetRun);
+        return app;
+    }
+
+    public static async Task<IResult> GetVideo(string id, IGrainFactory grains)
+    {
+        if (!BlobLayout.IsValidId(id)) return BadRequest($"malformed video id '{id}'");
+        var status = await grains.GetGrain<IVideoGrain>(id).GetStatus();
+        return status.Exists ? Results.Ok(status) : NotFound($"no video '{id}'");
+    }
+
+    public static async Task<IResult> ListVideos(IGrainFactory grains, string? state = null, string? encoder = null, string? label = null,
+        string? after = null, int? limit = null)
+    {
+        VideoStage? stage = null;
+        if (state is not null)
+        {
+            if (!Enum.TryParse<VideoStage>(state, ignoreCase: true, out var parsed) || !Enum.IsDefined(parsed) || int.TryParse(state, out _))
+                return BadRequest($"unknown state '{state}' (use {string.Join(", ", Enum.GetNames<VideoStage>())})");
+            stage = parsed;
+        }
+        if (limit is < 1 or > 10_000) return BadRequest("limit must be 1..10000");
+        if (after is not null && !BlobLayout.IsValidId(after)) return BadRequest($"malformed id '{after}' in 'after'");
+        var page = await grains.QueryAsync(new VideoQuery { Stage = stage, Encoder = encoder, Label = label, After = after, Limit = limit ?? 100 });
+        return Results.Ok(page);
+    }
+
+    public static async Task<IResult> Summary(IGrainFactory grains) => Results.Ok(await grains.SummaryAsync());
+
+    public static async Task<IResult> ListRuns(IGrainFactory grains) =>
+        Results.Ok(await grains.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).List());
+
+    public static async Task<IResult> GetRun(string name, IGrainFactory grains)
+    {
+        if (!BlobLayout.IsValidId(name)) return BadRequest($"malformed run name '{name}'");
+        var run = await grains.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).Get(name);
+        return run is null ? NotFound($"no run '{name}'") : Results.Ok(run);
+    }
+
+    /// <summary>Requires the API key on every path but /health (dashboard included) when one is configured.</summary>
+    public static IApplicationBuilder UseLvMaeApiKey(this IApplicationBuilder app, string? apiKey)
+    {
+        if (string.IsNullOrEmpty(apiKey)) return app;
+        var expected = Encoding.UTF8.GetBytes(apiKey);
+        return app.Use(async (context, next) =>
+        {
+            if (context.Request.Path.StartsWithSegments("/health")) { await next(context); return; }
+            var given = context.Request.Headers[ApiKeyHeader].ToString();
+            if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), expected))
+            {
+                context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                await context.Response.WriteAsJsonAsync(new { error = $"missing or wrong {ApiKeyHeader} header" });
+                return;
+            }
+            await next(context);
+        });
+    }
+
+    private static IResult BadRequest(string message) => Results.BadRequest(new { error = message });
+    private static IResult NotFound(string message) => Results.NotFound(new { error = message });
+}
