@@ -223,6 +223,27 @@ public class TrainingFeedTests
     }
 
     [Fact]
+    public async Task A_dedicated_training_thread_reads_blocking_and_stopping_early_cancels_the_feed()
+    {
+        var (source, loader) = InMemory(400, D);
+        var feed = TrainingFeed.Start(source, loader, Options(D, epochs: null));
+        var tokens = 0L;
+        var thread = new Thread(() =>
+        {
+            foreach (var batch in feed.ReadAllBlocking())
+            {
+                var trainerView = batch.ToEmbeddingBatch();
+                tokens += trainerView.TotalTokens;
+                if (batch.IndexInEpoch == 5) break;
+            }
+        });
+        thread.Start();
+        Assert.True(thread.Join(Timeout));
+        Assert.True(tokens > 0);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => feed.Completion.WaitAsync(Timeout));
+    }
+
+    [Fact]
     public async Task A_failing_source_faults_the_feed_and_the_reader_sees_why()
     {
         var feed = TrainingFeed.Start(new FailingSource(), new InMemoryEmbeddingLoader(), Options(D));

@@ -1,3 +1,5 @@
+using LvMae.Model.Data;
+
 namespace LvMae.Pipeline;
 
 /// <summary>
@@ -27,6 +29,9 @@ public sealed class TrainingBatch
 
     /// <summary>True where sample b has a real token at position t (false = padding).</summary>
     public bool IsValid(int b, int t) => t < Lengths[b];
+
+    /// <summary>The trainer's view of this batch (shares the array, no copy).</summary>
+    public EmbeddingBatch ToEmbeddingBatch() => new(Embeddings, Lengths, MaxLength, Dimension);
 
     /// <summary>Packs samples (all of one epoch and dimension) into a zero-padded batch.</summary>
     public static TrainingBatch Pack(IReadOnlyList<WindowedSample> samples, int dimension, int indexInEpoch)

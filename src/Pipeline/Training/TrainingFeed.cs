@@ -91,6 +91,13 @@ public sealed class TrainingFeed : IAsyncDisposable
     }
 
     /// <summary>
+    /// <see cref="ReadAllAsync"/> for a dedicated training thread (TorchSharp wants every step on one
+    /// thread, never across an await): blocks that thread while waiting for the next batch.
+    /// </summary>
+    public IEnumerable<TrainingBatch> ReadAllBlocking(CancellationToken cancellationToken = default) =>
+        ReadAllAsync(cancellationToken).ToBlockingEnumerable(cancellationToken);
+
+    /// <summary>
     /// Links a consumer block (e.g. an ActionBlock on the training thread) with completion propagation.
     /// If the consumer faults or completes early, the feed is cancelled instead of blocking on a full buffer.
     /// </summary>
