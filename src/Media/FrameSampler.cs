@@ -21,7 +21,7 @@ public sealed record FrameSamplingOptions
     public static FrameSamplingOptions Default { get; } = new();
 
     public FrameSamplingMode Mode { get; init; } = FrameSamplingMode.SinglePass;
-    /// <summary>Decoder skips non-reference frames (<c>-skip_frame nonref</c>): faster; a sample may move to a neighbouring frame.</summary>
+    /// <summary>Decoder skips non-reference frames (<c>-skip_frame noref</c>): faster; a sample may move to a neighbouring frame.</summary>
     public bool SkipNonReferenceFrames { get; init; }
     /// <summary>Decoder skips the deblocking filter (<c>-skip_loop_filter all</c>, H.264/HEVC): faster, slightly blockier thumbnails.</summary>
     public bool SkipLoopFilter { get; init; }
@@ -130,7 +130,7 @@ public static partial class FrameSampler
         };
         foreach (var a in new[] { "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info" }) start.ArgumentList.Add(a);
         if (options.DecoderThreads > 0) { start.ArgumentList.Add("-threads"); start.ArgumentList.Add(options.DecoderThreads.ToString(CultureInfo.InvariantCulture)); }
-        if (options.SkipNonReferenceFrames) { start.ArgumentList.Add("-skip_frame"); start.ArgumentList.Add("nonref"); }
+        if (options.SkipNonReferenceFrames) { start.ArgumentList.Add("-skip_frame"); start.ArgumentList.Add("noref"); }
         if (options.SkipLoopFilter) { start.ArgumentList.Add("-skip_loop_filter"); start.ArgumentList.Add("all"); }
         if (seek is { } s) { start.ArgumentList.Add("-ss"); start.ArgumentList.Add(F(s)); }
         if (readSeconds is { } r) { start.ArgumentList.Add("-t"); start.ArgumentList.Add(F(r)); }
@@ -191,6 +191,7 @@ public static partial class FrameSampler
                 while (emitted < segments.Count && time >= targets[emitted][^1])
                 {
                     yield return Assemble(segments[emitted], targets[emitted], frames, size, origin);
+                    ct.ThrowIfCancellationRequested();
                     emitted++;
                     Prune(frames, emitted < segments.Count ? targets[emitted][0] : double.PositiveInfinity);
                 }
