@@ -1,2 +1,0 @@
-namespace LvMae.Corpus;
-internal static class CorpusAssembly { }
