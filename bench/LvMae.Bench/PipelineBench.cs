@@ -1,0 +1,301 @@
+using System.Diagnostics;
+using System.Text;
+using Azure.Storage.Blobs;
+using LvMae.Formats;
+using LvMae.Model;
+using LvMae.Model.Training;
+using LvMae.Pipeline;
+using LvMae.Storage;
+using LvMae.Testing;
+
+namespace LvMae.Bench;
+
+/// <summary>
+/// The training feed (src/Pipeline): how fast it delivers batches from memory and from Azurite blobs,
+/// against how fast a trainer consumes them (a fixed per-batch cost and real tiny LV-MAE steps),
+/// and its peak memory as the corpus grows 10x (it must stay flat: every stage is bounded).
+/// Corpus: resnet18-like 512-d embeddings, videos of 1-20 min (12-240 segments), the paper's
+/// dynamic duration windows (10-1280 s, at most 256 tokens), batches of 16 within 16 x 256 tokens.
+/// </summary>
+public sealed class PipelineBench : IBenchSuite
+{
+    private const int Dim = 512;
+
+    public string Name => "pipeline";
+
+    public async Task<string> RunAsync(BenchContext context)
+    {
+        var quick = context.Quick;
+        var small = quick ? 50 : 200;
+        var large = small * 10;
+        var md = new StringBuilder();
+        md.AppendLine($"Corpus: {Dim}-d embeddings, {FeedCorpus.MinSegments}-{FeedCorpus.MaxSegments} segments a video, windows 10-1280 s (max 256 tokens), " +
+                      "batches of at most 16 samples and 16 x 256 padded tokens, 4 parallel loads unless stated. " +
+                      "A run reads the corpus for the given epochs; 'trainer wait' is the share of the consumer's time spent waiting for a batch.");
+        md.AppendLine();
+
+        await using var azurite = new AzuriteHost();
+        await azurite.StartAsync();
+        var container = await azurite.Fixture.NewContainerAsync("bench");
+        var upload = await FeedCorpus.UploadAsync(container, large);
+        md.AppendLine($"Azurite corpus: {large} videos, {upload.Bytes / 1e6:F0} MB of .npy uploaded in {upload.Seconds:F1} s " +
+                      $"({upload.Bytes / 1e6 / upload.Seconds:F0} MB/s, 8 parallel uploads through `IngestionPipeline`).");
+        md.AppendLine();
+
+        // 1. Memory as the corpus grows 10x, first (before anything else holds memory). Both corpora feed
+        // the same number of samples (the small one for 10 epochs), so the GC sees the same work.
+        var memoryRows = new List<(string, FeedRun)>
+        {
+            ($"synthetic loader, {small} videos x 10 epochs", await FeedRun.MeasureAsync(FeedCorpus.Source(small), new SyntheticLoader(), 10, consume: _ => Thread.Sleep(1))),
+            ($"synthetic loader, {large} videos x 1 epoch", await FeedRun.MeasureAsync(FeedCorpus.Source(large), new SyntheticLoader(), 1, consume: _ => Thread.Sleep(1))),
+            ($"Azurite, {small} videos x 10 epochs", await FeedRun.MeasureAsync(FeedCorpus.Source(small), new BlobEmbeddingLoader(container), 10, consume: _ => Thread.Sleep(1))),
+            ($"Azurite, {large} videos x 1 epoch (listed from blobs)", await FeedRun.MeasureAsync(new BlobEmbeddedVideoSource(container), new BlobEmbeddingLoader(container), 1, consume: _ => Thread.Sleep(1))),
+        };
+        md.AppendLine("### Peak memory as the corpus grows 10x (same number of samples fed, consumer 1 ms a batch)");
+        md.AppendLine();
+        md.AppendLine("| corpus | samples fed | peak GC heap | peak working set | peak samples in pipeline | bound |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|");
+        foreach (var (label, r) in memoryRows)
+            md.AppendLine($"| {label} | {r.Samples} | {r.PeakHeapBytes / 1e6:F0} MB | {r.PeakWorkingSetBytes / 1e6:F0} MB | {r.PeakSamplesInPipeline} | {r.Bound} |");
+        md.AppendLine();
+        var (s0, l0, s1, l1) = (memoryRows[0].Item2, memoryRows[1].Item2, memoryRows[2].Item2, memoryRows[3].Item2);
+        md.AppendLine($"10x corpus -> peak GC heap x{(double)l0.PeakHeapBytes / s0.PeakHeapBytes:F2} (synthetic), x{(double)l1.PeakHeapBytes / s1.PeakHeapBytes:F2} (Azurite); " +
+                      $"peak working set x{(double)l0.PeakWorkingSetBytes / s0.PeakWorkingSetBytes:F2} / x{(double)l1.PeakWorkingSetBytes / s1.PeakWorkingSetBytes:F2}. " +
+                      "The GC heap includes garbage not yet collected (videos over 85 KB live on the large-object heap until a gen-2 GC); " +
+                      "the samples alive in the pipeline stay under the configured bound whatever the corpus size.");
+        md.AppendLine();
+
+        // 2. Throughput: where the batches come from, with a consumer that costs nothing.
+        var epochs = quick ? 2 : 4;
+        var repeats = quick ? 1 : 3;
+        var memoryLoader = FeedCorpus.InMemory(small);
+        var rows = new List<(string, FeedRun)>
+        {
+            ("in-memory (corpus held in RAM)", await FeedRun.MedianAsync(repeats, () => FeedRun.MeasureAsync(FeedCorpus.Source(small), memoryLoader, epochs))),
+            ("Azurite, 1 parallel load", await FeedRun.MedianAsync(repeats, () => FeedRun.MeasureAsync(FeedCorpus.Source(small), new BlobEmbeddingLoader(container), epochs, loadParallelism: 1))),
+            ("Azurite, 4 parallel loads", await FeedRun.MedianAsync(repeats, () => FeedRun.MeasureAsync(FeedCorpus.Source(small), new BlobEmbeddingLoader(container), epochs))),
+            ("Azurite, 8 parallel loads", await FeedRun.MedianAsync(repeats, () => FeedRun.MeasureAsync(FeedCorpus.Source(small), new BlobEmbeddingLoader(container), epochs, loadParallelism: 8))),
+            ($"Azurite + LRU cache 256 MB (epoch 1 from blobs, {epochs - 1} from cache)", await FeedRun.MedianAsync(repeats, () => FeedRun.MeasureAsync(FeedCorpus.Source(small),
+                new CachingEmbeddingLoader(new BlobEmbeddingLoader(container), 256L << 20), epochs))),
+        };
+        md.AppendLine($"### Feed throughput, {small} videos x {epochs} epochs, consumer cost 0");
+        md.AppendLine();
+        md.AppendLine("| source | batches/s | valid tokens/s | padded tokens/s | samples/s | MB/s of embeddings | first batch |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var (label, r) in rows)
+            md.AppendLine($"| {label} | {r.BatchesPerSecond:F1} | {r.ValidTokensPerSecond:N0} | {r.PaddedTokensPerSecond:N0} | {r.SamplesPerSecond:F0} | {r.LoadedMegabytesPerSecond:F0} | {r.FirstBatchSeconds * 1000:F0} ms |");
+        md.AppendLine();
+
+        // 3. Feed vs trainer: does the trainer ever wait (after the first batch)?
+        var tinyStep = TinyTrainer.MeasureStepSeconds(FeedCorpus.Source(small), memoryLoader);
+        var consumerEpochs = quick ? 2 : 3;
+        var consumers = new List<(string, FeedRun)>
+        {
+            ("fixed 50 ms a batch (sleep)", await FeedRun.MeasureAsync(FeedCorpus.Source(small), new BlobEmbeddingLoader(container), consumerEpochs,
+                consume: _ => Thread.Sleep(50))),
+            ("fixed 20 ms a batch (sleep)", await FeedRun.MeasureAsync(FeedCorpus.Source(small), new BlobEmbeddingLoader(container), consumerEpochs,
+                consume: _ => Thread.Sleep(20))),
+            ("fixed 5 ms a batch (sleep)", await FeedRun.MeasureAsync(FeedCorpus.Source(small), new BlobEmbeddingLoader(container), consumerEpochs,
+                consume: _ => Thread.Sleep(5))),
+            ($"real LV-MAE 'tiny' steps (median {tinyStep * 1000:F0} ms alone)", await FeedRun.MeasureAsync(FeedCorpus.Source(small),
+                new BlobEmbeddingLoader(container), consumerEpochs, trainer: true, maxBatches: quick ? 8 : 30)),
+        };
+        md.AppendLine($"### Feed (Azurite, 4 parallel loads) vs trainer consumption ({small} videos, trainer on its own thread)");
+        md.AppendLine();
+        md.AppendLine("| consumer | batches consumed | batches/s | trainer wait after the first batch | first batch | peak samples in pipeline |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|");
+        foreach (var (label, r) in consumers)
+            md.AppendLine($"| {label} | {r.Batches} | {r.BatchesPerSecond:F1} | {r.ConsumerWaitShare:P1} | {r.FirstBatchSeconds * 1000:F0} ms | {r.PeakSamplesInPipeline} |");
+        md.AppendLine();
+        md.AppendLine("Both loads and the trainer share this machine's cores (and Azurite's), so a real trainer step here also slows the feed; " +
+                      "on 2 cores the paper-size model takes seconds a step (BRIEF: 2.3 s for 8 x 512), far slower than any feed above.");
+        return md.ToString();
+    }
+}
+
+/// <summary>The benchmark corpus: deterministic shapes and values per video number.</summary>
+internal static class FeedCorpus
+{
+    public const int MinSegments = 12, MaxSegments = 240;
+    private const int Dim = 512;
+    private const string Encoder = "resnet18";
+
+    public static string Id(int k) => $"bench{k:D6}";
+    public static int Segments(int k) => MinSegments + (int)((uint)(k * 2654435761u) % (MaxSegments - MinSegments + 1));
+
+    public static float[] Values(string id, int segments)
+    {
+        var rng = new Random(SampleSeeds.ForSample(0, 0, id));
+        var values = new float[segments * Dim];
+        for (var i = 0; i < values.Length; i++) values[i] = rng.NextSingle() - 0.5f;
+        return values;
+    }
+
+    public static IEmbeddedVideoSource Source(int videos) =>
+        new InMemoryEmbeddedVideoSource(Enumerable.Range(0, videos).Select(k => new EmbeddedVideoDescriptor(Id(k), Encoder, Segments(k), Dim)));
+
+    public static InMemoryEmbeddingLoader InMemory(int videos)
+    {
+        var loader = new InMemoryEmbeddingLoader();
+        for (var k = 0; k < videos; k++) loader.Add(new LoadedEmbeddings(Id(k), Values(Id(k), Segments(k)), Segments(k), Dim));
+        return loader;
+    }
+
+    public static async Task<(long Bytes, double Seconds)> UploadAsync(BlobContainerClient container, int videos)
+    {
+        var watch = Stopwatch.StartNew();
+        long bytes = 0;
+        var summary = await IngestionPipeline.RunAsync(Enumerable.Range(0, videos).Select(Id), async (id, ct) =>
+        {
+            var k = int.Parse(id["bench".Length..]);
+            using var stream = new MemoryStream();
+            NpyArray.FromFloats(Values(id, Segments(k)), Segments(k), Dim).Write(stream);
+            stream.Position = 0;
+            Interlocked.Add(ref bytes, stream.Length);
+            await container.GetBlobClient(BlobLayout.Embeddings(id, Encoder)).UploadAsync(stream, overwrite: true, ct);
+            return id;
+        }, maxParallel: 8);
+        if (summary.Failed > 0) throw new InvalidOperationException($"upload failed: {summary.Failures.First().Error}");
+        return (bytes, watch.Elapsed.TotalSeconds);
+    }
+}
+
+/// <summary>Makes embeddings on demand (no storage, nothing held): isolates the feed's own memory.</summary>
+internal sealed class SyntheticLoader : IEmbeddingLoader
+{
+    public Task<LoadedEmbeddings> LoadAsync(EmbeddedVideoDescriptor video, CancellationToken cancellationToken = default) =>
+        Task.Run(() => new LoadedEmbeddings(video.VideoId, FeedCorpus.Values(video.VideoId, video.SegmentCount), video.SegmentCount, video.Dimension),
+            cancellationToken);
+}
+
+/// <summary>One measured feed run: a consumer on a dedicated thread, memory sampled meanwhile.</summary>
+internal sealed record FeedRun(long Batches, long Samples, long ValidTokens, long PaddedTokens, double Seconds,
+    double FirstBatchSeconds, double ConsumerWaitSeconds, long PeakHeapBytes, long PeakWorkingSetBytes, long PeakSamplesInPipeline, int Bound)
+{
+    public double BatchesPerSecond => Batches / Seconds;
+    public double SamplesPerSecond => Samples / Seconds;
+    public double ValidTokensPerSecond => ValidTokens / Seconds;
+    public double PaddedTokensPerSecond => PaddedTokens / Seconds;
+    public double LoadedMegabytesPerSecond => ValidTokens * 512.0 * 4 / 1e6 / Seconds;
+    /// <summary>Share of the time after the first batch that the consumer spent waiting for the next one.</summary>
+    public double ConsumerWaitShare => ConsumerWaitSeconds / (Seconds - FirstBatchSeconds);
+
+    /// <summary>The run with the median batch rate out of <paramref name="runs"/>.</summary>
+    public static async Task<FeedRun> MedianAsync(int runs, Func<Task<FeedRun>> measure)
+    {
+        var results = new List<FeedRun>();
+        for (var i = 0; i < runs; i++) results.Add(await measure());
+        return results.OrderBy(r => r.BatchesPerSecond).ElementAt(runs / 2);
+    }
+
+    public static async Task<FeedRun> MeasureAsync(IEmbeddedVideoSource source, IEmbeddingLoader loader, int epochs,
+        int loadParallelism = 4, Action<TrainingBatch>? consume = null, bool trainer = false, int? maxBatches = null)
+    {
+        var options = new TrainingFeedOptions { Encoder = "resnet18", Dimension = 512, Seed = 1, Epochs = epochs, LoadParallelism = loadParallelism };
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        using var sampler = new MemorySampler();
+        var watch = Stopwatch.StartNew();
+        await using var feed = TrainingFeed.Start(source, loader, options);
+        long batches = 0, samples = 0, valid = 0, padded = 0;
+        double waited = 0, first = 0;
+        var thread = new Thread(() =>
+        {
+            using var model = trainer ? TinyTrainer.Create() : null;
+            var wait = Stopwatch.StartNew();
+            foreach (var batch in feed.ReadAllBlocking())
+            {
+                if (batches == 0) first = watch.Elapsed.TotalSeconds;
+                else waited += wait.Elapsed.TotalSeconds;
+                (batches, samples, valid, padded) = (batches + 1, samples + batch.Count, valid + batch.ValidTokens, padded + batch.PaddedTokens);
+                consume?.Invoke(batch);
+                model?.Step(batch.ToEmbeddingBatch());
+                if (batches == maxBatches) break;
+                wait.Restart();
+            }
+        }) { IsBackground = true, Name = "bench-trainer" };
+        thread.Start();
+        await Task.Run(thread.Join);
+        var seconds = watch.Elapsed.TotalSeconds;
+        if (feed.Stats.VideosSkipped > 0) throw new InvalidOperationException($"{feed.Stats.VideosSkipped} videos skipped in a benchmark run");
+        return new FeedRun(batches, samples, valid, padded, seconds, first, waited, sampler.PeakHeapBytes, sampler.PeakWorkingSetBytes,
+            feed.Stats.PeakSamplesInPipeline, options.MaxSamplesInFlight);
+    }
+}
+
+/// <summary>Real LV-MAE steps on the 'tiny' preset (64 wide, 2 blocks): the cheapest trainer the project has.</summary>
+internal static class TinyTrainer
+{
+    public static Trainer Create() => new(new TrainerOptions
+    {
+        Model = MaeConfig.FromPreset("tiny", 512),
+        WarmupSteps = 5,
+        TotalSteps = 1000,
+    }, "cpu");
+
+    /// <summary>Median seconds of a step on full-size feed batches.</summary>
+    public static double MeasureStepSeconds(IEmbeddedVideoSource source, IEmbeddingLoader loader)
+    {
+        var options = new TrainingFeedOptions { Encoder = "resnet18", Dimension = 512, Seed = 2 };
+        using var feed = new FeedHolder(TrainingFeed.Start(source, loader, options));
+        var batches = feed.Feed.ReadAllBlocking().Take(6).ToList();
+        double seconds = 0;
+        var thread = new Thread(() =>
+        {
+            using var trainer = Create();
+            var i = 0;
+            seconds = BenchContext.MedianSeconds(5, () => trainer.Step(batches[i++ % batches.Count].ToEmbeddingBatch()));
+        });
+        thread.Start();
+        thread.Join();
+        return seconds;
+    }
+
+    private sealed class FeedHolder(TrainingFeed feed) : IDisposable
+    {
+        public TrainingFeed Feed => feed;
+        public void Dispose() => feed.DisposeAsync().AsTask().GetAwaiter().GetResult();
+    }
+}
+
+/// <summary>Samples the GC heap and the working set every few milliseconds; keeps the peaks.</summary>
+internal sealed class MemorySampler : IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+
+    public MemorySampler() => _loop = Task.Run(async () =>
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Sample();
+            try { await Task.Delay(5, _stop.Token); } catch (OperationCanceledException) { }
+        }
+    });
+
+    public long PeakHeapBytes { get; private set; }
+    public long PeakWorkingSetBytes { get; private set; }
+
+    private void Sample()
+    {
+        PeakHeapBytes = Math.Max(PeakHeapBytes, GC.GetTotalMemory(false));
+        PeakWorkingSetBytes = Math.Max(PeakWorkingSetBytes, Environment.WorkingSet);
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _loop.GetAwaiter().GetResult();
+        Sample();
+        _stop.Dispose();
+    }
+}
+
+/// <summary>A private Azurite for the benchmark (the test fixture, started and stopped by hand).</summary>
+internal sealed class AzuriteHost : IAsyncDisposable
+{
+    public AzuriteFixture Fixture { get; } = new();
+    public Task StartAsync() => Fixture.InitializeAsync();
+    public async ValueTask DisposeAsync() => await Fixture.DisposeAsync();
+}
