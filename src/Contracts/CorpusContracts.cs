@@ -16,6 +16,13 @@ public sealed record VideoIndexEntry
     [Id(8)] public long Version { get; init; }
     [Id(9)] public int SegmentCount { get; init; }
     [Id(10)] public string? OriginalName { get; init; }
+
+    /// <summary>Value equality including the lists (record equality compares list references).</summary>
+    public bool SameAs(VideoIndexEntry? other) =>
+        other is not null && Id == other.Id && Stage == other.Stage && Encoder == other.Encoder && FailureKind == other.FailureKind &&
+        FailureMessage == other.FailureMessage && UpdatedAt == other.UpdatedAt && Version == other.Version &&
+        SegmentCount == other.SegmentCount && OriginalName == other.OriginalName &&
+        Labels.SequenceEqual(other.Labels) && EmbeddedEncoders.SequenceEqual(other.EmbeddedEncoders);
 }
 
 /// <summary>Counts over the corpus (or one shard).</summary>

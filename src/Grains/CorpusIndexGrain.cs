@@ -39,7 +39,7 @@ public sealed class CorpusIndexGrain(
         var videos = state.State.Videos;
         if (videos.TryGetValue(entry.Id, out var existing) && existing.Version > entry.Version)
             return Task.CompletedTask; // an older transition arriving late
-        if (existing == entry) return Task.CompletedTask;
+        if (entry.SameAs(existing)) return Task.CompletedTask; // re-published unchanged (activation): no write
         if (existing is null) _sortedIds = null;
         videos[entry.Id] = entry;
         _summary = null;

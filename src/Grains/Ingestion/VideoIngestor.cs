@@ -1,0 +1,115 @@
+using System.Security.Cryptography;
+using LvMae.Contracts;
+using LvMae.Storage;
+using Microsoft.Extensions.FileSystemGlobbing;
+
+namespace LvMae.Grains.Ingestion;
+
+/// <summary>The outcome of ingesting one file.</summary>
+public sealed record IngestResult(string Path, string VideoId, bool Uploaded, VideoStatus Status);
+
+/// <summary>
+/// Client side of ingestion (CLI, tests, benchmarks): a video's id is its content hash, so the same file ingested twice is
+/// the same video. Uploads the source to videos/&lt;id&gt;/source.&lt;ext&gt; (create-only) and registers the video grain.
+/// </summary>
+public sealed class VideoIngestor(BlobStore blobs, IGrainFactory grains)
+{
+    /// <summary>File extensions `ingest DIR` picks up.</summary>
+    public static readonly IReadOnlySet<string> VideoExtensions = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+        { ".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".ogv" };
+
+    /// <summary>"v" + the first 24 hex digits of the SHA-256 of the content.</summary>
+    public static async Task<(string Id, string Sha256)> ContentIdAsync(string path, CancellationToken cancellationToken = default)
+    {
+        await using var stream = File.OpenRead(path);
+        var hash = Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, cancellationToken));
+        return ("v" + hash[..24], hash);
+    }
+
+    public async Task<IngestResult> IngestFileAsync(string path, string encoder, IReadOnlyList<string> labels, CancellationToken cancellationToken = default)
+    {
+        BlobLayout.EncoderFileName(encoder);
+        var (id, sha) = await ContentIdAsync(path, cancellationToken);
+        var blob = BlobLayout.Source(id, Path.GetExtension(path));
+        var uploaded = false;
+        if (!await blobs.ExistsAsync(blob, cancellationToken))
+        {
+            await blobs.UploadFileAsync(blob, path, new Dictionary<string, string>
+            {
+                ["sha256"] = sha,
+                ["originalname"] = Ascii(Path.GetFileName(path)),
+            }, cancellationToken: cancellationToken);
+            uploaded = true;
+        }
+        var status = await grains.GetGrain<IVideoGrain>(id).Register(new VideoRegistration
+        {
+            Kind = VideoSourceKind.VideoFile,
+            SourceBlob = blob,
+            Encoder = encoder,
+            Labels = labels,
+            OriginalName = Path.GetFileName(path),
+            SizeBytes = new FileInfo(path).Length,
+            ContentHash = sha,
+        });
+        return new IngestResult(path, id, uploaded, status);
+    }
+
+    /// <summary>
+    /// Imports a precomputed float32 [N, d] .npy: the video id is the file's stem when it is a valid id (Python pipelines
+    /// name files by video id), else its content id. The grain validates it and marks the video Embedded.
+    /// </summary>
+    public async Task<IngestResult> ImportEmbeddingsAsync(string path, string encoderName, IReadOnlyList<string> labels, CancellationToken cancellationToken = default)
+    {
+        var stem = Path.GetFileNameWithoutExtension(path);
+        var (contentId, sha) = await ContentIdAsync(path, cancellationToken);
+        var id = BlobLayout.IsValidId(stem) ? stem : contentId;
+        var blob = BlobLayout.Embeddings(id, encoderName);
+        var existing = await blobs.TryGetPropertiesAsync(blob, cancellationToken);
+        var uploaded = false;
+        if (existing is null || !existing.Metadata.TryGetValue("sha256", out var stored) || stored != sha)
+        {
+            await blobs.UploadFileAsync(blob, path, new Dictionary<string, string>
+            {
+                ["sha256"] = sha,
+                ["encoder"] = Ascii(encoderName),
+                ["encoderversion"] = "imported",
+                ["originalname"] = Ascii(Path.GetFileName(path)),
+            }, cancellationToken: cancellationToken);
+            uploaded = true;
+        }
+        var status = await grains.GetGrain<IVideoGrain>(id).Register(new VideoRegistration
+        {
+            Kind = VideoSourceKind.Embeddings,
+            SourceBlob = blob,
+            Encoder = encoderName,
+            Labels = labels,
+            OriginalName = Path.GetFileName(path),
+            SizeBytes = new FileInfo(path).Length,
+            ContentHash = sha,
+        });
+        return new IngestResult(path, id, uploaded, status);
+    }
+
+    /// <summary>Files named by a file, a directory (recursively, video extensions) or a glob ("dir/*.mp4", "dir/**/*.mkv").</summary>
+    public static IReadOnlyList<string> Expand(string target, IReadOnlySet<string>? extensions = null)
+    {
+        extensions ??= VideoExtensions;
+        if (File.Exists(target)) return [Path.GetFullPath(target)];
+        if (Directory.Exists(target))
+            return Directory.EnumerateFiles(target, "*", SearchOption.AllDirectories)
+                .Where(f => extensions.Contains(Path.GetExtension(f))).Select(Path.GetFullPath).Order(StringComparer.Ordinal).ToList();
+        if (target.IndexOfAny(['*', '?']) >= 0)
+        {
+            var full = Path.GetFullPath(target);
+            var firstWild = full.IndexOfAny(['*', '?']);
+            var root = Path.GetDirectoryName(full[..firstWild]) ?? "/";
+            var pattern = full[(root.Length + 1)..];
+            var matcher = new Matcher(StringComparison.Ordinal);
+            matcher.AddInclude(pattern);
+            return matcher.GetResultsInFullPath(root).Order(StringComparer.Ordinal).ToList();
+        }
+        throw new FileNotFoundException($"no file, directory or glob matches '{target}'");
+    }
+
+    private static string Ascii(string value) => new(value.Select(c => c is >= ' ' and <= '~' ? c : '_').ToArray());
+}

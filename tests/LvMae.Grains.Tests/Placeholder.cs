@@ -1,1 +1,0 @@
-namespace LvMae.Grains.Tests;

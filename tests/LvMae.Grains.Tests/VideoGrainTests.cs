@@ -1,0 +1,219 @@
+using LvMae.Contracts;
+using LvMae.Formats;
+using LvMae.Grains;
+using LvMae.Storage;
+
+namespace LvMae.Grains.Tests;
+
+[Collection(GrainsClusterCollection.Name)]
+public sealed class VideoGrainTests(GrainsClusterFixture fixture)
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(150);
+
+    [Fact]
+    public async Task Small_corpus_reaches_the_right_terminal_states_and_a_corrupt_file_fails_alone()
+    {
+        var good = new List<(string Path, double Seconds)>();
+        foreach (var (source, seconds) in new[] { ("testsrc2", 12.0), ("smptebars", 7.0), ("mandelbrot", 5.0), ("rgbtestsrc", 16.0) })
+            good.Add((await fixture.NewVideoAsync(seconds, source), seconds));
+        var corrupt = fixture.CorruptFile();
+
+        var results = new List<Grains.Ingestion.IngestResult>();
+        foreach (var (path, _) in good)
+            results.Add(await fixture.Ingestor.IngestFileAsync(path, "builtin", ["good", "corpus-a"]));
+        var bad = await fixture.Ingestor.IngestFileAsync(corrupt, "builtin", ["corpus-a"]);
+        Assert.All(results.Append(bad), r => Assert.True(r.Status.Exists));
+
+        var index = await fixture.WaitForIndexAsync(results.Select(r => r.VideoId).Append(bad.VideoId).ToList(), Timeout);
+
+        for (var i = 0; i < good.Count; i++)
+        {
+            var id = results[i].VideoId;
+            Assert.Equal(VideoStage.Embedded, index[id].Stage);
+            var status = await fixture.Client.GetGrain<IVideoGrain>(id).GetStatus();
+            Assert.Equal(VideoStage.Embedded, status.Stage);
+            Assert.Null(status.Failure);
+            Assert.Equal(1.0, status.Progress);
+            Assert.Equal(1, status.Attempts);
+            var expectedSegments = (int)Math.Floor(good[i].Seconds / 5) + (good[i].Seconds % 5 >= 1 ? 1 : 0);
+            Assert.Equal(expectedSegments, status.SegmentCount);
+            Assert.Equal(BlobLayout.Embeddings(id, "builtin"), status.EmbeddingsBlob);
+
+            // The data behind the state: .npy [N, d] with encoder metadata, segments.json beside it.
+            var npyBytes = await fixture.Blobs.TryDownloadAsync(status.EmbeddingsBlob!);
+            var npy = NpyArray.Read(new MemoryStream(npyBytes!));
+            Assert.Equal([status.SegmentCount, status.Dimension], npy.Shape);
+            var props = await fixture.Blobs.TryGetPropertiesAsync(status.EmbeddingsBlob!);
+            Assert.Equal("builtin", props!.Metadata["encoder"]);
+            Assert.False(string.IsNullOrEmpty(props.Metadata["encoderversion"]));
+            var segments = System.Text.Encoding.UTF8.GetString((await fixture.Blobs.TryDownloadAsync(BlobLayout.Segments(id)))!);
+            Assert.Contains(id, segments);
+        }
+
+        var failed = await fixture.Client.GetGrain<IVideoGrain>(bad.VideoId).GetStatus();
+        Assert.Equal(VideoStage.Failed, failed.Stage);
+        Assert.NotNull(failed.Failure);
+        Assert.True(failed.Failure!.Permanent);
+        Assert.Equal(1, failed.Attempts); // permanent: no retries
+        Assert.False(string.IsNullOrWhiteSpace(failed.Failure.Message));
+        Assert.Equal(failed.Failure.Kind, index[bad.VideoId].FailureKind);
+        Assert.False(await fixture.Blobs.ExistsAsync(BlobLayout.Embeddings(bad.VideoId, "builtin")));
+
+        // Corpus view from the index.
+        var page = await fixture.Client.QueryAsync(new VideoQuery { Label = "corpus-a", Limit = 100 });
+        Assert.Equal(5, page.Matching);
+        var failures = await fixture.Client.QueryAsync(new VideoQuery { Label = "corpus-a", Stage = VideoStage.Failed });
+        Assert.Equal([bad.VideoId], failures.Items.Select(e => e.Id));
+        var summary = await fixture.Client.SummaryAsync();
+        Assert.True(summary.ByLabel["corpus-a"] == 5 && summary.ByLabel["good"] == 4);
+        Assert.True(summary.FailuresByKind[failed.Failure.Kind] >= 1);
+        Assert.True(summary.ByEncoder["builtin"] >= 4);
+
+        // The per-silo bound held.
+        Assert.All(fixture.Limiters, l => Assert.True(l.PeakRunning <= GrainsClusterFixture.MaxJobsPerSilo));
+    }
+
+    [Fact]
+    public async Task Ingesting_the_same_file_twice_is_idempotent()
+    {
+        var path = await fixture.NewVideoAsync(6, "life");
+        var first = await fixture.Ingestor.IngestFileAsync(path, "builtin", ["twice"]);
+        await fixture.WaitForIndexAsync([first.VideoId], Timeout);
+        var embedded = await fixture.Client.GetGrain<IVideoGrain>(first.VideoId).GetStatus();
+        var etag = (await fixture.Blobs.TryGetPropertiesAsync(embedded.EmbeddingsBlob!))!.ETag;
+        var entry = await fixture.Client.ShardFor(first.VideoId).Get(first.VideoId);
+
+        var copy = Path.Combine(fixture.MediaDir, $"copy-{Guid.NewGuid():N}.mp4");
+        File.Copy(path, copy);
+        var second = await fixture.Ingestor.IngestFileAsync(copy, "builtin", ["twice"]);
+
+        Assert.Equal(first.VideoId, second.VideoId);
+        Assert.False(second.Uploaded);
+        Assert.Equal(VideoStage.Embedded, second.Status.Stage);
+        Assert.False(second.Status.Working);
+        Assert.Equal(embedded.UpdatedAt, second.Status.UpdatedAt);
+        Assert.Equal(etag, (await fixture.Blobs.TryGetPropertiesAsync(embedded.EmbeddingsBlob!))!.ETag); // not re-encoded
+        Assert.True(entry!.SameAs(await fixture.Client.ShardFor(first.VideoId).Get(first.VideoId)));
+        Assert.Equal(1, (await fixture.Client.QueryAsync(new VideoQuery { Label = "twice" })).Matching);
+    }
+
+    [Fact]
+    public async Task Stopping_a_silo_mid_ingestion_loses_nothing_and_duplicates_nothing()
+    {
+        var paths = new List<string>();
+        for (var i = 0; i < 8; i++)
+            paths.Add(await fixture.NewVideoAsync(20 + i, i % 2 == 0 ? "testsrc2" : "smptebars"));
+        var ids = new List<string>();
+        foreach (var path in paths)
+            ids.Add((await fixture.Ingestor.IngestFileAsync(path, "builtin", ["failover"])).VideoId);
+
+        // Kill a silo while work is under way (at least one video done, not all).
+        var deadline = DateTime.UtcNow + Timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            var done = (await fixture.Client.QueryAsync(new VideoQuery { Label = "failover", Stage = VideoStage.Embedded })).Matching;
+            if (done >= 1) break;
+            await Task.Delay(100);
+        }
+        var victim = fixture.Cluster.Silos[^1];
+        await fixture.Cluster.KillSiloAsync(victim);
+        var unfinishedAtKill = ids.Count - (await fixture.Client.QueryAsync(new VideoQuery { Label = "failover", Stage = VideoStage.Embedded })).Matching;
+        Assert.True(unfinishedAtKill > 0, "the silo was killed after every video was done: the test proves nothing");
+
+        var index = await fixture.WaitForIndexAsync(ids, Timeout);
+        Assert.All(index.Values, e => Assert.Equal(VideoStage.Embedded, e.Stage));
+
+        // Nothing duplicated: one index entry per video, one embeddings blob per video, rows = segments.
+        var page = await fixture.Client.QueryAsync(new VideoQuery { Label = "failover", Limit = 1000 });
+        Assert.Equal(ids.Order(StringComparer.Ordinal), page.Items.Select(e => e.Id));
+        foreach (var id in ids)
+        {
+            var blobs = new List<BlobEntry>();
+            await foreach (var b in fixture.Blobs.ListAsync(BlobLayout.VideoPrefix(id) + "embeddings/")) blobs.Add(b);
+            var single = Assert.Single(blobs);
+            var npy = NpyArray.Read(new MemoryStream((await fixture.Blobs.TryDownloadAsync(single.Name))!));
+            Assert.Equal(index[id].SegmentCount, npy.Shape[0]);
+        }
+
+        await fixture.Cluster.StartAdditionalSiloAsync();
+        await fixture.Cluster.WaitForLivenessToStabilizeAsync();
+    }
+
+    [Fact]
+    public async Task Status_of_unknown_and_paging_over_the_index()
+    {
+        var unknown = await fixture.Client.GetGrain<IVideoGrain>("v-never-registered").GetStatus();
+        Assert.False(unknown.Exists);
+        Assert.Null(await fixture.Client.ShardFor("v-never-registered").Get("v-never-registered"));
+
+        // Index-only entries (as video grains publish them) to check paging and filters at a size.
+        var shardEntries = Enumerable.Range(0, 300).Select(i => new VideoIndexEntry
+        {
+            Id = $"page-{i:D4}",
+            Stage = i % 3 == 0 ? VideoStage.Embedded : VideoStage.Registered,
+            Encoder = "builtin",
+            Labels = ["paging", i % 2 == 0 ? "even" : "odd"],
+            EmbeddedEncoders = i % 3 == 0 ? ["builtin"] : [],
+            UpdatedAt = DateTimeOffset.UtcNow.AddDays(1),
+            Version = 1,
+        }).ToList();
+        await Task.WhenAll(shardEntries.Select(e => fixture.Client.ShardFor(e.Id).Upsert(e)));
+
+        var seen = new List<string>();
+        string? after = null;
+        while (true)
+        {
+            var page = await fixture.Client.QueryAsync(new VideoQuery { Label = "paging", After = after, Limit = 64 });
+            Assert.Equal(300, page.Matching);
+            if (page.Items.Count == 0) break;
+            seen.AddRange(page.Items.Select(e => e.Id));
+            after = page.Items[^1].Id;
+        }
+        Assert.Equal(shardEntries.Select(e => e.Id), seen);
+        Assert.Equal(100, (await fixture.Client.QueryAsync(new VideoQuery { Label = "paging", Stage = VideoStage.Embedded })).Matching);
+        Assert.Equal(150, (await fixture.Client.QueryAsync(new VideoQuery { Label = "even" })).Matching);
+
+        // An older version arriving late is ignored.
+        var e0 = shardEntries[0];
+        await fixture.Client.ShardFor(e0.Id).Upsert(e0 with { Version = 5, Stage = VideoStage.Embedded });
+        await fixture.Client.ShardFor(e0.Id).Upsert(e0 with { Version = 4, Stage = VideoStage.Failed });
+        Assert.Equal(VideoStage.Embedded, (await fixture.Client.ShardFor(e0.Id).Get(e0.Id))!.Stage);
+    }
+
+    [Fact]
+    public async Task Import_of_precomputed_embeddings_and_a_malformed_npy()
+    {
+        var good = Path.Combine(fixture.MediaDir, "imported-video-1.npy");
+        NpyArray.FromFloats(Enumerable.Range(0, 7 * 16).Select(i => (float)i).ToArray(), 7, 16).Write(good);
+        var bad = Path.Combine(fixture.MediaDir, "imported-video-2.npy");
+        await File.WriteAllTextAsync(bad, "not an npy");
+
+        var a = await fixture.Ingestor.ImportEmbeddingsAsync(good, "imported", ["import"]);
+        var b = await fixture.Ingestor.ImportEmbeddingsAsync(bad, "imported", ["import"]);
+        Assert.Equal("imported-video-1", a.VideoId);
+        var index = await fixture.WaitForIndexAsync([a.VideoId, b.VideoId], Timeout);
+        Assert.Equal(VideoStage.Embedded, index[a.VideoId].Stage);
+        Assert.Equal(7, index[a.VideoId].SegmentCount);
+        Assert.Equal(VideoStage.Failed, index[b.VideoId].Stage);
+        var status = await fixture.Client.GetGrain<IVideoGrain>(b.VideoId).GetStatus();
+        Assert.True(status.Failure!.Permanent);
+    }
+
+    [Fact]
+    public async Task Registration_validates_its_input()
+    {
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => fixture.Client.GetGrain<IVideoGrain>("bad id with spaces").Register(
+            new VideoRegistration { SourceBlob = "videos/x/source.mp4", Encoder = "builtin" }));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => fixture.Client.GetGrain<IVideoGrain>("v-ok").Register(
+            new VideoRegistration { SourceBlob = "", Encoder = "builtin" }));
+    }
+
+    [Fact]
+    public void Errors_are_classified_permanent_or_transient()
+    {
+        Assert.Equal(("NotMedia", true), VideoGrain.Classify(new Media.MediaException("x", Media.MediaErrorKind.NotMedia, "not a video")));
+        Assert.Equal(("ToolFailed", false), VideoGrain.Classify(new Media.MediaException("x", Media.MediaErrorKind.ToolFailed, "crashed")));
+        Assert.Equal(("Storage", false), VideoGrain.Classify(new Azure.RequestFailedException(503, "busy")));
+        Assert.Equal(("IO", false), VideoGrain.Classify(new IOException("disk")));
+    }
+}
