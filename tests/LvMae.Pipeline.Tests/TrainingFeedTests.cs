@@ -132,6 +132,17 @@ public class TrainingFeedTests
     }
 
     [Fact]
+    public async Task A_run_where_every_load_fails_faults_instead_of_skipping_forever()
+    {
+        var source = new InMemoryEmbeddedVideoSource(Enumerable.Range(0, 10).Select(k => Descriptor(k, D)));
+        var feed = TrainingFeed.Start(source, new InMemoryEmbeddingLoader(), Options(D, epochs: null) with { MaxConsecutiveFailures = 25 });
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => CollectAsync(feed, Timeout));
+        Assert.Contains("last 25 loads all failed", error.Message);
+        Assert.True(feed.Completion.IsFaulted);
+        Assert.InRange(feed.Stats.VideosSkipped, 25, 25 + Options(D).LoadParallelism); // loads already in flight may fail too
+    }
+
+    [Fact]
     public async Task Videos_added_during_a_run_join_the_next_epoch()
     {
         var (source, loader) = InMemory(200, D);

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using System.Threading.Tasks.Dataflow;
 using LvMae.Storage;
 
@@ -26,6 +27,7 @@ public sealed class TrainingFeed : IAsyncDisposable
     private readonly CancellationTokenSource _cancel;
     private readonly ITargetBlock<(long Epoch, EmbeddedVideoDescriptor Video)> _head;
     private readonly Task _producer;
+    private int _consecutiveFailures;
 
     private TrainingFeed(IEmbeddedVideoSource source, IEmbeddingLoader loader, TrainingFeedOptions options,
         IProgress<SkippedVideo>? skipped, CancellationToken cancellationToken)
@@ -50,7 +52,7 @@ public sealed class TrainingFeed : IAsyncDisposable
 
         (_head, Output) = (load, batch);
         _producer = Task.Run(() => ProduceAsync(token), CancellationToken.None);
-        Completion = Task.WhenAll(_producer, batch.Completion);
+        Completion = CompleteAsync(batch.Completion);
     }
 
     /// <summary>Starts listing and loading at once; batches wait (bounded) in <see cref="Output"/> for the trainer.</summary>
@@ -117,6 +119,20 @@ public sealed class TrainingFeed : IAsyncDisposable
         _cancel.Dispose();
     }
 
+    /// <summary>Both the producer and the graph done; a fault surfaces as its original exception, not nested AggregateExceptions.</summary>
+    private async Task CompleteAsync(Task output)
+    {
+        var all = Task.WhenAll(_producer, output);
+        try
+        {
+            await all;
+        }
+        catch (Exception) when (all.IsFaulted)
+        {
+            ExceptionDispatchInfo.Capture(all.Exception!.Flatten().InnerExceptions[0]).Throw();
+        }
+    }
+
     private async Task ProduceAsync(CancellationToken token)
     {
         try
@@ -167,6 +183,7 @@ public sealed class TrainingFeed : IAsyncDisposable
                     $"embedding dimension {embeddings.Dimension} differs from the run's {_options.Dimension} (encoder {_options.Encoder})");
             var sample = WindowedSample.Draw(epoch, video, embeddings, _options.Window, _options.Seed);
             Stats.Loaded();
+            Interlocked.Exchange(ref _consecutiveFailures, 0);
             return [sample];
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
@@ -179,6 +196,10 @@ public sealed class TrainingFeed : IAsyncDisposable
             Stats.Skipped();
             var reason = e is EmbeddingLoadException load ? load.Reason : $"{e.GetType().Name}: {e.Message}";
             _skipped?.Report(new SkippedVideo(video.VideoId, epoch, reason, e));
+            if (Interlocked.Increment(ref _consecutiveFailures) >= _options.MaxConsecutiveFailures)
+                throw new InvalidOperationException(
+                    $"training feed: the last {_options.MaxConsecutiveFailures} loads all failed (latest: video '{video.VideoId}': {reason}); " +
+                    "check the storage connection, the encoder name and the dimension", e);
             return [];
         }
     }

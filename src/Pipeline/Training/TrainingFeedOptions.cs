@@ -23,6 +23,11 @@ public sealed record TrainingFeedOptions
     public int OutputCapacity { get; init; } = 2;
     /// <summary>Dynamic duration sampling (the window's MaxTokens caps a sample's length).</summary>
     public DurationWindowOptions Window { get; init; } = new();
+    /// <summary>
+    /// This many failed loads in a row, with no success between them, fault the feed: that is storage
+    /// down or a wrong encoder/dimension, not a few bad videos, and skipping forever would starve the trainer silently.
+    /// </summary>
+    public int MaxConsecutiveFailures { get; init; } = 100;
     /// <summary>With unlimited epochs, how long to wait before listing an empty corpus again.</summary>
     public TimeSpan EmptyCorpusRetry { get; init; } = TimeSpan.FromSeconds(5);
 
@@ -45,6 +50,7 @@ public sealed record TrainingFeedOptions
         Require(MaxBatchSize > 0, $"MaxBatchSize must be positive (got {MaxBatchSize})");
         Require(LoadParallelism > 0, $"LoadParallelism must be positive (got {LoadParallelism})");
         Require(OutputCapacity > 0, $"OutputCapacity must be positive (got {OutputCapacity})");
+        Require(MaxConsecutiveFailures > 0, $"MaxConsecutiveFailures must be positive (got {MaxConsecutiveFailures})");
         Require(Window.MaxTokens > 0, $"Window.MaxTokens must be positive (got {Window.MaxTokens})");
         Require(TokenBudget >= Window.MaxTokens,
             $"TokenBudget {TokenBudget} is below Window.MaxTokens {Window.MaxTokens}: a full-length window would fit no batch");
