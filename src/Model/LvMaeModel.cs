@@ -56,7 +56,9 @@ public sealed class LvMaeModel : nn.Module
     /// <summary>The reconstruction objective; replaceable (cosine, or a later FSQ head).</summary>
     public IReconstructionObjective Objective { get; set; }
 
-    public LvMaeModel(MaeConfig config) : base("LvMae")
+    /// <param name="seed">Seeds a private generator for the initial weights (reproducible whatever
+    /// other threads do with torch's global generator); null = the global generator.</param>
+    public LvMaeModel(MaeConfig config, long? seed = null) : base("LvMae")
     {
         config.Validate();
         Config = config;
@@ -76,21 +78,24 @@ public sealed class LvMaeModel : nn.Module
         RegisterComponents();
 
         Objective = config.Loss == ReconstructionLoss.Cosine ? new CosineObjective() : new MseObjective();
-        InitializeWeights();
+        using var generator = seed is { } value ? new Generator((ulong)value, CPU) : null;
+        InitializeWeights(generator);
     }
 
     /// <summary>MAE's initialize_weights: xavier-uniform linears with zero bias, unit LayerNorms,
-    /// N(0, 0.02) [CLS] and mask token. Seed with torch.manual_seed first for reproducibility.</summary>
-    private void InitializeWeights()
+    /// N(0, 0.02) [CLS] and mask token.</summary>
+    private void InitializeWeights(Generator? generator)
     {
         using var _ = no_grad();
-        nn.init.normal_(cls_token, std: 0.02);
-        nn.init.normal_(mask_token, std: 0.02);
+        cls_token.normal_(0, 0.02, generator);  // (nn.init.* ignore the generator in TorchSharp 0.107)
+        mask_token.normal_(0, 0.02, generator);
         foreach (var (_, module) in named_modules())
         {
             if (module is Linear linear)
             {
-                nn.init.xavier_uniform_(linear.weight);
+                // xavier_uniform_: U(-a, a), a = sqrt(6 / (fan_in + fan_out))
+                var bound = Math.Sqrt(6.0 / (linear.weight.shape[0] + linear.weight.shape[1]));
+                linear.weight.uniform_(-bound, bound, generator);
                 if (linear.bias is not null) nn.init.zeros_(linear.bias);
             }
             else if (module is LayerNorm layerNorm)

@@ -8,7 +8,7 @@ namespace LvMae.Model.Training;
 /// One self-contained training checkpoint (a byte[] for blob storage): magic "LVMAECK1", then named
 /// length-prefixed sections - "meta.json" (options incl. model config, step, tokens seen, seed: the
 /// mask RNG is a function of seed and step), "model.safetensors" (reference names), "optimizer.bin"
-/// (TorchSharp AdamW state: moments and step counts), "torch_rng.bin" (the global torch generator).
+/// (TorchSharp AdamW state: moments and step counts), "rng.bin" (the trainer's torch generator state).
 /// </summary>
 public static class Checkpoint
 {
@@ -27,7 +27,7 @@ public static class Checkpoint
         sections.Add(("meta.json", Encoding.UTF8.GetBytes(meta.ToJsonString())));
         sections.Add(("model.safetensors", ModelWeights.ToBytes(trainer.Model)));
         sections.Add(("optimizer.bin", Capture(trainer.SaveOptimizer)));
-        using (var rng = get_rng_state()) sections.Add(("torch_rng.bin", rng.data<byte>().ToArray()));
+        using (var rng = trainer.Generator.get_state()) sections.Add(("rng.bin", rng.data<byte>().ToArray()));
 
         var stream = new MemoryStream();
         using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
@@ -52,7 +52,7 @@ public static class Checkpoint
         var trainer = new Trainer(options, device);
         ModelWeights.Load(trainer.Model, sections["model.safetensors"]);
         using (var reader = new BinaryReader(new MemoryStream(sections["optimizer.bin"]))) trainer.LoadOptimizer(reader);
-        using (var rng = tensor(sections["torch_rng.bin"], dtype: ScalarType.Byte)) set_rng_state(rng);
+        using (var rng = tensor(sections["rng.bin"], dtype: ScalarType.Byte)) trainer.Generator.set_state(rng);
         trainer.Restore(meta["step"]!.GetValue<long>(), meta["tokens_seen"]!.GetValue<long>());
         return trainer;
     }

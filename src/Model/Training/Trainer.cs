@@ -10,8 +10,10 @@ namespace LvMae.Model.Training;
 /// <summary>
 /// Owns one LV-MAE model and its AdamW optimiser. Not thread-safe: construct and call it from one
 /// dedicated thread (TorchSharp dispose scopes are per thread), never across an await.
-/// Randomness: weights from torch.manual_seed(Seed) at construction; each step's masks from a
-/// System.Random seeded by (Seed, step), so a resumed run draws exactly what the uninterrupted one did.
+/// Randomness never touches torch's global generator: weights come from a private generator seeded
+/// with Seed; each step's masks from a System.Random seeded by (Seed, step), so a resumed run draws
+/// exactly what the uninterrupted one did; <see cref="Generator"/> (saved in checkpoints) is for
+/// stochastic extensions (dropout, perturbed top-k noise).
 /// </summary>
 public sealed class Trainer : IDisposable
 {
@@ -26,13 +28,15 @@ public sealed class Trainer : IDisposable
     /// <summary>Optimisation steps completed (the scheduler position).</summary>
     public long StepCount { get; private set; }
     public long TokensSeen { get; private set; }
+    /// <summary>The trainer's own torch generator (state travels in checkpoints).</summary>
+    public Generator Generator { get; }
 
     public Trainer(TrainerOptions options, string? device = "auto")
     {
         Options = options;
         Device = TorchDevice.Resolve(device);
-        manual_seed(options.Seed);
-        Model = new LvMaeModel(options.Model);
+        Model = new LvMaeModel(options.Model, options.Seed);
+        Generator = new Generator((ulong)options.Seed + 1, CPU);
         Model.to(Device);
         masking = MaskingStrategies.Create(options.Masking, options.MaskRatio);
         schedule = options.Schedule();
@@ -101,6 +105,7 @@ public sealed class Trainer : IDisposable
     public void Dispose()
     {
         optimizer.Dispose();
+        Generator.Dispose();
         Model.Dispose();
     }
 }
