@@ -31,7 +31,8 @@ public sealed class PipelineBench : IBenchSuite
         var md = new StringBuilder();
         md.AppendLine($"Corpus: {Dim}-d embeddings, {FeedCorpus.MinSegments}-{FeedCorpus.MaxSegments} segments a video, windows 10-1280 s (max 256 tokens), " +
                       "batches of at most 16 samples and 16 x 256 padded tokens, 4 parallel loads unless stated. " +
-                      "A run reads the corpus for the given epochs; 'trainer wait' is the share of the consumer's time spent waiting for a batch.");
+                      "A run reads the corpus for the given epochs. The cores are shared (Azurite, the trainer, and other work on this machine: " +
+                      $"load average {LoadAverage()} at the start), so throughput rows are the median of {(quick ? 1 : 3)} runs.");
         md.AppendLine();
 
         await using var azurite = new AzuriteHost();
@@ -80,7 +81,7 @@ public sealed class PipelineBench : IBenchSuite
         };
         md.AppendLine($"### Feed throughput, {small} videos x {epochs} epochs, consumer cost 0");
         md.AppendLine();
-        md.AppendLine("| source | batches/s | valid tokens/s | padded tokens/s | samples/s | MB/s of embeddings | first batch |");
+        md.AppendLine("| source | batches/s | valid tokens/s | padded tokens/s | samples/s | MB/s of windowed tokens fed | first batch |");
         md.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
         foreach (var (label, r) in rows)
             md.AppendLine($"| {label} | {r.BatchesPerSecond:F1} | {r.ValidTokensPerSecond:N0} | {r.PaddedTokensPerSecond:N0} | {r.SamplesPerSecond:F0} | {r.LoadedMegabytesPerSecond:F0} | {r.FirstBatchSeconds * 1000:F0} ms |");
@@ -111,6 +112,9 @@ public sealed class PipelineBench : IBenchSuite
                       "on 2 cores the paper-size model takes seconds a step (BRIEF: 2.3 s for 8 x 512), far slower than any feed above.");
         return md.ToString();
     }
+
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "n/a";
 }
 
 /// <summary>The benchmark corpus: deterministic shapes and values per video number.</summary>
