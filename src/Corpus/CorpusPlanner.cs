@@ -43,6 +43,31 @@ internal static class CorpusPlanner
         var assignment = Enumerable.Range(0, spec.VideoCount).Select(i => i % activities.Count).ToList();
         DeterministicRandom.Derive(spec.Seed, "activity", 0).Shuffle(assignment);
 
+        // Split stratified by activity: round(n x TestFraction) test videos per class, chosen at random.
+        var test = new HashSet<int>();
+        for (int c = 0; c < activities.Count; c++)
+        {
+            var members = Enumerable.Range(0, spec.VideoCount).Where(i => assignment[i] == c).ToList();
+            DeterministicRandom.Derive(spec.Seed, "split", c).Shuffle(members);
+            int nTest = (int)Math.Round(members.Count * spec.TestFraction, MidpointRounding.AwayFromZero);
+            if (spec.TestFraction > 0 && members.Count >= 2) nTest = Math.Clamp(nTest, 1, members.Count - 1);
+            foreach (int i in members.Take(nTest)) test.Add(i);
+        }
+
+        // Start of the walk (hence first_step): balanced within each (activity, split) group, so that first_step
+        // is as uniform as the group sizes allow in both splits and independent of the class.
+        var rotationOf = new int[spec.VideoCount];
+        for (int c = 0; c < activities.Count; c++)
+            for (int t = 0; t < 2; t++)
+            {
+                var group = Enumerable.Range(0, spec.VideoCount).Where(i => assignment[i] == c && test.Contains(i) == (t == 1)).ToList();
+                var rng = DeterministicRandom.Derive(spec.Seed, "rotation", c * 2 + t);
+                int offset = rng.Next(k);
+                var values = Enumerable.Range(0, group.Count).Select(j => (j + offset) % k).ToList();
+                rng.Shuffle(values);
+                for (int j = 0; j < group.Count; j++) rotationOf[group[j]] = values[j];
+            }
+
         var drafts = new List<CorpusVideo>(spec.VideoCount);
         for (int v = 0; v < spec.VideoCount; v++)
         {
@@ -57,8 +82,8 @@ internal static class CorpusPlanner
                 Noise: rng.NextInclusive(spec.MinNoise, spec.MaxNoise),
                 NoiseSeed: rng.NextSeed());
 
-            // One walk around the class's cycle from a random start.
-            int rotation = rng.Next(k);
+            // One walk around the class's cycle from its (balanced, random) start.
+            int rotation = rotationOf[v];
             var units = Enumerable.Range(0, k).Select(j => new List<string> { activity.Cycle[(rotation + j) % k] }).ToList();
 
             // Optionally one core step is interrupted by a distractor and resumed: X, D, X.
@@ -98,7 +123,7 @@ internal static class CorpusPlanner
                 FirstStep: steps[0].Step,
                 NumSteps: steps.Count,
                 KeyStepSeconds: keySeconds,
-                Split: "train",
+                Split: test.Contains(v) ? "test" : "train",
                 DurationSeconds: (double)frame / fps,
                 FrameCount: frame,
                 Rotation: rotation,
@@ -107,17 +132,7 @@ internal static class CorpusPlanner
                 Steps: steps));
         }
 
-        // Split stratified by activity: round(n x TestFraction) test videos per class, chosen at random.
-        var test = new HashSet<int>();
-        for (int c = 0; c < activities.Count; c++)
-        {
-            var members = Enumerable.Range(0, drafts.Count).Where(i => assignment[i] == c).ToList();
-            DeterministicRandom.Derive(spec.Seed, "split", c).Shuffle(members);
-            int nTest = (int)Math.Round(members.Count * spec.TestFraction, MidpointRounding.AwayFromZero);
-            if (spec.TestFraction > 0 && members.Count >= 2) nTest = Math.Clamp(nTest, 1, members.Count - 1);
-            foreach (int i in members.Take(nTest)) test.Add(i);
-        }
-        var videos = drafts.Select((d, i) => test.Contains(i) ? d with { Split = "test" } : d).ToArray();
+        var videos = drafts.ToArray();
 
         var labels = Labels(spec, activities, videos);
         string fingerprint = Fingerprint(spec, videos);

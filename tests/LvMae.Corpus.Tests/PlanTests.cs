@@ -27,13 +27,25 @@ public sealed class PlanTests
     public void A_video_timeline_does_not_depend_on_the_corpus_size()
     {
         var small = SyntheticCorpus.Plan(CorpusSpec.Default with { VideoCount = 10 });
-        // Per-video streams: the same index gets the same steps and durations (class assignment may differ,
-        // so compare the step durations and jitter, which are drawn from the video's own stream).
+        // Per-video streams: the same index gets the same jitter, structure and durations (the class and the
+        // start of the walk are assigned corpus-wide, balanced, so they may differ).
         for (int i = 0; i < 10; i++)
         {
             Assert.Equal(Default.Videos[i].Jitter, small.Videos[i].Jitter);
-            Assert.Equal(Default.Videos[i].Rotation, small.Videos[i].Rotation);
+            Assert.Equal(Default.Videos[i].NumSteps, small.Videos[i].NumSteps);
+            Assert.Equal(Default.Videos[i].Steps.Select(s => s.FrameCount), small.Videos[i].Steps.Select(s => s.FrameCount));
         }
+    }
+
+    [Fact]
+    public void First_steps_are_balanced_within_each_activity_and_split()
+    {
+        foreach (var m in new[] { Default, SyntheticCorpus.Plan(CorpusSpec.Quick) })
+            foreach (var g in m.Videos.GroupBy(v => (v.Activity, v.Split)))
+            {
+                var counts = m.Spec.CoreSteps.Select(s => g.Count(v => v.FirstStep == s)).ToArray();
+                Assert.True(counts.Max() - counts.Min() <= 1, $"{g.Key}: first steps {string.Join(",", counts)}");
+            }
     }
 
     [Fact]
