@@ -32,7 +32,7 @@ public sealed class VideoGrain(
 
     private string Id => this.GetPrimaryKeyString();
     private VideoState S => state.State;
-    private bool Working => _work is { IsCompleted: false };
+    private bool Working => _work is { IsCompleted: false } && S.Stage is not (VideoStage.Embedded or VideoStage.Failed);
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {

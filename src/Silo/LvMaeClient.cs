@@ -1,0 +1,69 @@
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+using RedisConfiguration = StackExchange.Redis.ConfigurationOptions;
+
+namespace LvMae.Silo;
+
+/// <summary>No silo answered at the configured gateway(s).</summary>
+public sealed class SiloUnreachableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>An Orleans client for the CLI and tools, configured like the silos (same LvMae:Clustering section).</summary>
+public sealed class LvMaeClient : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    private LvMaeClient(IHost host) => _host = host;
+
+    public IClusterClient Cluster => _host.Services.GetRequiredService<IClusterClient>();
+    public IGrainFactory Grains => Cluster;
+
+    /// <summary>Connects, or throws <see cref="SiloUnreachableException"/> with a message saying where it looked and how to start a silo.</summary>
+    public static async Task<LvMaeClient> ConnectAsync(ClusteringOptions clustering, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        var problems = clustering.Problems().ToList();
+        if (problems.Count > 0) throw new LvMaeConfigurationException(problems);
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.ClearProviders();
+        builder.UseOrleansClient(client =>
+        {
+            if (clustering.Mode == ClusteringMode.Localhost)
+                client.UseLocalhostClustering(clustering.GatewayPort, clustering.ServiceId, clustering.ClusterId);
+            else
+            {
+                client.Configure<ClusterOptions>(o => { o.ClusterId = clustering.ClusterId; o.ServiceId = clustering.ServiceId; });
+                client.UseRedisClustering(o => o.ConfigurationOptions = RedisConfiguration.Parse(clustering.RedisConnectionString!));
+            }
+            client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
+        });
+        var host = builder.Build();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout ?? TimeSpan.FromSeconds(15));
+        try
+        {
+            await host.StartAsync(cts.Token);
+            return new LvMaeClient(host);
+        }
+        catch (Exception e) when (e is not LvMaeConfigurationException)
+        {
+            host.Dispose();
+            var where = clustering.Mode == ClusteringMode.Localhost
+                ? $"a local silo on gateway port {clustering.GatewayPort} (127.0.0.1)"
+                : $"the cluster '{clustering.ClusterId}' registered in Redis ({RedactPassword(clustering.RedisConnectionString!)})";
+            throw new SiloUnreachableException(
+                $"no LvMae silo reachable: looked for {where}. Start one with `./lvmae up` (or `dotnet run --project src/Silo`), " +
+                $"or point LVMAE__Clustering__* (see src/Silo/appsettings.json) at a running cluster. ({e.GetType().Name}: {e.Message})", e);
+        }
+    }
+
+    private static string RedactPassword(string connection) =>
+        string.Join(',', connection.Split(',').Select(p => p.TrimStart().StartsWith("password=", StringComparison.OrdinalIgnoreCase) ? "password=***" : p));
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await _host.StopAsync(TimeSpan.FromSeconds(5)); } catch (Exception) { }
+        _host.Dispose();
+    }
+}
