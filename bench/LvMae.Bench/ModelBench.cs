@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using System.Text;
+using LvMae.Model;
+using LvMae.Model.Data;
+using LvMae.Model.Training;
+using static TorchSharp.torch;
+
+namespace LvMae.Bench;
+
+/// <summary>
+/// LV-MAE training throughput on CPU: ms/step and valid tokens/s for the tiny/small/base presets
+/// (512-d segment embeddings, as the default ResNet-18 encoder gives), and each step's achieved
+/// FLOP/s as a fraction of a large float32 matmul's FLOP/s measured in the same run (the baseline).
+/// FLOPs are counted analytically for the matmuls of forward + backward (3x forward): linears,
+/// attention scores and values, on the packed sequences the model really computes.
+/// </summary>
+public sealed class ModelBench : IBenchSuite
+{
+    public string Name => "model";
+
+    private const int Dim = 512;
+    private const int Batch = 16;
+    private const int Tokens = 128;
+
+    public Task<string> RunAsync(BenchContext context)
+    {
+        var quick = context.Quick;
+        var matmul = MatmulFlops(quick ? 1024 : 2048, quick ? 3 : 5);
+        Console.WriteLine($"matmul baseline: {matmul / 1e9:F1} GFLOP/s ({get_num_threads()} torch threads)");
+
+        var text = new StringBuilder();
+        text.AppendLine($"Training step = masked-autoencoder forward + backward + AdamW (random masking 40%), batch {Batch} x {Tokens} tokens of {Dim}-d embeddings, CPU, {get_num_threads()} torch threads.");
+        text.AppendLine($"Baseline: float32 matmul {(quick ? 1024 : 2048)}^3, **{matmul / 1e9:F1} GFLOP/s**.");
+        text.AppendLine();
+        text.AppendLine("| preset | encoder | decoder | params | ms/step | tokens/s | GFLOP/step | GFLOP/s | of matmul |");
+        text.AppendLine("|---|---|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var preset in new[] { "tiny", "small", "base" })
+        {
+            var config = MaeConfig.FromPreset(preset, Dim);
+            using var trainer = new Trainer(new TrainerOptions { Model = config, AbsoluteLr = 1e-4, WarmupSteps = 0, TotalSteps = 1000, Seed = 1 }, "cpu");
+            var batch = MakeBatch(new Random(1));
+            var steps = quick ? (preset == "base" ? 1 : 3) : (preset == "base" ? 5 : 10);
+            var seconds = BenchContext.MedianSeconds(steps, () => trainer.Step(batch));
+            var visible = Tokens - LvMae.Model.Masking.MaskingStrategies.MaskedCount(Tokens, 0.4);
+            var flops = StepFlops(config, visible, Tokens - visible) * Batch;
+            var rate = flops / seconds;
+            var parameters = trainer.Model.parameters().Sum(p => p.numel());
+            text.AppendLine($"| {preset} | {config.Width} x {config.EncoderDepth} | {config.DecoderDim} x {config.DecoderDepth} | {parameters / 1e6:F2} M | {seconds * 1e3:F0} | {Batch * Tokens / seconds:F0} | {flops / 1e9:F1} | {rate / 1e9:F1} | {rate / matmul:P0} |");
+            Console.WriteLine($"{preset}: {seconds * 1e3:F0} ms/step, {rate / matmul:P0} of matmul");
+        }
+        text.AppendLine();
+        text.AppendLine("tokens/s counts valid input tokens per second; FLOPs are matmul FLOPs only (2mnk), so the fraction is a lower bound on how busy the cores are. Presets: `MaeConfig.FromPreset` (tiny/small project 512-d input to 64/128 wide; base keeps the width at d, as the reference).");
+        return Task.FromResult(text.ToString());
+    }
+
+    private static EmbeddingBatch MakeBatch(Random rng)
+    {
+        var data = new float[Batch * Tokens * Dim];
+        for (var i = 0; i < data.Length; i++) data[i] = (float)(rng.NextDouble() * 2 - 1);
+        return new EmbeddingBatch(data, Enumerable.Repeat(Tokens, Batch).ToArray(), Tokens, Dim);
+    }
+
+    /// <summary>Matmul FLOPs of one training step for one sample (forward x 3).</summary>
+    public static double StepFlops(MaeConfig c, int visible, int targets)
+    {
+        double w = c.Width, dd = c.DecoderDim, d = c.EmbeddingDim, r = c.MlpRatio;
+        double se = 1 + visible, sd = 1 + visible + targets;
+        static double Block(double s, double width, double ratio) => 2 * s * width * width * (3 + 1 + 2 * ratio) + 4 * s * s * width;
+        var forward = c.EncoderDepth * Block(se, w, r) + c.DecoderDepth * Block(sd, dd, r)
+            + (c.HasInputProjection ? 2 * visible * d * w : 0) + 2 * se * w * dd + 2 * sd * dd * d;
+        return 3 * forward;
+    }
+
+    private static double MatmulFlops(int n, int runs)
+    {
+        using var a = randn(n, n);
+        using var b = randn(n, n);
+        var seconds = BenchContext.MedianSeconds(runs, () => { using var c = a.matmul(b); });
+        return 2.0 * n * n * n / seconds;
+    }
+}
