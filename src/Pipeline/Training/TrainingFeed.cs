@@ -63,13 +63,17 @@ public sealed class TrainingFeed : IAsyncDisposable
     /// <summary>Batches in order; completes after the last epoch, faults or cancels with the feed.</summary>
     public ISourceBlock<TrainingBatch> Output { get; }
 
-    /// <summary>Completes when every epoch has been handed to <see cref="Output"/>; faulted/cancelled likewise.</summary>
+    /// <summary>Completes once the last batch of the last epoch has been taken from <see cref="Output"/>; faults or cancels with the feed.</summary>
     public Task Completion { get; }
 
     public TrainingFeedStats Stats { get; } = new();
 
     /// <summary>Stops listing and loading; buffered batches are dropped.</summary>
-    public void Cancel() => _cancel.Cancel();
+    public void Cancel()
+    {
+        try { _cancel.Cancel(); }
+        catch (ObjectDisposedException) { } // already disposed: nothing left to stop
+    }
 
     /// <summary>
     /// The batches as an async stream. Leaving the loop early (break, or an exception in the trainer's
