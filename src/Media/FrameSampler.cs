@@ -21,10 +21,19 @@ public sealed record FrameSamplingOptions
     public static FrameSamplingOptions Default { get; } = new();
 
     public FrameSamplingMode Mode { get; init; } = FrameSamplingMode.SinglePass;
-    /// <summary>Decoder skips non-reference frames (<c>-skip_frame noref</c>): faster; a sample may move to a neighbouring frame.</summary>
-    public bool SkipNonReferenceFrames { get; init; }
-    /// <summary>Decoder skips the deblocking filter (<c>-skip_loop_filter all</c>, H.264/HEVC): faster, slightly blockier thumbnails.</summary>
-    public bool SkipLoopFilter { get; init; }
+    /// <summary>
+    /// Decoder skips non-reference frames (<c>-skip_frame noref</c>, on by default): about a third less decoding on
+    /// B-frame streams; a sample may move to a neighbouring frame (a few tens of ms in a 5 s segment).
+    /// </summary>
+    public bool SkipNonReferenceFrames { get; init; } = true;
+    /// <summary>
+    /// Decoder skips the deblocking filter (<c>-skip_loop_filter all</c>, H.264/HEVC; on by default): faster, with block
+    /// edges that the downscale to a thumbnail averages away. Turn both off for exact, full-quality frames.
+    /// </summary>
+    public bool SkipLoopFilter { get; init; } = true;
+
+    /// <summary>Every frame decoded at full quality (no skipped frames, deblocking on).</summary>
+    public static FrameSamplingOptions Exact { get; } = new() { SkipNonReferenceFrames = false, SkipLoopFilter = false };
     /// <summary>ffmpeg decoder threads (<c>-threads</c>); 0 = ffmpeg's choice (all cores).</summary>
     public int DecoderThreads { get; init; }
     /// <summary>ffmpeg processes at once in <see cref="FrameSamplingMode.SeekPerSegment"/>.</summary>

@@ -60,6 +60,8 @@ public sealed class SamplingTests(MediaFixture media, ITestOutputHelper output)
     {
         var one = await Sample(media.Path12, 4, 16);
         var seek = await Sample(media.Path12, 4, 16, new FrameSamplingOptions { Mode = FrameSamplingMode.SeekPerSegment });
+        var exact = await Sample(media.Path12, 4, 16, FrameSamplingOptions.Exact);
+        Assert.Equal(one.SelectMany(s => s.FrameTimes), exact.SelectMany(s => s.FrameTimes)); // no B-frames in these files: same instants
         Assert.Equal(one.Count, seek.Count);
         for (var i = 0; i < one.Count; i++)
         {
@@ -69,12 +71,25 @@ public sealed class SamplingTests(MediaFixture media, ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Fast_decode_options_still_give_every_frame()
+    public async Task Exact_decode_and_other_scalers_give_every_frame_too()
     {
-        var fast = await Sample(media.Path61, 8, 16, new FrameSamplingOptions { SkipNonReferenceFrames = true, SkipLoopFilter = true, ScaleFlags = "bilinear" });
+        var fast = await Sample(media.Path61, 8, 16, new FrameSamplingOptions { SkipNonReferenceFrames = false, SkipLoopFilter = false, ScaleFlags = "bilinear" });
         Assert.Equal(13, fast.Count);
         Assert.All(fast, s => Assert.Equal(8, s.Count));
         Assert.Equal(1.0, fast[^1].Segment.DurationSeconds, 6);
+    }
+
+    [Fact]
+    public async Task Skipping_non_reference_frames_moves_samples_by_at_most_a_few_frames()
+    {
+        var path = media.P("bframes.mp4"); // x264 veryfast: B-frames, so noref skipping has something to skip
+        await LvMae.Testing.TestVideos.GenerateAsync(path, 10, fps: 25, options: new LvMae.Testing.TestVideoOptions { Preset = "veryfast" });
+        var fast = await Sample(path, 8, 16);
+        var exact = await Sample(path, 8, 16, FrameSamplingOptions.Exact);
+        Assert.Equal(exact.Count, fast.Count);
+        var shifts = fast.SelectMany(s => s.FrameTimes).Zip(exact.SelectMany(s => s.FrameTimes), (a, b) => Math.Abs(a - b)).ToList();
+        output.WriteLine($"max shift {shifts.Max():F3} s, {shifts.Count(x => x > 0)} of {shifts.Count} samples moved");
+        Assert.All(shifts, d => Assert.True(d <= 3 / 25.0 + 1e-6, $"shift {d}"));
     }
 
     [Fact]

@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using LvMae.Media;
+
+namespace LvMae.Bench;
+
+/// <summary>
+/// Segment + frame-sampling throughput on a generated 720p video (10 min; 1 min with --quick), against the time a plain
+/// full decode (`ffmpeg -i X -f null -`) of the same file takes in the same run; plus encoder costs.
+/// </summary>
+public sealed class MediaBench : IBenchSuite
+{
+    public string Name => "media";
+
+    private sealed record Variant(string Label, int Frames, int Size, FrameSamplingOptions Options);
+
+    public async Task<string> RunAsync(BenchContext context)
+    {
+        var seconds = context.Quick ? 60 : 600;
+        var path = await EnsureVideoAsync(seconds);
+        var info = await VideoProber.ProbeAsync(path);
+        var segments = Segmentation.Plan(info.DurationSeconds, new SegmentationOptions());
+        var runs = context.Quick ? 1 : 1;
+
+        var decode = Median(runs, () => FullDecode(path));
+        Console.WriteLine($"full decode: {decode:F2} s");
+
+        var fast = new FrameSamplingOptions { SkipNonReferenceFrames = true, SkipLoopFilter = true };
+        var variants = new List<Variant>
+        {
+            new("single pass, T=8, 32 px (builtin)", 8, 32, FrameSamplingOptions.Default),
+            new("single pass, T=8, 224 px", 8, 224, FrameSamplingOptions.Default),
+            new("single pass, T=2, 224 px (resnet18 default)", 2, 224, FrameSamplingOptions.Default),
+            new("single pass + skip non-ref + no deblock, T=2, 224 px", 2, 224, fast),
+            new("single pass + skip non-ref + no deblock, T=8, 32 px", 8, 32, fast),
+            new("seek per segment (2 at once), T=2, 224 px", 2, 224, new FrameSamplingOptions { Mode = FrameSamplingMode.SeekPerSegment }),
+            new("seek per segment + skip non-ref + no deblock, T=1, 224 px", 1, 224, fast with { Mode = FrameSamplingMode.SeekPerSegment }),
+        };
+
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture, $"Video: {info.Width}x{info.Height} {info.Codec} {info.FrameRate:F0} fps, {info.DurationSeconds:F0} s (testsrc2, x264 veryfast, keyframe every 250 frames), {segments.Count} segments of 5 s. Generated once, cached in {Path.GetDirectoryName(path)}.");
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture, $"Baseline: `ffmpeg -i X -f null -` (full decode, all cores) = **{decode:F2} s** ({info.DurationSeconds * info.FrameRate / decode:F0} decoded frames/s).");
+        md.AppendLine();
+        md.AppendLine("| Segment + sample path | Time (s) | Segments/s | Sampled frames/s | Time / full decode |");
+        md.AppendLine("|---|---:|---:|---:|---:|");
+        foreach (var v in variants)
+        {
+            var count = 0;
+            var time = await MedianAsync(runs, async () =>
+            {
+                count = 0;
+                await foreach (var s in FrameSampler.SampleAsync(path, segments, v.Frames, v.Size, v.Options)) count += s.Count;
+            });
+            Console.WriteLine($"{v.Label}: {time:F2} s ({time / decode:F2}x)");
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {v.Label} | {time:F2} | {segments.Count / time:F1} | {count / time:F1} | {time / decode:F2}x |");
+        }
+
+        // Encoders: inference cost per frame, and a whole video through VideoEmbedder (decode and inference overlap).
+        md.AppendLine();
+        using (var resnet = new ResNet18Encoder())
+        {
+            var frame = new SegmentFrames(new SegmentSpan(0, 0, 5), 224, 1, RandomFrame(224), [0]);
+            resnet.Encode([frame]);
+            var n = context.Quick ? 10 : 30;
+            var perFrame = Median(1, () => { for (var i = 0; i < n; i++) resnet.Encode([frame]); }) / n;
+            var video = context.Quick ? segments.Take(12).ToList() : segments.Take(24).ToList(); // a 1- or 2-minute stretch
+            var watch = Stopwatch.StartNew();
+            var clip = await EmbedStretchAsync(path, video, resnet);
+            var embed = watch.Elapsed.TotalSeconds;
+            md.AppendLine(CultureInfo.InvariantCulture, $"resnet18 ({resnet.Device}, {Environment.ProcessorCount} cores): **{perFrame * 1000:F0} ms per frame** (ONNX models fixed at batch 1). Default {ResNet18Encoder.DefaultFrames} frames per segment: a {video.Count * 5 / 60.0:F0}-minute stretch ({video.Count} segments, {clip} frames) embeds in {embed:F1} s end to end (decode overlapped with inference), i.e. ~{embed / video.Count * 24:F1} s per 2-minute video; a 120-video demo of 1-4 min videos (~3,600 segments) ~{3600 * embed / video.Count / 60:F1} min.");
+        }
+        using (var builtin = new BuiltinEncoder())
+        {
+            var watch = Stopwatch.StartNew();
+            var embedded = await VideoEmbedder.EmbedAsync(path, builtin, new SegmentationOptions());
+            var t = watch.Elapsed.TotalSeconds;
+            md.AppendLine();
+            md.AppendLine(CultureInfo.InvariantCulture, $"builtin: the whole {info.DurationSeconds:F0} s video (probe + sample T=8 at 32 px + encode, {embedded.Segments.Count} segments) in {t:F2} s = {t / decode:F2}x the full decode.");
+        }
+        md.AppendLine();
+        md.AppendLine("Notes: frames are decoded once by one ffmpeg process; a `select` filter keeps only the frames nearest the sampling instants and only those are scaled (to RGB24 thumbnails read from stdout). Skipping non-reference frames and the deblocking filter cuts the decode itself, at the price of a sample moving by a frame or two. Seeking per segment decodes from the previous keyframe each time, so it only wins with few samples and dense keyframes.");
+        return md.ToString();
+    }
+
+    private static async Task<int> EmbedStretchAsync(string path, IReadOnlyList<SegmentSpan> segments, ISegmentEncoder encoder)
+    {
+        // Same overlap as VideoEmbedder: sampling runs ahead while the encoder works.
+        var frames = 0;
+        var pending = new List<SegmentFrames>();
+        Task<float[]>? running = null;
+        await foreach (var s in FrameSampler.SampleAsync(path, segments, encoder.DefaultFramesPerSegment, encoder.FrameSize))
+        {
+            frames += s.Count;
+            if (running is not null) await running;
+            running = Task.Run(() => encoder.Encode([s]));
+        }
+        if (running is not null) await running;
+        return frames;
+    }
+
+    private static byte[] RandomFrame(int size)
+    {
+        var bytes = new byte[size * size * 3];
+        new Random(3).NextBytes(bytes);
+        return bytes;
+    }
+
+    private static async Task<string> EnsureVideoAsync(int seconds)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "lvmae-bench-media");
+        Directory.CreateDirectory(dir);
+        var path = Path.Combine(dir, $"long-720p-{seconds}s.mp4");
+        if (File.Exists(path)) return path;
+        Console.WriteLine($"generating {path} ...");
+        var tmp = Path.Combine(dir, $"long-720p-{seconds}s.tmp.mp4");
+        await RunAsync("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
+            "-t", seconds.ToString(CultureInfo.InvariantCulture), "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", tmp);
+        File.Move(tmp, path, overwrite: true);
+        return path;
+    }
+
+    private static double FullDecode(string path) =>
+        Time(() => RunAsync("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-i", path, "-f", "null", "-").GetAwaiter().GetResult());
+
+    private static async Task RunAsync(string file, params string[] args)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) start.ArgumentList.Add(a);
+        using var p = Process.Start(start)!;
+        var err = await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{file} failed: {err}");
+    }
+
+    private static double Time(Action action)
+    {
+        var watch = Stopwatch.StartNew();
+        action();
+        return watch.Elapsed.TotalSeconds;
+    }
+
+    private static double Median(int runs, Func<double> measure)
+    {
+        var times = Enumerable.Range(0, runs).Select(_ => measure()).Order().ToArray();
+        return times[runs / 2];
+    }
+
+    private static double Median(int runs, Action action) => Median(runs, () => Time(action));
+
+    private static async Task<double> MedianAsync(int runs, Func<Task> action)
+    {
+        var times = new double[runs];
+        for (var i = 0; i < runs; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            await action();
+            times[i] = watch.Elapsed.TotalSeconds;
+        }
+        Array.Sort(times);
+        return times[runs / 2];
+    }
+}
