@@ -35,6 +35,7 @@ public sealed class Trainer : IDisposable
     {
         Options = options;
         Device = TorchDevice.Resolve(device);
+        if (options.TorchThreads is { } threads) set_num_threads(threads);
         Model = new LvMaeModel(options.Model, options.Seed);
         Generator = new Generator((ulong)options.Seed + 1, CPU);
         Model.to(Device);

@@ -26,6 +26,9 @@ public sealed record TrainerOptions
     /// <summary>Max global gradient L2 norm; null = no clipping.</summary>
     public double? ClipGradNorm { get; init; }
     public long Seed { get; init; } = 0;
+    /// <summary>libtorch intra-op threads (process-wide!); null = leave libtorch's default. Small
+    /// presets on a busy machine run fastest with 1.</summary>
+    public int? TorchThreads { get; init; }
 
     [JsonIgnore] public double PeakLr => AbsoluteLr ?? LrSchedule.ScaledLr(BaseLr, BatchSize);
     public LrSchedule Schedule() => new(PeakLr, WarmupSteps, TotalSteps, MinLr);
