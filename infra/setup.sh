@@ -1,6 +1,6 @@
 # Sourced by ./test.sh and ./lvmae: installs what LvMae needs on a fresh Debian 12 machine, once.
-# apt: ffmpeg (probe/segment/sample), patchelf + g++ + binutils (TorchSharp GLIBCXX fix, see
-# infra/torchsharp); npm: Azurite pinned in infra/azurite/package-lock.json.
+# apt: ffmpeg (probe/segment/sample), redis-server (Redis-membership cluster tests), patchelf + g++ + binutils
+# (TorchSharp GLIBCXX fix, see infra/torchsharp); npm: Azurite pinned in infra/azurite/package-lock.json.
 
 lvmae_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -11,6 +11,7 @@ lvmae_apt_install() {
   command -v g++ >/dev/null || missing+=(g++)
   command -v readelf >/dev/null || missing+=(binutils)
   command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+  command -v redis-server >/dev/null || missing+=(redis-server)
   [ ${#missing[@]} -eq 0 ] && return 0
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
