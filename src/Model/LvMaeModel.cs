@@ -161,6 +161,8 @@ public sealed class LvMaeModel : nn.Module
     {
         if (embeddings.shape[1] != layout.Tokens || embeddings.shape[0] != layout.Batch)
             throw new ArgumentException($"embeddings [{string.Join(", ", embeddings.shape)}] do not match the layout {layout.Batch} x {layout.Tokens}");
+        if (embeddings.shape[2] != Config.EmbeddingDim)
+            throw new ArgumentException($"embeddings are {embeddings.shape[2]}-d, the model expects {Config.EmbeddingDim}-d");
         if (layout.Tokens > Config.MaxTokens) throw new ArgumentException($"{layout.Tokens} tokens exceed the model's max of {Config.MaxTokens}");
         var x = Normalise(embeddings);
         var latent = Encode(x, layout);
