@@ -20,6 +20,22 @@ public sealed class CorpusGenerationException(string message, Exception? inner =
 /// The synthetic long-video benchmark (see docs/BENCHMARK-CORPUS.md and <see cref="CorpusSpec"/>): ordered
 /// sequences of visually distinct lavfi "steps" whose labels depend on the order of the steps.
 /// </summary>
+/// <remarks>
+/// <para>Labels (labels.csv; definitions with chance levels in <see cref="CorpusManifest.Labels"/>), for the default spec:</para>
+/// <list type="bullet">
+/// <item><c>activity</c> (4 classes, chance 25%): which directed cycle of the same 5 core steps the video walks.
+/// Bag-of-segments models are at chance by construction (same step multiset, durations, distractors and jitter
+/// distribution in every class; no segment mixes two steps). Needs order over the whole video.</item>
+/// <item><c>first_step</c> (5 classes, chance 20%): the step the video opens with; balanced and independent of the
+/// class and of the bag. Needs absolute position.</item>
+/// <item><c>num_steps</c> (5-9, chance 33%): step occurrences, 5 + extra distractors + 2 per interruption. Partly
+/// visible to a bag model.</item>
+/// <item><c>key_step_seconds</c> (regression, baseline RMSE = the target's std, about 6 s): total seconds of the
+/// key step (<c>fractal</c>). A mean-pooled bag sees its share but not the video length.</item>
+/// </list>
+/// <para>Expected outcome: linear or attentive probes on mean-pooled / position-free raw segment embeddings score
+/// chance on activity and first_step; features that encode order (LV-MAE's encoder, with positions) can beat it.</para>
+/// </remarks>
 public static class SyntheticCorpus
 {
     /// <summary>ffmpeg executable: $LVMAE_FFMPEG or "ffmpeg" on PATH.</summary>
