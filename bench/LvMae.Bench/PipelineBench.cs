@@ -88,7 +88,6 @@ public sealed class PipelineBench : IBenchSuite
         md.AppendLine();
 
         // 3. Feed vs trainer: does the trainer ever wait (after the first batch)?
-        var tinyStep = TinyTrainer.MeasureStepSeconds(FeedCorpus.Source(small), memoryLoader);
         var consumerEpochs = quick ? 2 : 3;
         var consumers = new List<(string, FeedRun)>
         {
@@ -98,7 +97,7 @@ public sealed class PipelineBench : IBenchSuite
                 consume: _ => Thread.Sleep(20))),
             ("fixed 5 ms a batch (sleep)", await FeedRun.MeasureAsync(FeedCorpus.Source(small), new BlobEmbeddingLoader(container), consumerEpochs,
                 consume: _ => Thread.Sleep(5))),
-            ($"real LV-MAE 'tiny' steps (median {tinyStep * 1000:F0} ms alone)", await FeedRun.MeasureAsync(FeedCorpus.Source(small),
+            ("real LV-MAE 'tiny' steps", await FeedRun.MeasureAsync(FeedCorpus.Source(small),
                 new BlobEmbeddingLoader(container), consumerEpochs, trainer: true, maxBatches: quick ? 8 : 30)),
         };
         md.AppendLine($"### Feed (Azurite, 4 parallel loads) vs trainer consumption ({small} videos, trainer on its own thread)");
@@ -106,7 +105,7 @@ public sealed class PipelineBench : IBenchSuite
         md.AppendLine("| consumer | batches consumed | batches/s | trainer wait after the first batch | first batch | peak samples in pipeline |");
         md.AppendLine("|---|---:|---:|---:|---:|---:|");
         foreach (var (label, r) in consumers)
-            md.AppendLine($"| {label} | {r.Batches} | {r.BatchesPerSecond:F1} | {r.ConsumerWaitShare:P1} | {r.FirstBatchSeconds * 1000:F0} ms | {r.PeakSamplesInPipeline} |");
+            md.AppendLine($"| {label}{(r.MedianStepSeconds > 0 ? $" (median step {r.MedianStepSeconds * 1000:F0} ms)" : "")}{(r.Failure is null ? "" : $" **failed: {r.Failure}**")} | {r.Batches} | {r.BatchesPerSecond:F1} | {r.ConsumerWaitShare:P1} | {r.FirstBatchSeconds * 1000:F0} ms | {r.PeakSamplesInPipeline} |");
         md.AppendLine();
         md.AppendLine("Both loads and the trainer share this machine's cores (and Azurite's), so a real trainer step here also slows the feed; " +
                       "on 2 cores the paper-size model takes seconds a step (BRIEF: 2.3 s for 8 x 512), far slower than any feed above.");
@@ -176,6 +175,11 @@ internal sealed class SyntheticLoader : IEmbeddingLoader
 internal sealed record FeedRun(long Batches, long Samples, long ValidTokens, long PaddedTokens, double Seconds,
     double FirstBatchSeconds, double ConsumerWaitSeconds, long PeakHeapBytes, long PeakWorkingSetBytes, long PeakSamplesInPipeline, int Bound)
 {
+    /// <summary>Median seconds of a consumer step (trainer runs only).</summary>
+    public double MedianStepSeconds { get; init; }
+    /// <summary>Why the consumer stopped early, if it failed (reported, not thrown: the other rows still count).</summary>
+    public string? Failure { get; init; }
+
     public double BatchesPerSecond => Batches / Seconds;
     public double SamplesPerSecond => Samples / Seconds;
     public double ValidTokensPerSecond => ValidTokens / Seconds;
@@ -204,19 +208,29 @@ internal sealed record FeedRun(long Batches, long Samples, long ValidTokens, lon
         await using var feed = TrainingFeed.Start(source, loader, options);
         long batches = 0, samples = 0, valid = 0, padded = 0;
         double waited = 0, first = 0;
+        var steps = new List<double>();
+        string? failure = null;
         var thread = new Thread(() =>
         {
-            using var model = trainer ? TinyTrainer.Create() : null;
-            var wait = Stopwatch.StartNew();
-            foreach (var batch in feed.ReadAllBlocking())
+            try
             {
-                if (batches == 0) first = watch.Elapsed.TotalSeconds;
-                else waited += wait.Elapsed.TotalSeconds;
-                (batches, samples, valid, padded) = (batches + 1, samples + batch.Count, valid + batch.ValidTokens, padded + batch.PaddedTokens);
-                consume?.Invoke(batch);
-                model?.Step(batch.ToEmbeddingBatch());
-                if (batches == maxBatches) break;
-                wait.Restart();
+                using var model = trainer ? TinyTrainer.Create() : null;
+                var wait = Stopwatch.StartNew();
+                foreach (var batch in feed.ReadAllBlocking())
+                {
+                    if (batches == 0) first = watch.Elapsed.TotalSeconds;
+                    else waited += wait.Elapsed.TotalSeconds;
+                    (batches, samples, valid, padded) = (batches + 1, samples + batch.Count, valid + batch.ValidTokens, padded + batch.PaddedTokens);
+                    consume?.Invoke(batch);
+                    if (model is not null) steps.Add(model.Step(batch.ToEmbeddingBatch()).Elapsed.TotalSeconds);
+                    if (batches == maxBatches) break;
+                    wait.Restart();
+                }
+            }
+            catch (Exception e)
+            {
+                failure = $"{e.GetType().Name}: {e.Message.Split('\n')[0]}";
+                Console.Error.WriteLine($"pipeline bench consumer failed: {e}");
             }
         }) { IsBackground = true, Name = "bench-trainer" };
         thread.Start();
@@ -224,7 +238,11 @@ internal sealed record FeedRun(long Batches, long Samples, long ValidTokens, lon
         var seconds = watch.Elapsed.TotalSeconds;
         if (feed.Stats.VideosSkipped > 0) throw new InvalidOperationException($"{feed.Stats.VideosSkipped} videos skipped in a benchmark run");
         return new FeedRun(batches, samples, valid, padded, seconds, first, waited, sampler.PeakHeapBytes, sampler.PeakWorkingSetBytes,
-            feed.Stats.PeakSamplesInPipeline, options.MaxSamplesInFlight);
+            feed.Stats.PeakSamplesInPipeline, options.MaxSamplesInFlight)
+        {
+            MedianStepSeconds = steps.Count == 0 ? 0 : steps.Order().ElementAt(steps.Count / 2),
+            Failure = failure,
+        };
     }
 }
 
@@ -237,30 +255,6 @@ internal static class TinyTrainer
         WarmupSteps = 5,
         TotalSteps = 1000,
     }, "cpu");
-
-    /// <summary>Median seconds of a step on full-size feed batches.</summary>
-    public static double MeasureStepSeconds(IEmbeddedVideoSource source, IEmbeddingLoader loader)
-    {
-        var options = new TrainingFeedOptions { Encoder = "resnet18", Dimension = 512, Seed = 2 };
-        using var feed = new FeedHolder(TrainingFeed.Start(source, loader, options));
-        var batches = feed.Feed.ReadAllBlocking().Take(6).ToList();
-        double seconds = 0;
-        var thread = new Thread(() =>
-        {
-            using var trainer = Create();
-            var i = 0;
-            seconds = BenchContext.MedianSeconds(5, () => trainer.Step(batches[i++ % batches.Count].ToEmbeddingBatch()));
-        });
-        thread.Start();
-        thread.Join();
-        return seconds;
-    }
-
-    private sealed class FeedHolder(TrainingFeed feed) : IDisposable
-    {
-        public TrainingFeed Feed => feed;
-        public void Dispose() => feed.DisposeAsync().AsTask().GetAwaiter().GetResult();
-    }
 }
 
 /// <summary>Samples the GC heap and the working set every few milliseconds; keeps the peaks.</summary>
