@@ -62,7 +62,8 @@ public sealed class TokenLayout
     /// <summary>No masking: every valid token visible (feature extraction, probing, export).</summary>
     public static TokenLayout Unmasked(int tokens, int[] lengths) => Build(tokens, lengths, new bool[lengths.Length * tokens]);
 
-    public int MaskedCount(int sample) => TargetPositions.Skip(sample * Targets).Take(Targets).Where((_, k) => TargetValid[sample * Targets + k]).Count();
+    /// <summary>Decoder targets of one sample (the masked tokens it is scored on).</summary>
+    public int TargetCount(int sample) => TargetValid.AsSpan(sample * Targets, Targets).Count(true);
 
     public Tensor VisibleIndex(Device device) => tensor(VisiblePositions, new long[] { Batch, Visible }, device: device);
     public Tensor TargetIndex(Device device) => tensor(TargetPositions, new long[] { Batch, Targets }, device: device);

@@ -100,4 +100,18 @@ public class TrainingTests
         Assert.Equal(4 + 2, r1.MaskedTokens);
         Assert.True(double.IsFinite(r1.Loss));
     }
+
+    [Fact]
+    public void Tiny_preset_learns_from_duration_sampled_batches_in_seconds()
+    {
+        var rng = new Random(5);
+        var videos = Enumerable.Range(0, 24).Select(_ => Synthetic.SmoothVideo(rng, rng.Next(1, 120), 512, step: 0.05)).ToList();
+        var options = new TrainerOptions { Model = MaeConfig.FromPreset("tiny", 512, maxTokens: 64), AbsoluteLr = 2e-3, WarmupSteps = 5, TotalSteps = 60, Seed = 1 };
+        using var trainer = new Trainer(options, "cpu");
+        var window = new DurationWindowOptions { MaxTokens = 64, MaxSeconds = 320 };
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var losses = Enumerable.Range(0, 60).Select(s => trainer.Step(EmbeddingBatch.FromVideos(videos.Skip(s % 3 * 8).Take(8).ToList(), 512, window, new Random(s))).Loss).ToList();
+        Assert.True(losses.TakeLast(10).Average() < 0.5 * losses.Take(10).Average(), $"loss {losses.Take(10).Average()} -> {losses.TakeLast(10).Average()}");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(60), $"took {watch.Elapsed}");
+    }
 }
