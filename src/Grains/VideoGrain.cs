@@ -206,7 +206,8 @@ public sealed class VideoGrain(
                     var message = e is MediaException m ? m.Problem : e.Message;
                     if (permanent || S.Attempts >= _options.MaxAttempts)
                     {
-                        logger.LogWarning(e, "video {Id}: failed ({Kind}) after {Attempts} attempt(s)", Id, kind, S.Attempts);
+                        if (permanent) logger.LogInformation("video {Id}: failed ({Kind}, permanent): {Message}", Id, kind, message);
+                        else logger.LogWarning(e, "video {Id}: failed ({Kind}) after {Attempts} attempt(s)", Id, kind, S.Attempts);
                         await FailAsync(kind, message, permanent);
                         return;
                     }

@@ -40,7 +40,7 @@ public sealed class LvMaeClient : IAsyncDisposable
         });
         var host = builder.Build();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(timeout ?? TimeSpan.FromSeconds(15));
+        cts.CancelAfter(timeout ?? TimeSpan.FromSeconds(8));
         try
         {
             await host.StartAsync(cts.Token);

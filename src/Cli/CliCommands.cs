@@ -1,0 +1,101 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using LvMae.Silo;
+using LvMae.Storage;
+using Spectre.Console;
+
+namespace LvMae.Cli;
+
+/// <summary>One `lvmae` sub-command (one file each under Commands/); discovered by reflection.</summary>
+public interface ICliCommand
+{
+    Command Build();
+}
+
+public static class CliCommands
+{
+    public static IReadOnlyList<ICliCommand> Discover() =>
+        typeof(CliCommands).Assembly.GetTypes()
+            .Where(t => typeof(ICliCommand).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false })
+            .Select(t => (ICliCommand)Activator.CreateInstance(t)!)
+            .OrderBy(c => c.GetType().Name, StringComparer.Ordinal)
+            .ToList();
+}
+
+/// <summary>Exit codes shared by all commands.</summary>
+public static class ExitCodes
+{
+    public const int Ok = 0;
+    public const int Failed = 1;
+    public const int Usage = 2;
+    public const int NoSilo = 3;
+}
+
+/// <summary>What commands share: configuration (appsettings.json + LVMAE__... env vars), the cluster client, blob store, output.</summary>
+public static class Cli
+{
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    public static LvMaeSiloSettings Settings() => LvMaeSiloSettings.Load(LvMaeSiloSettings.BuildConfiguration());
+
+    public static BlobStore Blobs(LvMaeSiloSettings settings) => new(settings.Storage.ConnectionString, settings.Storage.Container);
+
+    /// <summary>Runs <paramref name="body"/> with a connected client; turns the usual failures into one clear line and an exit code.</summary>
+    public static async Task<int> WithClientAsync(Func<LvMaeSiloSettings, LvMaeClient, Task<int>> body)
+    {
+        try
+        {
+            var settings = Settings();
+            await using var client = await LvMaeClient.ConnectAsync(settings.Clustering);
+            return await body(settings, client);
+        }
+        catch (SiloUnreachableException e)
+        {
+            Error(e.Message);
+            return ExitCodes.NoSilo;
+        }
+        catch (LvMaeConfigurationException e)
+        {
+            Error(e.Message);
+            return ExitCodes.Usage;
+        }
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException)
+        {
+            Error(e.Message);
+            return ExitCodes.Usage;
+        }
+    }
+
+    public static void Error(string message) => AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
+
+    public static void WriteJson<T>(T value) => Console.WriteLine(JsonSerializer.Serialize(value, Json));
+
+    /// <summary>--labels: a CSV file (file-or-id,label[,label...] per line) or a comma-separated list applied to every input.</summary>
+    public static Func<string, IReadOnlyList<string>> Labels(string? option)
+    {
+        if (string.IsNullOrWhiteSpace(option)) return _ => [];
+        if (File.Exists(option))
+        {
+            var map = new Dictionary<string, List<string>>(StringComparer.OrdinalIgnoreCase);
+            foreach (var line in File.ReadLines(option))
+            {
+                var trimmed = line.Trim();
+                if (trimmed.Length == 0 || trimmed.StartsWith('#')) continue;
+                var cells = trimmed.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+                if (cells.Length < 2) continue;
+                if (cells[0] is "file" or "path" or "id" or "video") continue; // header
+                map[cells[0]] = cells[1..].ToList();
+            }
+            return path =>
+                map.TryGetValue(path, out var l) || map.TryGetValue(Path.GetFileName(path), out l) ||
+                map.TryGetValue(Path.GetFileNameWithoutExtension(path), out l) ? l : [];
+        }
+        var labels = option.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        return _ => labels;
+    }
+}

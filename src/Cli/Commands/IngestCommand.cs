@@ -1,0 +1,103 @@
+using System.CommandLine;
+using LvMae.Contracts;
+using LvMae.Grains.Ingestion;
+using Spectre.Console;
+
+namespace LvMae.Cli.Commands;
+
+/// <summary>`lvmae ingest &lt;file|dir|glob&gt;...`: upload + register (content-hash ids, idempotent), then follow processing.</summary>
+public sealed class IngestCommand : ICliCommand
+{
+    public Command Build()
+    {
+        var targets = new Argument<string[]>("inputs") { Description = "Video files, directories (recursive) or globs (\"clips/**/*.mp4\")", Arity = ArgumentArity.OneOrMore };
+        var labels = new Option<string?>("--labels") { Description = "Labels: a CSV file (file,label[,label...]) or a comma-separated list for every input" };
+        var encoder = new Option<string>("--encoder") { Description = "builtin | resnet18 | model:<file.onnx>", DefaultValueFactory = _ => "resnet18" };
+        var noWait = new Option<bool>("--no-wait") { Description = "Return once registered; do not follow processing" };
+        var parallel = new Option<int>("--parallel") { Description = "Files hashed/uploaded at once", DefaultValueFactory = _ => 4 };
+        var command = new Command("ingest", "Upload videos and register them for probing, segmenting and encoding") { targets, labels, encoder, noWait, parallel };
+        command.SetAction((parse, ct) => Cli.WithClientAsync(async (settings, client) =>
+        {
+            var encoderSpec = parse.GetValue(encoder)!;
+            if (encoderSpec.StartsWith("model:", StringComparison.OrdinalIgnoreCase) && !File.Exists(encoderSpec[6..]))
+                throw new FileNotFoundException($"model file not found: {encoderSpec[6..]}");
+            var files = parse.GetValue(targets)!.SelectMany(t => VideoIngestor.Expand(t)).Distinct().ToList();
+            if (files.Count == 0) { Cli.Error("no video files found"); return ExitCodes.Usage; }
+            var labelOf = Cli.Labels(parse.GetValue(labels));
+            var ingestor = new VideoIngestor(Cli.Blobs(settings), client.Grains);
+            var results = await IngestionProgress.RegisterAsync(files, parse.GetValue(parallel),
+                (path, c) => ingestor.IngestFileAsync(path, encoderSpec, labelOf(path), c), ct);
+            return parse.GetValue(noWait) ? IngestionProgress.Report(results, new Dictionary<string, VideoIndexEntry>()) : await IngestionProgress.FollowAsync(client.Grains, results, ct);
+        }));
+        return command;
+    }
+}
+
+/// <summary>Progress bars for registration and processing, shared by ingest and import-embeddings.</summary>
+public static class IngestionProgress
+{
+    public static async Task<List<(string Path, IngestResult? Result, string? Error)>> RegisterAsync(
+        IReadOnlyList<string> files, int parallel, Func<string, CancellationToken, Task<IngestResult>> ingest, CancellationToken ct)
+    {
+        var results = new List<(string, IngestResult?, string?)>();
+        await AnsiConsole.Progress().AutoClear(false).StartAsync(async ctx =>
+        {
+            var task = ctx.AddTask($"upload + register {files.Count} file(s)", maxValue: files.Count);
+            await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallel), CancellationToken = ct }, async (file, c) =>
+            {
+                (string, IngestResult?, string?) outcome;
+                try { outcome = (file, await ingest(file, c), null); }
+                catch (Exception e) when (e is not OperationCanceledException) { outcome = (file, null, e.Message); }
+                lock (results) results.Add(outcome);
+                task.Increment(1);
+            });
+        });
+        return results;
+    }
+
+    /// <summary>Follows the registered videos through the corpus index until every one is Embedded or Failed.</summary>
+    public static async Task<int> FollowAsync(IGrainFactory grains, List<(string Path, IngestResult? Result, string? Error)> results, CancellationToken ct)
+    {
+        var ids = results.Where(r => r.Result is not null).Select(r => r.Result!.VideoId).Distinct().ToList();
+        var final = new Dictionary<string, VideoIndexEntry>();
+        await AnsiConsole.Progress().AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .StartAsync(async ctx =>
+            {
+                var probed = ctx.AddTask("probed", maxValue: Math.Max(1, ids.Count));
+                var embedded = ctx.AddTask("embedded", maxValue: Math.Max(1, ids.Count));
+                var failed = ctx.AddTask("failed", maxValue: Math.Max(1, ids.Count));
+                while (!ct.IsCancellationRequested)
+                {
+                    var entries = await Task.WhenAll(ids.Chunk(256).Select(async chunk =>
+                        await Task.WhenAll(chunk.Select(id => grains.ShardFor(id).Get(id)))));
+                    final = entries.SelectMany(e => e).Where(e => e is not null).ToDictionary(e => e!.Id, e => e!);
+                    probed.Value = final.Values.Count(e => e.Stage is not VideoStage.Registered);
+                    embedded.Value = final.Values.Count(e => e.Stage == VideoStage.Embedded);
+                    failed.Value = final.Values.Count(e => e.Stage == VideoStage.Failed);
+                    if (final.Count == ids.Count && final.Values.All(e => e.Stage is VideoStage.Embedded or VideoStage.Failed)) break;
+                    await Task.Delay(TimeSpan.FromSeconds(1), ct);
+                }
+            });
+        return Report(results, final);
+    }
+
+    public static int Report(List<(string Path, IngestResult? Result, string? Error)> results, IReadOnlyDictionary<string, VideoIndexEntry> final)
+    {
+        var table = new Table().AddColumn("file").AddColumn("video id").AddColumn("state").AddColumn("detail");
+        var failures = 0;
+        foreach (var (path, result, error) in results.OrderBy(r => r.Path, StringComparer.Ordinal))
+        {
+            if (result is null) { failures++; table.AddRow(Markup.Escape(Path.GetFileName(path)), "-", "[red]not registered[/]", Markup.Escape(error ?? "")); continue; }
+            var entry = final.GetValueOrDefault(result.VideoId);
+            var stage = entry?.Stage ?? result.Status.Stage;
+            if (stage == VideoStage.Failed) failures++;
+            var detail = entry?.FailureMessage ?? (stage == VideoStage.Embedded ? $"{entry?.SegmentCount ?? result.Status.SegmentCount} segments" : result.Uploaded ? "uploaded" : "already known");
+            var color = stage switch { VideoStage.Embedded => "green", VideoStage.Failed => "red", _ => "yellow" };
+            table.AddRow(Markup.Escape(Path.GetFileName(path)), result.VideoId, $"[{color}]{stage}[/]", Markup.Escape(detail));
+        }
+        if (results.Count <= 200) AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine($"{results.Count} file(s), {failures} failed or not registered");
+        return failures == 0 ? ExitCodes.Ok : ExitCodes.Failed;
+    }
+}
