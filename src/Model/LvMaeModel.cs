@@ -157,7 +157,9 @@ public sealed class LvMaeModel : nn.Module
     }
 
     /// <summary>One masked-autoencoder pass over raw (unnormalised) embeddings [B, N, d].</summary>
-    public MaeOutput Forward(Tensor embeddings, TokenLayout layout)
+    /// <param name="targets">Optional reconstruction targets [B, N, *] per position (default: the
+    /// normalised inputs, as the reference); only rows at decoder-target positions are ever read.</param>
+    public MaeOutput Forward(Tensor embeddings, TokenLayout layout, Tensor? targets = null)
     {
         if (embeddings.shape[1] != layout.Tokens || embeddings.shape[0] != layout.Batch)
             throw new ArgumentException($"embeddings [{string.Join(", ", embeddings.shape)}] do not match the layout {layout.Batch} x {layout.Tokens}");
@@ -168,11 +170,12 @@ public sealed class LvMaeModel : nn.Module
         var latent = Encode(x, layout);
         var decoded = Decode(latent, layout);
         var predictions = decoded.narrow(1, 1 + layout.Visible, layout.Targets);
-        var targets = Gather(x, layout.TargetIndex(x.device));
+        var targetRows = Gather(targets ?? x, layout.TargetIndex(x.device));
         var valid = layout.TargetMask(x.device);
-        var tokenLoss = Objective.TokenLoss(predictions, targets) * valid;
+        // Sum over the batch's masked tokens / their count (not a mean of per-video means).
+        var tokenLoss = Objective.TokenLoss(predictions, targetRows) * valid;
         var loss = tokenLoss.sum() / valid.sum().clamp_min(1);
-        return new MaeOutput(loss, tokenLoss, predictions, targets, valid, latent, decoded, layout);
+        return new MaeOutput(loss, tokenLoss, predictions, targetRows, valid, latent, decoded, layout);
     }
 
     /// <summary>Encoder outputs for unmasked inputs (probing, export): latent [B, 1 + N, W] where
