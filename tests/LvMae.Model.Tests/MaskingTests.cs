@@ -44,7 +44,7 @@ public class MaskingTests
         e[2 * dim] = 0; e[2 * dim + 1] = 1;
         e[4 * dim] = 0; e[4 * dim + 2] = 1;
         var paper = new SemanticMasking(0.3, maskLeastSimilar: true).Sample(e, 6, dim, new Random(0));
-        // similarities: t0=1 (first), t1=1, t2=0, t3=0, t4=0, t5=0 -> lowest are 2,3,4,5 (ties by position)
+        // similarities: t0=1 (its successor's), t1=1, t2=0, t3=0, t4=0, t5=0 -> lowest are 2,3,4,5 (ties by position)
         Assert.Equal(2, paper.Count(m => m));
         Assert.True(paper[2] && paper[3]);
         var keep = new SemanticMasking(0.3, maskLeastSimilar: false).Sample(e, 6, dim, new Random(0));

@@ -2,7 +2,7 @@ namespace LvMae.Model.Masking;
 
 /// <summary>
 /// Semantic masking. Score each token by the cosine similarity to its predecessor (the first token,
-/// which has none, scores 1: never "surprising"). The paper masks the lowest-scoring tokens, the
+/// which has none, takes the score of the pair (0, 1), so neither variant singles it out). The paper masks the lowest-scoring tokens, the
 /// segments that change the story (<c>maskLeastSimilar: true</c>, "semantic"); the authors' published
 /// code keeps them and masks the most similar ones instead ("semantic-keep"), offered for the ablation.
 /// Ties are broken by position (deterministic; the rng is unused).
@@ -16,7 +16,6 @@ public sealed class SemanticMasking(double ratio = 0.5, bool maskLeastSimilar = 
     public static double[] PredecessorSimilarity(ReadOnlySpan<float> embeddings, int length, int dim)
     {
         var scores = new double[length];
-        if (length > 0) scores[0] = 1;
         for (var j = 1; j < length; j++)
         {
             var a = embeddings.Slice((j - 1) * dim, dim);
@@ -25,6 +24,7 @@ public sealed class SemanticMasking(double ratio = 0.5, bool maskLeastSimilar = 
             for (var k = 0; k < dim; k++) { dot += a[k] * b[k]; na += a[k] * a[k]; nb += b[k] * b[k]; }
             scores[j] = dot / Math.Max(Math.Sqrt(na) * Math.Sqrt(nb), 1e-12);
         }
+        if (length > 0) scores[0] = length > 1 ? scores[1] : 1;
         return scores;
     }
 
