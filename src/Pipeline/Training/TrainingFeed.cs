@@ -50,7 +50,8 @@ public sealed class TrainingFeed : IAsyncDisposable
             options.OutputCapacity, token, Stats.Emitted);
         load.LinkTo(batch, new DataflowLinkOptions { PropagateCompletion = true });
 
-        (_head, Output) = (load, batch);
+        // Encapsulate's block is receivable: the trainer may TryReceive as well as link.
+        (_head, Output) = (load, (IReceivableSourceBlock<TrainingBatch>)batch);
         _producer = Task.Run(() => ProduceAsync(token), CancellationToken.None);
         Completion = CompleteAsync(batch.Completion);
     }
@@ -61,7 +62,7 @@ public sealed class TrainingFeed : IAsyncDisposable
         new(source, loader, options, skipped, cancellationToken);
 
     /// <summary>Batches in order; completes after the last epoch, faults or cancels with the feed.</summary>
-    public ISourceBlock<TrainingBatch> Output { get; }
+    public IReceivableSourceBlock<TrainingBatch> Output { get; }
 
     /// <summary>Completes once the last batch of the last epoch has been taken from <see cref="Output"/>; faults or cancels with the feed.</summary>
     public Task Completion { get; }
@@ -86,7 +87,7 @@ public sealed class TrainingFeed : IAsyncDisposable
         try
         {
             while (await Output.OutputAvailableAsync(cancellationToken))
-                if (((IReceivableSourceBlock<TrainingBatch>)Output).TryReceive(out var next)) yield return next;
+                if (Output.TryReceive(out var next)) yield return next;
             await Completion;
             finished = true;
         }
