@@ -67,6 +67,22 @@ public class TrainingFeedTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_resumed_run_starting_at_a_later_epoch_gets_the_same_batches_as_the_uninterrupted_run()
+    {
+        var (source, loader) = InMemory(80, D);
+        var full = await CollectAsync(TrainingFeed.Start(source, loader, Options(D, seed: 3, epochs: 3)));
+        var resumed = await CollectAsync(TrainingFeed.Start(source, loader, Options(D, seed: 3, epochs: 1) with { FirstEpoch = 2 }));
+        var expected = full.Where(b => b.Epoch == 2).ToList();
+        Assert.Equal(expected.Count, resumed.Count);
+        for (var i = 0; i < expected.Count; i++)
+        {
+            Assert.Equal((2L, expected[i].IndexInEpoch), (resumed[i].Epoch, resumed[i].IndexInEpoch));
+            Assert.Equal(expected[i].VideoIds, resumed[i].VideoIds);
+            Assert.Equal(expected[i].Embeddings, resumed[i].Embeddings);
+        }
+    }
+
+    [Fact]
     public async Task Each_epoch_is_a_different_shuffle_with_different_windows()
     {
         var (source, loader) = InMemory(100, D);

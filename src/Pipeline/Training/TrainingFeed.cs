@@ -142,7 +142,8 @@ public sealed class TrainingFeed : IAsyncDisposable
     {
         try
         {
-            for (long epoch = 0; _options.Epochs is not { } epochs || epoch < epochs; epoch++)
+            var first = _options.FirstEpoch;
+            for (var epoch = first; _options.Epochs is not { } epochs || epoch < first + epochs; epoch++)
             {
                 var videos = await ListEpochAsync(epoch, token);
                 Stats.EpochListed(epoch, videos.Count);

@@ -11,7 +11,12 @@ public sealed record TrainingFeedOptions
     public required int Dimension { get; init; }
     /// <summary>Same seed, same batch sequence (order, windows, grouping), whatever the load parallelism.</summary>
     public int Seed { get; init; }
-    /// <summary>Passes over the corpus; null = until cancelled.</summary>
+    /// <summary>
+    /// Number of the first epoch fed: a run resumed from a checkpoint taken in epoch E starts here with E and gets
+    /// exactly the batches the uninterrupted run had (skip those with IndexInEpoch below the checkpoint's).
+    /// </summary>
+    public long FirstEpoch { get; init; }
+    /// <summary>Passes over the corpus fed, from <see cref="FirstEpoch"/>; null = until cancelled.</summary>
     public long? Epochs { get; init; } = 1;
     /// <summary>Samples per batch at most (paper: 16).</summary>
     public int MaxBatchSize { get; init; } = 16;
@@ -46,6 +51,7 @@ public sealed record TrainingFeedOptions
         static void Require(bool ok, string message) { if (!ok) throw new ArgumentException($"training feed: {message}"); }
         Require(!string.IsNullOrWhiteSpace(Encoder), "Encoder is required");
         Require(Dimension > 0, $"Dimension must be positive (got {Dimension})");
+        Require(FirstEpoch >= 0, $"FirstEpoch must not be negative (got {FirstEpoch})");
         Require(Epochs is null or > 0, $"Epochs must be positive or null for unlimited (got {Epochs})");
         Require(MaxBatchSize > 0, $"MaxBatchSize must be positive (got {MaxBatchSize})");
         Require(LoadParallelism > 0, $"LoadParallelism must be positive (got {LoadParallelism})");
