@@ -22,7 +22,8 @@ public sealed class MediaBench : IBenchSuite
         var info = await VideoProber.ProbeAsync(path);
         var segments = Segmentation.Plan(info.DurationSeconds, new SegmentationOptions());
 
-        var (decode, decodeCpu) = await MeasureAsync(() => RunAsync("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-i", path, "-f", "null", "-"));
+        Task FullDecode() => RunAsync("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-i", path, "-f", "null", "-");
+        var (decode, decodeCpu) = await MeasureAsync(FullDecode);
         Console.WriteLine($"full decode: {decode:F2} s, ffmpeg CPU {decodeCpu:F2} s");
 
         var exact = FrameSamplingOptions.Exact;
@@ -38,14 +39,7 @@ public sealed class MediaBench : IBenchSuite
         };
         if (context.Quick) variants.RemoveAt(4);
 
-        var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Video: {info.Width}x{info.Height} {info.Codec} {info.FrameRate:F0} fps, {info.DurationSeconds:F0} s (testsrc2, x264 veryfast: B-frames, keyframe every 250 frames), {segments.Count} segments of 5 s; generated once and cached under the temp dir.");
-        md.AppendLine();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Baseline, same run: `ffmpeg -i X -f null -` (full decode) = **{decode:F2} s** wall, {decodeCpu:F2} s ffmpeg CPU ({info.DurationSeconds * info.FrameRate / decode:F0} frames/s).");
-        md.AppendLine("The machine is shared (2 cores, other jobs running), so wall times are noisy; the ffmpeg CPU time (getrusage of the child processes) is the steadier measure.");
-        md.AppendLine();
-        md.AppendLine("| Segment + sample path | Wall (s) | Segments/s | Sampled frames/s | Wall / full decode | ffmpeg CPU (s) | CPU / full decode |");
-        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+        var results = new List<(Variant V, double Wall, double Cpu, int Frames)>();
         foreach (var v in variants)
         {
             var count = 0;
@@ -55,8 +49,25 @@ public sealed class MediaBench : IBenchSuite
                 await foreach (var s in FrameSampler.SampleAsync(path, segments, v.Frames, v.Size, v.Options)) count += s.Count;
             });
             Console.WriteLine($"{v.Label}: {time:F2} s ({time / decode:F2}x), CPU {cpu:F2} s ({cpu / decodeCpu:F2}x)");
-            md.AppendLine(CultureInfo.InvariantCulture, $"| {v.Label} | {time:F2} | {segments.Count / time:F1} | {count / time:F1} | {time / decode:F2}x | {cpu:F2} | {cpu / decodeCpu:F2}x |");
+            results.Add((v, time, cpu, count));
         }
+
+        // The baseline once more at the end; the faster of the two is the floor (load from other jobs comes and goes).
+        var (again, againCpu) = await MeasureAsync(FullDecode);
+        Console.WriteLine($"full decode again: {again:F2} s, ffmpeg CPU {againCpu:F2} s");
+        var floor = Math.Min(decode, again);
+        var floorCpu = Math.Min(decodeCpu, againCpu);
+
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture, $"Video: {info.Width}x{info.Height} {info.Codec} {info.FrameRate:F0} fps, {info.DurationSeconds:F0} s (testsrc2, x264 veryfast: B-frames, keyframe every 250 frames), {segments.Count} segments of 5 s; generated once and cached under the temp dir.");
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture, $"Baseline, same run: `ffmpeg -i X -f null -` (full decode), measured before and after the variants: {decode:F2} s / {again:F2} s wall, {decodeCpu:F2} s / {againCpu:F2} s ffmpeg CPU. Ratios use the faster of each: **{floor:F2} s wall, {floorCpu:F2} s CPU** ({info.DurationSeconds * info.FrameRate / floor:F0} decoded frames/s).");
+        md.AppendLine("The machine is shared (2 cores, other jobs running), so wall times are noisy; the ffmpeg CPU time (getrusage of the reaped child processes) is the steadier measure.");
+        md.AppendLine();
+        md.AppendLine("| Segment + sample path | Wall (s) | Segments/s | Sampled frames/s | Wall / full decode | ffmpeg CPU (s) | CPU / full decode |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var (v, time, cpu, count) in results)
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {v.Label} | {time:F2} | {segments.Count / time:F1} | {count / time:F1} | {time / floor:F2}x | {cpu:F2} | {cpu / floorCpu:F2}x |");
 
         // Encoders: inference cost per frame, and a whole video through VideoEmbedder (decode and inference overlap).
         md.AppendLine();

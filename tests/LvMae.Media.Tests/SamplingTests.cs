@@ -113,6 +113,22 @@ public sealed class SamplingTests(MediaFixture media, ITestOutputHelper output)
         Assert.Equal(2, vp9.Count);
     }
 
+    [Theory]
+    [InlineData("ts.ts")]   // MPEG-TS starts at 1.4 s: times must still be from the start of the video
+    [InlineData("mkv.mkv")]
+    public async Task Containers_with_start_offsets_sample_from_time_zero(string name)
+    {
+        var path = media.P(name);
+        await LvMae.Testing.TestVideos.GenerateAsync(path, 7);
+        var info = await VideoProber.ProbeAsync(path);
+        Assert.Equal(7, info.DurationSeconds, 0);
+        var segments = await Sample(path, 4, 16);
+        Assert.Equal(2, segments.Count);
+        foreach (var s in segments)
+            for (var k = 0; k < 4; k++)
+                Assert.InRange(s.FrameTimes[k], Segmentation.SampleTimes(s.Segment, 4)[k] - 1e-6, Segmentation.SampleTimes(s.Segment, 4)[k] + 0.1 + 1e-6);
+    }
+
     [Fact]
     public async Task Cancellation_stops_sampling()
     {
