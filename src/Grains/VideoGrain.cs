@@ -16,6 +16,7 @@ namespace LvMae.Grains;
 /// the video resumable from its last persisted stage, never "Embedded" without its embeddings.
 /// </summary>
 [GrainType("lvmae.video")]
+[Orleans.Placement.RandomPlacement] // spread the work over the silos (each bounds its own jobs)
 public sealed class VideoGrain(
     [PersistentState("state", LvMaeStorage.GrainStorageName)] IPersistentState<VideoState> state,
     BlobStore blobs,
