@@ -173,6 +173,8 @@ public sealed class VideoGrain(
         if (Working) return;
         _cts?.Dispose();
         _cts = new CancellationTokenSource();
+        // Queued or working videos receive no calls for a long time: keep the activation (and its queue place) alive.
+        DelayDeactivation(TimeSpan.FromHours(12));
         _work = WorkAsync(_cts.Token);
     }
 
@@ -226,6 +228,7 @@ public sealed class VideoGrain(
         finally
         {
             _queued = false;
+            DelayDeactivation(TimeSpan.FromSeconds(-1)); // back to the regular idle collection
             try { if (Directory.Exists(scratch)) Directory.Delete(scratch, recursive: true); }
             catch (IOException) { }
         }

@@ -26,13 +26,22 @@ public sealed class VideoResumer(IGrainFactory grains, IOptions<ProcessingOption
 
     public async Task<int> SweepAsync(TimeSpan staleAfter, CancellationToken cancellationToken)
     {
-        var page = await grains.QueryAsync(new VideoQuery { StaleBefore = DateTimeOffset.UtcNow - staleAfter, Limit = 1000 });
-        foreach (var entry in page.Items)
+        var staleBefore = DateTimeOffset.UtcNow - staleAfter;
+        var poked = 0;
+        string? after = null;
+        while (true)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            await grains.GetGrain<IVideoGrain>(entry.Id).Resume();
+            var page = await grains.QueryAsync(new VideoQuery { StaleBefore = staleBefore, After = after, Limit = 500 });
+            if (page.Items.Count == 0) break;
+            foreach (var chunk in page.Items.Chunk(50))
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                await Task.WhenAll(chunk.Select(e => grains.GetGrain<IVideoGrain>(e.Id).Resume()));
+            }
+            poked += page.Items.Count;
+            after = page.Items[^1].Id;
         }
-        if (page.Items.Count > 0) logger.LogInformation("resumed {Count} unfinished video(s)", page.Items.Count);
-        return page.Items.Count;
+        if (poked > 0) logger.LogDebug("resume sweep: poked {Count} unfinished video(s)", poked);
+        return poked;
     }
 }

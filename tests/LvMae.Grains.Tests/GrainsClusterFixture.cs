@@ -16,6 +16,7 @@ public sealed class GrainsClusterFixture : IAsyncLifetime
 {
     public const string Container = "lvmae-grains-tests";
     public const int MaxJobsPerSilo = 1;
+    public const int MaxAttempts = 3;
 
     public AzuriteFixture Azurite { get; } = new();
     public InProcessTestCluster Cluster { get; private set; } = null!;
@@ -31,13 +32,18 @@ public sealed class GrainsClusterFixture : IAsyncLifetime
         await Azurite.InitializeAsync();
         var connection = Azurite.ConnectionString;
         var builder = new InProcessTestClusterBuilder(3);
-        builder.ConfigureSilo((_, silo) => silo.AddLvMaeGrains(connection, Container, p =>
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.Services.AddSingleton<IMediaWork>(_ => new FlakyMediaWork(new MediaWork()));
+            silo.AddLvMaeGrains(connection, Container, p =>
         {
             p.MaxConcurrentJobs = MaxJobsPerSilo;
             p.RetryBaseDelay = TimeSpan.FromMilliseconds(100);
             p.MaxRetryDelay = TimeSpan.FromMilliseconds(500);
             p.ResumeSweepInterval = TimeSpan.FromSeconds(1);
-        }));
+            p.MaxAttempts = MaxAttempts;
+        });
+        });
         Cluster = builder.Build();
         await Cluster.DeployAsync();
         Blobs = new BlobStore(connection, Container);

@@ -140,6 +140,38 @@ public sealed class VideoGrainTests(GrainsClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Transient_failures_are_retried_with_backoff_and_permanent_ones_are_not()
+    {
+        // Two transient failures: the third attempt succeeds.
+        var flaky = await fixture.NewVideoAsync(6, "testsrc2");
+        var (flakyId, _) = await Grains.Ingestion.VideoIngestor.ContentIdAsync(flaky);
+        FlakyMediaWork.Failures[flakyId] = 2;
+        // More transient failures than attempts: Failed (not permanent), then Retry succeeds.
+        var broken = await fixture.NewVideoAsync(6, "smptebars");
+        var (brokenId, _) = await Grains.Ingestion.VideoIngestor.ContentIdAsync(broken);
+        FlakyMediaWork.Failures[brokenId] = GrainsClusterFixture.MaxAttempts;
+
+        await fixture.Ingestor.IngestFileAsync(flaky, "builtin", ["flaky"]);
+        await fixture.Ingestor.IngestFileAsync(broken, "builtin", ["flaky"]);
+        var index = await fixture.WaitForIndexAsync([flakyId, brokenId], Timeout);
+
+        Assert.Equal(VideoStage.Embedded, index[flakyId].Stage);
+        Assert.Equal(3, (await fixture.Client.GetGrain<IVideoGrain>(flakyId).GetStatus()).Attempts);
+
+        var failed = await fixture.Client.GetGrain<IVideoGrain>(brokenId).GetStatus();
+        Assert.Equal(VideoStage.Failed, failed.Stage);
+        Assert.Equal("ToolFailed", failed.Failure!.Kind);
+        Assert.False(failed.Failure.Permanent);
+        Assert.Equal(GrainsClusterFixture.MaxAttempts, failed.Attempts);
+
+        var retried = await fixture.Client.GetGrain<IVideoGrain>(brokenId).Retry();
+        Assert.NotEqual(VideoStage.Failed, retried.Stage);
+        index = await fixture.WaitForIndexAsync([brokenId], Timeout);
+        Assert.Equal(VideoStage.Embedded, index[brokenId].Stage);
+        Assert.Equal(1, (await fixture.Client.GetGrain<IVideoGrain>(brokenId).GetStatus()).Attempts);
+    }
+
+    [Fact]
     public async Task Status_of_unknown_and_paging_over_the_index()
     {
         var unknown = await fixture.Client.GetGrain<IVideoGrain>("v-never-registered").GetStatus();
