@@ -1,6 +1,7 @@
 using LvMae.Model.Data;
 using LvMae.Model.Probing;
 using LvMae.Model.Training;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LvMae.Model.Tests;
@@ -91,5 +92,17 @@ public class ApiTests
         Assert.Equal(["lv-mae/linear", "lv-mae/attentive", "raw/linear", "raw/attentive", "raw/attentive+pos"], rows.Select(r => $"{r.Features}/{r.Probe}"));
         Assert.All(rows, r => Assert.InRange(r.Result.Top1!.Value, 0, 1));
         Assert.All(rows, r => Assert.Equal(3, r.Result.TestCount));
+    }
+
+    [Fact]
+    public void Moving_the_model_moves_its_parameter_fields_too()
+    {
+        // The same path as .to(CUDA): forward reads the fields (cls_token, pos_embed, ...), which must follow.
+        using var scope = NewDisposeScope();
+        using var model = new LvMaeModel(Synthetic.TinyConfig() with { EncoderDim = 32 }, seed: 1);
+        model.to(ScalarType.Float64);
+        var mask = new bool[8]; mask[2] = true;
+        var output = model.Forward(Synthetic.Batch(1, 16, 8).ToTensor().to(ScalarType.Float64), TokenLayout.Build(8, [8], mask));
+        Assert.Equal(ScalarType.Float64, output.Loss.dtype);
     }
 }

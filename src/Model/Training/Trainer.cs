@@ -99,6 +99,9 @@ public sealed class Trainer : IDisposable
     /// <summary>Rebuilds a trainer from <see cref="SaveCheckpoint"/> bytes, at the saved step.</summary>
     public static Trainer Resume(byte[] checkpoint, string? device = "auto") => Checkpoint.Load(checkpoint, device);
 
+    /// <summary>The current weights alone, as safetensors with the reference names (+ config metadata).</summary>
+    public byte[] ExportWeights() => ModelWeights.ToBytes(Model);
+
     internal void SaveOptimizer(BinaryWriter writer) => optimizer.save_state_dict(writer);
     internal void LoadOptimizer(BinaryReader reader) => optimizer.load_state_dict(reader);
     internal void Restore(long step, long tokens) { StepCount = step; TokensSeen = tokens; }
