@@ -53,8 +53,16 @@ public sealed class Trainer : IDisposable
         optimizer = optim.AdamW(groups, schedule.At(0), options.Beta1, options.Beta2, 1e-8, options.WeightDecay);
     }
 
-    /// <summary>The mask rng for a given step: a pure function of (seed, step).</summary>
-    public static Random StepRandom(long seed, long step) => new(HashCode.Combine(seed, step, 0x4c564d41));
+    /// <summary>The mask rng for a given step: a pure function of (seed, step), stable across
+    /// processes and runtimes (SplitMix64 finaliser; HashCode.Combine is randomised per process).</summary>
+    public static Random StepRandom(long seed, long step)
+    {
+        var z = unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)step + 0x4C564D41UL);
+        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+        z ^= z >> 31;
+        return new Random((int)(z & 0x7FFFFFFF));
+    }
 
     /// <summary>One AdamW step on <paramref name="batch"/>: sample masks, forward, backward, clip, update.</summary>
     /// <param name="mask">Optional explicit mask [B * N] (true = masked) instead of the strategy's.</param>
