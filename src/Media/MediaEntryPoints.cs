@@ -77,10 +77,10 @@ public static class VideoEmbedder
         IProgress<double>? progress = null, CancellationToken cancellationToken = default) =>
         EmbedderImpl.EmbedAsync(path, encoder, options, null, progress, cancellationToken);
 
-    /// <summary>As above, with control over how frames are decoded.</summary>
+    /// <summary>As above, with control over how frames are decoded (no optional parameters, so a null progress never makes calls ambiguous).</summary>
     public static Task<EmbeddedVideo> EmbedAsync(
         string path, ISegmentEncoder encoder, SegmentationOptions options, FrameSamplingOptions? sampling,
-        IProgress<double>? progress = null, CancellationToken cancellationToken = default) =>
+        IProgress<double>? progress, CancellationToken cancellationToken) =>
         EmbedderImpl.EmbedAsync(path, encoder, options, sampling, progress, cancellationToken);
 }
 

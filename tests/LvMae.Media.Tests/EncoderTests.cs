@@ -70,7 +70,9 @@ public sealed class BuiltinEncoderTests(MediaFixture media, ITestOutputHelper ou
         using var encoder = new BuiltinEncoder();
         var progress = new List<double>();
         var one = await VideoEmbedder.EmbedAsync(media.Path12, encoder, new SegmentationOptions(), new SyncProgress(progress.Add));
-        var two = await VideoEmbedder.EmbedAsync(media.Path12, encoder, new SegmentationOptions());
+        var two = await VideoEmbedder.EmbedAsync(media.Path12, encoder, new SegmentationOptions(), null); // a null progress is not ambiguous
+        var exact = await VideoEmbedder.EmbedAsync(media.Path12, encoder, new SegmentationOptions(), FrameSamplingOptions.Exact, null, CancellationToken.None);
+        Assert.Equal(one.Embeddings.Length, exact.Embeddings.Length);
         Assert.Equal(3, one.Segments.Count);
         Assert.Equal(3 * 128, one.Embeddings.Length);
         Assert.Equal(one.Embeddings, two.Embeddings);
