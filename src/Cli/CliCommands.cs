@@ -15,6 +15,14 @@ public interface ICliCommand
 
 public static class CliCommands
 {
+    /// <summary>The `lvmae` root command with every discovered sub-command.</summary>
+    public static RootCommand Root()
+    {
+        var root = new RootCommand("lvmae: long-video representations at corpus scale (LV-MAE) on an Orleans cluster");
+        foreach (var command in Discover()) root.Add(command.Build());
+        return root;
+    }
+
     public static IReadOnlyList<ICliCommand> Discover() =>
         typeof(CliCommands).Assembly.GetTypes()
             .Where(t => typeof(ICliCommand).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false })

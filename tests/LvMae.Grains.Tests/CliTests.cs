@@ -1,0 +1,106 @@
+using System.Text.Json;
+using LvMae.Cli;
+using LvMae.Silo;
+using LvMae.Testing;
+
+namespace LvMae.Grains.Tests;
+
+/// <summary>The `lvmae` commands, in-process, against a real silo (configuration through LVMAE__... environment variables, as ./lvmae gets it).</summary>
+[Collection(SiloHostCollection.Name)]
+public sealed class CliTests(SiloHostFixture fixture)
+{
+    private static readonly SemaphoreSlim ConsoleLock = new(1, 1);
+
+    private static async Task<(int Code, string Output)> RunAsync(params string[] args)
+    {
+        await ConsoleLock.WaitAsync();
+        var original = Console.Out;
+        var writer = new StringWriter();
+        try
+        {
+            Console.SetOut(writer);
+            var code = await CliCommands.Root().Parse(args).InvokeAsync();
+            return (code, writer.ToString());
+        }
+        finally
+        {
+            Console.SetOut(original);
+            ConsoleLock.Release();
+        }
+    }
+
+    [Fact]
+    public async Task Ingest_status_runs_and_no_silo()
+    {
+        var settings = new LvMaeSiloSettings
+        {
+            Storage = new StorageOptions { ConnectionString = fixture.Azurite.ConnectionString, Container = "cli-tests" },
+            Clustering = new ClusteringOptions { SiloPort = SiloHostTests.FreePort(), GatewayPort = SiloHostTests.FreePort(), ClusterId = "cli-tests", ServiceId = "cli-tests" },
+            Api = new ApiOptions { Port = 0 },
+            Logging = new HostLoggingOptions { MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning },
+        };
+        var env = new Dictionary<string, string>
+        {
+            ["LVMAE__Storage__ConnectionString"] = settings.Storage.ConnectionString,
+            ["LVMAE__Storage__Container"] = settings.Storage.Container,
+            ["LVMAE__Clustering__GatewayPort"] = settings.Clustering.GatewayPort.ToString(),
+            ["LVMAE__Clustering__SiloPort"] = settings.Clustering.SiloPort.ToString(),
+            ["LVMAE__Clustering__ClusterId"] = "cli-tests",
+            ["LVMAE__Clustering__ServiceId"] = "cli-tests",
+        };
+        foreach (var (k, v) in env) Environment.SetEnvironmentVariable(k, v);
+        try
+        {
+            var dir = Path.Combine(fixture.MediaDir, "cli");
+            Directory.CreateDirectory(dir);
+            await TestVideos.GenerateAsync(Path.Combine(dir, "a.mp4"), 6, "testsrc2", size: 32, fps: 5);
+            await TestVideos.GenerateAsync(Path.Combine(dir, "b.mkv"), 11, "rgbtestsrc", size: 32, fps: 5);
+            await File.WriteAllBytesAsync(Path.Combine(dir, "c.mp4"), new byte[2000]);
+            await File.WriteAllTextAsync(Path.Combine(dir, "notes.txt"), "ignored");
+            var labels = Path.Combine(fixture.MediaDir, "cli-labels.csv");
+            await File.WriteAllTextAsync(labels, "file,label\na.mp4,alpha\nb.mkv,beta\nc.mp4,alpha\n");
+
+            await using (var silo = await LvMaeSiloHost.StartAsync(settings))
+            {
+                var (code, _) = await RunAsync("ingest", dir, "--encoder", "builtin", "--labels", labels);
+                Assert.Equal(ExitCodes.Failed, code); // c.mp4 is not a video
+
+                var (statusCode, json) = await RunAsync("status", "--json");
+                Assert.Equal(ExitCodes.Ok, statusCode);
+                using var doc = JsonDocument.Parse(json);
+                var summary = doc.RootElement.GetProperty("summary");
+                Assert.Equal(3, summary.GetProperty("total").GetInt32());
+                Assert.Equal(2, summary.GetProperty("byStage").GetProperty("Embedded").GetInt32());
+                Assert.Equal(2, summary.GetProperty("byLabel").GetProperty("alpha").GetInt32());
+                var failure = Assert.Single(doc.RootElement.GetProperty("failures").EnumerateArray());
+                Assert.Equal("c.mp4", failure.GetProperty("originalName").GetString());
+                var failedId = failure.GetProperty("id").GetString()!;
+
+                var (oneCode, one) = await RunAsync("status", failedId, "--json");
+                Assert.Equal(ExitCodes.Ok, oneCode);
+                Assert.Equal("Failed", JsonDocument.Parse(one).RootElement.GetProperty("stage").GetString());
+
+                var (listCode, list) = await RunAsync("status", "--label", "beta", "--json");
+                Assert.Equal(ExitCodes.Ok, listCode);
+                Assert.Equal(1, JsonDocument.Parse(list).RootElement.GetProperty("matching").GetInt32());
+
+                Assert.Equal(ExitCodes.Usage, (await RunAsync("status", "bad id")).Code);
+                Assert.Equal(ExitCodes.Usage, (await RunAsync("status", "--state", "Bogus")).Code);
+                Assert.Equal(ExitCodes.Failed, (await RunAsync("status", "v-unknown")).Code);
+                Assert.Equal(ExitCodes.Ok, (await RunAsync("runs")).Code);
+                Assert.Equal(ExitCodes.Failed, (await RunAsync("runs", "nope")).Code);
+
+                // Ingesting again changes nothing.
+                Assert.Equal(ExitCodes.Failed, (await RunAsync("ingest", dir, "--encoder", "builtin", "--labels", labels)).Code);
+                var (_, again) = await RunAsync("status", "--json");
+                Assert.Equal(3, JsonDocument.Parse(again).RootElement.GetProperty("summary").GetProperty("total").GetInt32());
+            }
+
+            Assert.Equal(ExitCodes.NoSilo, (await RunAsync("status")).Code);
+        }
+        finally
+        {
+            foreach (var k in env.Keys) Environment.SetEnvironmentVariable(k, null);
+        }
+    }
+}
