@@ -143,7 +143,8 @@ public static partial class FrameSampler
         if (options.SkipLoopFilter) { start.ArgumentList.Add("-skip_loop_filter"); start.ArgumentList.Add("all"); }
         if (seek is { } s) { start.ArgumentList.Add("-ss"); start.ArgumentList.Add(F(s)); }
         if (readSeconds is { } r) { start.ArgumentList.Add("-t"); start.ArgumentList.Add(F(r)); }
-        foreach (var a in new[] { "-i", path, "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", filter, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1" })
+        // "file:" + absolute path: a name that looks like a protocol or an option ("http:x.mp4", "-y.mp4") stays a local file.
+        foreach (var a in new[] { "-i", "file:" + Path.GetFullPath(path), "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", filter, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1" })
             start.ArgumentList.Add(a);
 
         Process process;

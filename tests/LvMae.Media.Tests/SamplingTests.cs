@@ -130,6 +130,16 @@ public sealed class SamplingTests(MediaFixture media, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Odd_file_names_are_local_files()
+    {
+        var odd = media.P("concat:odd name -y #1.mp4");
+        File.Copy(media.Path5, odd, overwrite: true);
+        var segments = await Sample(odd, 2, 8);
+        Assert.Single(segments);
+        Assert.Equal(2, segments[0].Count);
+    }
+
+    [Fact]
     public async Task Cancellation_stops_sampling()
     {
         using var cts = new CancellationTokenSource();
