@@ -1,0 +1,2 @@
+namespace LvMae.Demo;
+internal static class DemoAssembly { }

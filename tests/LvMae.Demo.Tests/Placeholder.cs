@@ -1,0 +1,1 @@
+namespace LvMae.Demo.Tests;
