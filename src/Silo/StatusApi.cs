@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using LvMae.Contracts;
+using LvMae.Grains;
 using LvMae.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -10,7 +11,7 @@ namespace LvMae.Silo;
 
 /// <summary>
 /// The HTTP JSON API: GET /videos/{id}, GET /videos?state=&amp;encoder=&amp;label=&amp;after=&amp;limit=, GET /corpus/summary,
-/// GET /runs, GET /runs/{name}, GET /health. Malformed ids/filters give 400, unknown ids 404. Queries read the corpus index.
+/// GET /runs, GET /runs/{name}, GET /silo/jobs (this silo's bounded ffmpeg/encoder jobs), GET /health. Malformed ids/filters give 400, unknown ids 404. Queries read the corpus index.
 /// </summary>
 public static class StatusApi
 {
@@ -24,6 +25,10 @@ public static class StatusApi
         app.MapGet("/corpus/summary", Summary);
         app.MapGet("/runs", ListRuns);
         app.MapGet("/runs/{name}", GetRun);
+        app.MapGet("/silo/jobs", (HttpContext context) =>
+            context.RequestServices.GetService(typeof(MediaJobLimiter)) is MediaJobLimiter limiter
+                ? Results.Ok(new { capacity = limiter.Capacity, running = limiter.Running, waiting = limiter.Waiting, completed = limiter.Completed, peakRunning = limiter.PeakRunning })
+                : NotFound("this host runs no silo"));
         return app;
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.Sockets;
+using System.Text.Json;
 using LvMae.Contracts;
 using LvMae.Grains.Ingestion;
 using LvMae.Silo;
@@ -77,6 +78,10 @@ public sealed class SiloHostTests(SiloHostFixture fixture)
             await Task.Delay(250);
         }
         Assert.Equal(VideoStage.Embedded, status!.Stage);
+
+        using var jobs = JsonDocument.Parse(await http.GetStringAsync("/silo/jobs"));
+        Assert.Equal(1, jobs.RootElement.GetProperty("capacity").GetInt32());
+        Assert.True(jobs.RootElement.GetProperty("completed").GetInt64() >= 2); // probe + encode
     }
 
     [Fact]

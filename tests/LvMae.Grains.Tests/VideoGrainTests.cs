@@ -102,7 +102,7 @@ public sealed class VideoGrainTests(GrainsClusterFixture fixture)
     {
         var paths = new List<string>();
         for (var i = 0; i < 8; i++)
-            paths.Add(await fixture.NewVideoAsync(20 + i, i % 2 == 0 ? "testsrc2" : "smptebars"));
+            paths.Add(await fixture.NewVideoAsync(40 + i, i % 2 == 0 ? "testsrc2" : "smptebars"));
         var ids = new List<string>();
         foreach (var path in paths)
             ids.Add((await fixture.Ingestor.IngestFileAsync(path, "builtin", ["failover"])).VideoId);
