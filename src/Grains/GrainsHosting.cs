@@ -1,3 +1,4 @@
+using LvMae.Grains.Training;
 using LvMae.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -25,6 +26,7 @@ public static class GrainsHosting
         services.TryAddSingleton(_ => new MediaJobLimiter(options.MaxConcurrentJobs));
         services.TryAddSingleton<IMediaWork, MediaWork>();
         services.AddHostedService<VideoResumer>();
+        silo.AddLvMaeTraining(); // training runs: GPU silo metadata + placement filter, run resumer (src/Grains/Training)
         return silo;
     }
 
