@@ -1,0 +1,47 @@
+using System.CommandLine;
+using LvMae.Contracts;
+using LvMae.Storage;
+using Spectre.Console;
+
+namespace LvMae.Cli.Commands;
+
+/// <summary>`lvmae export --run R [--out DIR]`: one long-video embedding per video ([CLS] and mean-pooled .npy + index.csv) to blob, optionally copied to DIR.</summary>
+public sealed class ExportCommand : ICliCommand
+{
+    public Command Build()
+    {
+        var run = new Option<string>("--run") { Description = "Run name", Required = true };
+        var output = new Option<string?>("--out") { Description = "Also copy the export files to this local folder" };
+        var command = new Command("export", "Export long-video embeddings from a run's latest checkpoint") { run, output };
+        command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
+        {
+            var name = parse.GetValue(run)!;
+            if (!BlobLayout.IsValidId(name)) { Cli.Error($"malformed run name '{name}'"); return ExitCodes.Usage; }
+            var grain = client.Grains.GetGrain<ITrainingRunGrain>(name);
+            var before = await grain.GetProgress();
+            if (before.State == TrainingState.None) { Cli.Error($"no run '{name}'"); return ExitCodes.Failed; }
+            if (before.LatestCheckpoint is null) { Cli.Error($"run '{name}' has no checkpoint yet"); return ExitCodes.Failed; }
+            var started = DateTimeOffset.UtcNow;
+            await grain.Export();
+            TrainingProgress p;
+            do
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+                p = await grain.GetProgress();
+            } while (p.Exporting);
+            if (p.Export is not { } export || export.At < started.AddSeconds(-1)) { Cli.Error("the export did not finish"); return ExitCodes.Failed; }
+            if (export.Error is { } error) { Cli.Error($"export failed: {error}"); return ExitCodes.Failed; }
+            AnsiConsole.MarkupLine($"exported {export.Videos} video(s) x {export.Width} from step {export.Step}:");
+            foreach (var blob in export.Blobs) Console.WriteLine($"  {blob}");
+            if (parse.GetValue(output) is { } dir)
+            {
+                var blobs = Cli.Blobs(settings);
+                foreach (var blob in export.Blobs)
+                    await blobs.DownloadToFileAsync(blob, Path.Combine(dir, Path.GetFileName(blob)), cancellationToken);
+                AnsiConsole.MarkupLine($"copied to [bold]{Markup.Escape(Path.GetFullPath(dir))}[/]");
+            }
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+}
