@@ -7,7 +7,7 @@ namespace LvMae.Model.Data;
 /// trainer: <paramref name="Data"/> is [B, Tokens, Dim] row-major, zero beyond each sample's length.
 /// Embeddings are raw (the model L2-normalises them).
 /// </summary>
-public sealed record EmbeddingBatch
+public sealed class EmbeddingBatch
 {
     public float[] Data { get; }
     public int[] Lengths { get; }
