@@ -72,7 +72,10 @@ public sealed class VideoGrain(
                 if (labels.Count != S.Labels.Count)
                 {
                     S.Labels = labels;
+                    S.UpdatedAt = DateTimeOffset.UtcNow;
+                    S.Version++;
                     await SaveAsync();
+                    await PublishAsync();
                 }
                 if (!sameEncoder)
                     throw new InvalidOperationException($"video {Id} is still being processed with encoder {S.Encoder}; register {registration.Encoder} when it is done");
@@ -367,7 +370,17 @@ public sealed class VideoGrain(
         await PublishAsync();
     }
 
-    private Task SaveAsync() => state.WriteStateAsync();
+    private async Task SaveAsync()
+    {
+        try { await state.WriteStateAsync(); }
+        catch (InconsistentStateException)
+        {
+            // Another activation (or a clear) wrote this video since we read it: this activation is stale. Let the next
+            // call activate afresh from storage.
+            DeactivateOnIdle();
+            throw;
+        }
+    }
 
     /// <summary>For the Failed transition: storage hiccups must not leave the video without its verdict.</summary>
     private async Task SaveWithRetryAsync()

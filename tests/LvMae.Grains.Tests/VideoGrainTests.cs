@@ -95,6 +95,13 @@ public sealed class VideoGrainTests(GrainsClusterFixture fixture)
         Assert.Equal(etag, (await fixture.Blobs.TryGetPropertiesAsync(embedded.EmbeddingsBlob!))!.ETag); // not re-encoded
         Assert.True(entry!.SameAs(await fixture.Client.ShardFor(first.VideoId).Get(first.VideoId)));
         Assert.Equal(1, (await fixture.Client.QueryAsync(new VideoQuery { Label = "twice" })).Matching);
+
+        // A new label on re-ingest is merged and indexed; nothing is re-encoded.
+        var third = await fixture.Ingestor.IngestFileAsync(copy, "builtin", ["extra-label"]);
+        Assert.Equal(VideoStage.Embedded, third.Status.Stage);
+        Assert.Equal(["twice", "extra-label"], third.Status.Labels);
+        Assert.Equal(["twice", "extra-label"], (await fixture.Client.ShardFor(first.VideoId).Get(first.VideoId))!.Labels);
+        Assert.Equal(etag, (await fixture.Blobs.TryGetPropertiesAsync(embedded.EmbeddingsBlob!))!.ETag);
     }
 
     [Fact]

@@ -1,0 +1,110 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using LvMae.Contracts;
+using LvMae.Formats;
+using LvMae.Grains.Training;
+using LvMae.Storage;
+
+namespace LvMae.Grains.Tests;
+
+[Collection(TrainingClusterCollection.Name)]
+public sealed class TrainingRunTests(TrainingClusterFixture fixture)
+{
+    private static TrainingRunConfig Tiny(long steps, long probeEvery) => new()
+    {
+        Preset = "tiny",
+        Encoder = TrainingClusterFixture.Encoder,
+        Steps = steps,
+        CheckpointEvery = 10,
+        ProbeEvery = probeEvery,
+        BatchSize = 8,
+        MaxTokens = 32,
+        MinWindowSeconds = 10,
+        MaxWindowSeconds = 160,
+        Seed = 3,
+        Device = "cpu",
+        TorchThreads = 1,
+        ProbeEpochs = 8,
+    };
+
+    [Fact]
+    public async Task Run_trains_on_the_gpu_silo_checkpoints_probes_reports_a_corrupt_blob_plots_and_exports()
+    {
+        var run = fixture.Client.GetGrain<ITrainingRunGrain>("train-full");
+        var started = await run.Start(Tiny(steps: 30, probeEvery: 15));
+        Assert.Equal(TrainingState.Training, started.State);
+        var gpuSilos = fixture.Cluster.Silos.Skip(1).Select(s => s.SiloAddress.ToString()).ToList();
+        Assert.Contains(started.Silo, gpuSilos);
+
+        var done = await fixture.WaitAsync(run, p => p.State == TrainingState.Done && !p.Probing, TimeSpan.FromSeconds(90));
+        Assert.Equal(30, done.Step);
+        Assert.Equal(30, done.LatestCheckpointStep);
+        Assert.Equal("cpu", done.Device);
+        foreach (var step in new[] { 10, 20, 30 })
+            Assert.True(await fixture.Blobs.ExistsAsync(BlobLayout.RunCheckpoint("train-full", step)), $"checkpoint {step}");
+        Assert.True(await fixture.Blobs.ExistsAsync(BlobLayout.RunConfig("train-full")));
+
+        // The corrupt blob was skipped and reported, the run went on.
+        Assert.True(done.SkippedVideos > 0);
+        Assert.Contains(done.RecentSkips, s => s.StartsWith(TrainingClusterFixture.CorruptId, StringComparison.Ordinal));
+
+        // Probes at step 15 (every K) and at the end, LV-MAE next to the raw baseline, linear and attentive.
+        foreach (var features in new[] { "lv-mae", "raw" })
+            foreach (var probe in new[] { "linear", "attentive" })
+            {
+                var score = Assert.Single(done.Probes, s => s.Column == "cls" && s.Features == features && s.Probe == probe);
+                Assert.Equal(30, score.Step);
+                Assert.InRange(score.Top1!.Value, 0, 1);
+                Assert.True(score.Test > 0 && score.Train > 0);
+            }
+        var metrics = Encoding.UTF8.GetString((await fixture.Blobs.TryDownloadAsync(BlobLayout.RunMetrics("train-full")))!)
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
+        Assert.Contains(metrics, m => m["probe"] is not null && m["step"]!.GetValue<long>() == 15);
+        Assert.Equal(30, metrics.Count(m => m["loss"] is not null));
+
+        var summary = await fixture.Client.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).Get("train-full");
+        Assert.NotNull(summary);
+        Assert.Equal("Done", summary.State);
+        Assert.Equal(30, summary.Step);
+        Assert.True(summary.Metrics.ContainsKey("loss"));
+        Assert.True(summary.Metrics.ContainsKey("cls/lv-mae/attentive"));
+
+        var png = await fixture.Blobs.TryDownloadAsync(BlobLayout.RunPlot("train-full", "training"));
+        Assert.NotNull(png);
+        Assert.Equal(new byte[] { 137, 80, 78, 71 }, png.Take(4).ToArray());
+
+        await run.Export();
+        var exported = await fixture.WaitAsync(run, p => !p.Exporting && p.Export is not null, TimeSpan.FromSeconds(60));
+        Assert.Null(exported.Export!.Error);
+        Assert.Equal(TrainingClusterFixture.Videos, exported.Export.Videos);
+        var cls = NpyArray.Read(new MemoryStream((await fixture.Blobs.TryDownloadAsync(BlobLayout.RunExport("train-full", RunExporter.ClsFile)))!));
+        Assert.Equal(new long[] { TrainingClusterFixture.Videos, 64 }, cls.Shape);
+        var index = Encoding.UTF8.GetString((await fixture.Blobs.TryDownloadAsync(BlobLayout.RunExport("train-full", RunExporter.IndexFile)))!);
+        Assert.Contains("train-v00", index);
+        Assert.DoesNotContain(TrainingClusterFixture.CorruptId, index);
+    }
+
+    [Fact]
+    public async Task Run_stopped_with_its_silo_resumes_from_its_checkpoint_and_reaches_the_uninterrupted_loss()
+    {
+        var reference = fixture.Client.GetGrain<ITrainingRunGrain>("train-ref");
+        await reference.Start(Tiny(steps: 40, probeEvery: -1));
+        var expected = await fixture.WaitAsync(reference, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(60));
+        Assert.Equal(0, expected.Resumes);
+
+        var run = fixture.Client.GetGrain<ITrainingRunGrain>("train-crash");
+        await run.Start(Tiny(steps: 40, probeEvery: -1));
+        var midway = await fixture.WaitAsync(run, p => p.LatestCheckpointStep >= 20, TimeSpan.FromSeconds(60));
+        Assert.True(midway.Step < 40, "the run should still be going");
+        var host = fixture.Cluster.Silos.Single(s => s.SiloAddress.ToString() == midway.Silo);
+        await fixture.Cluster.StopSiloAsync(host);
+
+        var resumed = await fixture.WaitAsync(run, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(90));
+        Assert.True(resumed.Resumes >= 1);
+        Assert.NotEqual(midway.Silo, resumed.Silo);
+        Assert.Equal(40, resumed.Step);
+        Assert.Equal(expected.Loss!.Value, resumed.Loss!.Value, 6);
+
+        await fixture.Cluster.StartAdditionalSiloAsync(); // a GPU silo again for the other tests
+    }
+}
