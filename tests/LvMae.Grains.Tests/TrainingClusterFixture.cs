@@ -4,6 +4,9 @@ using LvMae.Grains;
 using LvMae.Grains.Training;
 using LvMae.Storage;
 using LvMae.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Orleans.Runtime.MembershipService.SiloMetadata;
 using Orleans.TestingHost;
 
 namespace LvMae.Grains.Tests;
@@ -127,6 +130,22 @@ public sealed class TrainingClusterFixture : IAsyncLifetime
             await Task.Delay(200);
         }
         throw new TimeoutException($"run not there in time; last: state {last?.State}, step {last?.Step}, ckpt {last?.LatestCheckpointStep}, message {last?.Message}");
+    }
+
+    /// <summary>The silos that declare a GPU, once every silo's metadata cache knows them.</summary>
+    public async Task<IReadOnlyList<string>> GpuSilosAsync()
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            var silos = Cluster.Silos.ToList();
+            var gpu = silos.Where(s => s.ServiceProvider.GetRequiredService<IOptions<TrainingOptions>>().Value.DeclareGpu == true).ToList();
+            var known = silos.All(viewer => gpu.All(g =>
+                viewer.ServiceProvider.GetRequiredService<ISiloMetadataCache>().GetSiloMetadata(g.SiloAddress).Metadata.ContainsKey(GpuPlacement.MetadataKey)));
+            if (gpu.Count > 0 && known) return gpu.Select(s => s.SiloAddress.ToString()).ToList();
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("GPU silo metadata not propagated");
+            await Task.Delay(200);
+        }
     }
 
     public async Task DisposeAsync()

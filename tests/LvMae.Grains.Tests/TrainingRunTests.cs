@@ -30,10 +30,11 @@ public sealed class TrainingRunTests(TrainingClusterFixture fixture)
     [Fact]
     public async Task Run_trains_on_the_gpu_silo_checkpoints_probes_reports_a_corrupt_blob_plots_and_exports()
     {
+        var gpuSilos = await fixture.GpuSilosAsync();
+        Assert.Single(gpuSilos);
         var run = fixture.Client.GetGrain<ITrainingRunGrain>("train-full");
         var started = await run.Start(Tiny(steps: 30, probeEvery: 15));
         Assert.Equal(TrainingState.Training, started.State);
-        var gpuSilos = fixture.Cluster.Silos.Skip(1).Select(s => s.SiloAddress.ToString()).ToList();
         Assert.Contains(started.Silo, gpuSilos);
 
         var done = await fixture.WaitAsync(run, p => p.State == TrainingState.Done && !p.Probing, TimeSpan.FromSeconds(90));
@@ -87,6 +88,7 @@ public sealed class TrainingRunTests(TrainingClusterFixture fixture)
     [Fact]
     public async Task Run_stopped_with_its_silo_resumes_from_its_checkpoint_and_reaches_the_uninterrupted_loss()
     {
+        var gpuSilos = await fixture.GpuSilosAsync();
         var reference = fixture.Client.GetGrain<ITrainingRunGrain>("train-ref");
         await reference.Start(Tiny(steps: 40, probeEvery: -1));
         var expected = await fixture.WaitAsync(reference, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(60));
@@ -96,6 +98,7 @@ public sealed class TrainingRunTests(TrainingClusterFixture fixture)
         await run.Start(Tiny(steps: 40, probeEvery: -1));
         var midway = await fixture.WaitAsync(run, p => p.LatestCheckpointStep >= 20, TimeSpan.FromSeconds(60));
         Assert.True(midway.Step < 40, "the run should still be going");
+        Assert.Contains(midway.Silo, gpuSilos);
         var host = fixture.Cluster.Silos.Single(s => s.SiloAddress.ToString() == midway.Silo);
         await fixture.Cluster.StopSiloAsync(host);
 
