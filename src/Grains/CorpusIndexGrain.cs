@@ -25,6 +25,8 @@ public sealed class CorpusIndexGrain(
     private Task? _writer;
     private CorpusSummary? _summary;
     private string[]? _sortedIds;
+    /// <summary>In-memory entries not yet in a successful write.</summary>
+    private bool _dirty;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -37,13 +39,17 @@ public sealed class CorpusIndexGrain(
     public Task Upsert(VideoIndexEntry entry)
     {
         var videos = state.State.Videos;
-        if (videos.TryGetValue(entry.Id, out var existing) && existing.Version > entry.Version)
-            return Task.CompletedTask; // an older transition arriving late
-        if (entry.SameAs(existing)) return Task.CompletedTask; // re-published unchanged (activation): no write
-        if (existing is null) _sortedIds = null;
-        videos[entry.Id] = entry;
-        _summary = null;
-        return FlushAsync();
+        var exists = videos.TryGetValue(entry.Id, out var existing);
+        // Older transitions arriving late are ignored; unchanged re-publications (activations) cost no write...
+        if (!exists || (existing!.Version <= entry.Version && !entry.SameAs(existing)))
+        {
+            if (!exists) _sortedIds = null;
+            videos[entry.Id] = entry;
+            _summary = null;
+            _dirty = true;
+        }
+        // ...unless the last write failed: then the caller's retry must not return before the shard is durable.
+        return _dirty ? FlushAsync() : Task.CompletedTask;
     }
 
     private Task FlushAsync()
@@ -59,6 +65,7 @@ public sealed class CorpusIndexGrain(
         while (_pending is { } batch)
         {
             _pending = null;
+            _dirty = false; // this write carries every change applied so far
             try
             {
                 await state.WriteStateAsync();
@@ -66,6 +73,7 @@ public sealed class CorpusIndexGrain(
             }
             catch (Exception e)
             {
+                _dirty = true;
                 logger.LogWarning(e, "corpus index shard {Shard}: write failed", this.GetPrimaryKeyLong());
                 batch.SetException(e);
                 if (e is Orleans.Storage.InconsistentStateException)
