@@ -1,2 +1,0 @@
-namespace LvMae.Demo;
-internal static class DemoAssembly { }

@@ -1,1 +1,0 @@
-namespace LvMae.Demo.Tests;
