@@ -82,13 +82,32 @@ public sealed class TrainingClusterFixture : IAsyncLifetime
         VideoIds = ids;
     }
 
-    private async Task ImportAsync(string id, float[] data, int segments, IReadOnlyList<string> labels)
+    /// <summary>Imports labelled synthetic videos with <paramref name="encoder"/> and waits until the index says Embedded.</summary>
+    public async Task ImportSyntheticAsync(string encoder, IEnumerable<int> numbers, int seed)
+    {
+        var rng = new Random(seed);
+        var centres = new[] { RandomUnit(new Random(11)), RandomUnit(new Random(12)) };
+        var ids = new List<string>();
+        foreach (var v in numbers)
+        {
+            var id = $"{encoder}-v{v:D2}";
+            var segments = 4 + rng.Next(10);
+            var data = new float[segments * Dim];
+            for (var s = 0; s < segments; s++)
+                for (var k = 0; k < Dim; k++) data[s * Dim + k] = centres[v % 2][k] + 0.6f * (float)Gaussian(rng);
+            await ImportAsync(id, data, segments, [v % 2 == 0 ? "cls=a" : "cls=b", v % 4 < 2 ? "split=train" : "split=test"], encoder);
+            ids.Add(id);
+        }
+        await WaitEmbeddedAsync(ids);
+    }
+
+    private async Task ImportAsync(string id, float[] data, int segments, IReadOnlyList<string> labels, string encoder = Encoder)
     {
         using var buffer = new MemoryStream();
         NpyArray.FromFloats(data, segments, Dim).Write(buffer);
-        var blob = BlobLayout.Embeddings(id, Encoder);
+        var blob = BlobLayout.Embeddings(id, encoder);
         await Blobs.UploadAsync(blob, buffer.ToArray());
-        await Client.GetGrain<IVideoGrain>(id).Register(new VideoRegistration { Kind = VideoSourceKind.Embeddings, SourceBlob = blob, Encoder = Encoder, Labels = labels });
+        await Client.GetGrain<IVideoGrain>(id).Register(new VideoRegistration { Kind = VideoSourceKind.Embeddings, SourceBlob = blob, Encoder = encoder, Labels = labels });
     }
 
     private async Task WaitEmbeddedAsync(IReadOnlyList<string> ids)

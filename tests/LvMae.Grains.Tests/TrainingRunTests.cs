@@ -110,4 +110,33 @@ public sealed class TrainingRunTests(TrainingClusterFixture fixture)
 
         await fixture.Cluster.StartAdditionalSiloAsync(); // a GPU silo again for the other tests
     }
+
+    [Fact]
+    public async Task Videos_embedded_while_a_run_trains_join_its_later_epochs_and_the_next_probe()
+    {
+        const string encoder = "late";
+        await fixture.ImportSyntheticAsync(encoder, Enumerable.Range(0, 4), seed: 1);
+        var run = fixture.Client.GetGrain<ITrainingRunGrain>("train-late");
+        await run.Start(Tiny(steps: 150, probeEvery: -1) with { Encoder = encoder, BatchSize = 2, CheckpointEvery = 50 });
+        await fixture.WaitAsync(run, p => p.Step >= 4, TimeSpan.FromSeconds(60));
+        await fixture.ImportSyntheticAsync(encoder, Enumerable.Range(4, 8), seed: 2);
+        var done = await fixture.WaitAsync(run, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(90));
+        Assert.Empty(done.Probes); // --probe-every -1
+
+        var steps = Encoding.UTF8.GetString((await fixture.Blobs.TryDownloadAsync(BlobLayout.RunMetrics("train-late")))!)
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject()).Where(m => m["loss"] is not null).ToList();
+        var perEpoch = steps.GroupBy(m => m["epoch"]!.GetValue<long>()).ToDictionary(g => g.Key, g => g.Count());
+        Assert.Equal(2, perEpoch[0]);          // 4 videos, batches of 2
+        Assert.Contains(perEpoch.Values, n => n == 6); // 12 videos in a later epoch
+
+        // A probe asked for now sees all 12 labelled videos, split by their 'split' column.
+        await run.Probe("cls", "linear");
+        var probed = await fixture.WaitAsync(run, p => !p.Probing && p.Probes.Count > 0, TimeSpan.FromSeconds(60));
+        var lvmae = Assert.Single(probed.Probes, s => s.Features == "lv-mae");
+        var raw = Assert.Single(probed.Probes, s => s.Features == "raw");
+        Assert.Equal("linear", lvmae.Probe);
+        Assert.Equal((6, 6), (lvmae.Train, lvmae.Test));
+        Assert.Equal((6, 6), (raw.Train, raw.Test));
+        Assert.Equal(150, lvmae.Step);
+    }
 }

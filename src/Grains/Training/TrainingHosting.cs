@@ -1,4 +1,5 @@
 using LvMae.Contracts;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Placement;
 using Orleans.Runtime.MembershipService.SiloMetadata;
@@ -32,6 +33,8 @@ public static class TrainingHosting
         if (silo.Services.Any(d => d.ServiceType == typeof(TrainingMarker))) return silo;
         silo.Services.AddSingleton<TrainingMarker>();
         var options = new TrainingOptions();
+        // LvMae:Training in appsettings.json / LVMAE__TRAINING__DECLAREGPU=true etc. (the silo host's configuration).
+        if (silo.Configuration.GetSection(TrainingOptions.Section) is { } section && section.Exists()) section.Bind(options);
         configure?.Invoke(options);
         var gpu = options.DeclareGpu ?? SafeCudaAvailable();
         silo.UseSiloMetadata(new Dictionary<string, string> { [GpuPlacement.MetadataKey] = gpu ? "true" : "false" });
