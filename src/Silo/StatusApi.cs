@@ -67,22 +67,33 @@ public static class StatusApi
         return run is null ? NotFound($"no run '{name}'") : Results.Ok(run);
     }
 
-    /// <summary>Requires the API key on every path but /health (dashboard included) when one is configured.</summary>
+    public const string ApiKeyCookie = "lvmae-api-key";
+
+    /// <summary>
+    /// Requires the API key on every path but /health (dashboard included) when one is configured: header X-Api-Key, or
+    /// (for browsers, which cannot add headers: the dashboard) once as ?apikey=... which sets an HttpOnly cookie.
+    /// </summary>
     public static IApplicationBuilder UseLvMaeApiKey(this IApplicationBuilder app, string? apiKey)
     {
         if (string.IsNullOrEmpty(apiKey)) return app;
         var expected = Encoding.UTF8.GetBytes(apiKey);
+        bool Matches(string? given) => given is not null && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), expected);
         return app.Use(async (context, next) =>
         {
             if (context.Request.Path.StartsWithSegments("/health")) { await next(context); return; }
-            var given = context.Request.Headers[ApiKeyHeader].ToString();
-            if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), expected))
+            if (Matches(context.Request.Headers[ApiKeyHeader].ToString()) || Matches(context.Request.Cookies[ApiKeyCookie]))
             {
-                context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-                await context.Response.WriteAsJsonAsync(new { error = $"missing or wrong {ApiKeyHeader} header" });
+                await next(context);
                 return;
             }
-            await next(context);
+            if (Matches(context.Request.Query["apikey"].ToString()))
+            {
+                context.Response.Cookies.Append(ApiKeyCookie, apiKey, new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict, IsEssential = true });
+                await next(context);
+                return;
+            }
+            context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+            await context.Response.WriteAsJsonAsync(new { error = $"missing or wrong {ApiKeyHeader} header (browsers: add ?apikey=... once)" });
         });
     }
 

@@ -87,5 +87,12 @@ public sealed class ApiTests(GrainsClusterFixture fixture)
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/corpus/summary")).StatusCode);
         http.DefaultRequestHeaders.Remove(StatusApi.ApiKeyHeader);
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health")).StatusCode);
+
+        // Browsers (the dashboard): ?apikey= once sets a cookie that carries the key afterwards.
+        var cookies = new CookieContainer();
+        using var browser = new HttpClient(new HttpClientHandler { CookieContainer = cookies }) { BaseAddress = http.BaseAddress };
+        Assert.Equal(HttpStatusCode.Unauthorized, (await browser.GetAsync("/corpus/summary?apikey=wrong")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync("/corpus/summary?apikey=0123456789abcdef-secret")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync("/corpus/summary")).StatusCode);
     }
 }
