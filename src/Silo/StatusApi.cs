@@ -25,6 +25,7 @@ public static class StatusApi
         app.MapGet("/corpus/summary", Summary);
         app.MapGet("/runs", ListRuns);
         app.MapGet("/runs/{name}", GetRun);
+        app.MapGet("/runs/{name}/progress", async (string name, IGrainFactory grains) => BlobLayout.IsValidId(name) ? Results.Ok(await grains.GetGrain<ITrainingRunGrain>(name).GetProgress()) : BadRequest($"malformed run name '{name}'")); // live training progress (src/Grains/Training)
         app.MapGet("/silo/jobs", (HttpContext context) =>
             context.RequestServices.GetService(typeof(MediaJobLimiter)) is MediaJobLimiter limiter
                 ? Results.Ok(new { capacity = limiter.Capacity, running = limiter.Running, waiting = limiter.Waiting, completed = limiter.Completed, peakRunning = limiter.PeakRunning })
