@@ -5,19 +5,59 @@ using System.Text;
 namespace LvMae.Grains.Training;
 
 /// <summary>
-/// A small PNG of a run (runs/&lt;run&gt;/plots/training.png): top panel the training loss against step (blue), bottom panel
-/// probe accuracy against step on a fixed 0..1 scale (one colour per probe series, LV-MAE solid, raw baseline thin), with
-/// grid lines every 10% of accuracy. Drawn pixel by pixel and encoded with zlib: no native plotting library needed (ScottPlot
-/// 5.1.59 needs SkiaSharp 3.119, which conflicts with the repository's SkiaSharp 2.88.9 pin for TorchSharp).
+/// The run's plot (runs/&lt;run&gt;/plots/training.png): training loss against step (left axis) and probe top-1 accuracy against
+/// step (right axis, 0..1; LV-MAE solid, raw-embedding baseline dashed), drawn with ScottPlot. Should ScottPlot's native
+/// SkiaSharp not load on a host, <see cref="RenderFallback"/> draws the same two series without text (pixels + zlib).
 /// </summary>
 public static class RunPlotter
 {
     private static readonly (byte R, byte G, byte B)[] Palette =
         [(214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189), (140, 86, 75), (227, 119, 194), (23, 190, 207), (188, 189, 34)];
 
-    public static byte[] Render(IReadOnlyList<(long Step, double Loss)> loss, IReadOnlyDictionary<string, List<(long Step, double Value)>> probes, int width = 800, int height = 500)
+    public static byte[] Render(string run, IReadOnlyList<(long Step, double Loss)> loss, IReadOnlyDictionary<string, List<(long Step, double Value)>> probes, int width = 900, int height = 500)
     {
-        var px = new byte[width * height * 3];
+        try { return RenderScottPlot(run, loss, probes, width, height); }
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or BadImageFormatException or EntryPointNotFoundException)
+        {
+            return RenderFallback(loss, probes, width, height);
+        }
+    }
+
+    public static byte[] RenderScottPlot(string run, IReadOnlyList<(long Step, double Loss)> loss, IReadOnlyDictionary<string, List<(long Step, double Value)>> probes, int width, int height)
+    {
+        var plot = new ScottPlot.Plot();
+        plot.Title($"LV-MAE run {run}");
+        plot.XLabel("step");
+        plot.Axes.Left.Label.Text = "training loss";
+        if (loss.Count > 0)
+        {
+            var line = plot.Add.ScatterLine(loss.Select(l => (double)l.Step).ToArray(), loss.Select(l => l.Loss).ToArray());
+            line.LegendText = "loss";
+            line.LineWidth = 2;
+        }
+        var k = 0;
+        foreach (var (name, points) in probes.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            var ordered = points.OrderBy(p => p.Step).ToList();
+            var (r, g, b) = Palette[k++ % Palette.Length];
+            var series = plot.Add.Scatter(ordered.Select(p => (double)p.Step).ToArray(), ordered.Select(p => p.Value).ToArray());
+            series.LegendText = name;
+            series.Color = new ScottPlot.Color(r, g, b);
+            series.MarkerSize = 6;
+            if (name.Contains("/raw/", StringComparison.Ordinal)) series.LinePattern = ScottPlot.LinePattern.Dashed;
+            series.Axes.YAxis = plot.Axes.Right;
+        }
+        if (probes.Count > 0)
+        {
+            plot.Axes.Right.Label.Text = "probe top-1 (held out)";
+            plot.Axes.SetLimitsY(0, 1, plot.Axes.Right);
+        }
+        plot.ShowLegend(ScottPlot.Alignment.UpperRight);
+        return plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png);
+    }
+
+    public static byte[] RenderFallback(IReadOnlyList<(long Step, double Loss)> loss, IReadOnlyDictionary<string, List<(long Step, double Value)>> probes, int width = 800, int height = 500)
+    {        var px = new byte[width * height * 3];
         Array.Fill(px, (byte)255);
         var maxStep = Math.Max(1, Math.Max(loss.Count > 0 ? loss.Max(l => l.Step) : 1, probes.Values.SelectMany(v => v).Select(p => p.Step).DefaultIfEmpty(1).Max()));
         const int margin = 20;

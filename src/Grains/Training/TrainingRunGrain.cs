@@ -527,7 +527,7 @@ public sealed class TrainingRunGrain(
                     list.Add((step, top1.GetValue<double>()));
                 }
             }
-            var png = RunPlotter.Render(loss.Select(kv => (kv.Key, kv.Value)).ToList(), probes);
+            var png = RunPlotter.Render(Name, loss.Select(kv => (kv.Key, kv.Value)).ToList(), probes);
             await blobs.UploadAsync(BlobLayout.RunPlot(Name, "training"), png, contentType: "image/png");
         }
         catch (Exception e) { logger.LogWarning(e, "run {Run}: plotting failed", Name); }
