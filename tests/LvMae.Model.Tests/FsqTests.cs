@@ -100,7 +100,10 @@ public class FsqTests(ITestOutputHelper output)
         var options = new TrainerOptions { Model = Synthetic.TinyConfig(16, 32), AbsoluteLr = 3e-3, WarmupSteps = 2, TotalSteps = 40, Seed = 3, ClipGradNorm = 1 };
         using var trainer = new AdaptiveMaeTrainer(options, new AdaptiveOptions { DecoderMasking = DecoderMasking.All, FsqTargets = true }, fsq: fsq);
         var batch = EmbeddingBatch.FromSequences(videos, 16);
+        long[] Codes() { using var s = NewDisposeScope(); return fsq.Indices(LvMaeModel.Normalise(batch.ToTensor())).data<long>().ToArray(); }
+        var codesBefore = Codes();
         var losses = Enumerable.Range(0, 40).Select(_ => trainer.Step(batch).Loss).ToList();
+        Assert.Equal(codesBefore, Codes());   // the quantizer stays frozen: targets never drift
         output.WriteLine($"cross-entropy {losses[0]:F3} -> {losses[^1]:F3} (ln 75 = {Math.Log(75):F3})");
         Assert.InRange(losses[0], Math.Log(75) - 1.5, Math.Log(75) + 1.5);   // starts near uniform over 75 codes
         Assert.True(losses[^1] < losses[0] - 1, "cross-entropy on code indices must fall");

@@ -69,7 +69,7 @@ public static class AblationRunner
             configs.Add(new("random", false, 1.0, tokens));
             configs.Add(new("adaptive", false, 0.15, tokens));
         }
-        return configs;
+        return configs.Distinct().ToList();   // the sweep's 256 rows are grid rows already
     }
 
     /// <param name="videos">[n_i, dim] row-major raw segment embeddings, one per video.</param>

@@ -13,12 +13,17 @@ namespace LvMae.Model.Quantization;
 public sealed class FsqTargetObjective : nn.Module, IReconstructionObjective
 {
     private readonly Linear code_head;
-    public FsqAutoencoder Quantizer { get; }
+    // A delegate, not a module field: RegisterComponents would adopt a module field as a submodule,
+    // putting the frozen quantizer's weights into the optimiser and disposing it with this objective.
+    private readonly Func<Tensor, Tensor> indices;
+
+    public long CodebookSize { get; }
 
     public FsqTargetObjective(FsqAutoencoder quantizer, int predictionDim, long seed = 0) : base(nameof(FsqTargetObjective))
     {
-        Quantizer = quantizer;
-        code_head = nn.Linear(predictionDim, quantizer.Quantizer.CodebookSize);
+        indices = quantizer.Indices;
+        CodebookSize = quantizer.Quantizer.CodebookSize;
+        code_head = nn.Linear(predictionDim, CodebookSize);
         RegisterComponents();
         SeededInit.Linears(this, seed);
     }
@@ -27,7 +32,7 @@ public sealed class FsqTargetObjective : nn.Module, IReconstructionObjective
     public IEnumerable<Parameter> HeadParameters() => code_head.parameters();
 
     /// <summary>[B, N, 1] int64 code indices of raw embeddings [B, N, d] (PAD rows get some index; never read).</summary>
-    public Tensor Targets(Tensor embeddings) => Quantizer.Indices(LvMaeModel.Normalise(embeddings)).unsqueeze(-1);
+    public Tensor Targets(Tensor embeddings) => indices(LvMaeModel.Normalise(embeddings)).unsqueeze(-1);
 
     /// <summary>Code logits [..., K] for decoder predictions [..., d].</summary>
     public Tensor Logits(Tensor predictions) => code_head.forward(predictions);
