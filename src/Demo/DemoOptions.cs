@@ -19,7 +19,7 @@ public sealed record DemoOptions
     /// <summary>LV-MAE model preset (src/Model MaeConfig presets).</summary>
     public string Preset { get; init; } = "small";
     /// <summary>Optimisation steps per masking strategy.</summary>
-    public long Steps { get; init; } = 1500;
+    public long Steps { get; init; } = 1000;
     public int BatchSize { get; init; } = 16;
     /// <summary>Peak learning rate (absolute). The paper's rule 1.5e-4 x batch / 256 gives 9.4e-6 at batch 16, far too
     /// little for a few thousand steps on a small model; see docs/DEMO-RESULTS.md.</summary>
@@ -39,8 +39,9 @@ public sealed record DemoOptions
     /// <summary>Test videos whose masked segments are listed with their caption retrieval in the report.</summary>
     public int RetrievalExamples { get; init; } = 2;
     public int Seed { get; init; } = 7;
-    /// <summary>libtorch intra-op threads; null = libtorch's default (the core count).</summary>
-    public int? TorchThreads { get; init; }
+    /// <summary>libtorch intra-op threads (process-wide). 1 by default: the demo's tensors are small, and on a shared
+    /// machine more threads mostly spin (measured: see docs/DEMO-RESULTS.md).</summary>
+    public int TorchThreads { get; init; } = 1;
     /// <summary>Concurrent ffmpeg/encoder jobs in the demo's silo; null = the silo default (half the cores).</summary>
     public int? Jobs { get; init; }
     /// <summary>ffmpeg processes rendering the corpus at once; null = the spec's.</summary>

@@ -136,9 +136,12 @@ public static class DemoReport
             sb.Append('\n');
         }
 
-        sb.Append("## Timings\n\n| phase | wall | detail |\n|---|---:|---|\n");
-        foreach (var t in result.Timings) sb.Append($"| {t.Phase} | {Dur(t.Elapsed)} | {t.Detail ?? ""} |\n");
-        sb.Append($"| **total** | **{Dur(result.Total)}** | |\n\n");
+        sb.Append("## Timings\n\nCPU = user + system time of the demo process and its finished child processes (ffmpeg) in the phase; ");
+        sb.Append("on a shared machine it, not the wall time, says what the phase costs on idle cores.\n\n");
+        sb.Append("| phase | wall | CPU | detail |\n|---|---:|---:|---|\n");
+        foreach (var t in result.Timings) sb.Append($"| {t.Phase} | {Dur(t.Elapsed)} | {(t.Cpu is { } c ? Dur(c) : "")} | {t.Detail ?? ""} |\n");
+        var cpuTotal = result.Timings.Aggregate(TimeSpan.Zero, (a, t) => a + (t.Cpu ?? TimeSpan.Zero));
+        sb.Append($"| **total** | **{Dur(result.Total)}** | **{Dur(cpuTotal)}** | |\n\n");
         if (result.Notes.Count > 0)
         {
             sb.Append("## Notes\n\n");

@@ -52,8 +52,9 @@ public sealed record RetrievalExample(string VideoId, int Position, string TrueS
 /// <param name="Chance">1 / number of captions.</param>
 public sealed record RetrievalSummary(string Masking, int Videos, int MaskedSegments, double ReconstructionHit, double OriginalHit, double Chance, int Captions, IReadOnlyList<RetrievalExample> Examples);
 
-/// <summary>Wall time of one phase of the demo.</summary>
-public sealed record PhaseTiming(string Phase, TimeSpan Elapsed, string? Detail = null);
+/// <summary>Wall time of one phase of the demo, and the CPU time this process and its finished child processes (ffmpeg)
+/// spent in it: on a busy shared machine the CPU time says what the phase costs on idle cores (wall ~ CPU / cores used).</summary>
+public sealed record PhaseTiming(string Phase, TimeSpan Elapsed, string? Detail = null, TimeSpan? Cpu = null);
 
 /// <summary>What the run was: corpus, encoder, model, machine.</summary>
 public sealed record DemoSetup(

@@ -101,6 +101,7 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
             var columns = Columns(corpus);
 
             // 5. Pre-training, one model per masking.
+            TorchSharp.torch.set_num_threads(Options.TorchThreads);
             var models = new List<(string Masking, Trainer Trainer)>();
             var curves = new List<TrainingCurve>();
             try
@@ -150,8 +151,9 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
                 // 8. Report.
                 var result = new DemoResult(setup, columns, rows, curves, retrieval, _timings, _notes);
                 var watch = Stopwatch.StartNew();
+                var cpu = CpuTime();
                 DemoReportWriter.Write(result, ReportDirectory);
-                _timings.Add(new PhaseTiming("report", watch.Elapsed, ReportDirectory));
+                _timings.Add(new PhaseTiming("report", watch.Elapsed, ReportDirectory, CpuTime() - cpu));
                 var files = DemoReportWriter.Write(result with { Timings = _timings.ToList() }, ReportDirectory); // again, with its own timing
                 return result with { Timings = _timings.ToList(), ReportFiles = files };
             }
@@ -272,9 +274,27 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
     private async Task<T> TimedAsync<T>(string phase, Func<Task<T>> body, Func<T, string?> detail)
     {
         var watch = Stopwatch.StartNew();
+        var cpu = CpuTime();
         var result = await body();
-        _timings.Add(new PhaseTiming(phase, watch.Elapsed, detail(result)));
+        _timings.Add(new PhaseTiming(phase, watch.Elapsed, detail(result), CpuTime() - cpu));
         return result;
+    }
+
+    /// <summary>User + system CPU time of this process and of its waited-for children (/proc/self/stat), or the process's own elsewhere.</summary>
+    public static TimeSpan CpuTime()
+    {
+        try
+        {
+            var stat = File.ReadAllText("/proc/self/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            // After "pid (comm) ": state is field 3, so utime (14), stime (15), cutime (16), cstime (17) are at 11..14.
+            var ticks = long.Parse(fields[11]) + long.Parse(fields[12]) + long.Parse(fields[13]) + long.Parse(fields[14]);
+            return TimeSpan.FromSeconds(ticks / 100.0);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            return Process.GetCurrentProcess().TotalProcessorTime;
+        }
     }
 
     public static string Machine()

@@ -13,7 +13,7 @@ public sealed class DemoCommand : ICliCommand
         var quick = new Option<bool>("--quick") { Description = "Smoke run in under 3 minutes: the quick corpus (24 videos), the builtin encoder, 300 steps" };
         var workDir = new Option<string?>("--work-dir") { Description = "Corpus, Azurite data and report folder (default ./.lvmae/demo, or ./.lvmae/demo-quick with --quick); reused across runs" };
         var encoder = new Option<string?>("--encoder") { Description = "Segment encoder: resnet18 (default) | builtin (default with --quick) | model:<file.onnx>" };
-        var steps = new Option<long?>("--steps") { Description = "Pre-training steps per masking strategy (default 1500; 300 with --quick)" };
+        var steps = new Option<long?>("--steps") { Description = "Pre-training steps per masking strategy (default 1000; 300 with --quick)" };
         var preset = new Option<string?>("--preset") { Description = "LV-MAE model preset: tiny | small (default) | base | paper" };
         var maskings = new Option<string?>("--masking") { Description = "Comma-separated masking strategies, one model each (default random,semantic)" };
         var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default 5e-4)" };
@@ -57,9 +57,9 @@ public sealed class DemoCommand : ICliCommand
             AnsiConsole.MarkupLine($"paper's claim on activity (LV-MAE beats raw embeddings under the same probe): [bold]{Markup.Escape(DemoReport.ClaimVerdict(checks))}[/]");
             foreach (var r in result.Retrieval)
                 AnsiConsole.MarkupLine(Markup.Escape($"caption retrieval, {r.Masking}: reconstruction -> true step {DemoReport.Pct(r.ReconstructionHit)} of {r.MaskedSegments} masked segments (original {DemoReport.Pct(r.OriginalHit)}, chance {DemoReport.Pct(r.Chance)})"));
-            var timings = new Table().AddColumn("phase").AddColumn("wall").AddColumn("detail");
-            foreach (var t in result.Timings) timings.AddRow(Markup.Escape(t.Phase), DemoReport.Dur(t.Elapsed), Markup.Escape(t.Detail ?? ""));
-            timings.AddRow("[bold]total[/]", $"[bold]{DemoReport.Dur(result.Total)}[/]", "");
+            var timings = new Table().AddColumn("phase").AddColumn("wall").AddColumn("CPU").AddColumn("detail");
+            foreach (var t in result.Timings) timings.AddRow(Markup.Escape(t.Phase), DemoReport.Dur(t.Elapsed), t.Cpu is { } c ? DemoReport.Dur(c) : "", Markup.Escape(t.Detail ?? ""));
+            timings.AddRow("[bold]total[/]", $"[bold]{DemoReport.Dur(result.Total)}[/]", "", "");
             AnsiConsole.Write(timings);
             AnsiConsole.MarkupLine($"report: [blue]{Markup.Escape(Path.Combine(Path.GetDirectoryName(result.ReportFiles.FirstOrDefault() ?? options.WorkDirectory) ?? "", DemoReport.ReportFileName))}[/]");
             return ExitCodes.Ok;
