@@ -75,7 +75,8 @@ public sealed class TrainingRunGrain(
 
     private string Name => this.GetPrimaryKeyString();
     private TrainingRunState S => state.State;
-    private bool Running => _training is { IsCompleted: false } || _starting;
+    /// <summary>Training, or its pump still recording the outcome (a resume ping in between must not start a second worker).</summary>
+    private bool Running => _starting || _training is { IsCompleted: false } || _pump is { IsCompleted: false };
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
