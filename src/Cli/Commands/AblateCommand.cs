@@ -57,7 +57,10 @@ public sealed class AblateCommand : ICliCommand
             var rows = AblationRunner.Run(data.Videos, data.Dim, data.Labels, options,
                 row => { if (!asJson) AnsiConsole.MarkupLine($"[grey]done:[/] {Markup.Escape(row.Name)}"); });
             if (asJson) { Cli.WriteJson(rows); return ExitCodes.Ok; }
-            AnsiConsole.Write(Table(rows));
+            if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 160);
+            foreach (var row in rows.Where(r => r.Config is null))
+                AnsiConsole.MarkupLine(Markup.Escape(row.LinearTop1 is null ? row.Name : $"{row.Name}: linear top-1 {row.LinearTop1:P1}, attentive top-1 {row.AttentiveTop1:P1}"));
+            AnsiConsole.Write(Table(rows.Where(r => r.Config is not null).ToList()));
             return ExitCodes.Ok;
         });
         return command;
@@ -65,17 +68,14 @@ public sealed class AblateCommand : ICliCommand
 
     private static Table Table(IReadOnlyList<AblationRow> rows)
     {
-        var table = new Table().AddColumns("masking", "target", "decoder budget", "max tokens", "linear top-1", "attentive top-1", "ms/step", "peak RSS MiB", "decoded tokens/step", "final loss");
+        var table = new Table().AddColumns("masking", "target", "budget", "tokens", "linear", "attentive", "ms/step", "of it scorer", "peak RSS MiB", "decoded/step", "loss");
         static string Pct(double? v) => v is { } x ? $"{x:P1}" : "";
         foreach (var row in rows)
         {
-            if (row.Config is not { } c)
-            {
-                table.AddRow(Markup.Escape(row.Name), "", "", "", Pct(row.LinearTop1), Pct(row.AttentiveTop1), "", "", "", double.IsNaN(row.FinalLoss) ? "" : $"{row.FinalLoss:F4}");
-                continue;
-            }
+            var c = row.Config!;
             table.AddRow(c.Masking, c.Target, $"{c.DecoderBudget:P0}", $"{c.MaxTokens}", Pct(row.LinearTop1), Pct(row.AttentiveTop1),
-                $"{row.MsPerStep:F1}", row.PeakRssBytes > 0 ? $"{row.PeakRssBytes / 1048576.0:F0}" : "n/a", $"{row.DecoderTokensPerStep:F1}", $"{row.FinalLoss:F4}");
+                $"{row.MsPerStep:F1}", row.ScorerMsPerStep > 0 ? $"{row.ScorerMsPerStep:F1}" : "", row.PeakRssBytes > 0 ? $"{row.PeakRssBytes / 1048576.0:F0}" : "n/a",
+                $"{row.DecoderTokensPerStep:F1}", $"{row.FinalLoss:F4}");
         }
         return table;
     }

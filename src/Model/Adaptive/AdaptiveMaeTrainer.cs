@@ -45,6 +45,8 @@ public sealed class AdaptiveMaeTrainer : IDisposable
     public long StepCount { get; private set; }
     /// <summary>The decoder targets of the last step (what the decoder saw), per sample.</summary>
     public int[][] LastDecoderTargets { get; private set; } = [];
+    /// <summary>Time the last step spent training the scorer (joint mode; included in the step's Elapsed).</summary>
+    public TimeSpan LastScorerTime { get; private set; }
 
     /// <param name="scorer">A (pre-)trained scorer to use; null with adaptive masking = a fresh one trained jointly.</param>
     /// <param name="fsq">The frozen FSQ autoencoder when <see cref="AdaptiveOptions.FsqTargets"/>.</param>
@@ -92,6 +94,7 @@ public sealed class AdaptiveMaeTrainer : IDisposable
     {
         var watch = Stopwatch.StartNew();
         if (Adaptive.JointScorer && Scorer is not null) Scorer.Step(batch);
+        LastScorerTime = watch.Elapsed;
 
         using var scope = NewDisposeScope();
         Model.train();
