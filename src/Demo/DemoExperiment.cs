@@ -55,6 +55,7 @@ public static class DemoExperiment
         {
             Model = MaeConfig.FromPreset(options.Preset, dim),
             Masking = masking,
+            MaskRatio = options.MaskRatio,
             AbsoluteLr = options.LearningRate,
             BatchSize = options.BatchSize,
             WarmupSteps = (long)Math.Round(options.Steps * options.WarmupFraction),
@@ -277,9 +278,9 @@ public static class DemoExperiment
     }
 
     /// <summary>Masks and reconstructs every test video; top-1 retrieval hit rates and a few listed examples.</summary>
-    public static RetrievalSummary Retrieve(LvMaeModel model, string masking, IReadOnlyList<DemoVideo> test, CaptionIndex captions, int dim, int exampleVideos, int seed)
+    public static RetrievalSummary Retrieve(LvMaeModel model, string masking, IReadOnlyList<DemoVideo> test, CaptionIndex captions, int dim, int exampleVideos, int seed, double? ratio = null)
     {
-        var strategy = MaskingStrategies.Create(masking);
+        var strategy = MaskingStrategies.Create(masking, ratio);
         var rng = new Random(seed);
         int masked = 0, recHits = 0, origHits = 0;
         var examples = new List<RetrievalExample>();

@@ -16,6 +16,8 @@ public sealed record DemoOptions
     public string Encoder { get; init; } = "resnet18";
     /// <summary>Masking strategies pre-trained and probed, one model each.</summary>
     public IReadOnlyList<string> Maskings { get; init; } = ["random", "semantic"];
+    /// <summary>Masking ratio; null = each strategy's default (random 0.4, semantic 0.5, as in the paper).</summary>
+    public double? MaskRatio { get; init; }
     /// <summary>LV-MAE model preset (src/Model MaeConfig presets).</summary>
     public string Preset { get; init; } = "small";
     /// <summary>Optimisation steps per masking strategy.</summary>
@@ -73,6 +75,8 @@ public sealed record DemoOptions
         Require(LearningRate > 0, "LearningRate must be positive");
         Require(ProbeSeeds >= 1, "ProbeSeeds must be at least 1");
         Require(WarmupFraction is >= 0 and < 1, "WarmupFraction must be in [0, 1)");
+        Require(MaskRatio is null or (> 0 and < 1), "MaskRatio must be in (0, 1)");
+        Require(TorchThreads >= 1, "TorchThreads must be at least 1");
         foreach (var m in Maskings) LvMae.Model.Masking.MaskingStrategies.Create(m);
         LvMae.Model.MaeConfig.FromPreset(Preset, 8);
         Corpus.Validate();

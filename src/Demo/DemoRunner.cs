@@ -135,7 +135,7 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
                         var list = new List<RetrievalSummary>();
                         foreach (var (masking, trainer) in models)
                         {
-                            list.Add(DemoExperiment.Retrieve(trainer.Model, masking, test, captions, dim, Options.RetrievalExamples, Options.Seed));
+                            list.Add(DemoExperiment.Retrieve(trainer.Model, masking, test, captions, dim, Options.RetrievalExamples, Options.Seed, Options.MaskRatio));
                             b.Value++;
                         }
                         return list;
@@ -143,6 +143,8 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
 
                 _notes.Add("Pre-training ran in this process on a dedicated thread (src/Model Trainer, batches from src/Pipeline's TrainingFeed over the " +
                            "embedding blobs), one model per masking strategy, on the training split only; the ingestion went through the silo's video grains.");
+                _notes.Add($"Masking ratio: {(Options.MaskRatio is { } ratio ? ratio.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture) : "the strategy's default (random 0.4, semantic 0.5)")}; " +
+                           $"warm-up {Options.WarmupFraction:P0} of the steps, cosine decay; libtorch threads {Options.TorchThreads}.");
                 var setup = new DemoSetup(
                     Options.Quick ? "quick" : "default", corpus.Fingerprint, videos.Count, train.Count, test.Count, videos.Sum(v => v.Segments),
                     corpus.Videos.Sum(v => v.DurationSeconds) / 3600, Options.Encoder, dim, Options.Preset, Options.Steps, Options.BatchSize,
@@ -160,6 +162,11 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
             finally
             {
                 foreach (var (_, trainer) in models) trainer.Dispose();
+                // Finalise every stray TorchSharp handle now, while libtorch is certainly alive, not during process exit
+                // (one run under heavy load ended in a segfault at exit).
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                GC.Collect();
             }
         }
         finally

@@ -18,10 +18,13 @@ public sealed class DemoCommand : ICliCommand
         var maskings = new Option<string?>("--masking") { Description = "Comma-separated masking strategies, one model each (default random,semantic)" };
         var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default 5e-4)" };
         var probeSeeds = new Option<int?>("--probe-seeds") { Description = "Seeds per probe cell (default 3; 1 with --quick)" };
+        var maskRatio = new Option<double?>("--mask-ratio") { Description = "Masking ratio (default: random 0.4, semantic 0.5)" };
+        var probeEpochs = new Option<int?>("--probe-epochs") { Description = "Epochs of every probe (default: the paper's 30 linear / 20 attentive)" };
+        var probeLr = new Option<double?>("--linear-probe-lr") { Description = "Linear/regression probe learning rate (default: the paper's 1e-4)" };
         var jobs = new Option<int?>("--jobs") { Description = "Concurrent ffmpeg/encoder jobs in the demo's silo (default: half the cores)" };
         var command = new Command("demo", "The main job: synthetic long-video corpus -> Azurite + local silo ingestion -> LV-MAE pre-training -> probes vs raw embeddings -> report")
         {
-            quick, workDir, encoder, steps, preset, maskings, lr, probeSeeds, jobs,
+            quick, workDir, encoder, steps, preset, maskings, lr, probeSeeds, maskRatio, probeEpochs, probeLr, jobs,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -34,6 +37,9 @@ public sealed class DemoCommand : ICliCommand
             if (parse.GetValue(maskings) is { } m) options = options with { Maskings = m.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) };
             if (parse.GetValue(lr) is { } l) options = options with { LearningRate = l };
             if (parse.GetValue(probeSeeds) is { } ps) options = options with { ProbeSeeds = ps };
+            if (parse.GetValue(maskRatio) is { } mr) options = options with { MaskRatio = mr };
+            if (parse.GetValue(probeEpochs) is { } pe) options = options with { LinearProbeEpochs = pe, AttentiveProbeEpochs = pe };
+            if (parse.GetValue(probeLr) is { } pl) options = options with { LinearProbeLr = pl };
             if (parse.GetValue(jobs) is { } j) options = options with { Jobs = j };
             try { options.Validate(); }
             catch (ArgumentException ex) { Cli.Error(ex.Message); return ExitCodes.Usage; }
