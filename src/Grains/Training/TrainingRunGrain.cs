@@ -336,7 +336,8 @@ public sealed class TrainingRunGrain(
         }
         finally
         {
-            if (S.State != TrainingState.Training) DelayDeactivation(TimeSpan.FromSeconds(-1));
+            if (S.State != TrainingState.Training && _probing is not { IsCompleted: false } && _exporting is not { IsCompleted: false })
+                DelayDeactivation(TimeSpan.FromSeconds(-1));
         }
     }
 
@@ -366,6 +367,7 @@ public sealed class TrainingRunGrain(
 
     private async Task ProbeAsync(byte[]? checkpoint, long step, string? column, string? kind)
     {
+        DelayDeactivation(TimeSpan.FromHours(1)); // background work receives no calls: keep the activation alive
         try
         {
             var config = S.Config!;
@@ -408,11 +410,13 @@ public sealed class TrainingRunGrain(
                 _pendingProbe = null;
                 _probing = ProbeAsync(next.Checkpoint, next.Step, next.Column, next.Kind);
             }
+            else if (!Running && _exporting is not { IsCompleted: false }) DelayDeactivation(TimeSpan.FromSeconds(-1));
         }
     }
 
     private async Task ExportAsync()
     {
+        DelayDeactivation(TimeSpan.FromHours(1));
         var step = S.LatestCheckpointStep;
         try
         {
@@ -429,6 +433,7 @@ public sealed class TrainingRunGrain(
             S.Export = new ExportInfo { Step = step, At = DateTimeOffset.UtcNow, Error = e.Message };
         }
         await SaveAsync();
+        if (!Running && _probing is not { IsCompleted: false }) DelayDeactivation(TimeSpan.FromSeconds(-1)); // back to idle collection
     }
 
     // ---- reporting: state, registry, metrics.jsonl, plot -----------------------------------------------------------------
