@@ -61,6 +61,8 @@ public sealed class TrainingRunGrain(
     private string? _device;
     private StepEvent? _lastStep;
     private DateTimeOffset _lastReport = DateTimeOffset.MinValue;
+    private DateTimeOffset _lastAppend = DateTimeOffset.MinValue;
+    private static readonly TimeSpan MetricsFlushInterval = TimeSpan.FromSeconds(30);
     private readonly Queue<string> _recentSkips = new();
     private long _skipped;
     private readonly List<string> _metricLines = [];
@@ -110,7 +112,7 @@ public sealed class TrainingRunGrain(
         state.State = new TrainingRunState { Config = config, State = TrainingState.Training, CreatedAt = DateTimeOffset.UtcNow, TotalSteps = total };
         await blobs.UploadAsync(BlobLayout.RunConfig(Name), Encoding.UTF8.GetBytes(JsonSerializer.Serialize(config, ConfigJson)), contentType: "application/json");
         await SaveAsync();
-        await ReportAsync(force: true);
+        await ReportAsync(flushMetrics: true);
         _ = StartTrainingAsync();
         return Progress();
     }
@@ -125,7 +127,7 @@ public sealed class TrainingRunGrain(
             S.State = TrainingState.Training;
             S.Message = null;
             await SaveAsync();
-            await ReportAsync(force: true);
+            await ReportAsync(flushMetrics: true);
         }
         if (!Running) _ = StartTrainingAsync();
         return Progress();
@@ -293,7 +295,7 @@ public sealed class TrainingRunGrain(
                         S.Epoch = checkpoint.Epoch;
                         await SaveAsync();
                         Metric(new JsonObject { ["checkpoint"] = checkpoint.Blob, ["step"] = checkpoint.Step });
-                        await ReportAsync(force: true);
+                        await ReportAsync(flushMetrics: true);
                         if (checkpoint.Probe) RequestProbe(checkpoint.Checkpoint, checkpoint.Step, null, null);
                         else _ = PlotAsync();
                         break;
@@ -301,7 +303,7 @@ public sealed class TrainingRunGrain(
                 if (DateTimeOffset.UtcNow - _lastReport > _options.ReportInterval)
                 {
                     DelayDeactivation(TimeSpan.FromHours(1));
-                    await ReportAsync(force: true);
+                    await ReportAsync(flushMetrics: DateTimeOffset.UtcNow - _lastAppend > MetricsFlushInterval);
                 }
             }
 
@@ -320,7 +322,7 @@ public sealed class TrainingRunGrain(
             }
             // else: cancelled by deactivation; the state stays Training and the next activation resumes.
             if (finished || worker.StopRequested) await SaveAsync();
-            await ReportAsync(force: true);
+            await ReportAsync(flushMetrics: true);
             if (finished) await PlotAsync();
         }
         catch (Exception e) when (e is not InconsistentStateException)
@@ -348,7 +350,7 @@ public sealed class TrainingRunGrain(
         try
         {
             await SaveAsync();
-            await ReportAsync(force: true);
+            await ReportAsync(flushMetrics: true);
         }
         catch (Exception e) { logger.LogError(e, "run {Run}: could not record the failure", Name); }
     }
@@ -395,7 +397,7 @@ public sealed class TrainingRunGrain(
             }
             if (scores.Count == 0) logger.LogInformation("run {Run}: no labelled videos to probe at step {Step}", Name, step);
             await SaveAsync();
-            await ReportAsync(force: true);
+            await ReportAsync(flushMetrics: true);
             await PlotAsync();
         }
         catch (Exception e)
@@ -453,11 +455,14 @@ public sealed class TrainingRunGrain(
 
     private void Metric(JsonObject line) => _metricLines.Add(line.ToJsonString());
 
-    private async Task ReportAsync(bool force)
+    /// <summary>Upserts the registry; appends the buffered metric lines when asked (an append blob takes at most 50,000
+    /// appends, so periodic reports append every <see cref="MetricsFlushInterval"/>: 60 h of training = 7,200 appends).</summary>
+    private async Task ReportAsync(bool flushMetrics)
     {
         _lastReport = DateTimeOffset.UtcNow;
-        if (_metricLines.Count > 0)
+        if (flushMetrics && _metricLines.Count > 0)
         {
+            _lastAppend = DateTimeOffset.UtcNow;
             var text = string.Join("\n", _metricLines) + "\n";
             _metricLines.Clear();
             var previous = _appending;
@@ -466,7 +471,6 @@ public sealed class TrainingRunGrain(
             catch (Exception e) { logger.LogWarning(e, "run {Run}: appending metrics failed", Name); }
         }
         try { await GrainFactory.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).Upsert(Summary()); }
-        catch (Exception e) when (!force) { logger.LogDebug(e, "run {Run}: registry update failed", Name); }
         catch (Exception e) { logger.LogWarning(e, "run {Run}: registry update failed", Name); }
     }
 
