@@ -158,4 +158,20 @@ public sealed class TrainingRunTests(TrainingClusterFixture fixture)
         Assert.Equal(1, done.Resumes);
         Assert.Equal(TrainingState.Done, (await run.Start(Tiny(steps: 5, probeEvery: -1))).State);
     }
+
+    [Fact]
+    public async Task Run_started_before_any_video_is_embedded_waits_then_trains()
+    {
+        const string encoder = "early";
+        var run = fixture.Client.GetGrain<ITrainingRunGrain>("train-early");
+        await run.Start(Tiny(steps: 10, probeEvery: -1) with { Encoder = encoder, BatchSize = 2 });
+        var waiting = await fixture.WaitAsync(run, p => p.Message is not null, TimeSpan.FromSeconds(30));
+        Assert.StartsWith("waiting for videos embedded with 'early'", waiting.Message);
+        Assert.Equal(0, waiting.Step);
+
+        await fixture.ImportSyntheticAsync(encoder, Enumerable.Range(0, 3), seed: 3);
+        var done = await fixture.WaitAsync(run, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(60));
+        Assert.Equal(10, done.Step);
+        Assert.Equal("finished at step 10", done.Message);
+    }
 }

@@ -270,8 +270,12 @@ public sealed class TrainingRunGrain(
             {
                 switch (e)
                 {
+                    case WaitingEvent waiting:
+                        S.Message = waiting.Message; // shown by GetProgress; persisted with the next state write
+                        break;
                     case StartedEvent started:
                         _device = started.Device;
+                        if (S.Message?.StartsWith("waiting", StringComparison.Ordinal) == true) S.Message = null;
                         break;
                     case StepEvent step:
                         _lastStep = step;

@@ -16,6 +16,7 @@ public sealed record StepEvent(StepResult Result, long Epoch, long TotalSteps, d
 /// <summary>A checkpoint blob was written (data first: the grain records it afterwards).</summary>
 public sealed record CheckpointEvent(long Step, string Blob, long Epoch, int NextIndex, byte[] Checkpoint, bool Probe, bool Final) : TrainingEvent;
 public sealed record SkipEvent(SkippedVideo Skip) : TrainingEvent;
+public sealed record WaitingEvent(string Message) : TrainingEvent;
 public sealed record StartedEvent(string Device, int Dimension, long TotalSteps, long FromStep) : TrainingEvent;
 
 /// <summary>Where a resumed run picks up: the checkpoint and the feed position after its last batch.</summary>
@@ -124,7 +125,8 @@ public sealed class TrainingWorker(
                 try { return loader.LoadAsync(video, ct).GetAwaiter().GetResult().Dimension; }
                 catch (EmbeddingLoadException e) { events.TryWrite(new SkipEvent(new SkippedVideo(video.VideoId, -1, e.Reason, e))); }
             }
-            ct.WaitHandle.WaitOne(TimeSpan.FromSeconds(1));
+            events.TryWrite(new WaitingEvent($"waiting for videos embedded with '{config.Encoder}'"));
+            ct.WaitHandle.WaitOne(TimeSpan.FromSeconds(2));
         }
     }
 
