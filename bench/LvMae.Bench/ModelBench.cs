@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using LvMae.Model;
+using LvMae.Model.Adaptive;
 using LvMae.Model.Data;
 using LvMae.Model.Training;
 using static TorchSharp.torch;
@@ -62,7 +63,53 @@ public sealed class ModelBench : IBenchSuite
         }
         text.AppendLine();
         text.AppendLine("tokens/s counts valid input tokens per second. FLOPs are the matmul FLOPs (2mnk) of forward + backward (3x forward: linears, attention scores and values) on the packed sequences the model computes ([CLS] + 77 visible in the encoder, [CLS] + 128 in the decoder); LayerNorm, GELU, softmax and AdamW are not counted, so the fraction is a lower bound on how busy the cores are. Presets: `MaeConfig.FromPreset` (tiny/small project the 512-d input to 64/128 wide; base keeps width = d, as the reference). The machine is shared: with other jobs running, libtorch's worker threads contend, which hurts the small presets most (use `TrainerOptions.TorchThreads = 1` there).");
+        text.Append(DecoderBudgetSection(quick));
         return Task.FromResult(text.ToString());
+    }
+
+    /// <summary>LVMAE's decoder masking at the embedding level: cost of a training step as the decoder
+    /// budget falls, on the default (small) preset at 256 and 1024 tokens (hour-long videos).</summary>
+    private static string DecoderBudgetSection(bool quick)
+    {
+        const int batch = 4;
+        var runs = quick ? 2 : 5;
+        var text = new StringBuilder();
+        text.AppendLine();
+        text.AppendLine("### Decoder budget (adaptive decoder masking)");
+        text.AppendLine();
+        text.AppendLine($"small preset (the default), {Dim}-d, batch {batch} full-length sequences, random encoder masking 40%, 1 torch thread. The decoder sees [CLS] + visible + only the budgeted mask tokens: min(ceil(budget x length), masked) per sample (so any budget above the 40% mask ratio decodes every masked token). GFLOP/step: matmul FLOPs of the MAE's forward + backward, counted as in the table above, for the tokens really decoded (scorer excluded). ms/step: fastest of {runs} steps after a warm-up; the adaptive rows include training the scorer jointly (its own context predictor + perturbed top-k) and scoring. Peak RSS: process high-water mark, reset before each row (it includes memory the allocator kept from earlier rows).");
+        text.AppendLine();
+        text.AppendLine("| tokens | decoder targets | decoded tokens/step | MAE GFLOP/step | ms/step | peak RSS MiB |");
+        text.AppendLine("|---:|---|---:|---:|---:|---:|");
+        var threads = get_num_threads();
+        set_num_threads(1);
+        try
+        {
+            foreach (var tokens in new[] { 256, 1024 })
+                foreach (var (mode, budget) in new[] { (DecoderMasking.All, 1.0), (DecoderMasking.Random, 0.25), (DecoderMasking.Random, 0.15), (DecoderMasking.Adaptive, 0.15) })
+                {
+                    PeakMemory.ResetPeak();
+                    var config = MaeConfig.FromPreset("small", Dim, tokens);
+                    var options = new TrainerOptions { Model = config, AbsoluteLr = 1e-4, WarmupSteps = 0, TotalSteps = 1000, Seed = 1 };
+                    using var trainer = new AdaptiveMaeTrainer(options, new AdaptiveOptions { DecoderMasking = mode, DecoderBudget = budget });
+                    var rng = new Random(1);
+                    var data = new float[batch * tokens * Dim];
+                    for (var i = 0; i < data.Length; i++) data[i] = (float)(rng.NextDouble() * 2 - 1);
+                    var embeddings = new EmbeddingBatch(data, Enumerable.Repeat(tokens, batch).ToArray(), tokens, Dim);
+                    long decoded = 0;
+                    var seconds = MinSeconds(runs, () => decoded = trainer.Step(embeddings).MaskedTokens);
+                    var visible = tokens - LvMae.Model.Masking.MaskingStrategies.MaskedCount(tokens, 0.4);
+                    var flops = StepFlops(config, visible, (int)(decoded / batch)) * batch;
+                    var label = mode == DecoderMasking.All ? "all masked (100%)" : $"{mode.ToString().ToLowerInvariant()} {budget:P0}";
+                    text.AppendLine($"| {tokens} | {label} | {decoded} | {flops / 1e9:F1} | {seconds * 1e3:F0} | {PeakMemory.PeakRssBytes() / 1048576.0:F0} |");
+                    Console.WriteLine($"decoder budget: {tokens} tokens, {label}: {seconds * 1e3:F0} ms/step, {flops / 1e9:F1} GFLOP, {decoded} decoded tokens");
+                }
+        }
+        finally
+        {
+            set_num_threads(threads);
+        }
+        return text.ToString();
     }
 
     private static EmbeddingBatch MakeBatch(Random rng)
