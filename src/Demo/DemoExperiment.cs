@@ -86,7 +86,9 @@ public static class DemoExperiment
             {
                 foreach (var batch in feed.ReadAllBlocking(cancellationToken))
                 {
-                    var result = trainer.Step(batch.ToEmbeddingBatch());
+                    var embeddingBatch = batch.ToEmbeddingBatch();
+                    // No GC inside a step (see TorchGuard); a libtorch error in forward/backward is retried once on the same batch.
+                    var result = TorchGuard.RetryOnce(() => TorchGuard.NoGc(() => trainer.Step(embeddingBatch)), e => Retried(masking, e));
                     steps.Add(result.Step);
                     losses.Add(result.Loss);
                     onStep?.Invoke(result);
@@ -104,6 +106,16 @@ public static class DemoExperiment
             throw;
         }
         return (trainer, new TrainingCurve(masking, steps.ToArray(), losses.ToArray(), watch.Elapsed, trainer.TokensSeen));
+    }
+
+    private static readonly List<string> s_retries = [];
+
+    /// <summary>libtorch errors retried so far (see <see cref="TorchGuard"/>), for the report's notes.</summary>
+    public static IReadOnlyList<string> Retries { get { lock (s_retries) return s_retries.ToList(); } }
+
+    private static void Retried(string what, Exception e)
+    {
+        lock (s_retries) s_retries.Add($"{what}: {e.Message.Split('\n')[0]}");
     }
 
     /// <summary>The probe settings the demo uses, from the paper's defaults and the options.</summary>
@@ -163,7 +175,8 @@ public static class DemoExperiment
                 var scores = new List<double>();
                 for (var s = 0; s < options.ProbeSeeds; s++)
                 {
-                    var result = ProbeTrainer.Run(train with { Labels = trLabels }, test with { Labels = teLabels }, ProbeSettings(probe, options, options.Seed + 1000 * s));
+                    var settings = ProbeSettings(probe, options, options.Seed + 1000 * s);
+                    var result = TorchGuard.RetryOnce(() => ProbeTrainer.Run(train with { Labels = trLabels }, test with { Labels = teLabels }, settings), e => Retried(probe, e));
                     scores.Add(result.Top1 ?? double.NaN);
                 }
                 cells.Add(new ProbeCell(column.Column, scores.Average(), Std(scores), null, scores.Count));
@@ -184,10 +197,11 @@ public static class DemoExperiment
         var mses = new List<double>();
         for (var s = 0; s < options.ProbeSeeds; s++)
         {
-            var result = ProbeTrainer.Run(
+            var settings = ProbeSettings("regression", options, options.Seed + 1000 * s);
+            var result = TorchGuard.RetryOnce(() => ProbeTrainer.Run(
                 train with { Targets = trainVideos.Select(v => Z(v.KeyStepSeconds)).ToArray() },
                 test with { Targets = testVideos.Select(v => Z(v.KeyStepSeconds)).ToArray() },
-                ProbeSettings("regression", options, options.Seed + 1000 * s));
+                settings), e => Retried("regression", e));
             mses.Add((result.Mse ?? double.NaN) * sd * sd);
         }
         return new ProbeCell(RegressionColumn, null, null, mses.Average(), mses.Count);

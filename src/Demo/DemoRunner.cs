@@ -143,6 +143,7 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
 
                 _notes.Add("Pre-training ran in this process on a dedicated thread (src/Model Trainer, batches from src/Pipeline's TrainingFeed over the " +
                            "embedding blobs), one model per masking strategy, on the training split only; the ingestion went through the silo's video grains.");
+                foreach (var retry in DemoExperiment.Retries) _notes.Add($"A libtorch error was retried once (TorchGuard): {retry}");
                 _notes.Add($"Masking ratio: {(Options.MaskRatio is { } ratio ? ratio.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture) : "the strategy's default (random 0.4, semantic 0.5)")}; " +
                            $"warm-up {Options.WarmupFraction:P0} of the steps, cosine decay; libtorch threads {Options.TorchThreads}.");
                 var setup = new DemoSetup(
