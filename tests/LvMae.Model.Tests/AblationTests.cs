@@ -19,7 +19,7 @@ public class AblationTests(ITestOutputHelper output)
         var trained = rows.Where(r => r.Config is not null).ToList();
         Assert.Equal(AblationRunner.Grid(options).Count, trained.Count);
         Assert.Equal(7, trained.Count);
-        Assert.All(trained, r => Assert.True(double.IsFinite(r.FinalLoss) && r.LinearTop1 is >= 0 and <= 1 && r.MsPerStep > 0));
+        Assert.All(trained, r => Assert.True(r.FinalLoss is { } loss && double.IsFinite(loss) && r.LinearTop1 is >= 0 and <= 1 && r.MsPerStep > 0));
         Assert.Contains(rows, r => r.Name.StartsWith("FSQ [5,5,3]", StringComparison.Ordinal));
         // Same data and seeds: the 15% decoder decodes fewer tokens than the full one.
         var full = trained.Single(r => r.Config!.Masking == "random" && r.Config.DecoderBudget >= 1 && r.Config.MaxTokens == 256);

@@ -1,5 +1,6 @@
 using LvMae.Model.Adaptive;
 using LvMae.Model.Data;
+using LvMae.Model.Masking;
 using LvMae.Model.Training;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
@@ -187,5 +188,22 @@ public class AdaptiveTests(ITestOutputHelper output)
             Assert.Equal(batch.Lengths.Select(l => Math.Min(DecoderSelection.BudgetTokens(l, 0.15), l - Math.Max(1, (int)(l * 0.6)))), trainer.LastDecoderTargets.Select(t => t.Length));
             Assert.Equal(trainer.LastDecoderTargets.Sum(t => t.Length), result.MaskedTokens);
         }
+    }
+
+    [Fact]
+    public void The_core_trainer_takes_scorer_chosen_decoder_targets()
+    {
+        // The adaptive pieces also plug into Trainer.Step(batch, mask, decoderTargets) unchanged.
+        var rng = new Random(9);
+        var batch = EmbeddingBatch.FromSequences(Enumerable.Range(0, 4).Select(_ => Synthetic.SmoothVideo(rng, rng.Next(10, 30), 16)).ToList(), 16);
+        var options = new TrainerOptions { Model = Synthetic.TinyConfig(16, 32), AbsoluteLr = 3e-3, WarmupSteps = 1, TotalSteps = 5, Seed = 2 };
+        using var trainer = new Trainer(options, "cpu");
+        using var scorer = new AdaptiveScorerTrainer(16, new ScorerOptions { Hidden = 16, Budget = 0.15 });
+        scorer.Step(batch);
+        var mask = trainer.Masking.SampleBatch(batch, Trainer.StepRandom(options.Seed, trainer.StepCount));
+        var targets = DecoderSelection.TopK(scorer.Score(batch), mask, batch.Lengths, batch.Tokens, 0.15);
+        var result = trainer.Step(batch, mask, targets);
+        Assert.True(double.IsFinite(result.Loss));
+        Assert.Equal(targets.Sum(t => t.Length), result.MaskedTokens);
     }
 }

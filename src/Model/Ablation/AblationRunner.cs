@@ -22,7 +22,7 @@ public sealed record AblationConfig(string Masking, bool FsqTargets, double Deco
 /// MsPerStep is the whole step, ScorerMsPerStep the part of it spent training the scorer (adaptive rows).</summary>
 public sealed record AblationRow(
     AblationConfig? Config, string Name, double? LinearTop1, double? AttentiveTop1,
-    double MsPerStep, long PeakRssBytes, double FinalLoss, double DecoderTokensPerStep, double ScorerMsPerStep = 0);
+    double MsPerStep, long PeakRssBytes, double? FinalLoss, double DecoderTokensPerStep, double ScorerMsPerStep = 0);
 
 public sealed record AblationOptions
 {
@@ -84,7 +84,7 @@ public static class AblationRunner
         var rows = new List<AblationRow>();
         void Add(AblationRow row) { rows.Add(row); onRow?.Invoke(row); }
 
-        Add(new AblationRow(null, "raw embeddings (no pre-training; attentive probe with positions)", Probe(probeSplit, ProbeOptions.Linear(), options), Probe(probeSplit, ProbeOptions.Attentive(addPositions: true), options), 0, 0, double.NaN, 0));
+        Add(new AblationRow(null, "raw embeddings (no pre-training; attentive probe with positions)", Probe(probeSplit, ProbeOptions.Linear(), options), Probe(probeSplit, ProbeOptions.Attentive(addPositions: true), options), 0, 0, null, 0));
 
         var configs = Grid(options);
         FsqAutoencoder? fsq = null;
