@@ -38,7 +38,7 @@ public sealed class AblateCommand : ICliCommand
                     ? Load(dir, parse.GetValue(labels), parse.GetValue(labelColumn))
                     : Synthetic(parse.GetValue(synthetic), parse.GetValue(seed));
             }
-            catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or MediaException)
             {
                 Cli.Error(e.Message);
                 return ExitCodes.Usage;
@@ -74,7 +74,7 @@ public sealed class AblateCommand : ICliCommand
         {
             var c = row.Config!;
             table.AddRow(c.Masking, c.Target, $"{c.DecoderBudget:P0}", $"{c.MaxTokens}", Pct(row.LinearTop1), Pct(row.AttentiveTop1),
-                $"{row.MsPerStep:F1}", row.ScorerMsPerStep > 0 ? $"{row.ScorerMsPerStep:F1}" : "", row.PeakRssBytes > 0 ? $"{row.PeakRssBytes / 1048576.0:F0}" : "n/a",
+                $"{row.MsPerStep:F1}", c.Decoder == LvMae.Model.Adaptive.DecoderMasking.Adaptive ? $"{row.ScorerMsPerStep:F1}" : "", row.PeakRssBytes > 0 ? $"{row.PeakRssBytes / 1048576.0:F0}" : "n/a",
                 $"{row.DecoderTokensPerStep:F1}", $"{row.FinalLoss:F4}");
         }
         return table;
