@@ -11,7 +11,7 @@ public sealed class IngestCommand : ICliCommand
     public Command Build()
     {
         var targets = new Argument<string[]>("inputs") { Description = "Video files, directories (recursive) or globs (\"clips/**/*.mp4\")", Arity = ArgumentArity.OneOrMore };
-        var labels = new Option<string?>("--labels") { Description = "Labels: a CSV file (file,label[,label...]) or a comma-separated list for every input" };
+        var labels = new Option<string?>("--labels") { Description = "Labels: a CSV with a header (videoId|file,column,... gives column=value labels), a headerless CSV (file,label,...), or a comma-separated list for every input" };
         var encoder = new Option<string>("--encoder") { Description = "builtin | resnet18 | model:<file.onnx>", DefaultValueFactory = _ => "resnet18" };
         var noWait = new Option<bool>("--no-wait") { Description = "Return once registered; do not follow processing" };
         var parallel = new Option<int>("--parallel") { Description = "Files hashed/uploaded at once", DefaultValueFactory = _ => 4 };
