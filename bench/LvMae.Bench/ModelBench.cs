@@ -77,7 +77,7 @@ public sealed class ModelBench : IBenchSuite
         text.AppendLine();
         text.AppendLine("### Decoder budget (adaptive decoder masking)");
         text.AppendLine();
-        text.AppendLine($"small preset (the default), {Dim}-d, batch {batch} full-length sequences, random encoder masking 40%, 1 torch thread. The decoder sees [CLS] + visible + only the budgeted mask tokens: min(ceil(budget x length), masked) per sample (so any budget above the 40% mask ratio decodes every masked token). GFLOP/step: matmul FLOPs of the MAE's forward + backward, counted as in the table above, for the tokens really decoded (scorer excluded). ms/step: fastest of {runs} steps after a warm-up; the adaptive rows include training the scorer jointly (its own context predictor + perturbed top-k) and scoring. Peak RSS: process high-water mark, reset before each row (it includes memory the allocator kept from earlier rows).");
+        text.AppendLine($"small preset (the default), {Dim}-d, batch {batch} full-length sequences, random encoder masking 40%, 1 torch thread. The decoder sees [CLS] + visible + only the budgeted mask tokens: min(ceil(budget x length), masked) per sample (so any budget above the 40% mask ratio decodes every masked token). GFLOP/step: matmul FLOPs of the MAE's forward + backward, counted as in the table above, for the tokens really decoded (scorer excluded). ms/step: fastest of {runs} steps after a warm-up; the adaptive rows include training the scorer jointly (its own context predictor + perturbed top-k) and scoring. Peak RSS: highest process RSS sampled every 5 ms during the row (it includes memory the allocator kept from earlier rows).");
         text.AppendLine();
         text.AppendLine("| tokens | decoder targets | decoded tokens/step | MAE GFLOP/step | ms/step | peak RSS MiB |");
         text.AppendLine("|---:|---|---:|---:|---:|---:|");
@@ -88,7 +88,7 @@ public sealed class ModelBench : IBenchSuite
             foreach (var tokens in new[] { 256, 1024 })
                 foreach (var (mode, budget) in new[] { (DecoderMasking.All, 1.0), (DecoderMasking.Random, 0.25), (DecoderMasking.Random, 0.15), (DecoderMasking.Adaptive, 0.15) })
                 {
-                    PeakMemory.ResetPeak();
+                    using var memory = PeakMemory.Track();
                     var config = MaeConfig.FromPreset("small", Dim, tokens);
                     var options = new TrainerOptions { Model = config, AbsoluteLr = 1e-4, WarmupSteps = 0, TotalSteps = 1000, Seed = 1 };
                     using var trainer = new AdaptiveMaeTrainer(options, new AdaptiveOptions { DecoderMasking = mode, DecoderBudget = budget });
@@ -101,7 +101,7 @@ public sealed class ModelBench : IBenchSuite
                     var visible = tokens - LvMae.Model.Masking.MaskingStrategies.MaskedCount(tokens, 0.4);
                     var flops = StepFlops(config, visible, (int)(decoded / batch)) * batch;
                     var label = mode == DecoderMasking.All ? "all masked (100%)" : $"{mode.ToString().ToLowerInvariant()} {budget:P0}";
-                    text.AppendLine($"| {tokens} | {label} | {decoded} | {flops / 1e9:F1} | {seconds * 1e3:F0} | {PeakMemory.PeakRssBytes() / 1048576.0:F0} |");
+                    text.AppendLine($"| {tokens} | {label} | {decoded} | {flops / 1e9:F1} | {seconds * 1e3:F0} | {memory.PeakBytes / 1048576.0:F0} |");
                     Console.WriteLine($"decoder budget: {tokens} tokens, {label}: {seconds * 1e3:F0} ms/step, {flops / 1e9:F1} GFLOP, {decoded} decoded tokens");
                 }
         }

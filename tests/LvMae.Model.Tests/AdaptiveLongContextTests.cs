@@ -17,11 +17,12 @@ public class AdaptiveLongContextTests(ITestOutputHelper output)
         var batch = EmbeddingBatch.FromSequences(videos, dim);
         var options = new TrainerOptions { Model = MaeConfig.FromPreset("small", dim, maxTokens: tokens), AbsoluteLr = 1e-4, WarmupSteps = 1, TotalSteps = 10, Seed = 1 };
 
-        var before = PeakMemory.ResetPeak();
+        var before = PeakMemory.CurrentRssBytes();
+        using var memory = PeakMemory.Track();
         using var trainer = new AdaptiveMaeTrainer(options, new AdaptiveOptions { DecoderMasking = DecoderMasking.Adaptive, DecoderBudget = 0.15 });
         var first = trainer.Step(batch);
         var second = trainer.Step(batch);
-        var peak = PeakMemory.PeakRssBytes();
+        var peak = memory.PeakBytes;
         output.WriteLine($"small preset, 2 x (1024, 700) tokens, 15% adaptive decoder budget: {second.MaskedTokens} decoder targets, " +
                          $"step {second.Elapsed.TotalMilliseconds:F0} ms, peak RSS {peak / 1048576.0:F0} MiB (was {before / 1048576.0:F0} MiB before the model)");
         Assert.True(double.IsFinite(first.Loss) && double.IsFinite(second.Loss));

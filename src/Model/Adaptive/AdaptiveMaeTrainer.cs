@@ -67,6 +67,7 @@ public sealed class AdaptiveMaeTrainer : IDisposable
         }
         if (adaptive.DecoderMasking == DecoderMasking.Adaptive)
         {
+            if (scorer is null && !adaptive.JointScorer) throw new ArgumentException("adaptive decoder masking without joint training needs a pre-trained scorer", nameof(scorer));
             ownsScorer = scorer is null;
             Scorer = scorer ?? new AdaptiveScorerTrainer(options.Model.EmbeddingDim, adaptive.Scorer with { Budget = adaptive.DecoderBudget, Seed = options.Seed + 5 }, Device);
         }
