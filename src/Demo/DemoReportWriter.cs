@@ -26,7 +26,7 @@ public static class DemoReportWriter
         return files;
     }
 
-    /// <summary>Pre-training loss against step, one line per masking (a moving average over 1% of the steps, raw loss faint).</summary>
+    /// <summary>Pre-training loss (log10) against step, one line per masking (a moving average over 1% of the steps, raw loss faint).</summary>
     public static Plot LossPlot(IReadOnlyList<TrainingCurve> curves)
     {
         var plot = new Plot();
@@ -37,17 +37,18 @@ public static class DemoReportWriter
             if (c.Steps.Length == 0) continue;
             var xs = c.Steps.Select(s => (double)s).ToArray();
             var color = palette.GetColor(i);
-            var faint = plot.Add.ScatterLine(xs, c.Loss);
+            var log = c.Loss.Select(l => Math.Log10(Math.Max(l, 1e-12))).ToArray();
+            var faint = plot.Add.ScatterLine(xs, log);
             faint.Color = color.WithAlpha(0.25);
             faint.LineWidth = 1;
-            var smooth = plot.Add.ScatterLine(xs, Smooth(c.Loss, Math.Max(1, c.Loss.Length / 100)));
+            var smooth = plot.Add.ScatterLine(xs, Smooth(log, Math.Max(1, log.Length / 100)));
             smooth.Color = color;
             smooth.LineWidth = 2;
             smooth.LegendText = $"{c.Masking} masking";
         }
         plot.Title("LV-MAE pre-training loss (masked-token MSE on normalised embeddings)");
         plot.XLabel("step");
-        plot.YLabel("loss");
+        plot.YLabel("log10 loss");
         plot.ShowLegend();
         return plot;
     }

@@ -50,7 +50,18 @@ public sealed record RetrievalExample(string VideoId, int Position, string TrueS
 /// <param name="ReconstructionHit">Share of masked segments whose reconstruction's top caption is the true step.</param>
 /// <param name="OriginalHit">The same for the original embedding (the caption database's own ceiling).</param>
 /// <param name="Chance">1 / number of captions.</param>
-public sealed record RetrievalSummary(string Masking, int Videos, int MaskedSegments, double ReconstructionHit, double OriginalHit, double Chance, int Captions, IReadOnlyList<RetrievalExample> Examples);
+public sealed record RetrievalSummary(string Masking, int Videos, int MaskedSegments, double ReconstructionHit, double OriginalHit, double Chance, int Captions, IReadOnlyList<RetrievalExample> Examples)
+{
+    /// <summary>Diagnostic: the same retrieval for a model-free reconstruction that copies the nearest visible segment
+    /// (ties: the earlier one). Shows how much a reconstruction could get from context alone.</summary>
+    public double? NeighbourCopyHit { get; init; }
+    /// <summary>Mean cosine between the original and the model's reconstruction over the masked segments.</summary>
+    public double? ReconstructionCosine { get; init; }
+    /// <summary>Mean cosine between the original and the nearest visible segment (the copy baseline).</summary>
+    public double? NeighbourCopyCosine { get; init; }
+    /// <summary>Mean cosine between the original and the mean training embedding (what a context-blind model can do).</summary>
+    public double? MeanEmbeddingCosine { get; init; }
+}
 
 /// <summary>Wall time of one phase of the demo, and the CPU time this process and its finished child processes (ffmpeg)
 /// spent in it: on a busy shared machine the CPU time says what the phase costs on idle cores (wall ~ CPU / cores used).</summary>

@@ -135,7 +135,7 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
                         var list = new List<RetrievalSummary>();
                         foreach (var (masking, trainer) in models)
                         {
-                            list.Add(DemoExperiment.Retrieve(trainer.Model, masking, test, captions, dim, Options.RetrievalExamples, Options.Seed, Options.MaskRatio));
+                            list.Add(DemoExperiment.Retrieve(trainer.Model, masking, test, captions, dim, Options.RetrievalExamples, Options.Seed, Options.MaskRatio, train));
                             b.Value++;
                         }
                         return list;

@@ -88,7 +88,7 @@ public sealed class DemoReportTests
         Assert.Contains("**reproduced**", md);
         Assert.Contains("![loss curves](loss.png)", md);
         Assert.Contains("![probe accuracy](probes.png)", md);
-        Assert.Contains("| LV-MAE (random) | 8 | 40 | 100.0% | 60.0% | 12.5% (1/8) |", md);
+        Assert.Contains("| LV-MAE (random) | 8 | 40 | 100.0% | 60.0% | - | 12.5% (1/8) |", md);
         Assert.Contains("| syn0003 | 4 | life | life, bars, waves | **life**, fractal, bars | 0.910 |", md);
         Assert.Contains("| **total** | **1 min 22 s** | **0.0 s** | |", md);
     }
