@@ -134,7 +134,7 @@ public static class AblationRunner
         };
         var adaptive = new AdaptiveOptions { DecoderMasking = config.Decoder, DecoderBudget = Math.Min(1, config.DecoderBudget), FsqTargets = config.FsqTargets };
 
-        using var memory = PeakMemory.Track();
+        var memory = PeakMemory.Track();
         using var trainer = new AdaptiveMaeTrainer(trainerOptions, adaptive, fsq: config.FsqTargets ? fsq : null, device: options.Device);
         var rng = new Random((int)options.Seed + 1);
         double ms = 0, scorerMs = 0, loss = double.NaN, decoded = 0;
@@ -148,6 +148,7 @@ public static class AblationRunner
         }
         var measured = Math.Max(1, options.Steps - 1);
         var peak = memory.PeakBytes;
+        memory.Dispose();   // training only: no sampler thread while probing
         var split = ProbeSet.FromEncoder(trainer.Model, videos, dim, labels).Split(options.TestFraction, (int)options.Seed);
         return new AblationRow(config, name, Probe(split, ProbeOptions.Linear(), options), Probe(split, ProbeOptions.Attentive(), options),
             ms / measured, peak, loss, decoded / measured, scorerMs / measured);
