@@ -13,11 +13,11 @@ public sealed class DemoCommand : ICliCommand
         var quick = new Option<bool>("--quick") { Description = "Smoke run in under 3 minutes: the quick corpus (24 videos), the builtin encoder, 300 steps" };
         var workDir = new Option<string?>("--work-dir") { Description = "Corpus, Azurite data and report folder (default ./.lvmae/demo, or ./.lvmae/demo-quick with --quick); reused across runs" };
         var encoder = new Option<string?>("--encoder") { Description = "Segment encoder: resnet18 (default) | builtin (default with --quick) | model:<file.onnx>" };
-        var steps = new Option<long?>("--steps") { Description = "Pre-training steps per masking strategy (default 1000; 300 with --quick)" };
+        var steps = new Option<long?>("--steps") { Description = "Pre-training steps per masking strategy (default 2000; 300 with --quick)" };
         var preset = new Option<string?>("--preset") { Description = "LV-MAE model preset: tiny | small (default) | base | paper" };
         var maskings = new Option<string?>("--masking") { Description = "Comma-separated masking strategies, one model each (default random,semantic)" };
-        var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default 5e-4)" };
-        var probeSeeds = new Option<int?>("--probe-seeds") { Description = "Seeds per probe cell (default 3; 1 with --quick)" };
+        var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default 1e-3)" };
+        var probeSeeds = new Option<int?>("--probe-seeds") { Description = "Seeds per probe cell (default 1; the table then shows mean ± sd)" };
         var maskRatio = new Option<double?>("--mask-ratio") { Description = "Masking ratio (default: random 0.4, semantic 0.5)" };
         var probeEpochs = new Option<int?>("--probe-epochs") { Description = "Epochs of every probe (default: the paper's 30 linear / 20 attentive)" };
         var probeLr = new Option<double?>("--linear-probe-lr") { Description = "Linear/regression probe learning rate (default: the paper's 1e-4)" };
