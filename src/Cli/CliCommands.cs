@@ -83,9 +83,12 @@ public static class Cli
 
     public static void WriteJson<T>(T value) => Console.WriteLine(JsonSerializer.Serialize(value, Json));
 
-    /// <summary>--labels: a CSV file (file-or-id,label[,label...] per line) or a comma-separated list applied to every input.</summary>
     /// <summary>Header names that mark the first CSV column as the video (file name or id) column.</summary>
     private static readonly string[] IdHeaders = ["videoId", "video_id", "id", "video", "file", "path"];
+
+    // A column literally named "label(s)" holds plain tags, not column=value pairs.
+    private static bool IsPlainLabelColumn(string column) =>
+        column.Equals("label", StringComparison.OrdinalIgnoreCase) || column.Equals("labels", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// Labels per input file from --labels: a CSV file, or a comma-separated list applied to every input.
@@ -120,7 +123,8 @@ public static class Cli
                 ? cells[1..].Where(c => c.Length > 0).ToList()
                 : cells.Skip(1).Zip(header.Skip(1), (value, column) => (value, column))
                     .Where(p => p.value.Length > 0 && p.column.Length > 0)
-                    .Select(p => $"{p.column}={p.value}").ToList();
+                    .Select(p => IsPlainLabelColumn(p.column) || p.value.StartsWith(p.column + "=", StringComparison.Ordinal)
+                        ? p.value : $"{p.column}={p.value}").ToList();
         }
         return path =>
             map.TryGetValue(path, out var l) || map.TryGetValue(Path.GetFileName(path), out l) ||

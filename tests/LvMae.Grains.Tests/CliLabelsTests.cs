@@ -34,6 +34,15 @@ public class CliLabelsTests : IDisposable
     }
 
     [Fact]
+    public void A_column_named_label_keeps_plain_tags()
+    {
+        var labelOf = CliShared.Labels(Csv("file,label,scene\na.mp4,alpha,indoor\n"));
+        Assert.Equal(["alpha", "scene=indoor"], labelOf("a.mp4"));
+        // Values that already name their column are not prefixed twice.
+        Assert.Equal(["cls=a"], CliShared.Labels(Csv("id,cls\nv1,cls=a\n"))("v1.npy"));
+    }
+
+    [Fact]
     public void Headerless_csv_gives_positional_labels_and_a_list_applies_to_every_input()
     {
         Assert.Equal(["cooking", "indoor"], CliShared.Labels(Csv("clip.mp4,cooking,indoor\n"))("/x/clip.mp4"));

@@ -80,7 +80,7 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
             using (var doc = JsonDocument.Parse(runsJson))
             {
                 Assert.Equal("Done", doc.RootElement.GetProperty("state").GetString());
-                Assert.True(doc.RootElement.GetProperty("metrics").TryGetProperty("cls/lv-mae/linear", out _));
+                Assert.True(doc.RootElement.GetProperty("metrics").TryGetProperty("cls/lv-mae/linear", out _), runsJson);
             }
 
             Assert.Equal(ExitCodes.Ok, (await RunAsync("probe", "--run", "cli-run", "--task", "cls", "--kind", "linear")).Code);
