@@ -91,7 +91,7 @@ public sealed class ModelBench : IBenchSuite
                     using var memory = PeakMemory.Track();
                     var config = MaeConfig.FromPreset("small", Dim, tokens);
                     var options = new TrainerOptions { Model = config, AbsoluteLr = 1e-4, WarmupSteps = 0, TotalSteps = 1000, Seed = 1 };
-                    using var trainer = new AdaptiveMaeTrainer(options, new AdaptiveOptions { DecoderMasking = mode, DecoderBudget = budget });
+                    using var trainer = new Trainer(options with { Adaptive = new AdaptiveOptions { DecoderMasking = mode, DecoderBudget = budget } });
                     var rng = new Random(1);
                     var data = new float[batch * tokens * Dim];
                     for (var i = 0; i < data.Length; i++) data[i] = (float)(rng.NextDouble() * 2 - 1);

@@ -51,6 +51,10 @@ public sealed record TrainingRunConfig
     /// <summary>Duration sampling window in seconds (paper 10..1280).</summary>
     [Id(17)] public double MinWindowSeconds { get; init; } = 10;
     [Id(18)] public double MaxWindowSeconds { get; init; } = 1280;
+    /// <summary>Which masked tokens the decoder reconstructs: all (LV-MAE) | random | adaptive (LVMAE's token scorer, trained jointly).</summary>
+    [Id(19)] public string DecoderMasking { get; init; } = "all";
+    /// <summary>Fraction of each video's valid tokens the decoder reconstructs when DecoderMasking is not "all" (LVMAE: 0.15).</summary>
+    [Id(20)] public double DecoderBudget { get; init; } = 0.15;
 }
 
 /// <summary>One probe score: features (lv-mae | raw) x probe (linear | attentive | regression) on one label column.</summary>

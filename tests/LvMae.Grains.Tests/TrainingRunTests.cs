@@ -160,6 +160,31 @@ public sealed class TrainingRunTests(TrainingClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Adaptive_decoder_run_stopped_and_resumed_reaches_the_uninterrupted_loss()
+    {
+        var adaptive = Tiny(steps: 30, probeEvery: -1) with { DecoderMasking = "adaptive", DecoderBudget = 0.15, CheckpointEvery = 1000 };
+        var reference = fixture.Client.GetGrain<ITrainingRunGrain>("train-adaptive-ref");
+        await reference.Start(adaptive);
+        var expected = await fixture.WaitAsync(reference, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(90));
+        Assert.Equal("adaptive", expected.Config!.DecoderMasking);
+
+        var run = fixture.Client.GetGrain<ITrainingRunGrain>("train-adaptive-stop");
+        await run.Start(adaptive);
+        await fixture.WaitAsync(run, p => p.Step >= 5, TimeSpan.FromSeconds(60));
+        await run.Stop();
+        var stopped = await fixture.WaitAsync(run, p => p.State == TrainingState.Stopped, TimeSpan.FromSeconds(30));
+        Assert.InRange(stopped.LatestCheckpointStep, 5, 29);
+        await run.Start(adaptive);
+        var done = await fixture.WaitAsync(run, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(90));
+        Assert.Equal(1, done.Resumes);
+        Assert.Equal(expected.Loss!.Value, done.Loss!.Value, 6);   // scorer, its optimiser and noise resumed too
+
+        var bad = fixture.Client.GetGrain<ITrainingRunGrain>("train-adaptive-bad");
+        Assert.Contains("'topk'", (await Assert.ThrowsAsync<ArgumentException>(() => bad.Start(adaptive with { DecoderMasking = "topk" }))).Message);
+        Assert.Contains("budget", (await Assert.ThrowsAsync<ArgumentException>(() => bad.Start(adaptive with { DecoderBudget = 0 }))).Message);
+    }
+
+    [Fact]
     public async Task Run_started_before_any_video_is_embedded_waits_then_trains()
     {
         const string encoder = "early";

@@ -19,7 +19,7 @@ public class AdaptiveLongContextTests(ITestOutputHelper output)
 
         var before = PeakMemory.CurrentRssBytes();
         using var memory = PeakMemory.Track();
-        using var trainer = new AdaptiveMaeTrainer(options, new AdaptiveOptions { DecoderMasking = DecoderMasking.Adaptive, DecoderBudget = 0.15 });
+        using var trainer = new Trainer(options with { Adaptive = new AdaptiveOptions { DecoderMasking = DecoderMasking.Adaptive, DecoderBudget = 0.15 } });
         var first = trainer.Step(batch);
         var second = trainer.Step(batch);
         var peak = memory.PeakBytes;

@@ -179,7 +179,7 @@ public class AdaptiveTests(ITestOutputHelper output)
         var rng = new Random(8);
         var videos = Enumerable.Range(0, 6).Select(_ => Synthetic.SmoothVideo(rng, rng.Next(10, 30), 16)).ToList();
         var options = new TrainerOptions { Model = Synthetic.TinyConfig(16, 32), AbsoluteLr = 3e-3, WarmupSteps = 2, TotalSteps = 10, Seed = 3, ClipGradNorm = 1 };
-        using var trainer = new AdaptiveMaeTrainer(options, new AdaptiveOptions { DecoderMasking = mode, DecoderBudget = 0.15 });
+        using var trainer = new Trainer(options with { Adaptive = new AdaptiveOptions { DecoderMasking = mode, DecoderBudget = 0.15 } });
         for (var step = 0; step < 3; step++)
         {
             var batch = EmbeddingBatch.FromSequences(videos, 16);

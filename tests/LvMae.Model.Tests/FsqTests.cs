@@ -98,7 +98,7 @@ public class FsqTests(ITestOutputHelper output)
         var (fsq, _, _) = FsqAutoencoder.Fit(videos, 16, new FsqOptions { Levels = [5, 5, 3], Hidden = 32, Steps = 200, BatchTokens = 64, Lr = 3e-3, Seed = 2 });
         using var __ = fsq;
         var options = new TrainerOptions { Model = Synthetic.TinyConfig(16, 32), AbsoluteLr = 3e-3, WarmupSteps = 2, TotalSteps = 40, Seed = 3, ClipGradNorm = 1 };
-        using var trainer = new AdaptiveMaeTrainer(options, new AdaptiveOptions { DecoderMasking = DecoderMasking.All, FsqTargets = true }, fsq: fsq);
+        using var trainer = new Trainer(options with { Adaptive = new AdaptiveOptions { FsqTargets = true } }, fsq: fsq);
         var batch = EmbeddingBatch.FromSequences(videos, 16);
         long[] Codes() { using var s = NewDisposeScope(); return fsq.Indices(LvMaeModel.Normalise(batch.ToTensor())).data<long>().ToArray(); }
         var codesBefore = Codes();

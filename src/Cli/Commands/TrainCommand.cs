@@ -7,7 +7,7 @@ namespace LvMae.Cli.Commands;
 
 /// <summary>
 /// `lvmae train --run R [--preset tiny|small|base|paper] [--masking random|semantic|semantic-keep|uniform] [--ratio X]
-/// [--steps N | --epochs N] [--encoder E] [--probe-every K] [--wait]`: starts (or reattaches to) a training run.
+/// [--decoder all|random|adaptive] [--decoder-budget F] [--steps N | --epochs N] [--encoder E] [--probe-every K] [--wait]`: starts (or reattaches to) a training run.
 /// </summary>
 public sealed class TrainCommand : ICliCommand
 {
@@ -17,6 +17,8 @@ public sealed class TrainCommand : ICliCommand
         var preset = new Option<string>("--preset") { Description = "Model preset: tiny | small | base | paper", DefaultValueFactory = _ => "small" };
         var masking = new Option<string>("--masking") { Description = "random | semantic | semantic-keep | uniform", DefaultValueFactory = _ => "random" };
         var ratio = new Option<double?>("--ratio") { Description = "Mask ratio (default: 0.4 random, 0.5 semantic/uniform)" };
+        var decoder = new Option<string>("--decoder") { Description = "Decoder targets: all masked tokens (LV-MAE) | random | adaptive (LVMAE token scorer) budget", DefaultValueFactory = _ => "all" };
+        var decoderBudget = new Option<double>("--decoder-budget") { Description = "Fraction of each video's tokens the decoder reconstructs with random/adaptive", DefaultValueFactory = _ => 0.15 };
         var steps = new Option<long?>("--steps") { Description = "Optimisation steps" };
         var epochs = new Option<long?>("--epochs") { Description = "Passes over the corpus (when --steps is not given; default 10)" };
         var encoder = new Option<string>("--encoder") { Description = "Train on videos embedded with this encoder", DefaultValueFactory = _ => "resnet18" };
@@ -28,7 +30,7 @@ public sealed class TrainCommand : ICliCommand
         var device = new Option<string>("--device") { Description = "auto | cpu | cuda[:N]", DefaultValueFactory = _ => "auto" };
         var wait = new Option<bool>("--wait") { Description = "Print progress until the run ends" };
         var command = new Command("train", "Start a training run (LV-MAE on the embedded corpus) or reattach to one")
-            { run, preset, masking, ratio, steps, epochs, encoder, probeEvery, checkpointEvery, batch, seed, labelColumns, device, wait };
+            { run, preset, masking, ratio, decoder, decoderBudget, steps, epochs, encoder, probeEvery, checkpointEvery, batch, seed, labelColumns, device, wait };
         command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
         {
             var name = parse.GetValue(run)!;
@@ -38,6 +40,8 @@ public sealed class TrainCommand : ICliCommand
                 Preset = parse.GetValue(preset)!,
                 Masking = parse.GetValue(masking)!,
                 MaskRatio = parse.GetValue(ratio),
+                DecoderMasking = parse.GetValue(decoder)!,
+                DecoderBudget = parse.GetValue(decoderBudget),
                 Steps = parse.GetValue(steps),
                 Epochs = parse.GetValue(steps) is null ? parse.GetValue(epochs) ?? 10 : null,
                 Encoder = parse.GetValue(encoder)!,

@@ -6,6 +6,7 @@ using System.Threading.Channels;
 using Azure.Storage.Blobs.Specialized;
 using LvMae.Contracts;
 using LvMae.Model;
+using LvMae.Model.Adaptive;
 using LvMae.Model.Masking;
 using LvMae.Pipeline;
 using LvMae.Storage;
@@ -191,6 +192,8 @@ public sealed class TrainingRunGrain(
     {
         if (!MaeConfig.PresetNames.Contains(c.Preset.ToLowerInvariant())) throw new ArgumentException($"unknown preset '{c.Preset}' (use {string.Join(", ", MaeConfig.PresetNames)})");
         MaskingStrategies.Create(c.Masking, c.MaskRatio); // throws ArgumentException for an unknown strategy or ratio
+        if (DecoderSelection.Parse(c.DecoderMasking) != DecoderMasking.All && c.DecoderBudget is <= 0 or > 1)
+            throw new ArgumentException($"decoder budget {c.DecoderBudget} is not a fraction in (0, 1]");
         if (c.Steps is <= 0) throw new ArgumentException("steps must be positive");
         if (c.Steps is null && c.Epochs is not > 0) throw new ArgumentException("give steps or a positive number of epochs");
         if (c.BatchSize < 1 || c.MaxTokens < 2) throw new ArgumentException("batch size must be >= 1 and max tokens >= 2");

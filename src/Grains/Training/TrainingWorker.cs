@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Threading.Channels;
 using LvMae.Contracts;
 using LvMae.Model;
+using LvMae.Model.Adaptive;
 using LvMae.Model.Data;
 using LvMae.Model.Training;
 using LvMae.Pipeline;
@@ -135,6 +136,7 @@ public sealed class TrainingWorker(
         Model = MaeConfig.FromPreset(config.Preset, dim, config.MaxTokens),
         Masking = config.Masking,
         MaskRatio = config.MaskRatio,
+        Adaptive = new AdaptiveOptions { DecoderMasking = DecoderSelection.Parse(config.DecoderMasking), DecoderBudget = config.DecoderBudget },
         BatchSize = config.BatchSize,
         AbsoluteLr = config.Lr,
         TotalSteps = totalSteps,

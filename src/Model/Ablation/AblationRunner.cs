@@ -135,7 +135,7 @@ public static class AblationRunner
         var adaptive = new AdaptiveOptions { DecoderMasking = config.Decoder, DecoderBudget = Math.Min(1, config.DecoderBudget), FsqTargets = config.FsqTargets };
 
         var memory = PeakMemory.Track();
-        using var trainer = new AdaptiveMaeTrainer(trainerOptions, adaptive, fsq: config.FsqTargets ? fsq : null, device: options.Device);
+        using var trainer = new Trainer(trainerOptions with { Adaptive = adaptive }, options.Device, fsq: config.FsqTargets ? fsq : null);
         var rng = new Random((int)options.Seed + 1);
         double ms = 0, scorerMs = 0, loss = double.NaN, decoded = 0;
         for (var step = 0; step < options.Steps; step++)

@@ -1,3 +1,4 @@
+using LvMae.Formats;
 using LvMae.Model.Data;
 using LvMae.Model.Quantization;
 using TorchSharp;
@@ -137,6 +138,27 @@ public sealed class AdaptiveScorerTrainer : IDisposable
         Scorer.eval();
         return Scorer.Score(LvMaeModel.Normalise(batch.ToTensor(Device)), ValidMask(batch.Lengths, batch.Tokens, Device));
     }
+
+    // Checkpoint sections: both networks' weights, the Adam moments and the noise generator.
+    internal Dictionary<string, SafeTensor> Weights() =>
+        Prefixed("scorer.", ModelWeights.ToSafeTensors(Scorer)).Concat(Prefixed("reconstructor.", ModelWeights.ToSafeTensors(Reconstructor)))
+            .ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+
+    internal void LoadWeights(IReadOnlyDictionary<string, SafeTensor> tensors)
+    {
+        ModelWeights.Load(Scorer, Unprefixed("scorer.", tensors));
+        ModelWeights.Load(Reconstructor, Unprefixed("reconstructor.", tensors));
+    }
+
+    internal void SaveOptimizer(BinaryWriter writer) => optimizer.save_state_dict(writer);
+    internal void LoadOptimizer(BinaryReader reader) => optimizer.load_state_dict(reader);
+    internal Generator Generator => generator;
+
+    private static IEnumerable<KeyValuePair<string, SafeTensor>> Prefixed(string prefix, Dictionary<string, SafeTensor> tensors) =>
+        tensors.Select(p => KeyValuePair.Create(prefix + p.Key, p.Value));
+
+    private static Dictionary<string, SafeTensor> Unprefixed(string prefix, IReadOnlyDictionary<string, SafeTensor> tensors) =>
+        tensors.Where(p => p.Key.StartsWith(prefix, StringComparison.Ordinal)).ToDictionary(p => p.Key[prefix.Length..], p => p.Value, StringComparer.Ordinal);
 
     public void Dispose()
     {

@@ -19,6 +19,11 @@ public enum DecoderMasking
 /// </summary>
 public static class DecoderSelection
 {
+    /// <summary>all | random | adaptive (case-insensitive), else an ArgumentException naming the choices.</summary>
+    public static DecoderMasking Parse(string name) =>
+        Enum.TryParse<DecoderMasking>(name, ignoreCase: true, out var mode) && Enum.IsDefined(mode) && !int.TryParse(name, out _)
+            ? mode : throw new ArgumentException($"unknown decoder masking '{name}' (use all, random or adaptive)");
+
     /// <summary>ceil(budget x length), at least 1 for a positive budget; tolerant of float noise
     /// (0.15 x 20 = 3.0000000000000004 is 3, not 4).</summary>
     public static int BudgetTokens(int length, double budget)

@@ -42,10 +42,12 @@ public sealed class FsqAutoencoder : nn.Module
 
     public Fsq Quantizer { get; }
     public int EmbeddingDim { get; }
+    public int Hidden { get; }
 
     public FsqAutoencoder(int embeddingDim, int[] levels, int hidden = 128, long seed = 0) : base(nameof(FsqAutoencoder))
     {
         EmbeddingDim = embeddingDim;
+        Hidden = hidden;
         Quantizer = new Fsq(levels);
         encoder = nn.Sequential(nn.Linear(embeddingDim, hidden), nn.GELU(), nn.Linear(hidden, levels.Length));
         decoder = nn.Sequential(nn.Linear(levels.Length, hidden), nn.GELU(), nn.Linear(hidden, embeddingDim));

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using LvMae.Model.Adaptive;
 
 namespace LvMae.Model.Training;
 
@@ -12,6 +13,8 @@ public sealed record TrainerOptions
     public string Masking { get; init; } = "random";
     /// <summary>Null = the strategy's default (0.4 random, 0.5 semantic/uniform).</summary>
     public double? MaskRatio { get; init; }
+    /// <summary>Decoder budget (random or scorer-chosen) and FSQ targets; the default is plain LV-MAE.</summary>
+    public AdaptiveOptions Adaptive { get; init; } = new();
     public double BaseLr { get; init; } = 1.5e-4;
     /// <summary>When set, used as is instead of BaseLr x BatchSize / 256.</summary>
     public double? AbsoluteLr { get; init; }
