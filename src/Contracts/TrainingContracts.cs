@@ -55,6 +55,11 @@ public sealed record TrainingRunConfig
     [Id(19)] public string DecoderMasking { get; init; } = "all";
     /// <summary>Fraction of each video's valid tokens the decoder reconstructs when DecoderMasking is not "all" (LVMAE: 0.15).</summary>
     [Id(20)] public double DecoderBudget { get; init; } = 0.15;
+    /// <summary>What the decoder reconstructs: "embedding" (MSE, LV-MAE) | "fsq" (cross-entropy on the code indices of an
+    /// FSQ autoencoder the run fits on its corpus first, LVMAE).</summary>
+    [Id(21)] public string Targets { get; init; } = "embedding";
+    /// <summary>FSQ levels per channel when Targets is "fsq" (codebook size = their product).</summary>
+    [Id(22)] public IReadOnlyList<int> FsqLevels { get; init; } = [8, 5, 5, 5];
 }
 
 /// <summary>One probe score: features (lv-mae | raw) x probe (linear | attentive | regression) on one label column.</summary>
@@ -104,6 +109,8 @@ public sealed record TrainingProgress
     [Id(19)] public int Resumes { get; init; }
     [Id(20)] public ExportInfo? Export { get; init; }
     [Id(21)] public bool Exporting { get; init; }
+    /// <summary>FSQ-target runs: the fitted codebook's usage ("FSQ [8,5,5,5]: 104/1000 codes used ...").</summary>
+    [Id(22)] public string? Codebook { get; init; }
 }
 
 /// <summary>What an export wrote (blob names under runs/&lt;run&gt;/export/).</summary>

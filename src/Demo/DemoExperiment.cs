@@ -87,8 +87,8 @@ public static class DemoExperiment
                 foreach (var batch in feed.ReadAllBlocking(cancellationToken))
                 {
                     var embeddingBatch = batch.ToEmbeddingBatch();
-                    // No GC inside a step (see TorchGuard); a libtorch error in forward/backward is retried once on the same batch.
-                    var result = TorchGuard.RetryOnce(() => TorchGuard.NoGc(() => trainer.Step(embeddingBatch)), e => Retried(masking, e));
+                    // Trainer.Step allows no GC inside (TorchGc); a libtorch error in forward/backward is still retried once on the same batch.
+                    var result = TorchGuard.RetryOnce(() => trainer.Step(embeddingBatch), e => Retried(masking, e));
                     steps.Add(result.Step);
                     losses.Add(result.Loss);
                     onStep?.Invoke(result);

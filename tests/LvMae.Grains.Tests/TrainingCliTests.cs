@@ -1,3 +1,4 @@
+using Spectre.Console;
 using System.Text.Json;
 using LvMae.Cli;
 using LvMae.Formats;
@@ -15,14 +16,21 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
     private static async Task<(int Code, string Output)> RunAsync(params string[] args)
     {
         var original = Console.Out;
+        var originalAnsi = AnsiConsole.Console;
         var writer = new StringWriter();
         try
         {
             Console.SetOut(writer);
+            // Spectre's console (errors, tables) keeps the writer it was created with: point it at the capture too.
+            AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer) });
             var code = await CliCommands.Root().Parse(args).InvokeAsync();
             return (code, writer.ToString());
         }
-        finally { Console.SetOut(original); }
+        finally
+        {
+            Console.SetOut(original);
+            AnsiConsole.Console = originalAnsi;
+        }
     }
 
     [Fact]
@@ -74,6 +82,14 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
                 "--encoder", "cli-synth", "--probe-every", "6", "--checkpoint-every", "6", "--device", "cpu", "--wait");
             Assert.True(trainCode == ExitCodes.Ok, trainOut);
             Assert.Contains("Done step 12/12", trainOut);
+
+            // LVMAE options: a bad value is a usage error naming it, before anything trains.
+            var (levelsCode, levelsOut) = await RunAsync("train", "--run", "cli-bad", "--encoder", "cli-synth", "--targets", "fsq", "--fsq-levels", "8,x");
+            Assert.Equal(ExitCodes.Usage, levelsCode);
+            Assert.Contains("'x' is not a whole number", levelsOut);
+            var (decoderCode, decoderOut) = await RunAsync("train", "--run", "cli-bad", "--encoder", "cli-synth", "--decoder", "topk");
+            Assert.Equal(ExitCodes.Usage, decoderCode);
+            Assert.Contains("unknown decoder masking 'topk'", decoderOut);
 
             var (runsCode, runsJson) = await RunAsync("runs", "cli-run", "--json");
             Assert.Equal(ExitCodes.Ok, runsCode);

@@ -160,28 +160,42 @@ public sealed class TrainingRunTests(TrainingClusterFixture fixture)
     }
 
     [Fact]
-    public async Task Adaptive_decoder_run_stopped_and_resumed_reaches_the_uninterrupted_loss()
+    public async Task Lvmae_run_with_adaptive_decoder_and_fsq_targets_stopped_and_resumed_reaches_the_uninterrupted_loss()
     {
-        var adaptive = Tiny(steps: 30, probeEvery: -1) with { DecoderMasking = "adaptive", DecoderBudget = 0.15, CheckpointEvery = 1000 };
-        var reference = fixture.Client.GetGrain<ITrainingRunGrain>("train-adaptive-ref");
-        await reference.Start(adaptive);
+        var lvmae = Tiny(steps: 30, probeEvery: -1) with
+        {
+            DecoderMasking = "adaptive", DecoderBudget = 0.15, Targets = "fsq", FsqLevels = [5, 5, 3], CheckpointEvery = 1000,
+        };
+        var reference = fixture.Client.GetGrain<ITrainingRunGrain>("train-lvmae-ref");
+        await reference.Start(lvmae);
         var expected = await fixture.WaitAsync(reference, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(90));
-        Assert.Equal("adaptive", expected.Config!.DecoderMasking);
+        Assert.Equal(("adaptive", "fsq"), (expected.Config!.DecoderMasking, expected.Config.Targets));
+        Assert.StartsWith("FSQ [5,5,3]: ", expected.Codebook);
+        var header = LvMae.Model.Training.Checkpoint.ReadHeader((await fixture.Blobs.TryDownloadAsync(expected.LatestCheckpoint!))!);
+        Assert.True(header.Options.Adaptive.FsqTargets);
+        Assert.Equal(LvMae.Model.Adaptive.DecoderMasking.Adaptive, header.Options.Adaptive.DecoderMasking);
+        Assert.True(expected.Loss > 0.5, $"cross-entropy over 75 codes, not an embedding MSE: {expected.Loss}");
+        var metrics = Encoding.UTF8.GetString((await fixture.Blobs.TryDownloadAsync(BlobLayout.RunMetrics("train-lvmae-ref")))!);
+        Assert.Contains("\"fsq_codes_used\"", metrics);
 
-        var run = fixture.Client.GetGrain<ITrainingRunGrain>("train-adaptive-stop");
-        await run.Start(adaptive);
+        var run = fixture.Client.GetGrain<ITrainingRunGrain>("train-lvmae-stop");
+        await run.Start(lvmae);
         await fixture.WaitAsync(run, p => p.Step >= 5, TimeSpan.FromSeconds(60));
         await run.Stop();
         var stopped = await fixture.WaitAsync(run, p => p.State == TrainingState.Stopped, TimeSpan.FromSeconds(30));
         Assert.InRange(stopped.LatestCheckpointStep, 5, 29);
-        await run.Start(adaptive);
+        await run.Start(lvmae);
         var done = await fixture.WaitAsync(run, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(90));
         Assert.Equal(1, done.Resumes);
-        Assert.Equal(expected.Loss!.Value, done.Loss!.Value, 6);   // scorer, its optimiser and noise resumed too
+        // Scorer (weights, Adam, noise), FSQ quantizer and code head all came back from the checkpoint.
+        Assert.Equal(expected.Loss!.Value, done.Loss!.Value, 6);
 
-        var bad = fixture.Client.GetGrain<ITrainingRunGrain>("train-adaptive-bad");
-        Assert.Contains("'topk'", (await Assert.ThrowsAsync<ArgumentException>(() => bad.Start(adaptive with { DecoderMasking = "topk" }))).Message);
-        Assert.Contains("budget", (await Assert.ThrowsAsync<ArgumentException>(() => bad.Start(adaptive with { DecoderBudget = 0 }))).Message);
+        var bad = fixture.Client.GetGrain<ITrainingRunGrain>("train-lvmae-bad");
+        Assert.Contains("'topk'", (await Assert.ThrowsAsync<ArgumentException>(() => bad.Start(lvmae with { DecoderMasking = "topk" }))).Message);
+        Assert.Contains("budget", (await Assert.ThrowsAsync<ArgumentException>(() => bad.Start(lvmae with { DecoderBudget = 0 }))).Message);
+        Assert.Contains("'codes'", (await Assert.ThrowsAsync<ArgumentException>(() => bad.Start(lvmae with { Targets = "codes" }))).Message);
+        Assert.Contains(">= 2 levels", (await Assert.ThrowsAsync<ArgumentException>(() => bad.Start(lvmae with { FsqLevels = [8, 1] }))).Message);
+        Assert.Contains("65536", (await Assert.ThrowsAsync<ArgumentException>(() => bad.Start(lvmae with { FsqLevels = [16, 16, 16, 16, 2] }))).Message);
     }
 
     [Fact]

@@ -7,7 +7,7 @@ namespace LvMae.Cli.Commands;
 
 /// <summary>
 /// `lvmae train --run R [--preset tiny|small|base|paper] [--masking random|semantic|semantic-keep|uniform] [--ratio X]
-/// [--decoder all|random|adaptive] [--decoder-budget F] [--steps N | --epochs N] [--encoder E] [--probe-every K] [--wait]`: starts (or reattaches to) a training run.
+/// [--decoder all|random|adaptive] [--decoder-budget F] [--targets embedding|fsq] [--fsq-levels 8,5,5,5] [--steps N | --epochs N] [--encoder E] [--probe-every K] [--wait]`: starts (or reattaches to) a training run.
 /// </summary>
 public sealed class TrainCommand : ICliCommand
 {
@@ -19,6 +19,8 @@ public sealed class TrainCommand : ICliCommand
         var ratio = new Option<double?>("--ratio") { Description = "Mask ratio (default: 0.4 random, 0.5 semantic/uniform)" };
         var decoder = new Option<string>("--decoder") { Description = "Decoder targets: all masked tokens (LV-MAE) | random | adaptive (LVMAE token scorer) budget", DefaultValueFactory = _ => "all" };
         var decoderBudget = new Option<double>("--decoder-budget") { Description = "Fraction of each video's tokens the decoder reconstructs with random/adaptive", DefaultValueFactory = _ => 0.15 };
+        var targets = new Option<string>("--targets") { Description = "Reconstruction targets: embedding (MSE) | fsq (cross-entropy on FSQ codes fitted on the corpus first)", DefaultValueFactory = _ => "embedding" };
+        var fsqLevels = new Option<string>("--fsq-levels") { Description = "FSQ levels per channel, comma-separated", DefaultValueFactory = _ => "8,5,5,5" };
         var steps = new Option<long?>("--steps") { Description = "Optimisation steps" };
         var epochs = new Option<long?>("--epochs") { Description = "Passes over the corpus (when --steps is not given; default 10)" };
         var encoder = new Option<string>("--encoder") { Description = "Train on videos embedded with this encoder", DefaultValueFactory = _ => "resnet18" };
@@ -30,11 +32,17 @@ public sealed class TrainCommand : ICliCommand
         var device = new Option<string>("--device") { Description = "auto | cpu | cuda[:N]", DefaultValueFactory = _ => "auto" };
         var wait = new Option<bool>("--wait") { Description = "Print progress until the run ends" };
         var command = new Command("train", "Start a training run (LV-MAE on the embedded corpus) or reattach to one")
-            { run, preset, masking, ratio, decoder, decoderBudget, steps, epochs, encoder, probeEvery, checkpointEvery, batch, seed, labelColumns, device, wait };
+            { run, preset, masking, ratio, decoder, decoderBudget, targets, fsqLevels, steps, epochs, encoder, probeEvery, checkpointEvery, batch, seed, labelColumns, device, wait };
         command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
         {
             var name = parse.GetValue(run)!;
             if (!BlobLayout.IsValidId(name)) { Cli.Error($"malformed run name '{name}'"); return ExitCodes.Usage; }
+            var levels = new List<int>();
+            foreach (var cell in parse.GetValue(fsqLevels)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (!int.TryParse(cell, System.Globalization.CultureInfo.InvariantCulture, out var level)) { Cli.Error($"--fsq-levels: '{cell}' is not a whole number"); return ExitCodes.Usage; }
+                levels.Add(level);
+            }
             var config = new TrainingRunConfig
             {
                 Preset = parse.GetValue(preset)!,
@@ -42,6 +50,8 @@ public sealed class TrainCommand : ICliCommand
                 MaskRatio = parse.GetValue(ratio),
                 DecoderMasking = parse.GetValue(decoder)!,
                 DecoderBudget = parse.GetValue(decoderBudget),
+                Targets = parse.GetValue(targets)!,
+                FsqLevels = levels,
                 Steps = parse.GetValue(steps),
                 Epochs = parse.GetValue(steps) is null ? parse.GetValue(epochs) ?? 10 : null,
                 Encoder = parse.GetValue(encoder)!,
@@ -84,6 +94,7 @@ public static class TrainingCli
             if (p.State != TrainingState.Training && !p.Probing)
             {
                 if (p.Message is { } m) Console.WriteLine(m);
+                if (p.Codebook is { } codebook) Console.WriteLine(codebook);
                 foreach (var skip in p.RecentSkips) Console.WriteLine($"skipped {skip}");
                 RenderProbes(p.Probes);
                 return p;

@@ -41,17 +41,7 @@ public sealed class VideoIngestor(BlobStore blobs, IGrainFactory grains)
             }, cancellationToken: cancellationToken);
             uploaded = true;
         }
-        var status = await grains.GetGrain<IVideoGrain>(id).Register(new VideoRegistration
-        {
-            Kind = VideoSourceKind.VideoFile,
-            SourceBlob = blob,
-            Encoder = encoder,
-            Labels = labels,
-            OriginalName = Path.GetFileName(path),
-            SizeBytes = new FileInfo(path).Length,
-            ContentHash = sha,
-        });
-        return new IngestResult(path, id, uploaded, status);
+        return await RegisterAsync(path, id, VideoSourceKind.VideoFile, blob, encoder, labels, sha, uploaded);
     }
 
     /// <summary>
@@ -77,11 +67,17 @@ public sealed class VideoIngestor(BlobStore blobs, IGrainFactory grains)
             }, cancellationToken: cancellationToken);
             uploaded = true;
         }
+        return await RegisterAsync(path, id, VideoSourceKind.Embeddings, blob, encoderName, labels, sha, uploaded);
+    }
+
+    /// <summary>Registers the stored source with its video grain (idempotent: the grain merges a repeat).</summary>
+    private async Task<IngestResult> RegisterAsync(string path, string id, VideoSourceKind kind, string blob, string encoder, IReadOnlyList<string> labels, string sha, bool uploaded)
+    {
         var status = await grains.GetGrain<IVideoGrain>(id).Register(new VideoRegistration
         {
-            Kind = VideoSourceKind.Embeddings,
+            Kind = kind,
             SourceBlob = blob,
-            Encoder = encoderName,
+            Encoder = encoder,
             Labels = labels,
             OriginalName = Path.GetFileName(path),
             SizeBytes = new FileInfo(path).Length,

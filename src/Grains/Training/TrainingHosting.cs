@@ -22,6 +22,8 @@ public sealed class TrainingOptions
     public long CacheBytes { get; set; } = 1L << 30;
     /// <summary>How often progress is written to the run registry and metrics.jsonl at most.</summary>
     public TimeSpan ReportInterval { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>FSQ-target runs fit their quantizer on the segments of this many embedded videos (at most).</summary>
+    public int FsqFitVideos { get; set; } = 512;
 }
 
 /// <summary>Wiring of the training runs into a silo: options, GPU silo metadata + placement filter, the run resumer.</summary>

@@ -31,6 +31,8 @@ public sealed class TrainingRunState
     /// <summary>The latest score per (column, features, probe); the history is in metrics.jsonl.</summary>
     public List<ProbeScore> Probes { get; set; } = [];
     public ExportInfo? Export { get; set; }
+    /// <summary>FSQ-target runs: the fitted codebook's usage.</summary>
+    public string? Codebook { get; set; }
 }
 
 /// <summary>
@@ -185,6 +187,7 @@ public sealed class TrainingRunGrain(
             Resumes = S.Resumes,
             Export = S.Export,
             Exporting = _exporting is { IsCompleted: false },
+            Codebook = S.Codebook,
         };
     }
 
@@ -194,6 +197,11 @@ public sealed class TrainingRunGrain(
         MaskingStrategies.Create(c.Masking, c.MaskRatio); // throws ArgumentException for an unknown strategy or ratio
         if (DecoderSelection.Parse(c.DecoderMasking) != DecoderMasking.All && c.DecoderBudget is <= 0 or > 1)
             throw new ArgumentException($"decoder budget {c.DecoderBudget} is not a fraction in (0, 1]");
+        if (!(TrainingWorker.IsFsq(c) || c.Targets.Equals("embedding", StringComparison.OrdinalIgnoreCase)))
+            throw new ArgumentException($"unknown targets '{c.Targets}' (use embedding or fsq)");
+        // Fsq throws ArgumentException for bad levels; the code head is d x codebook, so keep the codebook sane.
+        if (TrainingWorker.IsFsq(c) && new LvMae.Model.Quantization.Fsq(c.FsqLevels.ToArray()).CodebookSize > 1 << 16)
+            throw new ArgumentException($"FSQ levels [{string.Join(",", c.FsqLevels)}] give more than 65536 codes");
         if (c.Steps is <= 0) throw new ArgumentException("steps must be positive");
         if (c.Steps is null && c.Epochs is not > 0) throw new ArgumentException("give steps or a positive number of epochs");
         if (c.BatchSize < 1 || c.MaxTokens < 2) throw new ArgumentException("batch size must be >= 1 and max tokens >= 2");
@@ -275,6 +283,14 @@ public sealed class TrainingRunGrain(
                 {
                     case WaitingEvent waiting:
                         S.Message = waiting.Message; // shown by GetProgress; persisted with the next state write
+                        break;
+                    case CodebookEvent codebook:
+                        S.Codebook = codebook.Summary;
+                        Metric(new JsonObject
+                        {
+                            ["fsq_codebook"] = codebook.Usage.CodebookSize, ["fsq_codes_used"] = codebook.Usage.Used,
+                            ["fsq_perplexity"] = codebook.Usage.Perplexity, ["fsq_loss"] = codebook.FinalLoss, ["fsq_videos"] = codebook.Videos,
+                        });
                         break;
                     case StartedEvent started:
                         _device = started.Device;

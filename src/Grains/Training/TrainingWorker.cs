@@ -4,6 +4,7 @@ using System.Threading.Channels;
 using LvMae.Contracts;
 using LvMae.Model;
 using LvMae.Model.Adaptive;
+using LvMae.Model.Quantization;
 using LvMae.Model.Data;
 using LvMae.Model.Training;
 using LvMae.Pipeline;
@@ -19,6 +20,8 @@ public sealed record CheckpointEvent(long Step, string Blob, long Epoch, int Nex
 public sealed record SkipEvent(SkippedVideo Skip) : TrainingEvent;
 public sealed record WaitingEvent(string Message) : TrainingEvent;
 public sealed record StartedEvent(string Device, int Dimension, long TotalSteps, long FromStep) : TrainingEvent;
+/// <summary>An FSQ-target run fitted its quantizer (before step 0).</summary>
+public sealed record CodebookEvent(string Summary, CodebookUsage Usage, double FinalLoss, int Videos) : TrainingEvent;
 
 /// <summary>Where a resumed run picks up: the checkpoint and the feed position after its last batch.</summary>
 public sealed record ResumePoint(byte[] Checkpoint, long Step, long Epoch, int NextIndex, string Blob);
@@ -42,7 +45,9 @@ public sealed class TrainingWorker(
     public bool Run(CancellationToken ct)
     {
         var dim = resume is null ? WaitForDimension(ct) : Checkpoint.ReadHeader(resume.Checkpoint).Options.Model.EmbeddingDim;
-        using var trainer = resume is null ? new Trainer(TrainerOptionsFor(config, dim, totalSteps), config.Device) : Trainer.Resume(resume.Checkpoint, config.Device);
+        // FSQ targets: the quantizer is fitted once, before step 0; a resumed run finds it in its checkpoint.
+        using var fsq = resume is null && IsFsq(config) ? FitFsq(dim, ct) : null;
+        using var trainer = resume is null ? new Trainer(TrainerOptionsFor(config, dim, totalSteps), config.Device, fsq: fsq) : Trainer.Resume(resume.Checkpoint, config.Device);
         if (config.TorchThreads is { } threads) TorchSharp.torch.set_num_threads(threads);
         events.TryWrite(new StartedEvent(trainer.Device.ToString(), dim, totalSteps, trainer.StepCount));
         if (trainer.StepCount >= totalSteps) return true;
@@ -113,6 +118,30 @@ public sealed class TrainingWorker(
         events.TryWrite(new CheckpointEvent(step, blob, epoch, nextIndex, bytes, probe, final));
     }
 
+    public static bool IsFsq(TrainingRunConfig config) => config.Targets.Equals("fsq", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Fits the FSQ autoencoder on the segments of up to <see cref="TrainingOptions.FsqFitVideos"/> embedded videos.</summary>
+    private FsqAutoencoder FitFsq(int dim, CancellationToken ct)
+    {
+        var videos = new List<float[]>();
+        foreach (var video in source.ListAsync(config.Encoder, ct).ToBlockingEnumerable(ct))
+        {
+            if (videos.Count >= options.FsqFitVideos) break;
+            try
+            {
+                var loaded = loader.LoadAsync(video, ct).GetAwaiter().GetResult();
+                if (loaded.Dimension == dim) videos.Add(loaded.Values);
+            }
+            catch (EmbeddingLoadException e) { events.TryWrite(new SkipEvent(new SkippedVideo(video.VideoId, -1, e.Reason, e))); }
+        }
+        var levels = config.FsqLevels.ToArray();
+        var (fsq, loss, usage) = FsqAutoencoder.Fit(videos, dim, new FsqOptions { Levels = levels, Seed = config.Seed }, TorchDevice.Resolve(config.Device));
+        var summary = $"FSQ [{string.Join(",", levels)}]: {usage.Used}/{usage.CodebookSize} codes used ({usage.Fraction:P1}), " +
+                      $"perplexity {usage.Perplexity:F1}, fitted on {usage.Tokens} segments of {videos.Count} videos (reconstruction MSE {loss:G3})";
+        events.TryWrite(new CodebookEvent(summary, usage, loss, videos.Count));
+        return fsq;
+    }
+
     /// <summary>The embedding width, from the first embedded video that loads (waits while the corpus has none).</summary>
     private int WaitForDimension(CancellationToken ct)
     {
@@ -136,7 +165,7 @@ public sealed class TrainingWorker(
         Model = MaeConfig.FromPreset(config.Preset, dim, config.MaxTokens),
         Masking = config.Masking,
         MaskRatio = config.MaskRatio,
-        Adaptive = new AdaptiveOptions { DecoderMasking = DecoderSelection.Parse(config.DecoderMasking), DecoderBudget = config.DecoderBudget },
+        Adaptive = new AdaptiveOptions { DecoderMasking = DecoderSelection.Parse(config.DecoderMasking), DecoderBudget = config.DecoderBudget, FsqTargets = IsFsq(config) },
         BatchSize = config.BatchSize,
         AbsoluteLr = config.Lr,
         TotalSteps = totalSteps,

@@ -59,16 +59,19 @@ public static class ProbeTrainer
             double sum = 0;
             foreach (var chunk in order.Chunk(options.BatchSize))
             {
-                using var scope = NewDisposeScope();
-                probe.train();
-                optimizer.zero_grad();
-                var output = Forward(probe, train, chunk, device);
-                var loss = regression
-                    ? nn.functional.mse_loss(output.squeeze(-1), tensor(chunk.Select(i => train.Targets![i]).ToArray(), device: device))
-                    : nn.functional.cross_entropy(output, tensor(chunk.Select(i => (long)train.Labels![i]).ToArray(), device: device));
-                loss.backward();
-                optimizer.step();
-                sum += loss.item<float>() * chunk.Length;
+                sum += TorchGc.NoCollection(() =>   // no GC inside a libtorch call (see TorchGc)
+                {
+                    using var scope = NewDisposeScope();
+                    probe.train();
+                    optimizer.zero_grad();
+                    var output = Forward(probe, train, chunk, device);
+                    var loss = regression
+                        ? nn.functional.mse_loss(output.squeeze(-1), tensor(chunk.Select(i => train.Targets![i]).ToArray(), device: device))
+                        : nn.functional.cross_entropy(output, tensor(chunk.Select(i => (long)train.Labels![i]).ToArray(), device: device));
+                    loss.backward();
+                    optimizer.step();
+                    return loss.item<float>() * chunk.Length;
+                });
             }
             lastLoss = sum / train.Count;
             if (options.Gamma is { } gamma)
