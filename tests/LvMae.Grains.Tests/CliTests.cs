@@ -9,25 +9,7 @@ namespace LvMae.Grains.Tests;
 [Collection(SiloHostCollection.Name)]
 public sealed class CliTests(SiloHostFixture fixture)
 {
-    private static readonly SemaphoreSlim ConsoleLock = new(1, 1);
-
-    private static async Task<(int Code, string Output)> RunAsync(params string[] args)
-    {
-        await ConsoleLock.WaitAsync();
-        var original = Console.Out;
-        var writer = new StringWriter();
-        try
-        {
-            Console.SetOut(writer);
-            var code = await CliCommands.Root().Parse(args).InvokeAsync();
-            return (code, writer.ToString());
-        }
-        finally
-        {
-            Console.SetOut(original);
-            ConsoleLock.Release();
-        }
-    }
+    private static Task<(int Code, string Output)> RunAsync(params string[] args) => InProcessCli.RunAsync(args);
 
     [Fact]
     public async Task Ingest_status_runs_and_no_silo()
@@ -39,17 +21,7 @@ public sealed class CliTests(SiloHostFixture fixture)
             Api = new ApiOptions { Port = 0 },
             Logging = new HostLoggingOptions { MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning },
         };
-        var env = new Dictionary<string, string>
-        {
-            ["LVMAE__Storage__ConnectionString"] = settings.Storage.ConnectionString,
-            ["LVMAE__Storage__Container"] = settings.Storage.Container,
-            ["LVMAE__Clustering__GatewayPort"] = settings.Clustering.GatewayPort.ToString(),
-            ["LVMAE__Clustering__SiloPort"] = settings.Clustering.SiloPort.ToString(),
-            ["LVMAE__Clustering__ClusterId"] = "cli-tests",
-            ["LVMAE__Clustering__ServiceId"] = "cli-tests",
-        };
-        foreach (var (k, v) in env) Environment.SetEnvironmentVariable(k, v);
-        try
+        using (InProcessCli.Target(settings))
         {
             var dir = Path.Combine(fixture.MediaDir, "cli");
             Directory.CreateDirectory(dir);
@@ -97,10 +69,6 @@ public sealed class CliTests(SiloHostFixture fixture)
             }
 
             Assert.Equal(ExitCodes.NoSilo, (await RunAsync("status")).Code);
-        }
-        finally
-        {
-            foreach (var k in env.Keys) Environment.SetEnvironmentVariable(k, null);
         }
     }
 }

@@ -1,4 +1,3 @@
-using Spectre.Console;
 using System.Text.Json;
 using LvMae.Cli;
 using LvMae.Formats;
@@ -13,25 +12,7 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
 {
     private const int Dim = 16;
 
-    private static async Task<(int Code, string Output)> RunAsync(params string[] args)
-    {
-        var original = Console.Out;
-        var originalAnsi = AnsiConsole.Console;
-        var writer = new StringWriter();
-        try
-        {
-            Console.SetOut(writer);
-            // Spectre's console (errors, tables) keeps the writer it was created with: point it at the capture too.
-            AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer) });
-            var code = await CliCommands.Root().Parse(args).InvokeAsync();
-            return (code, writer.ToString());
-        }
-        finally
-        {
-            Console.SetOut(original);
-            AnsiConsole.Console = originalAnsi;
-        }
-    }
+    private static Task<(int Code, string Output)> RunAsync(params string[] args) => InProcessCli.RunAsync(args);
 
     [Fact]
     public async Task Train_wait_runs_probe_export_and_retrieve_through_the_cli()
@@ -43,17 +24,7 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
             Api = new ApiOptions { Enabled = false },
             Logging = new HostLoggingOptions { MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning },
         };
-        var env = new Dictionary<string, string>
-        {
-            ["LVMAE__Storage__ConnectionString"] = settings.Storage.ConnectionString,
-            ["LVMAE__Storage__Container"] = settings.Storage.Container,
-            ["LVMAE__Clustering__GatewayPort"] = settings.Clustering.GatewayPort.ToString(),
-            ["LVMAE__Clustering__SiloPort"] = settings.Clustering.SiloPort.ToString(),
-            ["LVMAE__Clustering__ClusterId"] = "training-cli",
-            ["LVMAE__Clustering__ServiceId"] = "training-cli",
-        };
-        foreach (var (k, v) in env) Environment.SetEnvironmentVariable(k, v);
-        try
+        using (InProcessCli.Target(settings))
         {
             // 12 labelled videos (two classes, split column) as .npy files + a labels CSV, and a caption bank.
             var dir = Path.Combine(fixture.MediaDir, "training-cli");
@@ -110,10 +81,6 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
 
             Assert.Equal(ExitCodes.Ok, (await RunAsync("retrieve", "--run", "cli-run", "--video", "cli-v00", "--captions", captions)).Code);
             Assert.Equal(ExitCodes.Failed, (await RunAsync("export", "--run", "no-such-run")).Code);
-        }
-        finally
-        {
-            foreach (var k in env.Keys) Environment.SetEnvironmentVariable(k, null);
         }
     }
 
