@@ -29,7 +29,7 @@ public sealed class ModelBench : IBenchSuite
         var original = get_num_threads();
         var threadCounts = quick ? new[] { original } : new[] { 1, original }.Distinct().ToArray();
         var text = new StringBuilder();
-        text.AppendLine($"Training step = masked-autoencoder forward + backward + AdamW (random masking 40%), batch {Batch} x {Tokens} tokens of {Dim}-d embeddings, CPU. Load average at the start: {LoadAverage()} (the 2 cores are shared with other jobs).");
+        text.AppendLine($"Training step = masked-autoencoder forward + backward + AdamW (random masking 40%), batch {Batch} x {Tokens} tokens of {Dim}-d embeddings, CPU. Load average at the start: {LoadAverage()} (other jobs on the cores slow the step and the matmul alike, the small presets most).");
         text.AppendLine($"Baseline: a float32 {(quick ? 1024 : 2048)}^3 matmul at the same torch thread count, measured right before each preset. Times are the fastest of several runs (after a warm-up), for steps and matmul alike.");
         text.AppendLine();
         text.AppendLine("| threads | preset | encoder | decoder | params | ms/step | tokens/s | GFLOP/step | GFLOP/s | matmul GFLOP/s | of matmul |");

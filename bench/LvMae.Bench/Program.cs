@@ -99,7 +99,7 @@ namespace LvMae.Bench
                 var name = part[..end];
                 var body = part[(end + 4)..];
                 var heading = body.IndexOf('\n', body.IndexOf("## ", StringComparison.Ordinal));
-                result[name] = body[(heading + 1)..].TrimStart('\n');
+                result[name] = body[(heading + 1)..].Trim('\n') + "\n";   // one blank line between sections, however often rewritten
             }
             return result;
         }

@@ -81,6 +81,22 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
 
             Assert.Equal(ExitCodes.Ok, (await RunAsync("retrieve", "--run", "cli-run", "--video", "cli-v00", "--captions", captions)).Code);
             Assert.Equal(ExitCodes.Failed, (await RunAsync("export", "--run", "no-such-run")).Code);
+
+            // Segment embeddings out again, byte for byte, with a labels CSV that import-embeddings and ablate read.
+            var rawDir = Path.Combine(fixture.MediaDir, "training-cli-raw");
+            var (rawCode, rawOut) = await RunAsync("export-embeddings", "--encoder", "cli-synth", "--out", rawDir);
+            Assert.True(rawCode == ExitCodes.Ok, rawOut);
+            Assert.Contains("exported 12 videos (d = 16)", rawOut);
+            for (var v = 0; v < 12; v++)
+                Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(dir, $"cli-v{v:D2}.npy")), await File.ReadAllBytesAsync(Path.Combine(rawDir, $"cli-v{v:D2}.npy")));
+            var rawLabels = await File.ReadAllLinesAsync(Path.Combine(rawDir, "labels.csv"));
+            Assert.Equal("videoId,cls,split", rawLabels[0]);
+            Assert.Contains("cli-v01,b,train", rawLabels);
+            var (ablateCode, ablateOut) = await RunAsync("ablate", "--embeddings", rawDir, "--labels", Path.Combine(rawDir, "labels.csv"), "--label-column", "cls",
+                "--steps", "2", "--batch", "4", "--contexts", "256", "--json");
+            Assert.True(ablateCode == ExitCodes.Ok, ablateOut);
+            Assert.Equal(7, JsonDocument.Parse(ablateOut).RootElement.GetArrayLength());   // raw + FSQ summaries + the 5-row default grid (256 tokens only)
+            Assert.Equal(ExitCodes.Failed, (await RunAsync("export-embeddings", "--encoder", "never-used", "--out", rawDir)).Code);
         }
     }
 

@@ -26,9 +26,10 @@ public sealed class AblateCommand : ICliCommand
         var seed = new Option<long>("--seed") { Description = "Seed for data split, weights, masks", DefaultValueFactory = _ => 0 };
         var device = new Option<string>("--device") { Description = "cpu | cuda | auto", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: libtorch's)" };
+        var contexts = new Option<string>("--contexts") { Description = "Max-tokens sweep, comma-separated (full decoder vs 15% adaptive at each)", DefaultValueFactory = _ => "256,512,1024" };
         var json = new Option<bool>("--json") { Description = "Print the rows as JSON" };
         var command = new Command("ablate", "Train and probe masking x target x decoder-budget configurations on the same embeddings; print the table")
-            { embeddings, labels, labelColumn, synthetic, full, preset, steps, batch, seed, device, threads, json };
+            { embeddings, labels, labelColumn, synthetic, full, preset, steps, batch, seed, device, threads, contexts, json };
         command.SetAction(parse =>
         {
             (IReadOnlyList<float[]> Videos, int Dim, int[] Labels, string Source) data;
@@ -44,11 +45,18 @@ public sealed class AblateCommand : ICliCommand
                 return ExitCodes.Usage;
             }
             if (data.Labels.Distinct().Count() < 2) { Cli.Error("probing needs at least two classes"); return ExitCodes.Usage; }
+            var contextTokens = new List<int>();
+            foreach (var cell in parse.GetValue(contexts)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (!int.TryParse(cell, System.Globalization.CultureInfo.InvariantCulture, out var tokens) || tokens < 2) { Cli.Error($"--contexts: '{cell}' is not a token count >= 2"); return ExitCodes.Usage; }
+                contextTokens.Add(tokens);
+            }
             if (parse.GetValue(threads) is { } t) TorchSharp.torch.set_num_threads(t);
             var options = new AblationOptions
             {
                 Full = parse.GetValue(full), Preset = parse.GetValue(preset)!, Steps = parse.GetValue(steps),
                 BatchSize = parse.GetValue(batch), Seed = parse.GetValue(seed), Device = parse.GetValue(device)!,
+                ContextTokens = [.. contextTokens],
             };
             var asJson = parse.GetValue(json);
             if (!asJson)

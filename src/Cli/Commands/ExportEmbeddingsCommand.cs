@@ -1,0 +1,69 @@
+using System.CommandLine;
+using LvMae.Formats;
+using LvMae.Grains.Training;
+using LvMae.Pipeline;
+using LvMae.Storage;
+using Spectre.Console;
+
+namespace LvMae.Cli.Commands;
+
+/// <summary>
+/// `lvmae export-embeddings --out DIR [--encoder E]`: the stored SEGMENT embeddings of every Embedded video as
+/// &lt;videoId&gt;.npy float32 [N, d] plus labels.csv (videoId + one column per label column): what Python pipelines and
+/// `lvmae ablate --embeddings` read, and what `lvmae import-embeddings` takes back. (`lvmae export` writes a run's
+/// long-video embeddings instead.)
+/// </summary>
+public sealed class ExportEmbeddingsCommand : ICliCommand
+{
+    public const string LabelsFile = "labels.csv";
+
+    public Command Build()
+    {
+        var output = new Option<string>("--out") { Description = "Folder for <videoId>.npy files and labels.csv", Required = true };
+        var encoder = new Option<string>("--encoder") { Description = "Export the embeddings of this encoder", DefaultValueFactory = _ => "resnet18" };
+        var command = new Command("export-embeddings", "Write every embedded video's segment embeddings (.npy [N, d] float32) and a labels CSV to a folder") { output, encoder };
+        command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
+        {
+            var dir = parse.GetValue(output)!;
+            var name = parse.GetValue(encoder)!;
+            BlobLayout.EncoderFileName(name);   // a malformed encoder name is a usage error (ArgumentException)
+            Directory.CreateDirectory(dir);
+            var loader = new BlobEmbeddingLoader(Cli.Blobs(settings).Container);
+            var labels = new List<(string Id, IReadOnlyDictionary<string, string> Labels)>();
+            var failed = 0;
+            var dimensions = new HashSet<int>();
+            await foreach (var video in new IndexEmbeddedVideoSource(client.Grains).ListAsync(name, cancellationToken))
+            {
+                try
+                {
+                    var loaded = await loader.LoadAsync(video, cancellationToken);
+                    NpyArray.FromFloats(loaded.Values, loaded.SegmentCount, loaded.Dimension).Write(Path.Combine(dir, video.VideoId + ".npy"));
+                    labels.Add((video.VideoId, video.Labels ?? new Dictionary<string, string>()));
+                    dimensions.Add(loaded.Dimension);
+                }
+                catch (EmbeddingLoadException e)
+                {
+                    Cli.Error(e.Message);   // one unusable blob does not stop the export
+                    failed++;
+                }
+            }
+            if (labels.Count == 0 && failed == 0) { Cli.Error($"no video is embedded with '{name}'"); return ExitCodes.Failed; }
+            var columns = WriteLabels(Path.Combine(dir, LabelsFile), labels);
+            AnsiConsole.MarkupLine($"exported {labels.Count} videos (d = {string.Join("/", dimensions.Order())}) to {Markup.Escape(dir)}; " +
+                                   $"{LabelsFile} columns: {Markup.Escape(columns.Count == 0 ? "(none)" : string.Join(", ", columns))}" +
+                                   (failed > 0 ? $"; [red]{failed} failed[/]" : ""));
+            return failed > 0 ? ExitCodes.Failed : ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    /// <summary>A headed CSV (videoId, then the label columns in order); commas inside a value become spaces (the CSV is unquoted).</summary>
+    public static IReadOnlyList<string> WriteLabels(string path, IReadOnlyList<(string Id, IReadOnlyDictionary<string, string> Labels)> videos)
+    {
+        var columns = videos.SelectMany(v => v.Labels.Keys).Distinct().Order(StringComparer.Ordinal).ToList();
+        static string Cell(string value) => value.Replace(',', ' ');
+        File.WriteAllLines(path, [string.Join(",", ["videoId", .. columns.Select(Cell)]),
+            .. videos.Select(v => string.Join(",", [v.Id, .. columns.Select(c => Cell(v.Labels.GetValueOrDefault(c, "")))]))]);
+        return columns;
+    }
+}
