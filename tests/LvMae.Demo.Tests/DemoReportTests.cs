@@ -113,7 +113,7 @@ public sealed class DemoReportTests
     {
         var train = new LvMae.Model.Probing.ProbeSet([new float[] { 1, 10, 3, 30 }], null, 2);
         var test = new LvMae.Model.Probing.ProbeSet([new float[] { 2, 20 }], null, 2);
-        var (tr, te) = DemoExperiment.Standardise(train, test);
+        var (tr, te) = LvMae.Model.Probing.ProbeSet.Standardise(train, test);
         Assert.Equal(-1, tr.Tokens[0][0], 3);
         Assert.Equal(1, tr.Tokens[0][3], 3);
         Assert.Equal(0, te.Tokens[0][0], 3);

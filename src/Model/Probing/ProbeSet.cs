@@ -60,4 +60,45 @@ public sealed record ProbeSet(IReadOnlyList<float[]> Tokens, IReadOnlyList<float
         }
         return result;
     }
+
+    /// <summary>Per-dimension z-scores of tokens (and [CLS]) with the train set's statistics.</summary>
+    public static (ProbeSet Train, ProbeSet Test) Standardise(ProbeSet train, ProbeSet test)
+    {
+        var d = train.Dim;
+        var (tm, ts) = Stats(train.Tokens, d);
+        var trainTokens = train.Tokens.Select(t => Apply(t, tm, ts, d)).ToList();
+        var testTokens = test.Tokens.Select(t => Apply(t, tm, ts, d)).ToList();
+        IReadOnlyList<float[]>? trainCls = null, testCls = null;
+        if (train.Cls is not null && test.Cls is not null)
+        {
+            var (cm, cs) = Stats(train.Cls, d);
+            trainCls = train.Cls.Select(c => Apply(c, cm, cs, d)).ToList();
+            testCls = test.Cls.Select(c => Apply(c, cm, cs, d)).ToList();
+        }
+        return (train with { Tokens = trainTokens, Cls = trainCls }, test with { Tokens = testTokens, Cls = testCls });
+    }
+
+    private static (double[] Mean, double[] Std) Stats(IReadOnlyList<float[]> rows, int d)
+    {
+        var mean = new double[d];
+        var sq = new double[d];
+        long n = 0;
+        foreach (var r in rows)
+            for (var j = 0; j < r.Length / d; j++, n++)
+                for (var k = 0; k < d; k++) { var x = r[j * d + k]; mean[k] += x; sq[k] += x * x; }
+        var std = new double[d];
+        for (var k = 0; k < d; k++)
+        {
+            mean[k] /= Math.Max(1, n);
+            std[k] = Math.Sqrt(Math.Max(sq[k] / Math.Max(1, n) - mean[k] * mean[k], 0)) + 1e-6;
+        }
+        return (mean, std);
+    }
+
+    private static float[] Apply(float[] x, double[] mean, double[] std, int d)
+    {
+        var y = new float[x.Length];
+        for (var i = 0; i < x.Length; i++) y[i] = (float)((x[i] - mean[i % d]) / std[i % d]);
+        return y;
+    }
 }

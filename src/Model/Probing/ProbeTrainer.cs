@@ -20,6 +20,9 @@ public sealed record ProbeOptions
     public int Heads { get; init; } = 8;
     /// <summary>Attentive probe only: add sin-cos positions to the tokens (stronger raw baseline).</summary>
     public bool AddPositions { get; init; }
+    /// <summary>Z-score every input dimension with the train set's statistics first (MAE's linear probe puts a
+    /// non-affine BatchNorm before its head for the same reason: frozen features have arbitrary scales).</summary>
+    public bool Standardise { get; init; } = true;
     public long Seed { get; init; }
     public string Device { get; init; } = "auto";
 
@@ -45,6 +48,7 @@ public static class ProbeTrainer
         if (regression ? train.Targets is null || test.Targets is null : train.Labels is null || test.Labels is null)
             throw new ArgumentException(regression ? "regression probing needs Targets" : "classification probing needs Labels");
         var classes = regression ? 1 : train.Labels!.Concat(test.Labels!).Max() + 1;
+        if (options.Standardise) (train, test) = ProbeSet.Standardise(train, test);
 
         manual_seed(options.Seed);
         using var probe = Create(options, train.Dim, classes);
