@@ -34,4 +34,35 @@ public class CachingEmbeddingLoaderTests
         await Assert.ThrowsAsync<EmbeddingLoadException>(() => cache.LoadAsync(new EmbeddedVideoDescriptor("x", Encoder)));
         Assert.Equal(0, cache.Hits);
     }
+
+    [Fact]
+    public async Task Concurrent_requests_share_one_load_and_each_waits_with_its_own_token()
+    {
+        var gated = new GatedLoader();
+        var cache = new CachingEmbeddingLoader(gated, byteBudget: 1 << 20);
+        var video = new EmbeddedVideoDescriptor(Id(0), Encoder);
+        var first = cache.LoadAsync(video);
+        using var cancelled = new CancellationTokenSource();
+        var impatient = cache.LoadAsync(video, cancelled.Token);
+        var second = cache.LoadAsync(video);
+        cancelled.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => impatient);   // its wait ends; the load goes on
+
+        gated.Release.SetResult(new LoadedEmbeddings(Id(0), new float[8], 2, 4));
+        Assert.Same(await first, await second);
+        Assert.Equal(1, gated.Calls);
+        Assert.Equal((2L, 1L), (cache.Hits, cache.Misses));
+        Assert.Same(await first, await cache.LoadAsync(video));   // and it is cached afterwards
+    }
+
+    private sealed class GatedLoader : IEmbeddingLoader
+    {
+        public TaskCompletionSource<LoadedEmbeddings> Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public int Calls;
+        public Task<LoadedEmbeddings> LoadAsync(EmbeddedVideoDescriptor video, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref Calls);
+            return Release.Task;
+        }
+    }
 }
