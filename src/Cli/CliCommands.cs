@@ -79,6 +79,22 @@ public static class Cli
         }
     }
 
+    /// <summary>A comma-separated list of whole numbers >= <paramref name="min"/> (e.g. --fsq-levels 8,5,5,5); prints a usage error naming the option otherwise.</summary>
+    public static bool TryWholeNumbers(string option, string text, int min, out List<int> values)
+    {
+        values = [];
+        foreach (var cell in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!int.TryParse(cell, System.Globalization.CultureInfo.InvariantCulture, out var value) || value < min)
+            {
+                Error($"{option}: '{cell}' is not a whole number >= {min}");
+                return false;
+            }
+            values.Add(value);
+        }
+        return true;
+    }
+
     public static void Error(string message) => AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
 
     public static void WriteJson<T>(T value) => Console.WriteLine(JsonSerializer.Serialize(value, Json));

@@ -45,12 +45,7 @@ public sealed class AblateCommand : ICliCommand
                 return ExitCodes.Usage;
             }
             if (data.Labels.Distinct().Count() < 2) { Cli.Error("probing needs at least two classes"); return ExitCodes.Usage; }
-            var contextTokens = new List<int>();
-            foreach (var cell in parse.GetValue(contexts)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-            {
-                if (!int.TryParse(cell, System.Globalization.CultureInfo.InvariantCulture, out var tokens) || tokens < 2) { Cli.Error($"--contexts: '{cell}' is not a token count >= 2"); return ExitCodes.Usage; }
-                contextTokens.Add(tokens);
-            }
+            if (!Cli.TryWholeNumbers("--contexts", parse.GetValue(contexts)!, 2, out var contextTokens)) return ExitCodes.Usage;
             if (parse.GetValue(threads) is { } t) TorchSharp.torch.set_num_threads(t);
             var options = new AblationOptions
             {

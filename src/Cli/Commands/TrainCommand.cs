@@ -37,12 +37,7 @@ public sealed class TrainCommand : ICliCommand
         {
             var name = parse.GetValue(run)!;
             if (!BlobLayout.IsValidId(name)) { Cli.Error($"malformed run name '{name}'"); return ExitCodes.Usage; }
-            var levels = new List<int>();
-            foreach (var cell in parse.GetValue(fsqLevels)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-            {
-                if (!int.TryParse(cell, System.Globalization.CultureInfo.InvariantCulture, out var level)) { Cli.Error($"--fsq-levels: '{cell}' is not a whole number"); return ExitCodes.Usage; }
-                levels.Add(level);
-            }
+            if (!Cli.TryWholeNumbers("--fsq-levels", parse.GetValue(fsqLevels)!, 1, out var levels)) return ExitCodes.Usage;
             var config = new TrainingRunConfig
             {
                 Preset = parse.GetValue(preset)!,

@@ -134,6 +134,7 @@ public sealed class TrainingWorker(
             }
             catch (EmbeddingLoadException e) { events.TryWrite(new SkipEvent(new SkippedVideo(video.VideoId, -1, e.Reason, e))); }
         }
+        if (videos.Count == 0) throw new InvalidOperationException($"no video embedded with '{config.Encoder}' could be loaded to fit the FSQ quantizer");
         var levels = config.FsqLevels.ToArray();
         var (fsq, loss, usage) = FsqAutoencoder.Fit(videos, dim, new FsqOptions { Levels = levels, Seed = config.Seed }, TorchDevice.Resolve(config.Device));
         var summary = $"FSQ [{string.Join(",", levels)}]: {usage.Used}/{usage.CodebookSize} codes used ({usage.Fraction:P1}), " +
