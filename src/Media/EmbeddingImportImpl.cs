@@ -25,15 +25,30 @@ internal static class ImportImpl
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path)) throw new MediaException(path, MediaErrorKind.FileNotFound, "embeddings file not found");
-        NpyArray array;
-        try { array = NpyArray.Read(path); }
-        catch (Exception e) when (e is InvalidDataException or NotSupportedException or OverflowException)
+        try
         {
-            throw new MediaException(path, MediaErrorKind.BadEmbeddings, e.Message.Replace(path + ": ", "", StringComparison.Ordinal), e);
+            using var stream = File.OpenRead(path);
+            return ReadNpy(stream, path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"cannot be read: {e.Message}", e);
+        }
+    }
+
+    public static (float[] Embeddings, int Count, int Dimension) ReadNpy(ReadOnlyMemory<byte> content, string name)
+    {
+        using var stream = new MemoryStream(content.ToArray(), writable: false);
+        return ReadNpy(stream, name);
+    }
+
+    private static (float[] Embeddings, int Count, int Dimension) ReadNpy(Stream stream, string path)
+    {
+        NpyArray array;
+        try { array = NpyArray.Read(stream); }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or OverflowException)
+        {
+            throw new MediaException(path, MediaErrorKind.BadEmbeddings, e.Message.Replace(path + ": ", "", StringComparison.Ordinal), e);
         }
         if (array.Shape.Length != 2)
             throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"expected a 2-d float32 array [segments, dim], got shape [{string.Join(", ", array.Shape)}]");

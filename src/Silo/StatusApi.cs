@@ -10,7 +10,7 @@ using Microsoft.AspNetCore.Routing;
 namespace LvMae.Silo;
 
 /// <summary>
-/// The HTTP JSON API: GET /videos/{id}, GET /videos?state=&amp;encoder=&amp;label=&amp;after=&amp;limit=, GET /corpus/summary,
+/// The HTTP JSON API: GET /videos/{id}, GET /videos?state=&amp;encoder=&amp;label=&amp;cursor=&amp;limit=, GET /corpus/summary,
 /// GET /runs, GET /runs/{name}, GET /silo/jobs (this silo's bounded ffmpeg/encoder jobs), GET /health. Malformed ids/filters give 400, unknown ids 404. Queries read the corpus index.
 /// </summary>
 public static class StatusApi
@@ -41,7 +41,7 @@ public static class StatusApi
     }
 
     public static async Task<IResult> ListVideos(IGrainFactory grains, string? state = null, string? encoder = null, string? label = null,
-        string? after = null, int? limit = null)
+        string? cursor = null, int? limit = null)
     {
         VideoStage? stage = null;
         if (state is not null)
@@ -51,8 +51,9 @@ public static class StatusApi
             stage = parsed;
         }
         if (limit is < 1 or > 10_000) return BadRequest("limit must be 1..10000");
-        if (after is not null && !BlobLayout.IsValidId(after)) return BadRequest($"malformed id '{after}' in 'after'");
-        var page = await grains.QueryAsync(new VideoQuery { Stage = stage, Encoder = encoder, Label = label, After = after, Limit = limit ?? 100 });
+        try { CorpusIndex.ParseCursor(cursor); }
+        catch (ArgumentException e) { return BadRequest(e.Message); }
+        var page = await grains.QueryAsync(new VideoQuery { Stage = stage, Encoder = encoder, Label = label, Cursor = cursor, Limit = limit ?? 100 });
         return Results.Ok(page);
     }
 

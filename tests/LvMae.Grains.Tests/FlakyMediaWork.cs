@@ -34,5 +34,5 @@ public sealed class FlakyMediaWork(IMediaWork inner) : IMediaWork
     public Task<EmbeddedVideo> EncodeAsync(string path, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken) =>
         inner.EncodeAsync(path, encoderSpec, segmentSeconds, progress, cancellationToken);
 
-    public (float[] Embeddings, int Count, int Dimension) ReadNpy(string path) => inner.ReadNpy(path);
+    public (float[] Embeddings, int Count, int Dimension) ReadNpy(Storage.BlobContent content) => inner.ReadNpy(content);
 }

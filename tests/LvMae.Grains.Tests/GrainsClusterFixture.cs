@@ -40,7 +40,7 @@ public sealed class GrainsClusterFixture : IAsyncLifetime
             p.MaxConcurrentJobs = MaxJobsPerSilo;
             p.RetryBaseDelay = TimeSpan.FromMilliseconds(100);
             p.MaxRetryDelay = TimeSpan.FromMilliseconds(500);
-            p.ResumeSweepInterval = TimeSpan.FromSeconds(1);
+            p.DispatchInterval = TimeSpan.FromSeconds(1);
             p.MaxAttempts = MaxAttempts;
         });
         });
@@ -89,8 +89,7 @@ public sealed class GrainsClusterFixture : IAsyncLifetime
         while (DateTime.UtcNow < deadline)
         {
             last.Clear();
-            foreach (var id in ids)
-                if (await Client.ShardFor(id).Get(id) is { } e) last[id] = e;
+            foreach (var e in await Client.IndexEntriesAsync(ids.ToList())) last[e.Id] = e;
             if (last.Count == ids.Count && last.Values.All(e => e.Stage is VideoStage.Embedded or VideoStage.Failed)) return last;
             await Task.Delay(300);
         }
