@@ -213,3 +213,59 @@ public static class CorpusIndex
         }
     }
 }
+
+/// <summary>What an audit compares and whether it repairs (see <see cref="ICorpusAuditGrain"/>).</summary>
+[GenerateSerializer, Alias("lvmae.AuditRequest")]
+public sealed record AuditRequest
+{
+    /// <summary>Rewrite index entries from the video states they disagree with, drop entries with no state.</summary>
+    [Id(0)] public bool Repair { get; init; }
+    /// <summary>Also check each embedded video's data blobs (exist; rows, dimension and content hash agree with its state) and list orphaned blobs.</summary>
+    [Id(1)] public bool Blobs { get; init; }
+}
+
+/// <summary>The outcome (or progress) of an audit of the corpus index and data blobs against the video grains' persisted state.</summary>
+[GenerateSerializer, Alias("lvmae.AuditReport")]
+public sealed record AuditReport
+{
+    [Id(0)] public AuditRequest Request { get; init; } = new();
+    [Id(1)] public DateTimeOffset StartedAt { get; init; }
+    [Id(2)] public DateTimeOffset? FinishedAt { get; init; }
+    public bool Running => FinishedAt is null && StartedAt != default;
+    /// <summary>Video states read (the truth).</summary>
+    [Id(3)] public int States { get; init; }
+    [Id(4)] public int IndexEntries { get; init; }
+    /// <summary>Videos with state but no index entry.</summary>
+    [Id(5)] public int Missing { get; init; }
+    /// <summary>Index entries that disagree with their video's state.</summary>
+    [Id(6)] public int Stale { get; init; }
+    /// <summary>Index entries without a video state.</summary>
+    [Id(7)] public int Phantom { get; init; }
+    [Id(8)] public int Repaired { get; init; }
+    /// <summary>Embedded videos whose data blobs are missing or disagree with the state.</summary>
+    [Id(9)] public int BlobProblems { get; init; }
+    /// <summary>Video folders in the data container with no video state.</summary>
+    [Id(10)] public int Orphans { get; init; }
+    /// <summary>The first problems found, one line each ("v123: index says Segmented, state says Embedded").</summary>
+    [Id(11)] public IReadOnlyList<string> Problems { get; init; } = [];
+    [Id(12)] public string? Error { get; init; }
+    /// <summary>Videos whose state is not finished (Embedded or Failed).</summary>
+    [Id(13)] public int Unfinished { get; init; }
+    [Id(14)] public int Failed { get; init; }
+
+    public int Inconsistencies => Missing + Stale + Phantom + BlobProblems;
+}
+
+/// <summary>
+/// Audits the corpus (key 0): reads every video grain's persisted state and compares the index (and, on request, the data
+/// blobs) with it; repairs the index from the states on request. Runs in the background (call <see cref="Report"/> to
+/// follow); also runs by itself on a reminder, repairing, so the index cannot drift unnoticed.
+/// </summary>
+[Alias("lvmae.ICorpusAuditGrain")]
+public interface ICorpusAuditGrain : IGrainWithIntegerKey
+{
+    /// <summary>Starts an audit (or returns the one running).</summary>
+    [Alias("Start")] Task<AuditReport> Start(AuditRequest request);
+    /// <summary>The running audit's progress, or the last one's outcome (default when none ran).</summary>
+    [Alias("Report")] Task<AuditReport> Report();
+}

@@ -42,8 +42,10 @@ public static class GrainsHosting
         services.AddSingleton(Options.Create(options));
         services.AddSingleton(Options.Create(indexOptions));
         services.TryAddSingleton(_ => new BlobStore(connectionString, container));
+        services.TryAddSingleton(_ => new GrainStateBlobs(new BlobStore(connectionString, BlobLayout.GrainStateContainer(container))));
         services.TryAddSingleton(new IndexLayout(indexOptions.Shards));
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, IndexLayoutGuard>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, AuditReminderStarter>();
         services.TryAddSingleton(_ => new MediaJobLimiter(options.MaxConcurrentJobs));
         services.TryAddSingleton<ScratchSpace>();
         services.TryAddSingleton<IMediaWork, MediaWork>();

@@ -47,11 +47,14 @@ public sealed class IndexOptions
     public int Shards { get; set; } = Contracts.IndexLayout.DefaultShards;
     /// <summary>A shard's log is folded into a new snapshot once it is larger than the snapshot and than this.</summary>
     public long CompactBytes { get; set; } = 256 << 10;
+    /// <summary>How often the cluster audits the index against the video states and repairs it (zero: never by itself).</summary>
+    public TimeSpan AuditInterval { get; set; } = TimeSpan.FromHours(6);
 
     public IEnumerable<string> Problems()
     {
         if (Shards is < 1 or > 4096) yield return $"LvMae:Index:Shards must be 1..4096 (is {Shards})";
         if (CompactBytes < 1024) yield return $"LvMae:Index:CompactBytes must be at least 1024 (is {CompactBytes})";
+        if (AuditInterval != TimeSpan.Zero && AuditInterval < TimeSpan.FromMinutes(1)) yield return "LvMae:Index:AuditInterval must be zero (off) or at least 1 minute";
     }
 }
 

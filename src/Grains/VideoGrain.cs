@@ -257,54 +257,61 @@ public sealed class VideoGrain(
     {
         var source = S.SourceBlob ?? throw new InvalidOperationException("no source blob registered");
         _queued = true;
-        await using var slot = await limiter.AcquireAsync(ct);
-        _queued = false;
-        var folder = scratch.Create(Id);
-        try
+        Embedded? done;
+        await using (await limiter.AcquireAsync(ct))
         {
-            var local = Path.Combine(folder, Path.GetFileName(source));
-            await DownloadAsync(source, local, ct);
-
-            if (S.Stage == VideoStage.Registered)
-            {
-                var info = await Task.Run(() => media.ProbeAsync(local, ct), ct);
-                S.Probe = new VideoProbe { DurationSeconds = info.DurationSeconds, FrameRate = info.FrameRate, Width = info.Width, Height = info.Height, Codec = info.Codec };
-                await TransitionAsync(VideoStage.Probed);
-            }
-
-            if (S.Stage == VideoStage.Probed)
-            {
-                // The plan is deterministic from the duration; segments.json is written with the embeddings it indexes.
-                var plan = media.Plan(S.Probe!.DurationSeconds, _options.SegmentSeconds);
-                if (plan.Count == 0)
-                    throw new MediaException(source, MediaErrorKind.ZeroDuration, $"a {S.Probe.DurationSeconds:F2} s video has no {_options.SegmentSeconds} s segment");
-                S.SegmentCount = plan.Count;
-                await TransitionAsync(VideoStage.Segmented);
-            }
-
-            if (S.Stage == VideoStage.Segmented)
-            {
-                var encoder = S.Encoder!;
-                Volatile.Write(ref _progress, 0);
-                var progress = new InlineProgress(v => Volatile.Write(ref _progress, Math.Clamp(v, 0, 1)));
-                var encoded = await Task.Run(() => media.EncodeAsync(local, encoder, _options.SegmentSeconds, progress, ct), ct);
-                var rows = encoded.Segments.Count;
-                if (rows == 0 || encoded.Dimension <= 0 || encoded.Embeddings.Length != rows * encoded.Dimension)
-                    throw new MediaException(source, MediaErrorKind.EncoderFailed, $"encoder returned {encoded.Embeddings.Length} values for {rows} segments of dimension {encoded.Dimension}");
-
-                // Data first: embeddings, then segments.json that indexes them; only then the state that points to both.
-                var embeddingsBlob = BlobLayout.Embeddings(Id, encoder);
-                var sha = await UploadNpyAsync(embeddingsBlob, encoded.Embeddings, rows, encoded.Dimension, encoded.EncoderName, encoded.EncoderVersion, ct);
-                var doc = encoded.ToDocument(Id, S.ContentHash);
-                await blobs.UploadAsync(BlobLayout.Segments(Id), System.Text.Encoding.UTF8.GetBytes(doc.ToJson()), contentType: "application/json", cancellationToken: ct);
-                MarkEmbedded(embeddingsBlob, rows, encoded.Dimension, encoded.EncoderVersion, sha);
-                await TransitionAsync(VideoStage.Embedded);
-            }
+            _queued = false;
+            var folder = scratch.Create(Id);
+            try { done = await ProcessSourceAsync(source, Path.Combine(folder, Path.GetFileName(source)), ct); }
+            finally { ScratchSpace.Release(folder); } // before the slot goes back
         }
-        finally
+        // The final state after slot and scratch are given back: a video the index calls Embedded holds no silo resources.
+        if (done is { } d)
         {
-            ScratchSpace.Release(folder); // before the slot goes back
+            MarkEmbedded(d.Blob, d.Rows, d.Dimension, d.Version, d.Sha256);
+            await TransitionAsync(VideoStage.Embedded);
         }
+    }
+
+    private sealed record Embedded(string Blob, int Rows, int Dimension, string Version, string Sha256);
+
+    /// <summary>Download, probe, plan, encode and upload, from whatever stage the state is in; the embeddings written, or null.</summary>
+    private async Task<Embedded?> ProcessSourceAsync(string source, string local, CancellationToken ct)
+    {
+        await DownloadAsync(source, local, ct);
+
+        if (S.Stage == VideoStage.Registered)
+        {
+            var info = await Task.Run(() => media.ProbeAsync(local, ct), ct);
+            S.Probe = new VideoProbe { DurationSeconds = info.DurationSeconds, FrameRate = info.FrameRate, Width = info.Width, Height = info.Height, Codec = info.Codec };
+            await TransitionAsync(VideoStage.Probed);
+        }
+
+        if (S.Stage == VideoStage.Probed)
+        {
+            // The plan is deterministic from the duration; segments.json is written with the embeddings it indexes.
+            var plan = media.Plan(S.Probe!.DurationSeconds, _options.SegmentSeconds);
+            if (plan.Count == 0)
+                throw new MediaException(source, MediaErrorKind.ZeroDuration, $"a {S.Probe.DurationSeconds:F2} s video has no {_options.SegmentSeconds} s segment");
+            S.SegmentCount = plan.Count;
+            await TransitionAsync(VideoStage.Segmented);
+        }
+
+        if (S.Stage != VideoStage.Segmented) return null;
+        var encoder = S.Encoder!;
+        Volatile.Write(ref _progress, 0);
+        var progress = new InlineProgress(v => Volatile.Write(ref _progress, Math.Clamp(v, 0, 1)));
+        var encoded = await Task.Run(() => media.EncodeAsync(local, encoder, _options.SegmentSeconds, progress, ct), ct);
+        var rows = encoded.Segments.Count;
+        if (rows == 0 || encoded.Dimension <= 0 || encoded.Embeddings.Length != rows * encoded.Dimension)
+            throw new MediaException(source, MediaErrorKind.EncoderFailed, $"encoder returned {encoded.Embeddings.Length} values for {rows} segments of dimension {encoded.Dimension}");
+
+        // Data first: embeddings, then segments.json that indexes them; only then (the caller) the state that points to both.
+        var embeddingsBlob = BlobLayout.Embeddings(Id, encoder);
+        var sha = await UploadNpyAsync(embeddingsBlob, encoded.Embeddings, rows, encoded.Dimension, encoded.EncoderName, encoded.EncoderVersion, ct);
+        var doc = encoded.ToDocument(Id, S.ContentHash);
+        await blobs.UploadAsync(BlobLayout.Segments(Id), System.Text.Encoding.UTF8.GetBytes(doc.ToJson()), contentType: "application/json", cancellationToken: ct);
+        return new Embedded(embeddingsBlob, rows, encoded.Dimension, encoded.EncoderVersion, sha);
     }
 
     /// <summary>

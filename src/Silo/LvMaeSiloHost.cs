@@ -98,7 +98,7 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
                 silo.UseRedisClustering(o => o.ConfigurationOptions = RedisConfiguration.Parse(c.RedisConnectionString!));
         }
         silo.AddLvMaeGrains(settings.Storage.ConnectionString, settings.Storage.Container, p => CopyProcessing(settings.Processing, p),
-            i => { i.Shards = settings.Index.Shards; i.CompactBytes = settings.Index.CompactBytes; });
+            i => { i.Shards = settings.Index.Shards; i.CompactBytes = settings.Index.CompactBytes; i.AuditInterval = settings.Index.AuditInterval; });
         if (settings.Api.Enabled && settings.Api.Dashboard) silo.AddDashboard();
     }
 

@@ -34,7 +34,7 @@ public sealed class GrainsClusterFixture : IAsyncLifetime
         var builder = new InProcessTestClusterBuilder(3);
         builder.ConfigureSilo((_, silo) =>
         {
-            silo.Services.AddSingleton<IMediaWork>(_ => new FlakyMediaWork(new MediaWork()));
+            silo.Services.AddSingleton<IMediaWork>(sp => new FlakyMediaWork(new MediaWork(), sp.GetRequiredService<ScratchSpace>()));
             silo.AddLvMaeGrains(connection, Container, p =>
         {
             p.MaxConcurrentJobs = MaxJobsPerSilo;
@@ -80,6 +80,9 @@ public sealed class GrainsClusterFixture : IAsyncLifetime
 
     public IEnumerable<MediaJobLimiter> Limiters =>
         Cluster.Silos.Select(s => s.ServiceProvider.GetRequiredService<MediaJobLimiter>());
+
+    public IEnumerable<FlakyMediaWork> MediaWorks =>
+        Cluster.Silos.Select(s => (FlakyMediaWork)s.ServiceProvider.GetRequiredService<IMediaWork>());
 
     /// <summary>Polls the corpus index (not the video grains, which a status call would activate) until every id is terminal.</summary>
     public async Task<IReadOnlyDictionary<string, VideoIndexEntry>> WaitForIndexAsync(IReadOnlyCollection<string> ids, TimeSpan timeout)

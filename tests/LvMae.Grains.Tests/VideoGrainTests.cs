@@ -193,7 +193,7 @@ public sealed class VideoGrainTests(GrainsClusterFixture fixture)
             Encoder = "builtin",
             Labels = ["paging", i % 2 == 0 ? "even" : "odd"],
             EmbeddedEncoders = i % 3 == 0 ? ["builtin"] : [],
-            UpdatedAt = DateTimeOffset.UtcNow.AddDays(1),
+            UpdatedAt = DateTimeOffset.UtcNow.AddDays(-1),
             Version = 1,
         }).ToList();
         var layout = new IndexLayout(IndexLayout.DefaultShards);
