@@ -71,12 +71,20 @@ public static class IngestionProgress
                 var open = new HashSet<string>(ids, StringComparer.Ordinal);
                 while (!ct.IsCancellationRequested)
                 {
-                    foreach (var chunk in open.ToList().Chunk(5000))
-                        foreach (var e in await grains.IndexEntriesAsync(chunk))
-                        {
-                            final[e.Id] = e;
-                            if (e.Stage is VideoStage.Embedded or VideoStage.Failed) open.Remove(e.Id);
-                        }
+                    try
+                    {
+                        foreach (var chunk in open.ToList().Chunk(5000))
+                            foreach (var e in await grains.IndexEntriesAsync(chunk))
+                            {
+                                final[e.Id] = e;
+                                if (e.Stage is VideoStage.Embedded or VideoStage.Failed) open.Remove(e.Id);
+                            }
+                    }
+                    catch (Exception e) when (e is OrleansException or TimeoutException)
+                    {
+                        // A silo died and the cluster has not noticed yet: its videos resume elsewhere; keep following.
+                        probed.Description = $"probed (cluster busy: {e.GetType().Name}, retrying)";
+                    }
                     probed.Value = final.Values.Count(e => e.Stage is not VideoStage.Registered);
                     embedded.Value = final.Values.Count(e => e.Stage == VideoStage.Embedded);
                     failed.Value = final.Values.Count(e => e.Stage == VideoStage.Failed);
