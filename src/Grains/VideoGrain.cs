@@ -188,69 +188,56 @@ public sealed class VideoGrain(
         _work = WorkAsync(_cts.Token);
     }
 
+    /// <summary>The work, under the video's retry policies (<see cref="VideoRetries"/>): what is left after them is a failure.</summary>
     private async Task WorkAsync(CancellationToken ct)
     {
         await Task.Yield(); // let the call that started us return first
-        var storageWaits = 0;
         try
         {
-            while (!ct.IsCancellationRequested && !Finished)
-            {
-                try
-                {
-                    if (S.Kind == VideoSourceKind.Embeddings)
-                        await ImportAsync(ct);
-                    else
-                    {
-                        // Persisted before the attempt: a video that crashes its silo every time fails after MaxAttempts.
-                        S.Attempts++;
-                        await SaveAsync();
-                        await RunStagesAsync(ct);
-                    }
-                    storageWaits = 0;
-                }
-                catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
-                catch (InconsistentStateException e)
-                {
-                    logger.LogWarning("video {Id}: state changed elsewhere ({Message}); deactivating this activation", Id, e.Message);
-                    DeactivateOnIdle();
-                    return;
-                }
-                catch (Exception e)
-                {
-                    var (kind, permanent) = Classify(e);
-                    var message = e is MediaException m ? m.Problem : e.Message;
-                    if (kind == StorageKind)
-                    {
-                        // Storage is down or throttling: not this video's fault. Wait it out, whatever it takes.
-                        if (S.Kind != VideoSourceKind.Embeddings) S.Attempts = Math.Max(0, S.Attempts - 1);
-                        var wait = Backoff(++storageWaits);
-                        logger.LogWarning("video {Id}: storage unavailable ({Message}); trying again in {Delay}", Id, message, wait);
-                        await Task.Delay(wait, ct);
-                        continue;
-                    }
-                    if (permanent || S.Kind == VideoSourceKind.Embeddings || S.Attempts >= _options.MaxAttempts)
-                    {
-                        if (permanent) logger.LogInformation("video {Id}: failed ({Kind}, permanent): {Message}", Id, kind, message);
-                        else logger.LogWarning(e, "video {Id}: failed ({Kind}) after {Attempts} attempt(s)", Id, kind, S.Attempts);
-                        await FailAsync(kind, message, permanent);
-                        break;
-                    }
-                    var delay = Backoff(S.Attempts);
-                    logger.LogInformation("video {Id}: attempt {Attempt} failed ({Kind}: {Message}); retrying in {Delay}", Id, S.Attempts, kind, message, delay);
-                    await Task.Delay(delay, ct);
-                }
-            }
+            await VideoRetries.Run(Retries.Work, AttemptAsync, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
+        catch (InconsistentStateException e)
+        {
+            logger.LogWarning("video {Id}: state changed elsewhere ({Message}); deactivating this activation", Id, e.Message);
+            DeactivateOnIdle();
+        }
         catch (Exception e)
         {
-            logger.LogError(e, "video {Id}: background work stopped unexpectedly", Id);
+            var (kind, permanent) = Classify(e);
+            var message = e is MediaException m ? m.Problem : e.Message;
+            if (permanent) logger.LogInformation("video {Id}: failed ({Kind}, permanent): {Message}", Id, kind, message);
+            else logger.LogWarning(e, "video {Id}: failed ({Kind}) after {Attempts} attempt(s)", Id, kind, S.Attempts);
+            try { await FailAsync(kind, message, permanent); }
+            catch (Exception inner) { logger.LogError(inner, "video {Id}: could not record its failure", Id); }
         }
         finally
         {
             _queued = false;
         }
+    }
+
+    private VideoRetries? _retries;
+    // Imports get no media retries (their only work is validating bytes already in storage).
+    private VideoRetries Retries => _retries ??= new VideoRetries(_options, () => S.Kind == VideoSourceKind.Embeddings ? int.MaxValue : S.Attempts, (what, e, delay) =>
+    {
+        if (IsStorageOutage(e) && S.Kind == VideoSourceKind.VideoFile) S.Attempts = Math.Max(0, S.Attempts - 1); // not the video's attempt
+        logger.LogInformation("video {Id}: {What} ({Message}); trying again in {Delay}", Id, what, e is MediaException m ? m.Problem : e.Message, delay);
+    });
+
+    /// <summary>One attempt at whatever stage the video is in.</summary>
+    private async Task AttemptAsync(CancellationToken ct)
+    {
+        if (Finished) return;
+        if (S.Kind == VideoSourceKind.Embeddings)
+        {
+            await ImportAsync(ct);
+            return;
+        }
+        // Persisted before the attempt: a video that crashes its silo every time fails after MaxAttempts.
+        S.Attempts++;
+        await SaveAsync();
+        await RunStagesAsync(ct);
     }
 
     private async Task RunStagesAsync(CancellationToken ct)
@@ -441,19 +428,8 @@ public sealed class VideoGrain(
     {
         if (_indexedVersion == S.Version || _unsaved) return;
         var entry = Entry();
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                await GrainFactory.GetGrain<ICorpusIndexGrain>(layout.ShardOf(Id)).Upsert(entry);
-                _indexedVersion = Math.Max(_indexedVersion, entry.Version);
-                return;
-            }
-            catch (Exception e) when (attempt < 3 && e is not ArgumentException)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt));
-            }
-        }
+        await VideoRetries.Run(Retries.IndexPublish, _ => GrainFactory.GetGrain<ICorpusIndexGrain>(layout.ShardOf(Id)).Upsert(entry), CancellationToken.None);
+        _indexedVersion = Math.Max(_indexedVersion, entry.Version);
     }
 
     /// <summary>Intermediate transitions: best effort (a later transition or the final one supersedes them).</summary>
@@ -464,12 +440,6 @@ public sealed class VideoGrain(
         {
             logger.LogWarning("video {Id}: index update to {Stage} failed: {Message}", Id, S.Stage, e.Message);
         }
-    }
-
-    private TimeSpan Backoff(int attempt)
-    {
-        var ms = _options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, Math.Min(20, Math.Max(0, attempt - 1)));
-        return TimeSpan.FromMilliseconds(Math.Min(ms, _options.MaxRetryDelay.TotalMilliseconds));
     }
 
     public const string StorageKind = "Storage";
