@@ -19,7 +19,7 @@ public static class GrainsHosting
     /// <paramref name="container"/>. Adds the index layout, the per-silo job limiter and scratch space, and the media seam.
     /// </summary>
     public static ISiloBuilder AddLvMaeGrains(this ISiloBuilder silo, string connectionString, string container,
-        Action<ProcessingOptions>? processing = null, Action<IndexOptions>? index = null)
+        Action<ProcessingOptions>? processing = null, Action<IndexOptions>? index = null, StorageTraffic? traffic = null)
     {
         var options = new ProcessingOptions();
         processing?.Invoke(options);
@@ -28,21 +28,25 @@ public static class GrainsHosting
         var problems = options.Problems().Concat(indexOptions.Problems()).ToList();
         if (problems.Count > 0) throw new InvalidOperationException("invalid processing options: " + string.Join("; ", problems));
 
+        traffic ??= new StorageTraffic();
+        var stateContainer = BlobLayout.GrainStateContainer(container);
+        var blobOptions = traffic.BlobOptions(path => TrafficCategory(path, container, stateContainer));
         void GrainState(AzureBlobStorageOptions o)
         {
-            o.BlobServiceClient = new Azure.Storage.Blobs.BlobServiceClient(connectionString);
+            o.BlobServiceClient = new Azure.Storage.Blobs.BlobServiceClient(connectionString, blobOptions);
             o.ContainerName = BlobLayout.GrainStateContainer(container);
             o.GrainStorageSerializer = new GrainStateJson();
         }
         silo.AddAzureBlobGrainStorage(LvMaeStorage.GrainStorageName, GrainState);
         silo.AddAzureBlobGrainStorageAsDefault(GrainState);
-        silo.UseAzureTableReminderService(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(connectionString));
+        silo.UseAzureTableReminderService(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(connectionString, TableOptions(traffic)));
 
         var services = silo.Services;
         services.AddSingleton(Options.Create(options));
         services.AddSingleton(Options.Create(indexOptions));
-        services.TryAddSingleton(_ => new BlobStore(connectionString, container));
-        services.TryAddSingleton(_ => new GrainStateBlobs(new BlobStore(connectionString, BlobLayout.GrainStateContainer(container))));
+        services.TryAddSingleton(traffic);
+        services.TryAddSingleton(_ => new BlobStore(connectionString, container, blobOptions));
+        services.TryAddSingleton(_ => new GrainStateBlobs(new BlobStore(connectionString, stateContainer, blobOptions)));
         services.TryAddSingleton(new IndexLayout(indexOptions.Shards));
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, IndexLayoutGuard>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, AuditReminderStarter>();
@@ -52,4 +56,18 @@ public static class GrainsHosting
         silo.AddLvMaeTraining(); // training runs: GPU silo metadata + placement filter, run resumer (src/Grains/Training)
         return silo;
     }
+
+    /// <summary>Table clients (reminders, membership) whose requests count as "tables".</summary>
+    public static Azure.Data.Tables.TableClientOptions TableOptions(StorageTraffic traffic)
+    {
+        var options = new Azure.Data.Tables.TableClientOptions();
+        options.AddPolicy(traffic.Policy(_ => "tables"), Azure.Core.HttpPipelinePosition.PerCall);
+        return options;
+    }
+
+    /// <summary>grain state | index | data (everything else in the data container, written by this silo).</summary>
+    private static string TrafficCategory(string path, string container, string stateContainer) =>
+        path.Contains($"/{stateContainer}/", StringComparison.Ordinal) ? "grain state"
+        : path.Contains($"/{container}/{BlobLayout.IndexPrefix}", StringComparison.Ordinal) ? "index"
+        : "data";
 }

@@ -111,6 +111,7 @@ public sealed class VideoGrain(
                 UpdatedAt = now,
                 Version = 0,
             };
+            if (await TryImportInlineAsync()) return Status();
         }
         await CommitAsync(); // the index shard now queues it and asks it to Process when there is room
         return Status();
@@ -308,6 +309,13 @@ public sealed class VideoGrain(
     /// </summary>
     private async Task ImportAsync(CancellationToken ct)
     {
+        var (blob, count, dimension, sha) = await ValidateImportAsync(ct);
+        MarkEmbedded(blob, count, dimension, "imported", sha);
+        await TransitionAsync(VideoStage.Embedded);
+    }
+
+    private async Task<(string Blob, int Count, int Dimension, string? Sha256)> ValidateImportAsync(CancellationToken ct)
+    {
         var blob = S.SourceBlob!;
         var content = await blobs.TryDownloadWithPropertiesAsync(blob, ct)
             ?? throw new MediaException(blob, MediaErrorKind.FileNotFound, $"embeddings blob {blob} does not exist (upload it before registering)");
@@ -315,16 +323,47 @@ public sealed class VideoGrain(
         if (S.ContentHash is { } expected && stored != expected)
             throw new MediaException(blob, MediaErrorKind.BadEmbeddings,
                 $"{blob} holds other content (sha256 {stored?[..Math.Min(12, stored.Length)] ?? "none"}) than was registered ({expected[..Math.Min(12, expected.Length)]}): registered twice with different files?");
-        int count, dimension;
-        try { (_, count, dimension) = media.ReadNpy(content); }
+        try
+        {
+            var (_, count, dimension) = media.ReadNpy(content);
+            return (blob, count, dimension, stored);
+        }
         catch (MediaException e)
         {
             await blobs.DeleteIfMatchAsync(blob, content.ETag, ct); // never leave an unusable file at the embeddings name
             throw new MediaException(S.OriginalName ?? blob, e.Kind, e.Problem, e);
         }
-        MarkEmbedded(blob, count, dimension, "imported", stored);
-        await TransitionAsync(VideoStage.Embedded);
     }
+
+    /// <summary>
+    /// A new small import is validated within its registration: one state write (Embedded or Failed) instead of two and no
+    /// trip through the queue. Anything else, or storage trouble on the way, takes the queued path.
+    /// </summary>
+    private async Task<bool> TryImportInlineAsync()
+    {
+        if (S.Kind != VideoSourceKind.Embeddings || S.SizeBytes is <= 0 or > InlineImportBytes) return false;
+        try
+        {
+            var (blob, count, dimension, sha) = await ValidateImportAsync(CancellationToken.None);
+            MarkEmbedded(blob, count, dimension, "imported", sha);
+            S.Stage = VideoStage.Embedded;
+        }
+        catch (MediaException e)
+        {
+            S.Stage = VideoStage.Failed;
+            S.Failure = new VideoFailure { Kind = e.Kind.ToString(), Message = e.Problem, Permanent = e.IsPermanent, At = DateTimeOffset.UtcNow };
+            S.CompletedAt = S.Failure.At;
+        }
+        catch (Exception e) when (IsStorageOutage(e))
+        {
+            return false;
+        }
+        await CommitAsync();
+        return true;
+    }
+
+    /// <summary>Imports up to this size are validated inside Register (a few ms); larger ones are queued like videos.</summary>
+    public const long InlineImportBytes = 4 << 20;
 
     private void MarkEmbedded(string blob, int rows, int dimension, string version, string? sha256)
     {

@@ -82,6 +82,7 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
     public static void ConfigureSilo(ISiloBuilder silo, LvMaeSiloSettings settings)
     {
         var c = settings.Clustering;
+        var traffic = new LvMae.Storage.StorageTraffic();
         if (c.Mode == ClusteringMode.Localhost)
         {
             var primary = c.PrimarySiloPort is { } p ? new IPEndPoint(IPAddress.Loopback, p) : null;
@@ -93,12 +94,12 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
             var advertised = AdvertisedAddress(c);
             silo.ConfigureEndpoints(advertised, c.SiloPort, c.GatewayPort, listenOnAnyHostAddress: !IPAddress.IsLoopback(advertised));
             if (c.Mode == ClusteringMode.AzureTable)
-                silo.UseAzureStorageClustering(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(settings.Storage.ConnectionString));
+                silo.UseAzureStorageClustering(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(settings.Storage.ConnectionString, GrainsHosting.TableOptions(traffic)));
             else
                 silo.UseRedisClustering(o => o.ConfigurationOptions = RedisConfiguration.Parse(c.RedisConnectionString!));
         }
         silo.AddLvMaeGrains(settings.Storage.ConnectionString, settings.Storage.Container, p => CopyProcessing(settings.Processing, p),
-            i => { i.Shards = settings.Index.Shards; i.CompactBytes = settings.Index.CompactBytes; i.AuditInterval = settings.Index.AuditInterval; });
+            i => { i.Shards = settings.Index.Shards; i.CompactBytes = settings.Index.CompactBytes; i.AuditInterval = settings.Index.AuditInterval; }, traffic);
         if (settings.Api.Enabled && settings.Api.Dashboard) silo.AddDashboard();
     }
 

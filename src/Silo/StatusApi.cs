@@ -11,7 +11,7 @@ namespace LvMae.Silo;
 
 /// <summary>
 /// The HTTP JSON API: GET /videos/{id}, GET /videos?state=&amp;encoder=&amp;label=&amp;cursor=&amp;limit=, GET /corpus/summary,
-/// GET /runs, GET /runs/{name}, GET /silo/jobs (this silo's bounded ffmpeg/encoder jobs), GET /health. Malformed ids/filters give 400, unknown ids 404. Queries read the corpus index.
+/// GET /runs, GET /runs/{name}, GET /silo/jobs (this silo's bounded ffmpeg/encoder jobs), GET /silo/storage (requests and bytes this silo sent to storage, by category; its scratch bytes), GET /health. Malformed ids/filters give 400, unknown ids 404. Queries read the corpus index.
 /// </summary>
 public static class StatusApi
 {
@@ -29,6 +29,10 @@ public static class StatusApi
         app.MapGet("/silo/jobs", (HttpContext context) =>
             context.RequestServices.GetService(typeof(MediaJobLimiter)) is MediaJobLimiter limiter
                 ? Results.Ok(new { capacity = limiter.Capacity, running = limiter.Running, waiting = limiter.Waiting, completed = limiter.Completed, peakRunning = limiter.PeakRunning })
+                : NotFound("this host runs no silo"));
+        app.MapGet("/silo/storage", (HttpContext context) =>
+            context.RequestServices.GetService(typeof(StorageTraffic)) is StorageTraffic traffic
+                ? Results.Ok(new { categories = traffic.Snapshot(), scratchBytes = (context.RequestServices.GetService(typeof(ScratchSpace)) as ScratchSpace)?.Bytes() })
                 : NotFound("this host runs no silo"));
         return app;
     }

@@ -34,8 +34,8 @@ public sealed class BlobStore
         _ready = new Lazy<Task>(() => Container.CreateIfNotExistsAsync(), LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
-    public BlobStore(string connectionString, string containerName = BlobLayout.DefaultContainer)
-        : this(new BlobContainerClient(connectionString, containerName)) { }
+    public BlobStore(string connectionString, string containerName = BlobLayout.DefaultContainer, BlobClientOptions? options = null)
+        : this(new BlobContainerClient(connectionString, containerName, options)) { }
 
     public BlobContainerClient Container { get; }
 
@@ -50,15 +50,36 @@ public sealed class BlobStore
         UploadCoreAsync(name, BinaryData.FromBytes(content), metadata, contentType, null, cancellationToken);
 
     /// <summary>Uploads (overwrites) a local file; returns the new ETag.</summary>
-    public async Task<string> UploadFileAsync(string name, string path, IDictionary<string, string>? metadata = null,
-        string? contentType = null, CancellationToken cancellationToken = default)
+    public Task<string> UploadFileAsync(string name, string path, IDictionary<string, string>? metadata = null,
+        string? contentType = null, CancellationToken cancellationToken = default) =>
+        UploadFileCoreAsync(name, path, metadata, contentType, null, cancellationToken);
+
+    /// <summary>Conditional upload of a local file (as <see cref="UploadConditionalAsync"/>: <paramref name="ifMatch"/> null =
+    /// create only, "*" = only if it exists, else only at that ETag); throws <see cref="BlobConflictException"/> when the condition fails.</summary>
+    public Task<string> UploadFileAsync(string name, string path, IDictionary<string, string>? metadata, string? ifMatch,
+        string? contentType = null, CancellationToken cancellationToken = default) =>
+        UploadFileCoreAsync(name, path, metadata, contentType, Conditions(ifMatch), cancellationToken);
+
+    private async Task<string> UploadFileCoreAsync(string name, string path, IDictionary<string, string>? metadata,
+        string? contentType, BlobRequestConditions? conditions, CancellationToken cancellationToken)
     {
         await EnsureContainerAsync(cancellationToken);
-        var options = new BlobUploadOptions { Metadata = metadata, HttpHeaders = Headers(contentType) };
+        var options = new BlobUploadOptions { Metadata = metadata, HttpHeaders = Headers(contentType), Conditions = conditions };
         await using var stream = File.OpenRead(path);
-        var response = await Blob(name).UploadAsync(stream, options, cancellationToken);
-        return response.Value.ETag.ToString();
+        try
+        {
+            var response = await Blob(name).UploadAsync(stream, options, cancellationToken);
+            return response.Value.ETag.ToString();
+        }
+        catch (RequestFailedException e) when (conditions is not null && e.Status is 404 or 409 or 412)
+        {
+            throw new BlobConflictException(name, $"conditional upload of {name} failed: {e.ErrorCode}", e);
+        }
     }
+
+    private static BlobRequestConditions Conditions(string? ifMatch) => ifMatch is null
+        ? new BlobRequestConditions { IfNoneMatch = ETag.All }
+        : new BlobRequestConditions { IfMatch = ifMatch == "*" ? ETag.All : new ETag(ifMatch) };
 
     /// <summary>
     /// Conditional upload: <paramref name="ifMatch"/> null = only if the blob does not exist (If-None-Match:*),
@@ -67,10 +88,7 @@ public sealed class BlobStore
     public Task<string> UploadConditionalAsync(string name, ReadOnlyMemory<byte> content, string? ifMatch,
         IDictionary<string, string>? metadata = null, string? contentType = null, CancellationToken cancellationToken = default)
     {
-        var conditions = ifMatch is null
-            ? new BlobRequestConditions { IfNoneMatch = ETag.All }
-            : new BlobRequestConditions { IfMatch = new ETag(ifMatch) };
-        return UploadCoreAsync(name, BinaryData.FromBytes(content), metadata, contentType, conditions, cancellationToken);
+        return UploadCoreAsync(name, BinaryData.FromBytes(content), metadata, contentType, Conditions(ifMatch), cancellationToken);
     }
 
     private async Task<string> UploadCoreAsync(string name, BinaryData data, IDictionary<string, string>? metadata,

@@ -47,7 +47,7 @@ public sealed class CorpusIndexGrain(
         if (_log.UnreadableLines > 0) logger.LogWarning("index shard {Shard}: {Count} unreadable log line(s) skipped", Shard, _log.UnreadableLines);
         _dispatcher = new WorkDispatcher(GrainFactory, DispatchCapacity, logger, Shard);
         _reminderOn = await this.GetReminder(DispatchReminder) is not null;
-        await WorkChangedAsync();
+        WorkChanged();
     }
 
     /// <summary>In flight per shard: enough to keep every silo's job slots busy (with a queue of one behind each), at least 2.</summary>
@@ -91,7 +91,7 @@ public sealed class CorpusIndexGrain(
         if (_unwritten.Count == 0 && _pendingFlush is null) return;
         _summary = null;
         var flush = FlushAsync();
-        await WorkChangedAsync();
+        WorkChanged();
         await flush;
     }
 
@@ -128,8 +128,12 @@ public sealed class CorpusIndexGrain(
 
     // ---- work dispatch ----------------------------------------------------------------------------------------------------
 
-    /// <summary>Fills the dispatch and keeps the timer (this activation) and the reminder (across silo loss) on while work is left.</summary>
-    private async Task WorkChangedAsync()
+    /// <summary>
+    /// Fills the dispatch and keeps the timer (this activation) on while work is left; makes sure the reminder (across silo
+    /// loss) is registered. The reminder is removed only by its own tick finding no work, so a shard whose queue empties and
+    /// refills many times a second (imports) costs no table write per change.
+    /// </summary>
+    private void WorkChanged()
     {
         _dispatcher.Fill(_index);
         var work = _index.QueueLength > 0;
@@ -140,19 +144,22 @@ public sealed class CorpusIndexGrain(
             _timer.Dispose();
             _timer = null;
         }
-        if (work != _reminderOn)
+        if (work && !_reminderOn && _registering is not { IsCompleted: false }) _registering = RegisterReminderAsync();
+    }
+
+    private Task? _registering;
+
+    private async Task RegisterReminderAsync()
+    {
+        try
         {
-            try
-            {
-                if (work) await this.RegisterOrUpdateReminder(DispatchReminder, _options.DispatchReminderPeriod, _options.DispatchReminderPeriod);
-                else if (await this.GetReminder(DispatchReminder) is { } reminder) await this.UnregisterReminder(reminder);
-                _reminderOn = work;
-            }
-            catch (Exception e)
-            {
-                // Tried again on the next change or tick; the timer drives work meanwhile.
-                logger.LogWarning("index shard {Shard}: {Action} the dispatch reminder failed: {Message}", Shard, work ? "registering" : "removing", e.Message);
-            }
+            await this.RegisterOrUpdateReminder(DispatchReminder, _options.DispatchReminderPeriod, _options.DispatchReminderPeriod);
+            _reminderOn = true;
+        }
+        catch (Exception e)
+        {
+            // Tried again on the next change; the timer drives work meanwhile.
+            logger.LogWarning("index shard {Shard}: registering the dispatch reminder failed: {Message}", Shard, e.Message);
         }
     }
 
@@ -160,7 +167,12 @@ public sealed class CorpusIndexGrain(
     {
         if (reminderName != DispatchReminder) return;
         await _dispatcher.TickAsync(_index);
-        await WorkChangedAsync();
+        WorkChanged();
+        if (_index.QueueLength == 0 && await this.GetReminder(DispatchReminder) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
+            _reminderOn = false;
+        }
     }
 
     // ---- queries ----------------------------------------------------------------------------------------------------------
