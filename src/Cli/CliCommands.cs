@@ -59,7 +59,7 @@ public static class Cli
         try
         {
             var settings = Settings();
-            await using var client = await LvMaeClient.ConnectAsync(settings.Clustering);
+            await using var client = await LvMaeClient.ConnectAsync(settings.Clustering, settings.Tls);
             return await body(settings, client);
         }
         catch (SiloUnreachableException e)

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json.Serialization;
 using LvMae.Grains;
 using Microsoft.AspNetCore.Builder;
@@ -58,6 +57,7 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
         builder.Logging.SetMinimumLevel(settings.Logging.MinimumLevel);
         builder.Logging.AddFilter("Orleans", settings.Logging.OrleansLevel);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.Logging.AddFilter("Polly", LogLevel.Warning); // Orleans' placement pipeline logs every attempt at Information
 
         var api = settings.Api;
         if (api.Enabled)
@@ -90,18 +90,12 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
         else
         {
             silo.Configure<ClusterOptions>(o => { o.ClusterId = c.ClusterId; o.ServiceId = c.ServiceId; });
-            silo.ConfigureEndpoints(AdvertisedAddress(c), c.SiloPort, c.GatewayPort, listenOnAnyHostAddress: true);
+            silo.ConfigureEndpoints(SiloNetwork.AdvertisedAddress(c), c.SiloPort, c.GatewayPort, listenOnAnyHostAddress: SiloNetwork.ListensBeyondLoopback(c));
             silo.UseRedisClustering(o => o.ConfigurationOptions = RedisConfiguration.Parse(c.RedisConnectionString!));
         }
+        silo.UseClusterTls(settings.Tls);
         silo.AddLvMaeGrains(settings.Storage.ConnectionString, settings.Storage.Container, p => CopyProcessing(settings.Processing, p));
         if (settings.Api.Enabled && settings.Api.Dashboard) silo.AddDashboard();
-    }
-
-    private static IPAddress AdvertisedAddress(ClusteringOptions c)
-    {
-        if (c.AdvertisedIPAddress is not null) return IPAddress.Parse(c.AdvertisedIPAddress);
-        var address = Dns.GetHostAddresses(Dns.GetHostName()).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a));
-        return address ?? IPAddress.Loopback;
     }
 
     private static void CopyProcessing(ProcessingOptions from, ProcessingOptions to)
