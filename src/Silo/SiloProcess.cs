@@ -60,13 +60,13 @@ public static class SiloProcess
         var c = settings.Clustering;
         var listen = SiloNetwork.ListenAddress(c);
         var advertised = SiloNetwork.AdvertisedAddress(c);
-        var at = Equals(listen, advertised) ? $"{listen}" : $"{listen} (advertised as {advertised})";
+        string At(int port) => Equals(listen, advertised) ? $"{listen}:{port}" : $"{listen}:{port}, advertised as {advertised}:{port}";
         var tls = settings.Tls.Enabled ? $"mutual TLS, certificate {settings.Tls.CertificatePath}, CA {settings.Tls.CaCertificatePath}" : "no TLS (loopback only)";
         var lines = new List<string>
         {
             $"lvmae silo running (pid {Environment.ProcessId}), cluster '{c.ClusterId}' (service '{c.ServiceId}', {c.Mode} membership)",
-            $"  silo port    {at}:{c.SiloPort}",
-            $"  gateway      {at}:{c.GatewayPort}",
+            $"  silo port    {At(c.SiloPort)}",
+            $"  gateway      {At(c.GatewayPort)}",
             $"  security     {tls}",
             api is null ? "  HTTP API     disabled"
                 : $"  HTTP API     {api}{(settings.Api.Dashboard ? $" (dashboard {new Uri(api, settings.Api.DashboardPath)})" : "")}{(string.IsNullOrEmpty(settings.Api.ApiKey) ? "" : ", X-Api-Key required")}",
