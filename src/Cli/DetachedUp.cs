@@ -63,14 +63,14 @@ public static class DetachedUp
         return ExitCodes.Ok;
     }
 
-    /// <summary>How this CLI was started: `dotnet lvmae.dll`, or its own executable.</summary>
+    /// <summary>How to start this CLI again: its own executable (the apphost beside lvmae.dll), else `dotnet lvmae.dll`.</summary>
     private static string[] CliInvocation()
     {
         var assembly = typeof(DetachedUp).Assembly.Location;
-        var host = Environment.ProcessPath;
-        if (host is not null && Path.GetFileNameWithoutExtension(host) is var name && name != "dotnet" && string.Equals(Path.GetDirectoryName(host), Path.GetDirectoryName(assembly), StringComparison.Ordinal))
-            return [host]; // the apphost next to lvmae.dll
-        return [host is not null && Path.GetFileNameWithoutExtension(host) == "dotnet" ? host : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", assembly];
+        var host = Environment.ProcessPath ?? "dotnet";
+        var isDotnet = Path.GetFileNameWithoutExtension(host) == "dotnet";
+        if (!isDotnet && Path.GetDirectoryName(host) == Path.GetDirectoryName(assembly)) return [host];
+        return [isDotnet ? host : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", assembly];
     }
 
     // sh redirects the output to the log and execs setsid, which puts the process in a session of its own (no terminal:

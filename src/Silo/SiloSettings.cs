@@ -129,7 +129,7 @@ public sealed class LvMaeSiloSettings
         var settings = new LvMaeSiloSettings();
         var found = new List<string>();
         // One key at a time, so that every value that does not convert is listed, not only the first.
-        void Bind(string section, object options)
+        void BindSection(string section, object options)
         {
             foreach (var key in configuration.GetSection(section).GetChildren())
             {
@@ -138,12 +138,12 @@ public sealed class LvMaeSiloSettings
                 catch (InvalidOperationException e) { found.Add(e.Message); }
             }
         }
-        Bind(StorageOptions.Section, settings.Storage);
-        Bind(ClusteringOptions.Section, settings.Clustering);
-        Bind(ProcessingOptions.Section, settings.Processing);
-        Bind(ApiOptions.Section, settings.Api);
-        Bind(HostLoggingOptions.Section, settings.Logging);
-        Bind(ClusterTlsOptions.Section, settings.Tls);
+        BindSection(StorageOptions.Section, settings.Storage);
+        BindSection(ClusteringOptions.Section, settings.Clustering);
+        BindSection(ProcessingOptions.Section, settings.Processing);
+        BindSection(ApiOptions.Section, settings.Api);
+        BindSection(HostLoggingOptions.Section, settings.Logging);
+        BindSection(ClusterTlsOptions.Section, settings.Tls);
         problems = found;
         return settings;
     }
