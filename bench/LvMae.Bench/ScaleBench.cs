@@ -30,7 +30,7 @@ public sealed class ScaleBench : IBenchSuite
         var work = Directory.CreateTempSubdirectory("lvmae-scale-").FullName;
         var azurite = new AzuriteFixture();
         await azurite.InitializeAsync();
-        SiloProcess? silo = null;
+        ExternalSilo? silo = null;
         try
         {
             var generate = Stopwatch.StartNew();
@@ -45,7 +45,7 @@ public sealed class ScaleBench : IBenchSuite
                 ["Clustering__ServiceId"] = "scale",
                 ["Logging__MinimumLevel"] = "Warning",
             };
-            silo = await SiloProcess.StartAsync("scale-silo", env, work);
+            silo = await ExternalSilo.StartAsync("scale-silo", env, work);
             var cliEnv = new Dictionary<string, string>(env)
             {
                 ["Clustering__GatewayPort"] = silo.GatewayPort.ToString(CultureInfo.InvariantCulture),
@@ -108,7 +108,7 @@ public sealed class ScaleBench : IBenchSuite
     }
 
     private static async Task<Wave> WaveAsync(string name, string dir, string labels, int corpusAfter, Dictionary<string, string> env,
-        SiloProcess silo, HttpClient http, Prober probe, string work)
+        ExternalSilo silo, HttpClient http, Prober probe, string work)
     {
         var before = await TrafficAsync(http);
         var watch = Stopwatch.StartNew();
@@ -123,7 +123,7 @@ public sealed class ScaleBench : IBenchSuite
             var byStage = summary.GetProperty("byStage");
             var done = (byStage.TryGetProperty("Embedded", out var e) ? e.GetInt32() : 0) + (byStage.TryGetProperty("Failed", out var f) ? f.GetInt32() : 0);
             if (done >= corpusAfter) break;
-            if (silo.HasExited) throw new InvalidOperationException($"the silo died: {SiloProcess.Tail(silo.LogPath)}");
+            if (silo.HasExited) throw new InvalidOperationException($"the silo died: {ExternalSilo.Tail(silo.LogPath)}");
             await Task.Delay(500);
         }
         var embedded = watch.Elapsed.TotalSeconds;

@@ -26,6 +26,8 @@ public sealed class LocalAzurite : IAsyncDisposable
     public int TablePort { get; }
     public string DataDirectory { get; }
     public bool Reused { get; }
+    /// <summary>The Azurite process this instance started (null when it reused one): `lvmae down` stops it if its `up` died.</summary>
+    public int? ProcessId => _process?.Id;
 
     public string ConnectionString =>
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +

@@ -22,15 +22,19 @@ public sealed class LvMaeClient : IAsyncDisposable
 
     /// <summary>Connects, or throws <see cref="SiloUnreachableException"/> with a message saying where it looked and how to start a silo.</summary>
     public static Task<LvMaeClient> ConnectAsync(LvMaeSiloSettings settings, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
-        ConnectAsync(settings.Clustering, timeout, cancellationToken, settings.Storage.ConnectionString);
+        ConnectAsync(settings.Clustering, settings.Tls, timeout, cancellationToken, settings.Storage.ConnectionString);
 
+    public static Task<LvMaeClient> ConnectAsync(ClusteringOptions clustering, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        ConnectAsync(clustering, new ClusterTlsOptions(), timeout, cancellationToken);
+
+    /// <summary>Connects with the client certificate of <paramref name="tls"/> when it is configured (a cluster secured with mutual TLS).</summary>
     /// <param name="storageConnectionString">AzureTable clustering: the storage account whose tables hold the membership.</param>
-    public static async Task<LvMaeClient> ConnectAsync(ClusteringOptions clustering, TimeSpan? timeout = null, CancellationToken cancellationToken = default,
+    public static async Task<LvMaeClient> ConnectAsync(ClusteringOptions clustering, ClusterTlsOptions tls, TimeSpan? timeout = null, CancellationToken cancellationToken = default,
         string? storageConnectionString = null)
     {
         if (clustering.Mode == ClusteringMode.AzureTable && string.IsNullOrWhiteSpace(storageConnectionString))
             throw new LvMaeConfigurationException(["AzureTable clustering needs LvMae:Storage:ConnectionString (the account whose tables hold the membership)"]);
-        var problems = clustering.Problems().ToList();
+        var problems = clustering.Problems().Concat(tls.Enabled ? ClusterCredentials.Check(tls) : []).ToList();
         if (problems.Count > 0) throw new LvMaeConfigurationException(problems);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();
@@ -47,6 +51,7 @@ public sealed class LvMaeClient : IAsyncDisposable
                     client.UseRedisClustering(o => o.ConfigurationOptions = RedisConfiguration.Parse(clustering.RedisConnectionString!));
             }
             client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
+            client.UseClusterTls(tls);
         });
         var host = builder.Build();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -66,8 +71,8 @@ public sealed class LvMaeClient : IAsyncDisposable
                 _ => $"the cluster '{clustering.ClusterId}' registered in Redis ({RedactPassword(clustering.RedisConnectionString!)})",
             };
             throw new SiloUnreachableException(
-                $"no LvMae silo reachable: looked for {where}. Start one with `./lvmae up` (or `dotnet run --project src/Silo`), " +
-                $"or point LVMAE__Clustering__* (see src/Silo/appsettings.json) at a running cluster. ({e.GetType().Name}: {e.Message})", e);
+                $"no LvMae silo reachable: looked for {where}. Start one with `./lvmae up --detach` (or `./lvmae silo`), " +
+                $"or point LVMAE__Clustering__* (see src/Silo/appsettings.json) at a running cluster. {TlsHint(clustering, tls)}({e.GetType().Name}: {e.Message})", e);
         }
     }
 
@@ -76,6 +81,12 @@ public sealed class LvMaeClient : IAsyncDisposable
         string.Join(';', connection.Split(';', StringSplitOptions.RemoveEmptyEntries).Select(p =>
             p.TrimStart().StartsWith("AccountKey=", StringComparison.OrdinalIgnoreCase) ? "AccountKey=***"
             : p.TrimStart().StartsWith("SharedAccessSignature=", StringComparison.OrdinalIgnoreCase) ? "SharedAccessSignature=***" : p));
+
+    // A secured cluster refuses clients without the right certificate; the connection just fails, so say what to check.
+    private static string TlsHint(ClusteringOptions clustering, ClusterTlsOptions tls) =>
+        tls.Enabled ? $"This client presents {tls.CertificatePath}: check that the cluster's CA ({tls.CaCertificatePath}) issued it and that the silos use TLS too. "
+        : clustering.Mode == ClusteringMode.Localhost ? ""
+        : "If the cluster is secured with TLS, set LVMAE__Tls__CertificatePath and LVMAE__Tls__CaCertificatePath. ";
 
     private static string RedactPassword(string connection) =>
         string.Join(',', connection.Split(',').Select(p => p.TrimStart().StartsWith("password=", StringComparison.OrdinalIgnoreCase) ? "password=***" : p));

@@ -112,6 +112,7 @@ public sealed class LvMaeSiloSettings
     public IndexOptions Index { get; set; } = new();
     public ApiOptions Api { get; set; } = new();
     public HostLoggingOptions Logging { get; set; } = new();
+    public ClusterTlsOptions Tls { get; set; } = new();
 
     /// <summary>appsettings.json (beside the binary and in the working folder), environment variables (LVMAE__Storage__ConnectionString ...) and --LvMae:... arguments.</summary>
     public static IConfiguration BuildConfiguration(string[]? args = null) =>
@@ -124,25 +125,39 @@ public sealed class LvMaeSiloSettings
 
     public static LvMaeSiloSettings Load(IConfiguration configuration)
     {
+        var settings = Bind(configuration, out var problems);
+        if (problems.Count > 0) throw new LvMaeConfigurationException(problems);
+        return settings;
+    }
+
+    /// <summary>Binds what binds; a value that does not convert keeps its default and is listed in <paramref name="problems"/>.</summary>
+    public static LvMaeSiloSettings Bind(IConfiguration configuration, out List<string> problems)
+    {
         var settings = new LvMaeSiloSettings();
-        try
+        var found = new List<string>();
+        // One key at a time, so that every value that does not convert is listed, not only the first.
+        void BindSection(string section, object options)
         {
-            configuration.GetSection(StorageOptions.Section).Bind(settings.Storage);
-            configuration.GetSection(ClusteringOptions.Section).Bind(settings.Clustering);
-            configuration.GetSection(ProcessingOptions.Section).Bind(settings.Processing);
-            configuration.GetSection(IndexOptions.Section).Bind(settings.Index);
-            configuration.GetSection(ApiOptions.Section).Bind(settings.Api);
-            configuration.GetSection(HostLoggingOptions.Section).Bind(settings.Logging);
+            foreach (var key in configuration.GetSection(section).GetChildren())
+            {
+                var single = new ConfigurationBuilder().AddInMemoryCollection(key.AsEnumerable().Where(p => p.Value is not null)).Build();
+                try { single.GetSection(section).Bind(options); }
+                catch (InvalidOperationException e) { found.Add(e.Message); }
+            }
         }
-        catch (InvalidOperationException e)
-        {
-            throw new LvMaeConfigurationException([e.InnerException?.Message ?? e.Message]);
-        }
+        BindSection(StorageOptions.Section, settings.Storage);
+        BindSection(ClusteringOptions.Section, settings.Clustering);
+        BindSection(ProcessingOptions.Section, settings.Processing);
+        BindSection(IndexOptions.Section, settings.Index);
+        BindSection(ApiOptions.Section, settings.Api);
+        BindSection(HostLoggingOptions.Section, settings.Logging);
+        BindSection(ClusterTlsOptions.Section, settings.Tls);
+        problems = found;
         return settings;
     }
 
     public IReadOnlyList<string> Problems() =>
-        Storage.Problems().Concat(Clustering.Problems()).Concat(Processing.Problems()).Concat(Index.Problems()).Concat(Api.Problems()).ToList();
+        Storage.Problems().Concat(Clustering.Problems()).Concat(Processing.Problems()).Concat(Index.Problems()).Concat(Api.Problems()).Concat(Tls.Problems(Clustering)).ToList();
 
     /// <summary>Throws <see cref="LvMaeConfigurationException"/> listing every problem.</summary>
     public LvMaeSiloSettings Validate()

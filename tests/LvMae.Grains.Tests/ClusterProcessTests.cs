@@ -34,7 +34,7 @@ public sealed class ClusterProcessTests(AzuriteFixture azurite, ITestOutputHelpe
             ["Processing__DispatchInterval"] = "00:00:01",
             ["Logging__MinimumLevel"] = "Warning",
         };
-        var silos = await Task.WhenAll(Enumerable.Range(0, 3).Select(i => SiloProcess.StartAsync($"silo{i}", env, _dir)));
+        var silos = await Task.WhenAll(Enumerable.Range(0, 3).Select(i => ExternalSilo.StartAsync($"silo{i}", env, _dir)));
         try
         {
             var settings = new LvMaeSiloSettings
@@ -58,7 +58,7 @@ public sealed class ClusterProcessTests(AzuriteFixture azurite, ITestOutputHelpe
 
             // Kill (SIGKILL) a silo that is running a job, once some videos are done and some are not.
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-            SiloProcess? victim = null;
+            ExternalSilo? victim = null;
             var deadline = DateTime.UtcNow.AddMinutes(3);
             while (victim is null && DateTime.UtcNow < deadline)
             {
@@ -114,7 +114,7 @@ public sealed class ClusterProcessTests(AzuriteFixture azurite, ITestOutputHelpe
         }
         catch
         {
-            foreach (var silo in silos) output.WriteLine($"--- {silo.Name} log:\n{SiloProcess.Tail(silo.LogPath, 60)}");
+            foreach (var silo in silos) output.WriteLine($"--- {silo.Name} log:\n{ExternalSilo.Tail(silo.LogPath, 60)}");
             throw;
         }
         finally

@@ -103,6 +103,7 @@ public sealed class SiloHostTests(SiloHostFixture fixture)
             ["LVMAE:Api:Port"] = "6001",
             ["LVMAE:Clustering:Mode"] = "Redis",
             ["LVMAE:Clustering:RedisConnectionString"] = "127.0.0.1:6379",
+            ["LVMAE:Clustering:AdvertisedIPAddress"] = "127.0.0.1", // a one-machine cluster: no TLS needed (ClusterSecurityTests)
         }).Build();
         var settings = LvMaeSiloSettings.Load(configuration).Validate();
         Assert.Equal("my-corpus", settings.Storage.Container);

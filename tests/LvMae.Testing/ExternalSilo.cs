@@ -9,11 +9,11 @@ namespace LvMae.Testing;
 /// configured through LVMAE__ environment variables, bound to 127.0.0.1 only. Output goes to a log file. For cluster and
 /// fault tests: <see cref="Kill"/> is SIGKILL (no goodbye to the cluster), <see cref="StopAsync"/> a clean SIGTERM.
 /// </summary>
-public sealed class SiloProcess : IAsyncDisposable
+public sealed class ExternalSilo : IAsyncDisposable
 {
     private readonly Process _process;
 
-    private SiloProcess(Process process, string name, int siloPort, int gatewayPort, int apiPort, string log)
+    private ExternalSilo(Process process, string name, int siloPort, int gatewayPort, int apiPort, string log)
     {
         (_process, Name, SiloPort, GatewayPort, ApiPort, LogPath) = (process, name, siloPort, gatewayPort, apiPort, log);
     }
@@ -31,7 +31,7 @@ public sealed class SiloProcess : IAsyncDisposable
     public static string Program => Path.Combine(AppContext.BaseDirectory, "LvMae.Silo.dll");
 
     /// <summary>Starts a silo with <paramref name="settings"/> (LVMAE__ keys, e.g. "Clustering__Mode" = "AzureTable") and waits until its API answers.</summary>
-    public static async Task<SiloProcess> StartAsync(string name, IReadOnlyDictionary<string, string> settings, string logDirectory, TimeSpan? timeout = null)
+    public static async Task<ExternalSilo> StartAsync(string name, IReadOnlyDictionary<string, string> settings, string logDirectory, TimeSpan? timeout = null)
     {
         var (siloPort, gatewayPort, apiPort) = (FreePort(), FreePort(), FreePort());
         var log = Path.Combine(logDirectory, $"{name}.log");
@@ -63,7 +63,7 @@ public sealed class SiloProcess : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
-        var silo = new SiloProcess(process, name, siloPort, gatewayPort, apiPort, log);
+        var silo = new ExternalSilo(process, name, siloPort, gatewayPort, apiPort, log);
         using var http = new HttpClient { BaseAddress = silo.Api, Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(90));
         while (true)
