@@ -15,7 +15,7 @@ public interface IMediaWork
 }
 
 /// <summary>LvMae.Media behind <see cref="IMediaWork"/>; encoders are pooled per spec (creating resnet18 loads ONNX).</summary>
-public sealed class MediaWork : IMediaWork, IDisposable
+public sealed class MediaWork(Microsoft.Extensions.Options.IOptions<ProcessingOptions> options) : IMediaWork, IDisposable
 {
     private readonly ConcurrentDictionary<string, ConcurrentBag<ISegmentEncoder>> _pool = new();
 
@@ -26,8 +26,9 @@ public sealed class MediaWork : IMediaWork, IDisposable
 
     public async Task<EmbeddedVideo> EncodeAsync(string path, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken)
     {
-        var bag = _pool.GetOrAdd(encoderSpec, _ => []);
-        var encoder = bag.TryTake(out var pooled) ? pooled : SegmentEncoders.Create(encoderSpec);
+        var resolved = EncoderSpecs.Resolve(encoderSpec, options.Value); // model files only from the configured folder
+        var bag = _pool.GetOrAdd(resolved, _ => []);
+        var encoder = bag.TryTake(out var pooled) ? pooled : SegmentEncoders.Create(resolved);
         var ok = false;
         try
         {

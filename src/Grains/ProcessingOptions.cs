@@ -24,6 +24,8 @@ public sealed class ProcessingOptions
     public string? WorkDirectory { get; set; }
     /// <summary>Segment length in seconds (the method's 5 s).</summary>
     public double SegmentSeconds { get; set; } = 5.0;
+    /// <summary>The only folder `model:&lt;file.onnx&gt;` encoders are read from (relative names; nothing outside it). Unset: no model files.</summary>
+    public string? ModelDirectory { get; set; }
 
     public IEnumerable<string> Problems()
     {

@@ -61,6 +61,7 @@ public sealed class VideoGrain(
     {
         BlobLayout.ValidateId(Id, "video id");
         BlobLayout.EncoderFileName(registration.Encoder); // throws ArgumentException for an unusable encoder spec
+        if (registration.Kind == VideoSourceKind.VideoFile) EncoderSpecs.Resolve(registration.Encoder, _options); // a model file outside the model folder is refused here
         ArgumentException.ThrowIfNullOrWhiteSpace(registration.SourceBlob);
 
         if (state.RecordExists)
@@ -424,19 +425,24 @@ public sealed class VideoGrain(
         }
     }
 
+    /// <summary>A step of the work (Probed, Segmented) is published best effort; the final stage must reach the index.</summary>
     private async Task TransitionAsync(VideoStage stage)
     {
         S.Stage = stage;
-        await CommitAsync();
+        await CommitAsync(mustIndex: Finished);
     }
 
-    /// <summary>A new version of the state: saved, then published to the index (a finished video waits for the index).</summary>
-    private async Task CommitAsync()
+    /// <summary>
+    /// A new version of the state: saved, then published to the index. Registration, retry and the final stage wait for
+    /// the index (throwing if it cannot be reached): the index is the work queue and what status reports, so a video the
+    /// index does not know would never be processed or seen.
+    /// </summary>
+    private async Task CommitAsync(bool mustIndex = true)
     {
         S.UpdatedAt = DateTimeOffset.UtcNow;
         S.Version++;
         await SaveAsync();
-        if (Finished) await EnsureIndexedAsync();
+        if (mustIndex) await EnsureIndexedAsync();
         else await TryPublishAsync();
     }
 

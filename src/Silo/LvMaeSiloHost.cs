@@ -115,6 +115,7 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
         to.MinDispatchPerShard = from.MinDispatchPerShard;
         to.WorkDirectory = from.WorkDirectory;
         to.SegmentSeconds = from.SegmentSeconds;
+        to.ModelDirectory = from.ModelDirectory;
     }
 
     public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => _app.WaitForShutdownAsync(cancellationToken);

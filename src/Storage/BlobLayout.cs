@@ -60,12 +60,15 @@ public static class BlobLayout
         IsValidId(id) ? id! : throw new ArgumentException(
             $"invalid {what} '{id}': use 1-128 characters from A-Z a-z 0-9 . _ - (not starting with '.')");
 
-    /// <summary>"model:/x/clip.onnx" -> "model_clip.onnx": encoder specs become safe file names.</summary>
+    /// <summary>"resnet18" -> "resnet18", "model:/x/clip.onnx" -> "model_clip.onnx-&lt;8 hex of the spec's SHA-256&gt;": encoder specs become safe, distinct file names.</summary>
     public static string EncoderFileName(string encoder)
     {
         var name = encoder.Replace(':', '_');
         name = Path.GetFileName(name.Replace('\\', '/'));
         var safe = new string(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' ? c : '_').ToArray());
+        // Two model files with one file name (model:a/clip.onnx, model:b/clip.onnx) must not share an embeddings blob.
+        if (encoder.StartsWith("model:", StringComparison.OrdinalIgnoreCase))
+            safe = $"model_{safe}-{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(encoder)))[..8]}";
         return ValidateId(safe.TrimStart('.'), "encoder name");
     }
 

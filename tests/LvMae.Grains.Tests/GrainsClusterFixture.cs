@@ -34,7 +34,7 @@ public sealed class GrainsClusterFixture : IAsyncLifetime
         var builder = new InProcessTestClusterBuilder(3);
         builder.ConfigureSilo((_, silo) =>
         {
-            silo.Services.AddSingleton<IMediaWork>(sp => new FlakyMediaWork(new MediaWork(), sp.GetRequiredService<ScratchSpace>()));
+            silo.Services.AddSingleton<IMediaWork>(sp => new FlakyMediaWork(new MediaWork(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ProcessingOptions>>()), sp.GetRequiredService<ScratchSpace>()));
             silo.AddLvMaeGrains(connection, Container, p =>
         {
             p.MaxConcurrentJobs = MaxJobsPerSilo;

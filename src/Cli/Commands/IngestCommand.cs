@@ -12,15 +12,13 @@ public sealed class IngestCommand : ICliCommand
     {
         var targets = new Argument<string[]>("inputs") { Description = "Video files, directories (recursive) or globs (\"clips/**/*.mp4\")", Arity = ArgumentArity.OneOrMore };
         var labels = new Option<string?>("--labels") { Description = "Labels: a CSV with a header (videoId|file,column,... gives column=value labels), a headerless CSV (file,label,...), or a comma-separated list for every input" };
-        var encoder = new Option<string>("--encoder") { Description = "builtin | resnet18 | model:<file.onnx>", DefaultValueFactory = _ => "resnet18" };
+        var encoder = new Option<string>("--encoder") { Description = "builtin | resnet18 | model:<file.onnx> (a file in the silos' LvMae:Processing:ModelDirectory)", DefaultValueFactory = _ => "resnet18" };
         var noWait = new Option<bool>("--no-wait") { Description = "Return once registered; do not follow processing" };
         var parallel = new Option<int>("--parallel") { Description = "Files hashed/uploaded at once", DefaultValueFactory = _ => 4 };
         var command = new Command("ingest", "Upload videos and register them for probing, segmenting and encoding") { targets, labels, encoder, noWait, parallel };
         command.SetAction((parse, ct) => Cli.WithClientAsync(async (settings, client) =>
         {
             var encoderSpec = parse.GetValue(encoder)!;
-            if (encoderSpec.StartsWith("model:", StringComparison.OrdinalIgnoreCase) && !File.Exists(encoderSpec[6..]))
-                throw new FileNotFoundException($"model file not found: {encoderSpec[6..]}");
             var files = parse.GetValue(targets)!.SelectMany(t => VideoIngestor.Expand(t)).Distinct().ToList();
             if (files.Count == 0) { Cli.Error("no video files found"); return ExitCodes.Usage; }
             var labelOf = Cli.Labels(parse.GetValue(labels));
