@@ -1,5 +1,5 @@
-using System.Buffers.Binary;
 using System.Text;
+using LvMae.Testing;
 
 namespace LvMae.Formats.Tests;
 
@@ -12,53 +12,6 @@ public sealed class NpyTests
     /// <summary>The 2x3 array a = arange(6).reshape(2, 3) * 0.5 - 1 in row-major order.</summary>
     private static readonly double[] A = [-1, -0.5, 0, 0.5, 1, 1.5];
 
-    /// <summary>
-    /// A .npy file as numpy.save writes it: magic, version 1.0, the header dict's repr padded with spaces to a multiple
-    /// of 64 bytes and ended by '\n', then the data in the given memory order and byte order.
-    /// </summary>
-    internal static byte[] NumpyFile(string descr, bool fortran, long[] shape, double[] rowMajor)
-    {
-        var shapeText = shape.Length == 1 ? $"({shape[0]},)" : $"({string.Join(", ", shape)})";
-        var dict = $"{{'descr': '{descr}', 'fortran_order': {(fortran ? "True" : "False")}, 'shape': {shapeText}, }}";
-        var total = (10 + dict.Length + 1 + 63) / 64 * 64;
-        var header = dict + new string(' ', total - 10 - dict.Length - 1) + "\n";
-        var size = int.Parse(descr[2..]);
-        var bigEndian = descr[0] == '>';
-        var order = fortran ? FortranOrder(shape) : Enumerable.Range(0, rowMajor.Length).ToArray();
-        var data = new byte[rowMajor.Length * size];
-        for (var i = 0; i < order.Length; i++)
-        {
-            var span = data.AsSpan(i * size, size);
-            var v = rowMajor[order[i]];
-            switch (size)
-            {
-                case 2: if (bigEndian) BinaryPrimitives.WriteHalfBigEndian(span, (Half)v); else BinaryPrimitives.WriteHalfLittleEndian(span, (Half)v); break;
-                case 4: if (bigEndian) BinaryPrimitives.WriteSingleBigEndian(span, (float)v); else BinaryPrimitives.WriteSingleLittleEndian(span, (float)v); break;
-                default: if (bigEndian) BinaryPrimitives.WriteDoubleBigEndian(span, v); else BinaryPrimitives.WriteDoubleLittleEndian(span, v); break;
-            }
-        }
-        var file = new List<byte>([0x93, .. "NUMPY"u8, 1, 0, (byte)(header.Length & 0xFF), (byte)(header.Length >> 8)]);
-        file.AddRange(Encoding.Latin1.GetBytes(header));
-        file.AddRange(data);
-        return [.. file];
-    }
-
-    /// <summary>Row-major indices in column-major (first index fastest) order.</summary>
-    private static int[] FortranOrder(long[] shape)
-    {
-        var count = (int)shape.Aggregate(1L, (a, b) => a * b);
-        var result = new int[count];
-        var index = new long[shape.Length];
-        for (var f = 0; f < count; f++)
-        {
-            long c = 0;
-            for (var d = 0; d < shape.Length; d++) c = c * shape[d] + index[d];
-            result[f] = (int)c;
-            for (var d = 0; d < shape.Length && ++index[d] == shape[d]; d++) index[d] = 0;
-        }
-        return result;
-    }
-
     private static NpyArray Read(byte[] bytes) => NpyArray.Read(new MemoryStream(bytes));
 
     [Fact]
@@ -68,7 +21,7 @@ public sealed class NpyTests
         var numpy = Convert.FromHexString(
             "934e554d5059010076007b276465736372273a20273e6634272c2027666f727472616e5f6f72646572273a20547275652c20277368617065273a2028322c2033292c207d" +
             string.Concat(Enumerable.Repeat("20", 59)) + "0a" + "bf8000003f000000bf0000003f800000000000003fc00000");
-        Assert.Equal(numpy, NumpyFile(">f4", fortran: true, [2, 3], A));
+        Assert.Equal(numpy, NumpyFiles.Save(">f4", fortran: true, [2, 3], A));
     }
 
     [Theory]
@@ -84,7 +37,7 @@ public sealed class NpyTests
     [InlineData(">f2", true)]
     public void Every_float_layout_numpy_writes_reads_as_the_same_row_major_values(string descr, bool fortran)
     {
-        var array = Read(NumpyFile(descr, fortran, [2, 3], A));
+        var array = Read(NumpyFiles.Save(descr, fortran, [2, 3], A));
         Assert.Equal([2L, 3L], array.Shape);
         Assert.True(array.IsFloatingPoint);
         Assert.Equal("<" + descr[1..], array.DType);
@@ -96,7 +49,7 @@ public sealed class NpyTests
     {
         // np.asfortranarray(np.arange(12.).reshape(2, 3, 2).astype('>f8')) stores 0 6 2 8 4 10 1 7 3 9 5 11.
         var values = Enumerable.Range(0, 12).Select(i => (double)i).ToArray();
-        var bytes = NumpyFile(">f8", fortran: true, [2, 3, 2], values);
+        var bytes = NumpyFiles.Save(">f8", fortran: true, [2, 3, 2], values);
         Assert.Equal("000000000000000040180000000000004000000000000000",
             Convert.ToHexStringLower(bytes.AsSpan(bytes.Length - 96, 24)));
         Assert.Equal(values.Select(v => (float)v), Read(bytes).ToFloats());
@@ -108,14 +61,14 @@ public sealed class NpyTests
         var array = NpyArray.FromFloats([1, 2, 3, 4, 5, 6], 3, 2);
         var stream = new MemoryStream();
         array.Write(stream);
-        Assert.Equal(NumpyFile("<f4", false, [3, 2], [1, 2, 3, 4, 5, 6]), stream.ToArray());
+        Assert.Equal(NumpyFiles.Save("<f4", false, [3, 2], [1, 2, 3, 4, 5, 6]), stream.ToArray());
         Assert.Equal(array.ToFloats(), Read(stream.ToArray()).ToFloats());
     }
 
     [Fact]
     public void A_200_byte_file_declaring_half_a_billion_values_is_refused_before_any_allocation()
     {
-        var bomb = NumpyFile("<f4", false, [500000, 1000], []);
+        var bomb = NumpyFiles.Save("<f4", false, [500000, 1000], []);
         Assert.True(bomb.Length < 200);
         var before = GC.GetAllocatedBytesForCurrentThread();
         var error = Assert.Throws<InvalidDataException>(() => Read(bomb));
@@ -128,7 +81,7 @@ public sealed class NpyTests
     [Fact]
     public void A_stream_that_cannot_tell_its_length_is_read_only_as_far_as_its_bytes_go()
     {
-        var bomb = NumpyFile("<f4", false, [500000, 1000], [.. new double[16]]);
+        var bomb = NumpyFiles.Save("<f4", false, [500000, 1000], [.. new double[16]]);
         var before = GC.GetAllocatedBytesForCurrentThread();
         var error = Assert.Throws<InvalidDataException>(() => NpyArray.Read(new ForwardOnlyStream(bomb), maxDataBytes: long.MaxValue));
         Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 64 << 20, "memory follows the bytes that arrive, not the header's claim");
@@ -140,7 +93,7 @@ public sealed class NpyTests
     [Fact]
     public void A_configured_maximum_refuses_a_real_array_larger_than_it()
     {
-        var bytes = NumpyFile("<f4", false, [4, 4], new double[16]);
+        var bytes = NumpyFiles.Save("<f4", false, [4, 4], new double[16]);
         var error = Assert.Throws<InvalidDataException>(() => NpyArray.Read(new MemoryStream(bytes), maxDataBytes: 32));
         Assert.Contains("64 bytes", error.Message);
         Assert.Contains("more than the 32 bytes accepted", error.Message);
@@ -148,7 +101,7 @@ public sealed class NpyTests
 
     public static TheoryData<string, byte[], string> Malformed()
     {
-        var good = NumpyFile("<f4", false, [2, 2], [1, 2, 3, 4]);
+        var good = NumpyFiles.Save("<f4", false, [2, 2], [1, 2, 3, 4]);
         byte[] WithHeader(string dict)
         {
             var header = dict + "\n";
@@ -185,7 +138,7 @@ public sealed class NpyTests
     public void A_file_path_is_named_in_the_message()
     {
         var path = Path.Combine(Path.GetTempPath(), $"bomb-{Guid.NewGuid():N}.npy");
-        File.WriteAllBytes(path, NumpyFile("<f4", false, [500000, 1000], []));
+        File.WriteAllBytes(path, NumpyFiles.Save("<f4", false, [500000, 1000], []));
         try { Assert.StartsWith(path + ": truncated", Assert.Throws<InvalidDataException>(() => NpyArray.Read(path)).Message); }
         finally { File.Delete(path); }
     }
