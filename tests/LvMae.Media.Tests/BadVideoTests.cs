@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Diagnostics;
 using LvMae.Testing;
 
@@ -12,18 +11,10 @@ namespace LvMae.Media.Tests;
 [Collection(MediaCollection.Name)]
 public sealed class BadVideoTests(MediaFixture media)
 {
-    /// <summary>A 6 s Matroska file whose header claims <paramref name="seconds"/> (its Duration element patched; the per-stream DURATION tag renamed away).</summary>
     private async Task<string> LyingDurationAsync(double seconds)
     {
         var path = media.P($"lying-{Guid.NewGuid():N}.mkv");
-        await TestVideos.GenerateAsync(path, 6, "testsrc2", size: 32, fps: 5);
-        var bytes = await File.ReadAllBytesAsync(path);
-        var duration = bytes.AsSpan().IndexOf((ReadOnlySpan<byte>)[0x44, 0x89, 0x88]); // EBML Duration, an 8-byte float in milliseconds
-        Assert.True(duration > 0, "the muxer wrote a Duration element");
-        BinaryPrimitives.WriteDoubleBigEndian(bytes.AsSpan(duration + 3), seconds * 1000);
-        var tag = bytes.AsSpan().IndexOf("DURATION"u8);
-        if (tag >= 0) bytes[tag] = (byte)'X';
-        await File.WriteAllBytesAsync(path, bytes);
+        await BadMedia.LyingDurationAsync(path, seconds);
         return path;
     }
 
@@ -32,9 +23,8 @@ public sealed class BadVideoTests(MediaFixture media)
     {
         var full = media.P("full60.mkv");
         if (!File.Exists(full)) await TestVideos.GenerateAsync(full, 60, "testsrc2", size: 32, fps: 5, options: new TestVideoOptions { KeyframeInterval = 10 });
-        var bytes = await File.ReadAllBytesAsync(full);
         var cut = media.P($"cut-{fraction:0.00}-{Guid.NewGuid():N}.mkv");
-        await File.WriteAllBytesAsync(cut, bytes[..(int)(bytes.Length * fraction)]);
+        await BadMedia.CutAsync(full, cut, fraction);
         return cut;
     }
 

@@ -32,16 +32,16 @@ public sealed class UpCommand : ICliCommand
             try
             {
                 await using var silo = await LvMaeSiloHost.StartAsync(settings, cancellationToken);
-                var table = new Table().AddColumn("what").AddColumn("where");
-                table.AddRow("blob storage", Markup.Escape(azurite is null ? "configured connection string" : $"Azurite on 127.0.0.1:{azurite.Port} ({azurite.DataDirectory}){(azurite.Reused ? ", already running" : "")}"));
-                table.AddRow("gateway", $"127.0.0.1:{settings.Clustering.GatewayPort} ({settings.Clustering.Mode} clustering)");
+                var table = new ResultTable("what", "where");
+                table.Row("blob storage", azurite is null ? "configured connection string" : $"Azurite on 127.0.0.1:{azurite.Port} ({azurite.DataDirectory}){(azurite.Reused ? ", already running" : "")}");
+                table.Row("gateway", $"127.0.0.1:{settings.Clustering.GatewayPort} ({settings.Clustering.Mode} clustering)");
                 if (silo.ApiAddress is { } api)
                 {
-                    table.AddRow("HTTP API", Markup.Escape($"{api}corpus/summary, {api}videos?state=Failed"));
-                    if (settings.Api.Dashboard) table.AddRow("dashboard", Markup.Escape(new Uri(api, settings.Api.DashboardPath).ToString()));
+                    table.Row("HTTP API", $"{api}corpus/summary, {api}videos?state=Failed");
+                    if (settings.Api.Dashboard) table.Row("dashboard", new Uri(api, settings.Api.DashboardPath).ToString());
                 }
-                table.AddRow("jobs per silo", settings.Processing.MaxConcurrentJobs.ToString());
-                AnsiConsole.Write(table);
+                table.Row("jobs per silo", settings.Processing.MaxConcurrentJobs.ToString());
+                table.Write();
                 AnsiConsole.MarkupLine("[green]lvmae is up[/]; in another shell: [bold]./lvmae ingest DIR --encoder builtin[/], [bold]./lvmae status[/]. Ctrl+C to stop.");
                 try { await Task.Delay(Timeout.Infinite, cancellationToken); }
                 catch (OperationCanceledException) { }
