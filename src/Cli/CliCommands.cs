@@ -60,7 +60,7 @@ public static class Cli
         try
         {
             var settings = Settings();
-            await using var client = await LvMaeClient.ConnectAsync(settings.Clustering);
+            await using var client = await LvMaeClient.ConnectAsync(settings);
             return await body(settings, client);
         }
         catch (SiloUnreachableException e)

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using LvMae.Media;
+using LvMae.Storage;
 
 namespace LvMae.Grains;
 
@@ -9,7 +10,8 @@ public interface IMediaWork
     Task<VideoInfo> ProbeAsync(string path, CancellationToken cancellationToken);
     IReadOnlyList<SegmentSpan> Plan(double durationSeconds, double segmentSeconds);
     Task<EmbeddedVideo> EncodeAsync(string path, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken);
-    (float[] Embeddings, int Count, int Dimension) ReadNpy(string path);
+    /// <summary>Validates a precomputed float32 [N, d] .npy held in memory (<paramref name="name"/> names it in errors).</summary>
+    (float[] Embeddings, int Count, int Dimension) ReadNpy(BlobContent content);
 }
 
 /// <summary>LvMae.Media behind <see cref="IMediaWork"/>; encoders are pooled per spec (creating resnet18 loads ONNX).</summary>
@@ -39,7 +41,7 @@ public sealed class MediaWork : IMediaWork, IDisposable
         }
     }
 
-    public (float[] Embeddings, int Count, int Dimension) ReadNpy(string path) => EmbeddingImport.ReadNpy(path);
+    public (float[] Embeddings, int Count, int Dimension) ReadNpy(BlobContent content) => EmbeddingImport.ReadNpy(content.Content, content.Name);
 
     public void Dispose()
     {

@@ -27,19 +27,30 @@ internal static class ImportImpl
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path)) throw new MediaException(path, MediaErrorKind.FileNotFound, "embeddings file not found");
-        NpyArray array;
         try
         {
             using var stream = File.OpenRead(path);
-            array = NpyArray.Read(stream, MaxValues * 8);
-        }
-        catch (Exception e) when (e is InvalidDataException or NotSupportedException or OverflowException)
-        {
-            throw new MediaException(path, MediaErrorKind.BadEmbeddings, e.Message, e);
+            return ReadNpy(stream, path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"cannot be read: {e.Message}", e);
+        }
+    }
+
+    public static (float[] Embeddings, int Count, int Dimension) ReadNpy(ReadOnlyMemory<byte> content, string name)
+    {
+        using var stream = new MemoryStream(content.ToArray(), writable: false);
+        return ReadNpy(stream, name);
+    }
+
+    private static (float[] Embeddings, int Count, int Dimension) ReadNpy(Stream stream, string path)
+    {
+        NpyArray array;
+        try { array = NpyArray.Read(stream, MaxValues * 8); }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or OverflowException)
+        {
+            throw new MediaException(path, MediaErrorKind.BadEmbeddings, e.Message, e);
         }
         if (array.Shape.Length != 2)
             throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"expected a 2-d float32 array [segments, dim], got shape [{string.Join(", ", array.Shape)}]");

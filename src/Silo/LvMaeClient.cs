@@ -21,8 +21,15 @@ public sealed class LvMaeClient : IAsyncDisposable
     public IGrainFactory Grains => Cluster;
 
     /// <summary>Connects, or throws <see cref="SiloUnreachableException"/> with a message saying where it looked and how to start a silo.</summary>
-    public static async Task<LvMaeClient> ConnectAsync(ClusteringOptions clustering, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    public static Task<LvMaeClient> ConnectAsync(LvMaeSiloSettings settings, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        ConnectAsync(settings.Clustering, timeout, cancellationToken, settings.Storage.ConnectionString);
+
+    /// <param name="storageConnectionString">AzureTable clustering: the storage account whose tables hold the membership.</param>
+    public static async Task<LvMaeClient> ConnectAsync(ClusteringOptions clustering, TimeSpan? timeout = null, CancellationToken cancellationToken = default,
+        string? storageConnectionString = null)
     {
+        if (clustering.Mode == ClusteringMode.AzureTable && string.IsNullOrWhiteSpace(storageConnectionString))
+            throw new LvMaeConfigurationException(["AzureTable clustering needs LvMae:Storage:ConnectionString (the account whose tables hold the membership)"]);
         var problems = clustering.Problems().ToList();
         if (problems.Count > 0) throw new LvMaeConfigurationException(problems);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
@@ -34,7 +41,10 @@ public sealed class LvMaeClient : IAsyncDisposable
             else
             {
                 client.Configure<ClusterOptions>(o => { o.ClusterId = clustering.ClusterId; o.ServiceId = clustering.ServiceId; });
-                client.UseRedisClustering(o => o.ConfigurationOptions = RedisConfiguration.Parse(clustering.RedisConnectionString!));
+                if (clustering.Mode == ClusteringMode.AzureTable)
+                    client.UseAzureStorageClustering(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(storageConnectionString));
+                else
+                    client.UseRedisClustering(o => o.ConfigurationOptions = RedisConfiguration.Parse(clustering.RedisConnectionString!));
             }
             client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
         });
@@ -49,14 +59,23 @@ public sealed class LvMaeClient : IAsyncDisposable
         catch (Exception e) when (e is not LvMaeConfigurationException)
         {
             host.Dispose();
-            var where = clustering.Mode == ClusteringMode.Localhost
-                ? $"a local silo on gateway port {clustering.GatewayPort} (127.0.0.1)"
-                : $"the cluster '{clustering.ClusterId}' registered in Redis ({RedactPassword(clustering.RedisConnectionString!)})";
+            var where = clustering.Mode switch
+            {
+                ClusteringMode.Localhost => $"a local silo on gateway port {clustering.GatewayPort} (127.0.0.1)",
+                ClusteringMode.AzureTable => $"the cluster '{clustering.ClusterId}' registered in the storage account's tables ({RedactKey(storageConnectionString!)})",
+                _ => $"the cluster '{clustering.ClusterId}' registered in Redis ({RedactPassword(clustering.RedisConnectionString!)})",
+            };
             throw new SiloUnreachableException(
                 $"no LvMae silo reachable: looked for {where}. Start one with `./lvmae up` (or `dotnet run --project src/Silo`), " +
                 $"or point LVMAE__Clustering__* (see src/Silo/appsettings.json) at a running cluster. ({e.GetType().Name}: {e.Message})", e);
         }
     }
+
+    /// <summary>A storage connection string without its account key or SAS (logs and errors never carry secrets).</summary>
+    public static string RedactKey(string connection) =>
+        string.Join(';', connection.Split(';', StringSplitOptions.RemoveEmptyEntries).Select(p =>
+            p.TrimStart().StartsWith("AccountKey=", StringComparison.OrdinalIgnoreCase) ? "AccountKey=***"
+            : p.TrimStart().StartsWith("SharedAccessSignature=", StringComparison.OrdinalIgnoreCase) ? "SharedAccessSignature=***" : p));
 
     private static string RedactPassword(string connection) =>
         string.Join(',', connection.Split(',').Select(p => p.TrimStart().StartsWith("password=", StringComparison.OrdinalIgnoreCase) ? "password=***" : p));

@@ -90,10 +90,15 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
         else
         {
             silo.Configure<ClusterOptions>(o => { o.ClusterId = c.ClusterId; o.ServiceId = c.ServiceId; });
-            silo.ConfigureEndpoints(AdvertisedAddress(c), c.SiloPort, c.GatewayPort, listenOnAnyHostAddress: true);
-            silo.UseRedisClustering(o => o.ConfigurationOptions = RedisConfiguration.Parse(c.RedisConnectionString!));
+            var advertised = AdvertisedAddress(c);
+            silo.ConfigureEndpoints(advertised, c.SiloPort, c.GatewayPort, listenOnAnyHostAddress: !IPAddress.IsLoopback(advertised));
+            if (c.Mode == ClusteringMode.AzureTable)
+                silo.UseAzureStorageClustering(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(settings.Storage.ConnectionString));
+            else
+                silo.UseRedisClustering(o => o.ConfigurationOptions = RedisConfiguration.Parse(c.RedisConnectionString!));
         }
-        silo.AddLvMaeGrains(settings.Storage.ConnectionString, settings.Storage.Container, p => CopyProcessing(settings.Processing, p));
+        silo.AddLvMaeGrains(settings.Storage.ConnectionString, settings.Storage.Container, p => CopyProcessing(settings.Processing, p),
+            i => { i.Shards = settings.Index.Shards; i.CompactBytes = settings.Index.CompactBytes; i.AuditInterval = settings.Index.AuditInterval; });
         if (settings.Api.Enabled && settings.Api.Dashboard) silo.AddDashboard();
     }
 
@@ -110,7 +115,10 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
         to.MaxAttempts = from.MaxAttempts;
         to.RetryBaseDelay = from.RetryBaseDelay;
         to.MaxRetryDelay = from.MaxRetryDelay;
-        to.ResumeSweepInterval = from.ResumeSweepInterval;
+        to.DispatchInterval = from.DispatchInterval;
+        to.DispatchReminderPeriod = from.DispatchReminderPeriod;
+        to.DispatchOvercommit = from.DispatchOvercommit;
+        to.MinDispatchPerShard = from.MinDispatchPerShard;
         to.WorkDirectory = from.WorkDirectory;
         to.SegmentSeconds = from.SegmentSeconds;
     }

@@ -11,7 +11,7 @@ using Microsoft.AspNetCore.Routing;
 namespace LvMae.Silo;
 
 /// <summary>
-/// The HTTP JSON API: GET /videos/{id}, GET /videos?state=&amp;encoder=&amp;label=&amp;after=&amp;limit=, GET /corpus/summary,
+/// The HTTP JSON API: GET /videos/{id}, GET /videos?state=&amp;encoder=&amp;label=&amp;cursor=&amp;limit=, GET /corpus/summary,
 /// GET /runs, GET /runs/{name}, GET /silo/jobs (this silo's bounded ffmpeg/encoder jobs), GET /health. Malformed ids/filters give 400, unknown ids 404. Queries read the corpus index.
 /// </summary>
 public static class StatusApi
@@ -42,7 +42,7 @@ public static class StatusApi
     }
 
     /// <summary>The query parameters GET /videos understands; anything else is a 400 (a typo like ?stat= must not list everything).</summary>
-    public static readonly IReadOnlyList<string> VideoQueryKeys = ["state", "encoder", "label", "after", "limit"];
+    public static readonly IReadOnlyList<string> VideoQueryKeys = ["state", "encoder", "label", "cursor", "limit"];
 
     public const int MaxLimit = 10_000;
     private const int MaxFilterLength = 1024;
@@ -59,7 +59,7 @@ public static class StatusApi
         if (query.FirstOrDefault(kv => kv.Value.Count > 1) is { Key: { } repeated })
             return BadRequest($"query parameter '{Shown(repeated)}' is given more than once");
         string? Get(string key) => query.TryGetValue(key, out var v) ? v.ToString() : null;
-        var (state, encoder, label, after, limitText) = (Get("state"), Get("encoder"), Get("label"), Get("after"), Get("limit"));
+        var (state, encoder, label, cursor, limitText) = (Get("state"), Get("encoder"), Get("label"), Get("cursor"), Get("limit"));
 
         VideoStage? stage = null;
         if (state is not null)
@@ -71,12 +71,15 @@ public static class StatusApi
         var limit = 100;
         if (limitText is not null && (!int.TryParse(limitText, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > MaxLimit))
             return BadRequest($"limit '{Shown(limitText)}' must be a whole number from 1 to {MaxLimit}");
-        if (after is not null && !BlobLayout.IsValidId(after)) return BadRequest($"malformed id '{Shown(after)}' in 'after'");
-        foreach (var (name, value) in new[] { ("encoder", encoder), ("label", label) })
+        foreach (var (name, value) in new[] { ("encoder", encoder), ("label", label), ("cursor", cursor) })
             if (value is not null && (value.Length is 0 or > MaxFilterLength || value.Any(char.IsControl)))
-                return BadRequest($"{name} filter '{Shown(value)}' must be 1 to {MaxFilterLength} characters without control characters");
-        var page = await grains.QueryAsync(new VideoQuery { Stage = stage, Encoder = encoder, Label = label, After = after, Limit = limit });
-        return Results.Ok(page);
+                return BadRequest($"{name} '{Shown(value)}' must be 1 to {MaxFilterLength} characters without control characters");
+        try
+        {
+            CorpusIndex.ParseCursor(cursor);
+            return Results.Ok(await grains.QueryAsync(new VideoQuery { Stage = stage, Encoder = encoder, Label = label, Cursor = cursor, Limit = limit }));
+        }
+        catch (ArgumentException e) { return BadRequest(e.Message); } // a cursor naming a shard the index does not have
     }
 
     /// <summary>A request value as an error message repeats it: at most 64 characters, control characters escaped.</summary>

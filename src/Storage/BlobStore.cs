@@ -5,7 +5,14 @@ using Azure.Storage.Blobs.Models;
 namespace LvMae.Storage;
 
 /// <summary>What a blob is, without its content.</summary>
-public sealed record BlobEntry(string Name, long Size, string ETag, DateTimeOffset? LastModified, IReadOnlyDictionary<string, string> Metadata);
+public sealed record BlobEntry(string Name, long Size, string ETag, DateTimeOffset? LastModified, IReadOnlyDictionary<string, string> Metadata)
+{
+    /// <summary>Append blobs: committed blocks (at most 50,000).</summary>
+    public int? AppendBlocks { get; init; }
+}
+
+/// <summary>A blob read whole, with what was known about it at that moment.</summary>
+public sealed record BlobContent(string Name, byte[] Content, string ETag, IReadOnlyDictionary<string, string> Metadata);
 
 /// <summary>A conditional upload lost the race: the blob exists (If-None-Match) or changed (If-Match).</summary>
 public sealed class BlobConflictException(string blobName, string message, Exception inner) : Exception(message, inner)
@@ -93,6 +100,39 @@ public sealed class BlobStore
         catch (RequestFailedException e) when (e.Status == 404) { return null; }
     }
 
+    /// <summary>Downloads bytes with the ETag they were read at, or null when the blob does not exist.</summary>
+    public async Task<(byte[] Content, string ETag)?> TryDownloadWithETagAsync(string name, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            var response = await Blob(name).DownloadContentAsync(cancellationToken);
+            return (response.Value.Content.ToArray(), response.Value.Details.ETag.ToString());
+        }
+        catch (RequestFailedException e) when (e.Status == 404) { return null; }
+    }
+
+    /// <summary>Downloads bytes, ETag and metadata in one request, or null when the blob does not exist.</summary>
+    public async Task<BlobContent?> TryDownloadWithPropertiesAsync(string name, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            var response = await Blob(name).DownloadContentAsync(cancellationToken);
+            var details = response.Value.Details;
+            return new BlobContent(name, response.Value.Content.ToArray(), details.ETag.ToString(), new Dictionary<string, string>(details.Metadata));
+        }
+        catch (RequestFailedException e) when (e.Status == 404) { return null; }
+    }
+
+    /// <summary>Deletes the blob if it still has <paramref name="etag"/> (someone else's newer content is left alone).</summary>
+    public async Task<bool> DeleteIfMatchAsync(string name, string etag, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return (await Blob(name).DeleteIfExistsAsync(DeleteSnapshotsOption.IncludeSnapshots, new BlobRequestConditions { IfMatch = new ETag(etag) }, cancellationToken)).Value;
+        }
+        catch (RequestFailedException e) when (e.Status == 412) { return false; }
+    }
+
     /// <summary>Downloads to a local file (written to a temp name, then moved); throws when the blob is missing.</summary>
     public async Task DownloadToFileAsync(string name, string path, CancellationToken cancellationToken = default)
     {
@@ -122,7 +162,10 @@ public sealed class BlobStore
         try
         {
             var p = (await Blob(name).GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
-            return new BlobEntry(name, p.ContentLength, p.ETag.ToString(), p.LastModified, new Dictionary<string, string>(p.Metadata));
+            return new BlobEntry(name, p.ContentLength, p.ETag.ToString(), p.LastModified, new Dictionary<string, string>(p.Metadata))
+            {
+                AppendBlocks = p.BlobType == BlobType.Append ? p.BlobCommittedBlockCount : null,
+            };
         }
         catch (RequestFailedException e) when (e.Status == 404) { return null; }
     }

@@ -110,15 +110,28 @@ public static class IngestionProgress
                 var probed = ctx.AddTask("probed", maxValue: Math.Max(1, ids.Count));
                 var embedded = ctx.AddTask("embedded", maxValue: Math.Max(1, ids.Count));
                 var failed = ctx.AddTask("failed", maxValue: Math.Max(1, ids.Count));
+                // Only the videos not yet finished are asked for, one call per poll (the silo fans out to their shards).
+                var open = new HashSet<string>(ids, StringComparer.Ordinal);
                 while (!ct.IsCancellationRequested)
                 {
-                    var entries = await Task.WhenAll(ids.Chunk(256).Select(async chunk =>
-                        await Task.WhenAll(chunk.Select(id => grains.ShardFor(id).Get(id)))));
-                    final = entries.SelectMany(e => e).Where(e => e is not null).ToDictionary(e => e!.Id, e => e!);
+                    try
+                    {
+                        foreach (var chunk in open.ToList().Chunk(5000))
+                            foreach (var e in await grains.IndexEntriesAsync(chunk))
+                            {
+                                final[e.Id] = e;
+                                if (e.Stage is VideoStage.Embedded or VideoStage.Failed) open.Remove(e.Id);
+                            }
+                    }
+                    catch (Exception e) when (e is OrleansException or TimeoutException)
+                    {
+                        // A silo died and the cluster has not noticed yet: its videos resume elsewhere; keep following.
+                        probed.Description = $"probed (cluster busy: {e.GetType().Name}, retrying)";
+                    }
                     probed.Value = final.Values.Count(e => e.Stage is not VideoStage.Registered);
                     embedded.Value = final.Values.Count(e => e.Stage == VideoStage.Embedded);
                     failed.Value = final.Values.Count(e => e.Stage == VideoStage.Failed);
-                    if (final.Count == ids.Count && final.Values.All(e => e.Stage is VideoStage.Embedded or VideoStage.Failed)) break;
+                    if (open.Count == 0) break;
                     await Task.Delay(TimeSpan.FromSeconds(1), ct);
                 }
             });

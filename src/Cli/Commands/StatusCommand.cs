@@ -15,8 +15,9 @@ public sealed class StatusCommand : ICliCommand
         var label = new Option<string?>("--label") { Description = "List videos with this label" };
         var encoder = new Option<string?>("--encoder") { Description = "List videos registered or embedded with this encoder" };
         var limit = new Option<int>("--limit") { Description = "Most videos listed", DefaultValueFactory = _ => 50 };
+        var cursor = new Option<string?>("--cursor") { Description = "Continue a list where the previous page ended (its 'next' cursor)" };
         var json = new Option<bool>("--json") { Description = "JSON output" };
-        var command = new Command("status", "Status of one video, a filtered list, or the corpus summary with failures") { id, state, label, encoder, limit, json };
+        var command = new Command("status", "Status of one video, a filtered list, or the corpus summary with failures") { id, state, label, encoder, limit, cursor, json };
         command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
         {
             var asJson = parse.GetValue(json);
@@ -37,7 +38,7 @@ public sealed class StatusCommand : ICliCommand
             var (l, e) = (parse.GetValue(label), parse.GetValue(encoder));
             if (stage is not null || l is not null || e is not null)
             {
-                var page = await client.Grains.QueryAsync(new VideoQuery { Stage = stage, Label = l, Encoder = e, Limit = parse.GetValue(limit) });
+                var page = await client.Grains.QueryAsync(new VideoQuery { Stage = stage, Label = l, Encoder = e, Limit = parse.GetValue(limit), Cursor = parse.GetValue(cursor) });
                 if (asJson) Cli.WriteJson(page); else Render(page);
                 return ExitCodes.Ok;
             }
@@ -76,7 +77,7 @@ public sealed class StatusCommand : ICliCommand
             table.Row(e.Id, e.Stage.ToString(), e.Encoder ?? "-", string.Join(",", e.Labels), e.SegmentCount.ToString(),
                 e.FailureKind is null ? "" : $"{e.FailureKind}: {e.FailureMessage}");
         table.Write();
-        AnsiConsole.MarkupLine($"{page.Items.Count} shown of {page.Matching} matching");
+        AnsiConsole.MarkupLine($"{page.Items.Count} shown of {page.Matching} matching" + (page.Next is null ? "" : $"; next page: --cursor {Markup.Escape(page.Next)}"));
     }
 
     private static void Render(CorpusSummary summary, VideoPage failures)
