@@ -65,6 +65,12 @@ public sealed class HungToolTests : IDisposable
         catch (IOException) { return false; }
     }
 
+    /// <summary>Samples the 2 s video's one segment (2 frames of 16 x 16: 768 bytes each) to the end.</summary>
+    private static async Task SampleAllAsync(string video, FrameSamplingOptions options)
+    {
+        await foreach (var _ in FrameSampler.SampleAsync(video, [new SegmentSpan(0, 0, 2)], 2, 16, options)) { }
+    }
+
     [Fact]
     public async Task A_hung_ffprobe_is_killed_with_its_children_after_the_probe_limit()
     {
@@ -98,10 +104,7 @@ public sealed class HungToolTests : IDisposable
         var video = await VideoAsync();
         Stub("ffmpeg", HangWithChild);
         var options = new FrameSamplingOptions { Timeouts = new ToolTimeouts { NoProgress = TimeSpan.FromSeconds(1) } };
-        var error = await Assert.ThrowsAsync<MediaException>(async () =>
-        {
-            await foreach (var _ in FrameSampler.SampleAsync(video, [new SegmentSpan(0, 0, 2)], 2, 16, options)) { }
-        });
+        var error = await Assert.ThrowsAsync<MediaException>(() => SampleAllAsync(video, options));
         Assert.Equal(MediaErrorKind.TimedOut, error.Kind);
         Assert.Contains("v.mp4", error.Message);
         Assert.Contains("ffmpeg timed out: it made no progress for 1 s; killed it", error.Message);
@@ -116,10 +119,7 @@ public sealed class HungToolTests : IDisposable
         // A byte every 50 ms is progress, but a frame of 768 bytes never completes within the run's limit: 1 s + 0.2 s per
         // second of video it reads (the 2 s segment and 1 s of margin).
         var options = new FrameSamplingOptions { Timeouts = new ToolTimeouts { NoProgress = TimeSpan.FromSeconds(30), DecodeBase = TimeSpan.FromSeconds(1), DecodeSecondsPerVideoSecond = 0.2 } };
-        var error = await Assert.ThrowsAsync<MediaException>(async () =>
-        {
-            await foreach (var _ in FrameSampler.SampleAsync(video, [new SegmentSpan(0, 0, 2)], 2, 16, options)) { }
-        });
+        var error = await Assert.ThrowsAsync<MediaException>(() => SampleAllAsync(video, options));
         Assert.Equal(MediaErrorKind.TimedOut, error.Kind);
         Assert.Contains("ffmpeg timed out: it was still decoding after 1.6 s (the limit for this much video); killed it", error.Message);
         await AssertTreeKilledAsync();
