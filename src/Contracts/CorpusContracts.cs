@@ -16,12 +16,14 @@ public sealed record VideoIndexEntry
     [Id(8)] public long Version { get; init; }
     [Id(9)] public int SegmentCount { get; init; }
     [Id(10)] public string? OriginalName { get; init; }
+    /// <summary>Set when the video embedded with a caveat (e.g. "truncated: 37.3 of 60.0 s decodable").</summary>
+    [Id(11)] public string? Warning { get; init; }
 
     /// <summary>Value equality including the lists (record equality compares list references).</summary>
     public bool SameAs(VideoIndexEntry? other) =>
         other is not null && Id == other.Id && Stage == other.Stage && Encoder == other.Encoder && FailureKind == other.FailureKind &&
         FailureMessage == other.FailureMessage && UpdatedAt == other.UpdatedAt && Version == other.Version &&
-        SegmentCount == other.SegmentCount && OriginalName == other.OriginalName &&
+        SegmentCount == other.SegmentCount && OriginalName == other.OriginalName && Warning == other.Warning &&
         Labels.SequenceEqual(other.Labels) && EmbeddedEncoders.SequenceEqual(other.EmbeddedEncoders);
 }
 

@@ -63,6 +63,9 @@ public sealed class VideoGrain(
         BlobLayout.EncoderFileName(registration.Encoder); // throws ArgumentException for an unusable encoder spec
         if (registration.Kind == VideoSourceKind.VideoFile) EncoderSpecs.Resolve(registration.Encoder, _options); // a model file outside the model folder is refused here
         ArgumentException.ThrowIfNullOrWhiteSpace(registration.SourceBlob);
+        if (registration.Labels.Count > MaxLabels) throw new ArgumentException($"video {Id}: {registration.Labels.Count} labels (at most {MaxLabels})");
+        foreach (var label in registration.Labels)
+            if (LabelRules.Problem(label) is { } problem) throw new ArgumentException($"video {Id}: {problem}");
 
         if (state.RecordExists)
         {
@@ -258,11 +261,12 @@ public sealed class VideoGrain(
         if (done is { } d)
         {
             MarkEmbedded(d.Blob, d.Rows, d.Dimension, d.Version, d.Sha256);
+            S.Warning = d.Warning; // e.g. "truncated: 37.3 of 60.0 s decodable": embedded, but the user should know
             await TransitionAsync(VideoStage.Embedded);
         }
     }
 
-    private sealed record Embedded(string Blob, int Rows, int Dimension, string Version, string Sha256);
+    private sealed record Embedded(string Blob, int Rows, int Dimension, string Version, string Sha256, string? Warning);
 
     /// <summary>Download, probe, plan, encode and upload, from whatever stage the state is in; the embeddings written, or null.</summary>
     private async Task<Embedded?> ProcessSourceAsync(string source, string local, CancellationToken ct)
@@ -300,7 +304,7 @@ public sealed class VideoGrain(
         var sha = await UploadNpyAsync(embeddingsBlob, encoded.Embeddings, rows, encoded.Dimension, encoded.EncoderName, encoded.EncoderVersion, ct);
         var doc = encoded.ToDocument(Id, S.ContentHash);
         await blobs.UploadAsync(BlobLayout.Segments(Id), System.Text.Encoding.UTF8.GetBytes(doc.ToJson()), contentType: "application/json", cancellationToken: ct);
-        return new Embedded(embeddingsBlob, rows, encoded.Dimension, encoded.EncoderVersion, sha);
+        return new Embedded(embeddingsBlob, rows, encoded.Dimension, encoded.EncoderVersion, sha, encoded.Truncation?.Warning);
     }
 
     /// <summary>
@@ -488,6 +492,8 @@ public sealed class VideoGrain(
     }
 
     public const string StorageKind = "Storage";
+    /// <summary>Labels per video at most (each at most <see cref="LabelRules.MaxLength"/> characters): they live in the index too.</summary>
+    public const int MaxLabels = 64;
 
     /// <summary>Error kind and whether retrying can help. Storage errors (the SDK's own retries exhausted included) are their own kind: waited out.</summary>
     public static (string Kind, bool Permanent) Classify(Exception e) => e switch

@@ -20,5 +20,6 @@ public static class VideoIndexEntries
         Version = s.Version,
         SegmentCount = s.SegmentCount,
         OriginalName = s.OriginalName,
+        Warning = s.Warning,
     };
 }

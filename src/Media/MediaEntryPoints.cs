@@ -7,12 +7,16 @@ public static class VideoProber
 {
     /// <summary>ffprobe the file; throws <see cref="MediaException"/> naming the file and the problem.</summary>
     public static Task<VideoInfo> ProbeAsync(string path, CancellationToken cancellationToken = default) =>
-        ProbeImpl.ProbeAsync(path, cancellationToken);
+        ProbeImpl.ProbeAsync(path, ToolTimeouts.Default, cancellationToken);
+
+    /// <summary>As above, with ffprobe killed and the file failed as TimedOut after <see cref="ToolTimeouts.Probe"/>.</summary>
+    public static Task<VideoInfo> ProbeAsync(string path, ToolTimeouts timeouts, CancellationToken cancellationToken) =>
+        ProbeImpl.ProbeAsync(path, timeouts, cancellationToken);
 }
 
 public static class Segmentation
 {
-    /// <summary>Consecutive segments covering the duration; the last partial one kept if long enough.</summary>
+    /// <summary>Consecutive segments covering the duration, the last partial one kept if long enough; computed on demand (no memory per segment).</summary>
     public static IReadOnlyList<SegmentSpan> Plan(double durationSeconds, SegmentationOptions options) =>
         SegmentPlanning.Plan(durationSeconds, options);
 

@@ -22,12 +22,11 @@ public sealed class IndexCommand : ICliCommand
         {
             var shards = await client.Grains.GetGrain<ICorpusGrain>(0).Health();
             if (parse.GetValue(json)) { Cli.WriteJson(shards); return ExitCodes.Ok; }
-            var table = new Table().AddColumn("shard").AddColumn("entries").AddColumn("queued").AddColumn("in flight").AddColumn("parked")
-                .AddColumn("generation").AddColumn("log bytes").AddColumn("bytes written");
+            var table = new ResultTable("shard", "entries", "queued", "in flight", "parked", "generation", "log bytes", "bytes written");
             foreach (var s in shards)
-                table.AddRow(s.Shard.ToString(), s.Entries.ToString(), s.Pending.ToString(), s.InFlight.ToString(), s.Parked.ToString(),
+                table.Row(s.Shard.ToString(), s.Entries.ToString(), s.Pending.ToString(), s.InFlight.ToString(), s.Parked.ToString(),
                     s.Generation.ToString(), s.LogBytes.ToString("N0"), s.BytesWritten.ToString("N0"));
-            AnsiConsole.Write(table);
+            table.Write();
             return ExitCodes.Ok;
         }));
         return new Command("index", "The corpus index: check it against the video states, rebuild it, see its shards") { check, rebuild, health };
@@ -71,21 +70,21 @@ internal static class AuditRun
 
     private static void Render(AuditReport r)
     {
-        var table = new Table().AddColumn("check").AddColumn(new TableColumn("count").RightAligned());
-        table.AddRow("video states read", r.States.ToString("N0"));
-        table.AddRow("index entries", r.IndexEntries.ToString("N0"));
-        table.AddRow("unfinished videos (not Embedded or Failed)", r.Unfinished.ToString("N0"));
-        table.AddRow("failed videos (with a reason)", r.Failed.ToString("N0"));
-        table.AddRow("missing from the index", r.Missing.ToString("N0"));
-        table.AddRow("index entry differs from state", r.Stale.ToString("N0"));
-        table.AddRow("index entry without a video", r.Phantom.ToString("N0"));
+        var table = new ResultTable("check", "count");
+        table.Row("video states read", r.States.ToString("N0"));
+        table.Row("index entries", r.IndexEntries.ToString("N0"));
+        table.Row("unfinished videos (not Embedded or Failed)", r.Unfinished.ToString("N0"));
+        table.Row("failed videos (with a reason)", r.Failed.ToString("N0"));
+        table.Row("missing from the index", r.Missing.ToString("N0"));
+        table.Row("index entry differs from state", r.Stale.ToString("N0"));
+        table.Row("index entry without a video", r.Phantom.ToString("N0"));
         if (r.Request.Blobs)
         {
-            table.AddRow("data blobs disagree with state", r.BlobProblems.ToString("N0"));
-            table.AddRow("orphaned video folders", r.Orphans.ToString("N0"));
+            table.Row("data blobs disagree with state", r.BlobProblems.ToString("N0"));
+            table.Row("orphaned video folders", r.Orphans.ToString("N0"));
         }
-        if (r.Request.Repair) table.AddRow("index entries repaired", r.Repaired.ToString("N0"));
-        AnsiConsole.Write(table);
+        if (r.Request.Repair) table.Row("index entries repaired", r.Repaired.ToString("N0"));
+        table.Write();
         foreach (var line in r.Problems) AnsiConsole.WriteLine("  " + line);
         if (r.Error is not null) Cli.Error($"the audit failed: {r.Error}");
         var took = (r.FinishedAt ?? DateTimeOffset.UtcNow) - r.StartedAt;

@@ -30,11 +30,11 @@ public sealed class CertsCommand : ICliCommand
                 Cli.Error(e.Message);
                 return ExitCodes.Usage;
             }
-            var table = new Table().AddColumn("file").AddColumn("what");
-            table.AddRow(Markup.Escape(files.CaCertificate), files.CaCreated ? "the cluster CA (new): copy to every silo and client" : "the cluster CA (existing)");
-            table.AddRow(Markup.Escape(files.CaKey), "the CA's private key: keep it off the cluster; it issues more certificates");
-            table.AddRow(Markup.Escape(files.NodeCertificate), "this node's certificate + key" + (string.IsNullOrEmpty(password) ? " (no password; file mode 600)" : " (encrypted with LVMAE__Tls__CertificatePassword)"));
-            AnsiConsole.Write(table);
+            var table = new ResultTable("file", "what");
+            table.Row(files.CaCertificate, files.CaCreated ? "the cluster CA (new): copy to every silo and client" : "the cluster CA (existing)");
+            table.Row(files.CaKey, "the CA's private key: keep it off the cluster; it issues more certificates");
+            table.Row(files.NodeCertificate, "this node's certificate + key" + (string.IsNullOrEmpty(password) ? " (no password; file mode 600)" : " (encrypted with LVMAE__Tls__CertificatePassword)"));
+            table.Write();
             AnsiConsole.MarkupLine("Use it on every silo and client (docs/OPERATIONS.md):");
             Console.WriteLine($"  export LVMAE__Tls__CertificatePath={files.NodeCertificate}");
             Console.WriteLine($"  export LVMAE__Tls__CaCertificatePath={files.CaCertificate}");

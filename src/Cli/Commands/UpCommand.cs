@@ -84,13 +84,13 @@ public sealed class UpCommand : ICliCommand
                 AzuritePid = azurite?.ProcessId, AzuriteStartedAt = azurite?.ProcessId is { } pid ? StartTime(pid) : null,
             });
 
-            var table = new Table().AddColumn("what").AddColumn("where");
-            table.AddRow("blob storage", Markup.Escape(azurite is null ? SiloProcess.DescribeStorage(settings.Storage.ConnectionString) : $"Azurite on 127.0.0.1:{azurite.Port} ({azurite.DataDirectory}){(azurite.Reused ? ", already running" : "")}"));
-            table.AddRow("gateway", $"127.0.0.1:{settings.Clustering.GatewayPort} ({settings.Clustering.Mode} clustering)");
-            if (api is not null) table.AddRow("HTTP API", Markup.Escape($"{api}corpus/summary, {api}videos?state=Failed"));
-            if (dashboard is not null) table.AddRow("dashboard", Markup.Escape(dashboard.ToString()));
-            table.AddRow("jobs per silo", settings.Processing.MaxConcurrentJobs.ToString());
-            AnsiConsole.Write(table);
+            var table = new ResultTable("what", "where");
+            table.Row("storage", azurite is null ? SiloProcess.DescribeStorage(settings.Storage.ConnectionString) : $"Azurite on 127.0.0.1:{azurite.Port} (blobs), {azurite.TablePort} (tables), data in {azurite.DataDirectory}{(azurite.Reused ? ", already running" : "")}");
+            table.Row("gateway", $"127.0.0.1:{settings.Clustering.GatewayPort} ({settings.Clustering.Mode} clustering)");
+            if (api is not null) table.Row("HTTP API", $"{api}corpus/summary, {api}videos?state=Failed");
+            if (dashboard is not null) table.Row("dashboard", dashboard.ToString());
+            table.Row("jobs per silo", settings.Processing.MaxConcurrentJobs.ToString());
+            table.Write();
             AnsiConsole.MarkupLine(log is null
                 ? "[green]lvmae is up[/]; in another shell: [bold]./lvmae ingest DIR --encoder builtin[/], [bold]./lvmae status[/]. Ctrl+C (or [bold]./lvmae down[/]) stops it."
                 : "[green]lvmae is up[/] in the background; [bold]./lvmae down[/] stops it.");

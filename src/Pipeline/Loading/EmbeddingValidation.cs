@@ -10,7 +10,7 @@ public static class EmbeddingValidation
     {
         EmbeddingLoadException Fail(string problem) => new(video.VideoId, $"{where}: {problem}");
 
-        if (array.DType is not ("<f4" or "<f8")) throw Fail($"dtype '{array.DType}' is not float32/float64");
+        if (!array.IsFloatingPoint) throw Fail($"dtype '{array.DType}' is not float16/float32/float64");
         if (array.Shape.Length != 2) throw Fail($"shape [{string.Join(", ", array.Shape)}] is not [segments, dimension]");
         var (segments, dimension) = (array.Shape[0], array.Shape[1]);
         if (segments < 1 || dimension < 1) throw Fail($"shape [{segments}, {dimension}] is empty");
