@@ -13,6 +13,15 @@ public sealed class FlakyMediaWork(IMediaWork inner, ScratchSpace scratch) : IMe
     /// <summary>Video id -> probe failures still to inject.</summary>
     public static readonly ConcurrentDictionary<string, int> Failures = new();
 
+    /// <summary>Video id -> a gate its probe waits at: <see cref="Gate.Reached"/> completes when it arrives, the probe goes on when the test opens it.</summary>
+    public static readonly ConcurrentDictionary<string, Gate> Gates = new();
+
+    public sealed class Gate
+    {
+        public TaskCompletionSource Reached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource Open { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
     private int _maxSources;
     /// <summary>Most source files seen at once in this silo's scratch folder (must not exceed its job slots).</summary>
     public int MaxSourcesOnDisk => Volatile.Read(ref _maxSources);
@@ -38,11 +47,16 @@ public sealed class FlakyMediaWork(IMediaWork inner, ScratchSpace scratch) : IMe
         }
     }
 
-    public Task<VideoInfo> ProbeAsync(string path, CancellationToken cancellationToken)
+    public async Task<VideoInfo> ProbeAsync(string path, CancellationToken cancellationToken)
     {
         Observe();
+        if (Gates.FirstOrDefault(g => path.Contains(g.Key, StringComparison.Ordinal)).Value is { } gate)
+        {
+            gate.Reached.TrySetResult();
+            await gate.Open.Task.WaitAsync(cancellationToken);
+        }
         MaybeFail(path);
-        return inner.ProbeAsync(path, cancellationToken);
+        return await inner.ProbeAsync(path, cancellationToken);
     }
 
     public IReadOnlyList<SegmentSpan> Plan(double durationSeconds, double segmentSeconds) => inner.Plan(durationSeconds, segmentSeconds);

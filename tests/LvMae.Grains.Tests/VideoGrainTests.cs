@@ -247,6 +247,29 @@ public sealed class VideoGrainTests(GrainsClusterFixture fixture)
             new VideoRegistration { SourceBlob = "videos/x/source.mp4", Encoder = "builtin" }));
         await Assert.ThrowsAnyAsync<ArgumentException>(() => fixture.Client.GetGrain<IVideoGrain>("v-ok").Register(
             new VideoRegistration { SourceBlob = "", Encoder = "builtin" }));
+        // A registration cannot make a silo load a file of its choosing: model files come from the configured folder only.
+        var model = await Assert.ThrowsAnyAsync<ArgumentException>(() => fixture.Client.GetGrain<IVideoGrain>("v-model").Register(
+            new VideoRegistration { SourceBlob = "videos/v-model/source.mp4", Encoder = "model:/etc/passwd" }));
+        Assert.Contains("LvMae:Processing:ModelDirectory", model.Message);
+        var label = await Assert.ThrowsAnyAsync<ArgumentException>(() => fixture.Client.GetGrain<IVideoGrain>("v-label").Register(
+            new VideoRegistration { SourceBlob = "videos/v-label/source.mp4", Encoder = "builtin", Labels = [new string('x', 10_000)] }));
+        Assert.Contains("10000 characters", label.Message);
+    }
+
+    [Fact]
+    public void Model_specs_resolve_inside_the_model_folder_only_and_same_named_models_get_distinct_blobs()
+    {
+        var folder = Directory.CreateTempSubdirectory("lvmae-models-").FullName;
+        Directory.CreateDirectory(Path.Combine(folder, "a"));
+        File.WriteAllText(Path.Combine(folder, "a", "clip.onnx"), "x");
+        var options = new ProcessingOptions { ModelDirectory = folder };
+        Assert.Equal("model:" + Path.Combine(folder, "a", "clip.onnx"), EncoderSpecs.Resolve("model:a/clip.onnx", options));
+        Assert.Contains("leads outside", Assert.Throws<ArgumentException>(() => EncoderSpecs.Resolve("model:../../etc/passwd", options)).Message);
+        Assert.Contains("read from", Assert.Throws<ArgumentException>(() => EncoderSpecs.Resolve("model:/etc/passwd", options)).Message);
+        Assert.Contains("no model file", Assert.Throws<ArgumentException>(() => EncoderSpecs.Resolve("model:b/clip.onnx", options)).Message);
+        Assert.Equal("builtin", EncoderSpecs.Resolve("builtin", options));
+        Assert.NotEqual(BlobLayout.EncoderFileName("model:a/clip.onnx"), BlobLayout.EncoderFileName("model:b/clip.onnx"));
+        Directory.Delete(folder, recursive: true);
     }
 
     [Fact]
@@ -255,6 +278,9 @@ public sealed class VideoGrainTests(GrainsClusterFixture fixture)
         Assert.Equal(("NotMedia", true), VideoGrain.Classify(new Media.MediaException("x", Media.MediaErrorKind.NotMedia, "not a video")));
         Assert.Equal(("ToolFailed", false), VideoGrain.Classify(new Media.MediaException("x", Media.MediaErrorKind.ToolFailed, "crashed")));
         Assert.Equal(("Storage", false), VideoGrain.Classify(new Azure.RequestFailedException(503, "busy")));
+        // The SDK's own retries exhausted over a dead endpoint: still storage (waited out), not "Internal".
+        Assert.Equal(("Storage", false), VideoGrain.Classify(new AggregateException("Retry failed after 6 tries.", new HttpRequestException("refused"), new HttpRequestException("refused"))));
+        Assert.Equal(("StorageRequest403", false), VideoGrain.Classify(new Azure.RequestFailedException(403, "forbidden")));
         Assert.Equal(("IO", false), VideoGrain.Classify(new IOException("disk")));
     }
 }

@@ -70,11 +70,31 @@ public sealed class AzuriteFixture : IAsyncLifetime
         await WaitUntilListeningAsync(TimeSpan.FromSeconds(30));
     }
 
-    /// <summary>Kills Azurite (its data stays): storage is unreachable until <see cref="StartAsync"/>.</summary>
-    public Task StopAsync()
+    /// <summary>
+    /// Stops Azurite the way an operator would (SIGINT: it closes its listeners and persists what it acknowledged), so storage
+    /// refuses connections until <see cref="StartAsync"/> brings it back with its data. A SIGKILL would also lose writes
+    /// Azurite had acknowledged (its metadata is saved every few seconds): no real storage account does that.
+    /// </summary>
+    public async Task StopAsync()
     {
-        if (_process is { HasExited: false }) { _process.Kill(entireProcessTree: true); _process.WaitForExit(5000); }
-        return Task.CompletedTask;
+        if (_process is not { HasExited: false } process) return;
+        using (var signal = Process.Start("kill", ["-INT", process.Id.ToString()])) await signal!.WaitForExitAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        try { await process.WaitForExitAsync(timeout.Token); }
+        catch (OperationCanceledException) { process.Kill(entireProcessTree: true); process.WaitForExit(5000); }
+    }
+
+    /// <summary>Freezes Azurite (SIGSTOP): connections hang instead of being refused, as when storage is unreachable over the network.</summary>
+    public void Pause() => Signal("-STOP");
+
+    /// <summary>Thaws a <see cref="Pause"/>d Azurite (SIGCONT).</summary>
+    public void Resume() => Signal("-CONT");
+
+    private void Signal(string signal)
+    {
+        if (_process is not { HasExited: false } process) return;
+        using var kill = Process.Start("kill", [signal, process.Id.ToString()]);
+        kill!.WaitForExit();
     }
 
     private async Task WaitUntilListeningAsync(TimeSpan timeout)

@@ -7,23 +7,37 @@ namespace LvMae.Grains.Index;
 /// Drives the unfinished videos of one index shard: keeps up to <c>capacity()</c> of them in flight (asked to
 /// <see cref="IVideoGrain.Process"/>), oldest first, and pings the ones in flight on every tick so work lost with a dead silo
 /// restarts on a live one. Queued videos cost an id here and nothing elsewhere: no activation, no download, no scratch.
-/// A video whose pings keep failing (its state cannot be read, say) is parked, so it cannot hold a slot forever; it is
-/// tried again when its entry changes.
+/// A ping that fails (the video's silo just died and the cluster has not noticed yet, say) is retried with growing pauses;
+/// a video whose pings keep failing gives its place up for a while, so one that cannot be activated cannot hold a place
+/// forever, and tries again later (at once when its entry changes).
 /// </summary>
-public sealed class WorkDispatcher(IGrainFactory grains, Func<int> capacity, ILogger logger, int shard, int maxPingFailures = 5)
+public sealed class WorkDispatcher(IGrainFactory grains, Func<int> capacity, ILogger logger, int shard, TimeProvider? clock = null)
 {
-    private readonly Dictionary<string, int> _inFlight = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _parked = new(StringComparer.Ordinal);
+    /// <summary>Failed pings in a row after which a video gives its place up for <see cref="Cooldown"/>.</summary>
+    public const int MaxPingFailures = 10;
+    public static readonly TimeSpan MaxPingPause = TimeSpan.FromMinutes(1);
+    public static readonly TimeSpan Cooldown = TimeSpan.FromMinutes(5);
+
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+    private readonly Dictionary<string, Flight> _inFlight = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTimeOffset> _coolingUntil = new(StringComparer.Ordinal);
     private readonly HashSet<string> _pinging = new(StringComparer.Ordinal);
 
+    private sealed class Flight
+    {
+        public int Failures;
+        public DateTimeOffset NextPing;
+    }
+
     public int InFlight => _inFlight.Count;
-    public int Parked => _parked.Count;
+    /// <summary>Videos whose pings kept failing, out of the flight until their pause ends or their entry changes.</summary>
+    public int Parked => _coolingUntil.Count;
     public IReadOnlyCollection<string> InFlightIds => _inFlight.Keys;
 
-    /// <summary>The entry of <paramref name="id"/> changed: a finished video leaves the flight; a parked one may try again.</summary>
+    /// <summary>The entry of <paramref name="id"/> changed: a finished video leaves the flight; a cooling one may try again.</summary>
     public void Changed(string id, bool finished)
     {
-        _parked.Remove(id);
+        _coolingUntil.Remove(id);
         if (finished) _inFlight.Remove(id);
     }
 
@@ -32,22 +46,29 @@ public sealed class WorkDispatcher(IGrainFactory grains, Func<int> capacity, ILo
     {
         var room = capacity() - _inFlight.Count;
         if (room <= 0) return;
+        var now = _clock.GetUtcNow();
         foreach (var id in index.Queue)
         {
             if (room <= 0) break;
-            if (_inFlight.ContainsKey(id) || _parked.Contains(id)) continue;
-            _inFlight[id] = 0;
+            if (_inFlight.ContainsKey(id)) continue;
+            if (_coolingUntil.TryGetValue(id, out var until))
+            {
+                if (until > now) continue;
+                _coolingUntil.Remove(id);
+            }
+            _inFlight[id] = new Flight { NextPing = now };
             room--;
             _ = PingAsync(id);
         }
     }
 
-    /// <summary>Pings every video in flight (idempotent for one that is working), then fills free places.</summary>
+    /// <summary>Pings every video in flight that is due (idempotent for one that is working), then fills free places.</summary>
     public async Task TickAsync(IndexShard index)
     {
         foreach (var id in _inFlight.Keys.Where(id => index.Get(id) is not { } e || IndexShard.IsFinished(e.Stage)).ToList())
             _inFlight.Remove(id);
-        await Task.WhenAll(_inFlight.Keys.ToList().Select(PingAsync));
+        var now = _clock.GetUtcNow();
+        await Task.WhenAll(_inFlight.Where(kv => kv.Value.NextPing <= now).Select(kv => kv.Key).ToList().Select(PingAsync));
         Fill(index);
     }
 
@@ -57,15 +78,18 @@ public sealed class WorkDispatcher(IGrainFactory grains, Func<int> capacity, ILo
         try
         {
             var status = await grains.GetGrain<IVideoGrain>(id).Process();
-            if (!status.Exists) Park(id, "the index lists it but it has no persisted state");
-            else if (_inFlight.ContainsKey(id)) _inFlight[id] = 0;
+            if (!status.Exists) GiveUp(id, TimeSpan.FromHours(1), "the index lists it but it has no persisted state (an audit removes such entries)");
+            else if (_inFlight.TryGetValue(id, out var flight)) flight.Failures = 0;
         }
         catch (Exception e)
         {
-            if (!_inFlight.TryGetValue(id, out var failures)) return;
-            _inFlight[id] = ++failures;
-            logger.LogWarning("index shard {Shard}: asking video {Id} to process failed ({Failures}/{Max}): {Message}", shard, id, failures, maxPingFailures, e.Message);
-            if (failures >= maxPingFailures) Park(id, e.Message);
+            if (!_inFlight.TryGetValue(id, out var flight)) return;
+            flight.Failures++;
+            var pause = TimeSpan.FromSeconds(Math.Min(MaxPingPause.TotalSeconds, Math.Pow(2, flight.Failures - 1)));
+            flight.NextPing = _clock.GetUtcNow() + pause;
+            logger.LogWarning("index shard {Shard}: asking video {Id} to process failed ({Failures} in a row; again in {Pause}): {Message}",
+                shard, id, flight.Failures, pause, e.Message);
+            if (flight.Failures >= MaxPingFailures) GiveUp(id, Cooldown, e.Message);
         }
         finally
         {
@@ -73,10 +97,10 @@ public sealed class WorkDispatcher(IGrainFactory grains, Func<int> capacity, ILo
         }
     }
 
-    private void Park(string id, string why)
+    private void GiveUp(string id, TimeSpan pause, string why)
     {
         _inFlight.Remove(id);
-        _parked.Add(id);
-        logger.LogWarning("index shard {Shard}: video {Id} parked until its entry changes: {Why}", shard, id, why);
+        _coolingUntil[id] = _clock.GetUtcNow() + pause;
+        logger.LogWarning("index shard {Shard}: video {Id} gives its place up for {Pause}: {Why}", shard, id, pause, why);
     }
 }
