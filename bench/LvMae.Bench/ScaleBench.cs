@@ -227,21 +227,10 @@ public sealed class ScaleBench : IBenchSuite
         return (a, b, labels);
     }
 
-    private static async Task<(int Code, string Output)> RunCliAsync(IReadOnlyDictionary<string, string> env, string work, params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = work };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "lvmae.dll"));
-        foreach (var a in args) start.ArgumentList.Add(a);
-        foreach (var (k, v) in env) start.Environment[$"LVMAE__{k}"] = v;
-        start.Environment["COLUMNS"] = "200";
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, await stdout + await stderr);
-    }
+    private static Task<(int Code, string Output)> RunCliAsync(IReadOnlyDictionary<string, string> env, string work, params string[] args) =>
+        CliProcess.RunAsync(env, work, args);
 
-    private static string Tail(string text, int lines) => string.Join("\n", text.Split('\n', StringSplitOptions.RemoveEmptyEntries).TakeLast(lines));
+    private static string Tail(string text, int lines) => CliProcess.Tail(text, lines);
 
     private static long ReadStatusKb(int pid, string field)
     {

@@ -508,16 +508,9 @@ public sealed class VideoGrain(
         _ => ("Internal", false),
     };
 
-    /// <summary>Storage unreachable or overloaded: network errors, 408/429/5xx, and the SDK's "Retry failed after N tries"
-    /// (an AggregateException of those). Not 4xx answers about the request itself.</summary>
-    public static bool IsStorageOutage(Exception e) => e switch
-    {
-        RequestFailedException r => r.Status is 0 or 408 or 429 or >= 500,
-        AggregateException a => a.InnerExceptions.Count > 0 && a.InnerExceptions.All(i => i is HttpRequestException or TimeoutException or TaskCanceledException || IsStorageOutage(i)),
-        HttpRequestException h => h.InnerException is System.Net.Sockets.SocketException or IOException || h.StatusCode is null,
-        OrleansException o when o.InnerException is { } inner => IsStorageOutage(inner),
-        _ => false,
-    };
+    /// <summary>Storage unreachable or overloaded (see <see cref="StorageErrors.IsOutage"/>), also when it reaches us through an Orleans call.</summary>
+    public static bool IsStorageOutage(Exception e) =>
+        StorageErrors.IsOutage(e) || (e is OrleansException { InnerException: { } inner } && StorageErrors.IsOutage(inner));
 
     private sealed class InlineProgress(Action<double> report) : IProgress<double>
     {

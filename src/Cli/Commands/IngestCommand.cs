@@ -1,3 +1,4 @@
+using Polly;
 using System.CommandLine;
 using LvMae.Contracts;
 using LvMae.Grains.Ingestion;
@@ -86,10 +87,16 @@ public static class IngestionProgress
         await AnsiConsole.Progress().AutoClear(false).StartAsync(async ctx =>
         {
             var task = ctx.AddTask($"upload + register {files.Count} file(s)", maxValue: files.Count);
+            var waits = 0;
+            var retries = RegistrationRetries((e, delay) =>
+            {
+                Interlocked.Increment(ref waits);
+                task.Description = $"upload + register {files.Count} file(s) (storage or cluster unavailable: {e.GetType().Name}; waiting {delay.TotalSeconds:F0} s)";
+            });
             await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallel), CancellationToken = ct }, async (file, c) =>
             {
                 (string, IngestResult?, string?) outcome;
-                try { outcome = (file, await ingest(file, c), null); }
+                try { outcome = (file, await retries.ExecuteAsync(async token => await ingest(file, token), c), null); }
                 catch (Exception e) when (e is not OperationCanceledException) { outcome = (file, null, e.Message); }
                 lock (results) results.Add(outcome);
                 task.Increment(1);
@@ -97,6 +104,30 @@ public static class IngestionProgress
         });
         return results;
     }
+
+    /// <summary>How long a registration keeps trying through a storage outage or a silo failover before it is reported as not registered.</summary>
+    public static readonly TimeSpan RetryFor = TimeSpan.FromMinutes(15);
+
+    /// <summary>
+    /// Uploads and registrations wait out storage outages and silo failovers (exponential back-off up to 30 s, for at most
+    /// <see cref="RetryFor"/>) instead of reporting a file as not registered: nothing is sent twice (uploads are create-only,
+    /// registration is idempotent).
+    /// </summary>
+    private static ResiliencePipeline RegistrationRetries(Action<Exception, TimeSpan> onRetry) => new ResiliencePipelineBuilder()
+        .AddTimeout(RetryFor) // outermost: bounds all the attempts together
+        .AddRetry(new Polly.Retry.RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<Exception>(e => LvMae.Storage.StorageErrors.IsOutage(e)
+                || e is OrleansMessageRejectionException or SiloUnavailableException or TimeoutException
+                || (e is OrleansException { InnerException: { } inner } && LvMae.Storage.StorageErrors.IsOutage(inner))),
+            MaxRetryAttempts = int.MaxValue,
+            BackoffType = DelayBackoffType.Exponential,
+            Delay = TimeSpan.FromSeconds(1),
+            MaxDelay = TimeSpan.FromSeconds(30),
+            UseJitter = true,
+            OnRetry = args => { onRetry(args.Outcome.Exception!, args.RetryDelay); return default; },
+        })
+        .Build();
 
     /// <summary>Follows the registered videos through the corpus index until every one is Embedded or Failed.</summary>
     public static async Task<int> FollowAsync(IGrainFactory grains, List<(string Path, IngestResult? Result, string? Error)> results, CancellationToken ct)

@@ -1,0 +1,19 @@
+using Azure;
+
+namespace LvMae.Storage;
+
+/// <summary>Which failures mean "storage is unreachable or overloaded" (wait and try again) rather than "this request is wrong".</summary>
+public static class StorageErrors
+{
+    /// <summary>
+    /// Network errors, 408/429/5xx answers, and the SDK's "Retry failed after N tries" (an AggregateException of those);
+    /// not 4xx answers about the request itself.
+    /// </summary>
+    public static bool IsOutage(Exception e) => e switch
+    {
+        RequestFailedException r => r.Status is 0 or 408 or 429 or >= 500,
+        AggregateException a => a.InnerExceptions.Count > 0 && a.InnerExceptions.All(i => i is HttpRequestException or TimeoutException or TaskCanceledException || IsOutage(i)),
+        HttpRequestException h => h.InnerException is System.Net.Sockets.SocketException or IOException || h.StatusCode is null,
+        _ => false,
+    };
+}
