@@ -42,22 +42,28 @@ public static class ResNetIngest
 {
     /// <summary>
     /// <paramref name="count"/> videos of <paramref name="seconds"/> s at width x height, 30 fps, x264 veryfast (B-frames,
-    /// keyframe every 250 frames), each a different lavfi source; generated once and cached under the temp folder.
+    /// keyframe every 250 frames) capped at a web-video bitrate (0.09 bit per pixel: 2.5 Mbit/s at 720p), each a
+    /// different lavfi source; generated once and cached under the temp folder.
     /// </summary>
     public static async Task<IReadOnlyList<string>> EnsureVideosAsync(int count, double seconds, int width, int height)
     {
         var dir = Path.Combine(Path.GetTempPath(), "lvmae-bench-ingest");
         Directory.CreateDirectory(dir);
+        var kbps = (int)(width * height * 30 * 0.09 / 1000);
         var files = new List<string>();
         for (var i = 0; i < count; i++)
         {
             var source = TestVideos.DistinctSources[i % TestVideos.DistinctSources.Count];
-            var path = Path.Combine(dir, $"{i:D2}-{width}x{height}-{seconds:0.#}s.mp4");
+            var path = Path.Combine(dir, string.Create(CultureInfo.InvariantCulture, $"{i:D2}-{width}x{height}-{seconds:0.#}s-{kbps}k.mp4"));
             if (!File.Exists(path))
             {
                 Console.WriteLine($"generating {path} ...");
                 var tmp = path + ".tmp.mp4";
-                await TestVideos.GenerateAsync(tmp, seconds, source, width, 30, new TestVideoOptions { Height = height, Preset = "veryfast", Noise = 10 });
+                var rate = string.Create(CultureInfo.InvariantCulture, $"{kbps}k");
+                await TestVideos.GenerateAsync(tmp, seconds, source, width, 30, new TestVideoOptions
+                {
+                    Height = height, Preset = "veryfast", ExtraArguments = ["-maxrate", rate, "-bufsize", rate],
+                });
                 File.Move(tmp, path, overwrite: true);
             }
             files.Add(path);
@@ -72,12 +78,12 @@ public static class ResNetIngest
         using var limiter = new MediaJobLimiter(setup.Jobs);
         // One encoder per concurrent job, as the pool holds them in a running silo: load them now, off the clock.
         var warmUp = await WarmUpClipAsync();
-        await Task.WhenAll(Enumerable.Range(0, setup.Jobs).Select(_ => limiter.RunAsync(c => IngestAsync(work, warmUp, setup, c), cancellationToken)));
+        await Task.WhenAll(Enumerable.Range(0, setup.Jobs).Select(_ => InSlotAsync(limiter, work, warmUp, setup, cancellationToken)));
 
         var seconds = 0.0;
         var cpu = CpuClock.Now();
         var watch = Stopwatch.StartNew();
-        var videos = await Task.WhenAll(files.Select(f => limiter.RunAsync(c => IngestAsync(work, f, setup, c), cancellationToken)));
+        var videos = await Task.WhenAll(files.Select(f => InSlotAsync(limiter, work, f, setup, cancellationToken)));
         var wall = watch.Elapsed.TotalSeconds;
         var used = await CpuClock.SinceAsync(cpu);
         foreach (var v in videos) seconds += v.Info.DurationSeconds;
@@ -94,7 +100,13 @@ public static class ResNetIngest
         return path;
     }
 
-    /// <summary>What a video grain does: probe, plan, encode.</summary>
+    /// <summary>What a video grain does in its job slot: probe, plan, encode (on the thread pool, off the caller).</summary>
+    private static async Task<EmbeddedVideo> InSlotAsync(MediaJobLimiter limiter, MediaWork work, string path, IngestSetup setup, CancellationToken ct)
+    {
+        await using var slot = await limiter.AcquireAsync(ct);
+        return await Task.Run(() => IngestAsync(work, path, setup, ct), ct);
+    }
+
     private static async Task<EmbeddedVideo> IngestAsync(MediaWork work, string path, IngestSetup setup, CancellationToken ct)
     {
         var info = await work.ProbeAsync(path, ct);
@@ -107,9 +119,9 @@ public static class ResNetIngest
 
     /// <summary>
     /// Each setup <paramref name="rounds"/> times, interleaved (A B C A B C ...) so that load from other jobs on a shared
-    /// machine falls on all of them; the median run of each is reported, with ratios to the first setup.
+    /// machine falls on all of them; medians reported, with ratios to the first setup.
     /// </summary>
-    public static async Task<(IReadOnlyList<IngestRun> Medians, string Markdown)> CompareAsync(IReadOnlyList<string> files, IReadOnlyList<IngestSetup> setups, int rounds)
+    public static async Task<(IReadOnlyList<IngestSummary> Summaries, string Markdown)> CompareAsync(IReadOnlyList<string> files, IReadOnlyList<IngestSetup> setups, int rounds)
     {
         var runs = setups.ToDictionary(s => s, _ => new List<IngestRun>());
         for (var r = 0; r < rounds; r++)
@@ -121,18 +133,51 @@ public static class ResNetIngest
                 runs[setup].Add(run);
             }
 
-        var medians = setups.Select(s => runs[s].OrderBy(r => r.SegmentsPerSecond).ElementAt(rounds / 2)).ToList();
-        var baseline = medians[0];
+        var cores = Environment.ProcessorCount;
+        var summaries = setups.Select(s => new IngestSummary(s, runs[s])).ToList();
+        var first = summaries[0];
         var md = new StringBuilder();
-        md.AppendLine("| Setup | Jobs | Segments/s (median) | Range over rounds | vs first | CPU-s per video-hour (of which ffmpeg + ffprobe) | vs first |");
-        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
-        foreach (var m in medians)
+        md.AppendLine("| Setup | Jobs | Segments/s | Range over rounds | vs first | CPU-s per video-hour (ffmpeg + ffprobe of it) | vs first | Segments/s on dedicated cores (model) | vs first |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var m in summaries)
         {
-            var all = runs[m.Setup].Select(r => r.SegmentsPerSecond).ToList();
+            var all = m.Runs.Select(r => r.SegmentsPerSecond).ToList();
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {m.Setup.Label} | {m.Setup.Jobs} | {m.SegmentsPerSecond:F2} | {all.Min():F2}-{all.Max():F2} | **{m.SegmentsPerSecond / baseline.SegmentsPerSecond:F2}x** | {m.CpuSecondsPerVideoHour:F0} ({m.ChildCpuSecondsPerVideoHour:F0}) | {m.CpuSecondsPerVideoHour / baseline.CpuSecondsPerVideoHour:F2}x |");
+                $"| {m.Setup.Label} | {m.Setup.Jobs} | {m.SegmentsPerSecond:F2} | {all.Min():F2}-{all.Max():F2} | **{m.SegmentsPerSecond / first.SegmentsPerSecond:F2}x** | {m.CpuSecondsPerVideoHour:F0} ({m.ChildCpuSecondsPerVideoHour:F0}) | {m.CpuSecondsPerVideoHour / first.CpuSecondsPerVideoHour:F2}x | {m.DedicatedSegmentsPerSecond(cores):F1} | {m.DedicatedSegmentsPerSecond(cores) / first.DedicatedSegmentsPerSecond(cores):F2}x |");
         }
-        return (medians, md.ToString());
+        return (summaries, md.ToString());
+    }
+}
+
+/// <summary>The rounds of one setup: medians of each figure.</summary>
+public sealed record IngestSummary(IngestSetup Setup, IReadOnlyList<IngestRun> Runs)
+{
+    public double SegmentsPerSecond => Median(Runs.Select(r => r.SegmentsPerSecond));
+    public double CpuSecondsPerVideoHour => Median(Runs.Select(r => r.CpuSecondsPerVideoHour));
+    public double ChildCpuSecondsPerVideoHour => Median(Runs.Select(r => r.ChildCpuSecondsPerVideoHour));
+
+    /// <summary>
+    /// A model of the segments/s this setup reaches on <paramref name="cores"/> cores of its own, from its measured CPU
+    /// per segment (d: ffmpeg + ffprobe, i: this process, mostly inference): all stages together no faster than the
+    /// cores, min(cores / (d + i)), and no stage faster than its threads, jobs x threads / d (or / i). Without a budget
+    /// both stages may use every core. It assumes the stages overlap perfectly and threads scale perfectly: an upper bound
+    /// that shows what a shared machine's wall times cannot (there, a setup with more threads just takes more of the
+    /// machine from other jobs).
+    /// </summary>
+    public double DedicatedSegmentsPerSecond(int cores)
+    {
+        var segmentsPerHour = Runs.Sum(r => r.Segments) / Runs.Sum(r => r.VideoSeconds / 3600);
+        var d = ChildCpuSecondsPerVideoHour / segmentsPerHour;
+        var i = (CpuSecondsPerVideoHour - ChildCpuSecondsPerVideoHour) / segmentsPerHour;
+        var decoders = Setup.Jobs * (Setup.Budget?.DecoderThreads ?? cores);
+        var inference = Setup.Jobs * (Setup.Budget?.InferenceThreads ?? cores);
+        return Math.Min(cores / (d + i), Math.Min(Math.Min(decoders, cores) / d, Math.Min(inference, cores) / i));
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[sorted.Length / 2];
     }
 }
 

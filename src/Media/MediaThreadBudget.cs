@@ -7,10 +7,12 @@ namespace LvMae.Media;
 /// <para>
 /// A job is a two-stage pipeline: ffmpeg decodes into a small bounded queue, the encoder infers from it. The stages
 /// take turns rather than run flat out together: the slower one sets the pace and the faster one blocks on the queue
-/// (resnet18 at 720p: decoding takes ~3x the CPU of inference; at 180p inference takes ~4x the decoding). So each stage
-/// gets the job's whole share of the cores, cores / jobs, and jobs x share = cores. Splitting the share between the
-/// stages (jobs x (decoder + inference) = cores) would leave part of every share idle whenever one stage dominates:
-/// on 2 cores, one thread per stage, so a decode-bound job could never use the second core.
+/// (resnet18 on web-bitrate video: at 720p ffmpeg takes ~2.5x the CPU of inference, at 320x180 inference ~2x ffmpeg's;
+/// docs/BENCHMARKS.md, media). So each stage gets the job's whole share of the cores, cores / jobs, and jobs x share =
+/// cores. Splitting the share between the stages (jobs x (decoder + inference) = cores) would leave part of every
+/// share idle whenever one stage dominates: on 2 cores, one thread per stage, so a decode-bound job could never use the
+/// second core. With one job per core the budget is one thread per stage (and one ONNX Runtime thread is the cheapest
+/// in CPU per frame: the benchmark's inference table).
 /// </para>
 /// <code>
 /// var budget = MediaThreadBudget.For(Environment.ProcessorCount, processing.MaxConcurrentJobs);
