@@ -74,7 +74,7 @@ public static class ResNetIngest
     /// <summary>Ingests every file once under <paramref name="setup"/> (encoders loaded beforehand, not timed).</summary>
     public static async Task<IngestRun> MeasureAsync(IReadOnlyList<string> files, IngestSetup setup, CancellationToken cancellationToken = default)
     {
-        using var work = new MediaWork(setup.EncoderOptions, setup.Sampling);
+        using var work = new MediaWork(new ProcessingOptions(), setup.EncoderOptions, setup.Sampling);
         using var limiter = new MediaJobLimiter(setup.Jobs);
         // One encoder per concurrent job, as the pool holds them in a running silo: load them now, off the clock.
         var warmUp = await WarmUpClipAsync();

@@ -16,9 +16,7 @@ internal static class EmbedderImpl
         SegmentPlanning.Validate(options);
 
         var info = await ProbeImpl.ProbeAsync(path, (sampling ?? FrameSamplingOptions.Default).Timeouts, cancellationToken).ConfigureAwait(false);
-        if (info.DurationSeconds > options.MaxDurationSeconds)
-            throw new MediaException(path, MediaErrorKind.TooLong, string.Create(CultureInfo.InvariantCulture,
-                $"its container declares a duration of {info.DurationSeconds:0.#} s ({info.DurationSeconds / 3600:0.#} h), more than the {options.MaxDurationSeconds / 3600:0.##} h maximum (SegmentationOptions.MaxDurationSeconds)"));
+        RejectTooLong(path, info, options); // before planning: a declared duration of years would plan millions of segments
         var segments = SegmentPlanning.Plan(info.DurationSeconds, options);
         return await EmbedPlannedAsync(path, info, segments, encoder, options, sampling, progress, cancellationToken).ConfigureAwait(false);
     }
@@ -38,6 +36,7 @@ internal static class EmbedderImpl
         ArgumentNullException.ThrowIfNull(encoder);
         ArgumentNullException.ThrowIfNull(options);
         SegmentPlanning.Validate(options);
+        RejectTooLong(path, info, options);
         if (segments.Count == 0)
             throw new MediaException(path, MediaErrorKind.TooFewFrames,
                 $"video is {info.DurationSeconds:0.###} s long, shorter than the {options.MinLastSegmentSeconds:0.###} s minimum segment");
@@ -139,6 +138,13 @@ internal static class EmbedderImpl
             Segmentation = options,
             Truncation = truncation,
         };
+    }
+
+    private static void RejectTooLong(string path, VideoInfo info, SegmentationOptions options)
+    {
+        if (info.DurationSeconds > options.MaxDurationSeconds)
+            throw new MediaException(path, MediaErrorKind.TooLong, string.Create(CultureInfo.InvariantCulture,
+                $"its container declares a duration of {info.DurationSeconds:0.#} s ({info.DurationSeconds / 3600:0.#} h), more than the {options.MaxDurationSeconds / 3600:0.##} h maximum (SegmentationOptions.MaxDurationSeconds)"));
     }
 
     private static int IndexOf(IReadOnlyList<SegmentSpan> segments, SegmentSpan segment)
