@@ -116,8 +116,8 @@ public sealed class ResNet18Encoder : ISegmentEncoder
     public const int InputSize = 224;
     public const int FeatureDim = 512;
     /// <summary>
-    /// Default frames per segment. About 45 ms of CPU a frame at batch 1 (2 cores): 2 frames x 24 segments is ~2 s of
-    /// CPU per 2-minute video. Override with EncoderOptions.FramesPerSegment.
+    /// Default frames per segment. About 30 ms of CPU a frame (docs/BENCHMARKS.md, media): 2 frames x 24 segments is
+    /// ~1.5 s of CPU per 2-minute video, less than decoding it at 720p. Override with EncoderOptions.FramesPerSegment.
     /// </summary>
     public const int DefaultFrames = 2;
     /// <summary>
