@@ -6,8 +6,10 @@ using LvMae.Media;
 namespace LvMae.Bench;
 
 /// <summary>
-/// Segment + frame-sampling throughput on a generated 720p video (10 min; 1 min with --quick), against the time a plain
-/// full decode (`ffmpeg -i X -f null -`) of the same file takes in the same run; plus encoder costs.
+/// Media costs, each against a baseline measured in the same run: resnet18 ingestion of real files (batched inference
+/// and thread budgets against the batch-1, every-core setup it replaced), inference per frame by batch size and threads,
+/// and segment + frame-sampling throughput on a generated 720p video (10 min; 1 min with --quick) against a plain full
+/// decode (`ffmpeg -i X -f null -`) of the same file.
 /// </summary>
 public sealed class MediaBench : IBenchSuite
 {
@@ -16,6 +18,114 @@ public sealed class MediaBench : IBenchSuite
     private sealed record Variant(string Label, int Frames, int Size, FrameSamplingOptions Options);
 
     public async Task<string> RunAsync(BenchContext context)
+    {
+        var md = new StringBuilder();
+        md.AppendLine("### resnet18 ingestion: batched inference and thread budgets");
+        md.AppendLine();
+        md.Append(await IngestSectionAsync(context));
+        md.AppendLine();
+        md.AppendLine("### resnet18 inference per frame");
+        md.AppendLine();
+        md.Append(InferenceSection(context));
+        md.AppendLine();
+        md.AppendLine("### Segmenting and frame sampling");
+        md.AppendLine();
+        md.Append(await SamplingSectionAsync(context));
+        return md.ToString();
+    }
+
+    /// <summary>
+    /// Generated files through <see cref="ResNetIngest"/> (MediaWork behind the silo's job limiter): the setup before
+    /// issue 16 against the default now, each change alone (batching, the thread budget), and one job per core with and
+    /// without the budget, at two resolutions: cheap decoding (inference-bound) and 720p (decode-bound).
+    /// </summary>
+    private static async Task<string> IngestSectionAsync(BenchContext context)
+    {
+        var cores = Environment.ProcessorCount;
+        var jobs = Math.Max(1, cores / 2); // ProcessingOptions.MaxConcurrentJobs' default
+        var now = IngestSetup.Now(cores, jobs);
+        var perCore = IngestSetup.Now(cores, cores);
+        var setups = new List<IngestSetup>
+        {
+            IngestSetup.Before(jobs),
+            now,
+            now with { Label = $"batch {now.BatchFrames}, no budget (ffmpeg + ONNX Runtime on all cores), 1 probe", Budget = null },
+            now with { Label = $"batch 1, budget {IngestSetup.Describe(now.Budget!)}, 1 probe", BatchFrames = 1 },
+            perCore with { Label = $"{cores} jobs: batch {now.BatchFrames}, no budget, 1 probe", Budget = null },
+            perCore with { Label = $"{cores} jobs: batch {now.BatchFrames}, budget {IngestSetup.Describe(perCore.Budget!)}, 1 probe" },
+        };
+        var rounds = context.Quick ? 1 : 3;
+        var (count, seconds) = context.Quick ? (2, 20.0) : (4, 40.0);
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"Real files through resnet18 the way a silo ingests them (`ResNetIngest`: the grains' `MediaWork` behind a `MediaJobLimiter` of {jobs} job(s), the default for {cores} cores; each video probed, planned, sampled at T=2 and encoded); encoders loaded before timing. {count} videos of {seconds:F0} s per set (testsrc2, smptebars, mandelbrot, life: x264 veryfast, 30 fps, web bitrates: 0.09 bit per pixel), each setup run {rounds} time(s), interleaved, median reported. CPU = this process + its ffmpeg/ffprobe children. The `before` row runs today's code at batch 1 (its preprocessing is in C# now: one ONNX run per frame instead of two, so it is slightly faster than the old code; the ratios are conservative).");
+        md.AppendLine();
+        foreach (var (width, height, what) in new[] { (320, 180, "cheap decoding, inference-bound"), (1280, 720, "decode-bound") })
+        {
+            var files = await ResNetIngest.EnsureVideosAsync(count, seconds, width, height);
+            Console.WriteLine($"ingest {width}x{height} ...");
+            var (summaries, table) = await ResNetIngest.CompareAsync(files, setups, rounds);
+            var (old, current) = (summaries[0], summaries[1]);
+            md.AppendLine(CultureInfo.InvariantCulture, $"**{width}x{height}** ({what}); now / before: **{current.SegmentsPerSecond / old.SegmentsPerSecond:F2}x segments/s** on this shared machine, {old.CpuSecondsPerVideoHour / current.CpuSecondsPerVideoHour:F2}x less CPU per video-hour, {current.DedicatedSegmentsPerSecond(cores) / old.DedicatedSegmentsPerSecond(cores):F2}x segments/s on dedicated cores (model) (issue 16's target: >= 1.7x segments/s).");
+            md.AppendLine();
+            md.Append(table);
+            md.AppendLine();
+        }
+        return md.ToString();
+    }
+
+    /// <summary>CPU and wall per frame by batch size, on one thread and on ONNX Runtime's default (every core), interleaved rounds.</summary>
+    private static string InferenceSection(BenchContext context)
+    {
+        int[] batches = [1, 4, 8, 16];
+        int[] threads = [1, 0];
+        var frames = context.Quick ? 16 : 32;
+        var rounds = context.Quick ? 1 : 3;
+        var rng = new Random(3);
+        var segments = Enumerable.Range(0, frames / 2).Select(i =>
+        {
+            var rgb = new byte[2 * 224 * 224 * 3];
+            rng.NextBytes(rgb);
+            return new SegmentFrames(new SegmentSpan(i, 5 * i, 5 * i + 5), 224, 2, rgb, [0, 0]);
+        }).ToList();
+        var encoders = threads.SelectMany(t => batches.Select(b => (Threads: t, Batch: b, Encoder: new ResNet18Encoder(new EncoderOptions { BatchFrames = b, IntraOpThreads = t })))).ToList();
+        var samples = encoders.ToDictionary(e => (e.Threads, e.Batch), _ => new List<(double Wall, double Cpu)>());
+        try
+        {
+            foreach (var e in encoders) e.Encoder.Encode(segments.Take(2).ToList()); // warm up: the arena, the prepacked weights
+            for (var r = 0; r < rounds; r++)
+                foreach (var e in encoders)
+                {
+                    var cpu = CpuClock.Now();
+                    var watch = Stopwatch.StartNew();
+                    e.Encoder.Encode(segments);
+                    var wall = watch.Elapsed.TotalSeconds;
+                    samples[(e.Threads, e.Batch)].Add((wall / frames, (CpuClock.Now().Process - cpu.Process) / frames));
+                }
+        }
+        finally
+        {
+            foreach (var e in encoders) e.Encoder.Dispose();
+        }
+
+        double Median(IEnumerable<double> values) { var v = values.Order().ToArray(); return v[v.Length / 2]; }
+        var baseline = Median(samples[(0, 1)].Select(s => s.Cpu));
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture, $"{frames} random 224x224 frames per call of `ResNet18Encoder.Encode`, {rounds} round(s) interleaved, median; CPU = this process's CPU time. Baseline: batch 1 on ONNX Runtime's default threads (what every job ran before issue 16), {baseline * 1000:F1} ms CPU per frame.");
+        md.AppendLine();
+        md.AppendLine("| Intra-op threads | Batch (frames per call) | Wall ms / frame | CPU ms / frame | CPU vs baseline |");
+        md.AppendLine("|---|---:|---:|---:|---:|");
+        foreach (var t in threads)
+            foreach (var b in batches)
+            {
+                var s = samples[(t, b)];
+                var cpu = Median(s.Select(x => x.Cpu));
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {(t == 0 ? "default (all cores)" : t.ToString(CultureInfo.InvariantCulture))} | {b} | {Median(s.Select(x => x.Wall)) * 1000:F1} | {cpu * 1000:F1} | {cpu / baseline:F2}x |");
+            }
+        return md.ToString();
+    }
+
+    private static async Task<string> SamplingSectionAsync(BenchContext context)
     {
         var seconds = context.Quick ? 60 : 600;
         var path = await EnsureVideoAsync(seconds);
@@ -69,22 +179,6 @@ public sealed class MediaBench : IBenchSuite
         foreach (var (v, time, cpu, count) in results)
             md.AppendLine(CultureInfo.InvariantCulture, $"| {v.Label} | {time:F2} | {segments.Count / time:F1} | {count / time:F1} | {time / floor:F2}x | {cpu:F2} | {cpu / floorCpu:F2}x |");
 
-        // Encoders: inference cost per frame, and a whole video through VideoEmbedder (decode and inference overlap).
-        md.AppendLine();
-        using (var resnet = new ResNet18Encoder())
-        {
-            var frame = new SegmentFrames(new SegmentSpan(0, 0, 5), 224, 1, RandomFrame(224), [0]);
-            resnet.Encode([frame]);
-            var n = context.Quick ? 10 : 30;
-            var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
-            var perFrame = Median(1, () => { for (var i = 0; i < n; i++) resnet.Encode([frame]); }) / n;
-            var cpuPerFrame = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds / n;
-            var video = context.Quick ? segments.Take(12).ToList() : segments.Take(24).ToList(); // a 1- or 2-minute stretch
-            var watch = Stopwatch.StartNew();
-            var clip = await EmbedStretchAsync(path, video, resnet);
-            var embed = watch.Elapsed.TotalSeconds;
-            md.AppendLine(CultureInfo.InvariantCulture, $"resnet18 ({resnet.Device}, {Environment.ProcessorCount} cores): **{perFrame * 1000:F0} ms per frame wall, {cpuPerFrame * 1000:F0} ms CPU** (ONNX models fixed at batch 1, so one frame per run; no spin-waiting). Default {ResNet18Encoder.DefaultFrames} frames per segment: a {video.Count * 5 / 60.0:F0}-minute stretch ({video.Count} segments, {clip} frames) embeds in {embed:F1} s end to end (decode overlapped with inference), i.e. ~{embed / video.Count * 24:F1} s per 2-minute video; a 120-video demo of 1-4 min videos (~3,600 segments) ~{3600 * embed / video.Count / 60:F1} min at this run's wall speed, {3600 * ResNet18Encoder.DefaultFrames * cpuPerFrame / 60:F1} CPU-minutes of inference.");
-        }
         using (var builtin = new BuiltinEncoder())
         {
             var watch = Stopwatch.StartNew();
@@ -96,29 +190,6 @@ public sealed class MediaBench : IBenchSuite
         md.AppendLine();
         md.AppendLine("How: one ffmpeg process decodes the file once; a `select` filter keeps only the first frame at or after each sampling instant, and only those are scaled (`scale=S:S:flags=area`, RGB24 read from stdout, no files). The default also skips non-reference frames and H.264 deblocking in the decoder (a sample moves by at most a frame or two; the test suite bounds it), which is where the win over a plain full decode comes from: the select+scale work itself costs about nothing next to decoding. Seeking per segment re-decodes from the previous keyframe every time (keyframes here are 8.3 s apart, segments 5 s), so it loses to a single pass unless keyframes are dense.");
         return md.ToString();
-    }
-
-    private static async Task<int> EmbedStretchAsync(string path, IReadOnlyList<SegmentSpan> segments, ISegmentEncoder encoder)
-    {
-        // Same overlap as VideoEmbedder: sampling runs ahead while the encoder works.
-        var frames = 0;
-        var pending = new List<SegmentFrames>();
-        Task<float[]>? running = null;
-        await foreach (var s in FrameSampler.SampleAsync(path, segments, encoder.DefaultFramesPerSegment, encoder.FrameSize))
-        {
-            frames += s.Count;
-            if (running is not null) await running;
-            running = Task.Run(() => encoder.Encode([s]));
-        }
-        if (running is not null) await running;
-        return frames;
-    }
-
-    private static byte[] RandomFrame(int size)
-    {
-        var bytes = new byte[size * size * 3];
-        new Random(3).NextBytes(bytes);
-        return bytes;
     }
 
     private static async Task<string> EnsureVideoAsync(int seconds)
@@ -148,35 +219,10 @@ public sealed class MediaBench : IBenchSuite
     /// <summary>Wall time and the CPU time of the child processes (ffmpeg) reaped meanwhile.</summary>
     private static async Task<(double Wall, double ChildCpu)> MeasureAsync(Func<Task> action)
     {
-        var before = ChildCpuSeconds();
+        var before = CpuClock.Now();
         var watch = Stopwatch.StartNew();
         await action();
         var wall = watch.Elapsed.TotalSeconds;
-        await Task.Delay(200); // let the runtime reap the last child
-        return (wall, ChildCpuSeconds() - before);
+        return (wall, (await CpuClock.SinceAsync(before)).Children);
     }
-
-    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
-    private static extern int getrusage(int who, [System.Runtime.InteropServices.Out] long[] usage);
-
-    private static double ChildCpuSeconds()
-    {
-        if (!OperatingSystem.IsLinux()) return double.NaN;
-        var usage = new long[18]; // struct rusage: ru_utime, ru_stime (timeval = 2 longs each), 14 longs
-        if (getrusage(-1 /* RUSAGE_CHILDREN */, usage) != 0) return double.NaN;
-        return usage[0] + usage[1] / 1e6 + usage[2] + usage[3] / 1e6;
-    }
-
-    private static double Median(int runs, Func<double> measure)
-    {
-        var times = Enumerable.Range(0, runs).Select(_ => measure()).Order().ToArray();
-        return times[runs / 2];
-    }
-
-    private static double Median(int runs, Action action) => Median(runs, () =>
-    {
-        var watch = Stopwatch.StartNew();
-        action();
-        return watch.Elapsed.TotalSeconds;
-    });
 }

@@ -9,30 +9,52 @@ public interface IMediaWork
 {
     Task<VideoInfo> ProbeAsync(string path, CancellationToken cancellationToken);
     IReadOnlyList<SegmentSpan> Plan(double durationSeconds, double segmentSeconds);
+    /// <summary>Probes and plans again, then encodes (prefer the overload that takes the probe and the plan).</summary>
     Task<EmbeddedVideo> EncodeAsync(string path, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken);
+    /// <summary>Encodes <paramref name="plan"/> (from <see cref="Plan"/>) of a video already probed (<paramref name="info"/>): one probe per video.</summary>
+    Task<EmbeddedVideo> EncodeAsync(string path, VideoInfo info, IReadOnlyList<SegmentSpan> plan, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken);
     /// <summary>Validates a precomputed float32 [N, d] .npy held in memory (<paramref name="name"/> names it in errors).</summary>
     (float[] Embeddings, int Count, int Dimension) ReadNpy(BlobContent content);
 }
 
-/// <summary>LvMae.Media behind <see cref="IMediaWork"/>; encoders are pooled per spec (creating resnet18 loads ONNX).</summary>
-public sealed class MediaWork(Microsoft.Extensions.Options.IOptions<ProcessingOptions> options) : IMediaWork, IDisposable
+/// <summary>
+/// LvMae.Media behind <see cref="IMediaWork"/>; encoders are pooled per spec (creating resnet18 loads ONNX). Every encoder
+/// and ffmpeg run uses <paramref name="encoderOptions"/> and <paramref name="sampling"/>: in a silo, the threads of
+/// <see cref="MediaThreadBudget.For"/>(cores, <see cref="ProcessingOptions.MaxConcurrentJobs"/>).
+/// </summary>
+public sealed class MediaWork(ProcessingOptions options, EncoderOptions encoderOptions, FrameSamplingOptions sampling) : IMediaWork, IDisposable
 {
     private readonly ConcurrentDictionary<string, ConcurrentBag<ISegmentEncoder>> _pool = new();
+
+    /// <summary>The silo's: encoders and ffmpeg within <see cref="MediaThreadBudget.For"/>(this machine's cores, MaxConcurrentJobs).</summary>
+    public MediaWork(Microsoft.Extensions.Options.IOptions<ProcessingOptions> options)
+        : this(options.Value, MediaThreadBudget.ForThisMachine(options.Value.MaxConcurrentJobs)) { }
+
+    public MediaWork(ProcessingOptions options, MediaThreadBudget budget)
+        : this(options, budget.Apply(EncoderOptions.Default), budget.Apply(FrameSamplingOptions.Default)) { }
 
     public Task<VideoInfo> ProbeAsync(string path, CancellationToken cancellationToken) => VideoProber.ProbeAsync(path, cancellationToken);
 
     public IReadOnlyList<SegmentSpan> Plan(double durationSeconds, double segmentSeconds) =>
-        Segmentation.Plan(durationSeconds, new SegmentationOptions { SegmentSeconds = segmentSeconds });
+        Segmentation.Plan(durationSeconds, Options(segmentSeconds));
 
-    public async Task<EmbeddedVideo> EncodeAsync(string path, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken)
+    public Task<EmbeddedVideo> EncodeAsync(string path, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken) =>
+        WithEncoderAsync(encoderSpec, encoder => VideoEmbedder.EmbedAsync(path, encoder, Options(segmentSeconds), sampling, progress, cancellationToken));
+
+    public Task<EmbeddedVideo> EncodeAsync(string path, VideoInfo info, IReadOnlyList<SegmentSpan> plan, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken) =>
+        WithEncoderAsync(encoderSpec, encoder => VideoEmbedder.EmbedAsync(path, info, plan, encoder, Options(segmentSeconds), sampling, progress, cancellationToken));
+
+    private static SegmentationOptions Options(double segmentSeconds) => new() { SegmentSeconds = segmentSeconds };
+
+    private async Task<EmbeddedVideo> WithEncoderAsync(string encoderSpec, Func<ISegmentEncoder, Task<EmbeddedVideo>> work)
     {
-        var resolved = EncoderSpecs.Resolve(encoderSpec, options.Value); // model files only from the configured folder
+        var resolved = EncoderSpecs.Resolve(encoderSpec, options); // model files only from the configured folder
         var bag = _pool.GetOrAdd(resolved, _ => []);
-        var encoder = bag.TryTake(out var pooled) ? pooled : SegmentEncoders.Create(resolved);
+        var encoder = bag.TryTake(out var pooled) ? pooled : SegmentEncoders.Create(resolved, encoderOptions);
         var ok = false;
         try
         {
-            var result = await VideoEmbedder.EmbedAsync(path, encoder, new SegmentationOptions { SegmentSeconds = segmentSeconds }, progress, cancellationToken);
+            var result = await work(encoder);
             ok = true;
             return result;
         }

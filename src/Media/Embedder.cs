@@ -5,10 +5,7 @@ namespace LvMae.Media;
 
 internal static class EmbedderImpl
 {
-    /// <summary>
-    /// Probe, plan, then decode (ffmpeg, its own process) and encode (a worker thread) at the same time: the sampler
-    /// pushes each segment's frames into a small bounded channel, the encoder takes as many as fit in one batch.
-    /// </summary>
+    /// <summary>Probe, plan, then <see cref="EmbedPlannedAsync"/>.</summary>
     public static async Task<EmbeddedVideo> EmbedAsync(
         string path, ISegmentEncoder encoder, SegmentationOptions options, FrameSamplingOptions? sampling,
         IProgress<double>? progress, CancellationToken cancellationToken)
@@ -19,10 +16,27 @@ internal static class EmbedderImpl
         SegmentPlanning.Validate(options);
 
         var info = await ProbeImpl.ProbeAsync(path, (sampling ?? FrameSamplingOptions.Default).Timeouts, cancellationToken).ConfigureAwait(false);
-        if (info.DurationSeconds > options.MaxDurationSeconds)
-            throw new MediaException(path, MediaErrorKind.TooLong, string.Create(CultureInfo.InvariantCulture,
-                $"its container declares a duration of {info.DurationSeconds:0.#} s ({info.DurationSeconds / 3600:0.#} h), more than the {options.MaxDurationSeconds / 3600:0.##} h maximum (SegmentationOptions.MaxDurationSeconds)"));
+        RejectTooLong(path, info, options); // before planning: a declared duration of years would plan millions of segments
         var segments = SegmentPlanning.Plan(info.DurationSeconds, options);
+        return await EmbedPlannedAsync(path, info, segments, encoder, options, sampling, progress, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Embeds <paramref name="segments"/> of a video already probed (<paramref name="info"/>) and planned: decode (ffmpeg,
+    /// its own process) and encode (a worker thread) at the same time: the sampler pushes each segment's frames into a
+    /// small bounded channel, the encoder takes as many as fit in one batch.
+    /// </summary>
+    public static async Task<EmbeddedVideo> EmbedPlannedAsync(
+        string path, VideoInfo info, IReadOnlyList<SegmentSpan> segments, ISegmentEncoder encoder, SegmentationOptions options,
+        FrameSamplingOptions? sampling, IProgress<double>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(info);
+        ArgumentNullException.ThrowIfNull(segments);
+        ArgumentNullException.ThrowIfNull(encoder);
+        ArgumentNullException.ThrowIfNull(options);
+        SegmentPlanning.Validate(options);
+        RejectTooLong(path, info, options);
         if (segments.Count == 0)
             throw new MediaException(path, MediaErrorKind.TooFewFrames,
                 $"video is {info.DurationSeconds:0.###} s long, shorter than the {options.MinLastSegmentSeconds:0.###} s minimum segment");
@@ -124,6 +138,13 @@ internal static class EmbedderImpl
             Segmentation = options,
             Truncation = truncation,
         };
+    }
+
+    private static void RejectTooLong(string path, VideoInfo info, SegmentationOptions options)
+    {
+        if (info.DurationSeconds > options.MaxDurationSeconds)
+            throw new MediaException(path, MediaErrorKind.TooLong, string.Create(CultureInfo.InvariantCulture,
+                $"its container declares a duration of {info.DurationSeconds:0.#} s ({info.DurationSeconds / 3600:0.#} h), more than the {options.MaxDurationSeconds / 3600:0.##} h maximum (SegmentationOptions.MaxDurationSeconds)"));
     }
 
     private static int IndexOf(IReadOnlyList<SegmentSpan> segments, SegmentSpan segment)

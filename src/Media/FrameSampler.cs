@@ -34,7 +34,10 @@ public sealed record FrameSamplingOptions
 
     /// <summary>Every frame decoded at full quality (no skipped frames, deblocking on).</summary>
     public static FrameSamplingOptions Exact { get; } = new() { SkipNonReferenceFrames = false, SkipLoopFilter = false };
-    /// <summary>ffmpeg decoder threads (<c>-threads</c>); 0 = ffmpeg's choice (all cores).</summary>
+    /// <summary>
+    /// ffmpeg threads: the decoder's (<c>-threads</c>) and the filter graph's (<c>-filter_threads</c>, the scaling);
+    /// 0 = ffmpeg's choice (all cores for each). <see cref="MediaThreadBudget"/> computes a count that fits beside other jobs.
+    /// </summary>
     public int DecoderThreads { get; init; }
     /// <summary>ffmpeg processes at once in <see cref="FrameSamplingMode.SeekPerSegment"/>.</summary>
     public int MaxConcurrentSeeks { get; init; } = 2;
@@ -140,7 +143,11 @@ public static partial class FrameSampler
             StandardErrorEncoding = Encoding.UTF8,
         };
         foreach (var a in new[] { "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info" }) start.ArgumentList.Add(a);
-        if (options.DecoderThreads > 0) { start.ArgumentList.Add("-threads"); start.ArgumentList.Add(options.DecoderThreads.ToString(CultureInfo.InvariantCulture)); }
+        if (options.DecoderThreads > 0)
+        {
+            var threads = options.DecoderThreads.ToString(CultureInfo.InvariantCulture);
+            foreach (var a in new[] { "-filter_threads", threads, "-threads", threads }) start.ArgumentList.Add(a); // -threads before -i: the decoder's
+        }
         if (options.SkipNonReferenceFrames) { start.ArgumentList.Add("-skip_frame"); start.ArgumentList.Add("noref"); }
         if (options.SkipLoopFilter) { start.ArgumentList.Add("-skip_loop_filter"); start.ArgumentList.Add("all"); }
         if (seek is { } s) { start.ArgumentList.Add("-ss"); start.ArgumentList.Add(F(s)); }

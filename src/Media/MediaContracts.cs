@@ -100,7 +100,10 @@ public interface ISegmentEncoder : IDisposable
     int FrameSize { get; }
     /// <summary>Frames sampled per segment when <see cref="SegmentationOptions.FramesPerSegment"/> is null.</summary>
     int DefaultFramesPerSegment { get; }
-    /// <summary>Most frames one inference call takes (1 = the model is fixed at batch 1); the embedder groups segments accordingly.</summary>
+    /// <summary>
+    /// Most frames one inference call takes (1 = the model is fixed at batch 1); the embedder hands the encoder as many
+    /// decoded segments as fit (never waiting for more), and the encoder batches their frames.
+    /// </summary>
     int MaxBatchFrames { get; }
     /// <summary>
     /// Embeds each segment: returns row-major [segments.Count, Dimension]. Every <see cref="SegmentFrames"/>
@@ -120,20 +123,6 @@ public sealed record SegmentFrames(SegmentSpan Segment, int Size, int Count, byt
 
     /// <summary>Frame <paramref name="index"/> as interleaved RGB24 bytes.</summary>
     public ReadOnlySpan<byte> Frame(int index) => Rgb.AsSpan(index * FrameBytes, FrameBytes);
-
-    /// <summary>Frame <paramref name="index"/> as a planar float tensor [3, Size, Size] ((value + offset) * scale), written into <paramref name="destination"/>.</summary>
-    public void WritePlanar(int index, Span<float> destination, float offset = 0f, float scale = 1f)
-    {
-        var plane = Size * Size;
-        if (destination.Length < 3 * plane) throw new ArgumentException("destination is smaller than one planar frame", nameof(destination));
-        var frame = Frame(index);
-        for (var p = 0; p < plane; p++)
-        {
-            destination[p] = (frame[3 * p] + offset) * scale;
-            destination[plane + p] = (frame[3 * p + 1] + offset) * scale;
-            destination[2 * plane + p] = (frame[3 * p + 2] + offset) * scale;
-        }
-    }
 }
 
 /// <summary>A video's segment embeddings: row i of <see cref="Embeddings"/> (row-major [N, Dimension]) belongs to Segments[i].</summary>

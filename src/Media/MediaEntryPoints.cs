@@ -86,6 +86,16 @@ public static class VideoEmbedder
         string path, ISegmentEncoder encoder, SegmentationOptions options, FrameSamplingOptions? sampling,
         IProgress<double>? progress, CancellationToken cancellationToken) =>
         EmbedderImpl.EmbedAsync(path, encoder, options, sampling, progress, cancellationToken);
+
+    /// <summary>
+    /// Samples and encodes <paramref name="segments"/> of a video the caller has already probed (<paramref name="info"/>,
+    /// returned in the result as is) and planned (<see cref="Segmentation.Plan"/> with <paramref name="options"/>):
+    /// no second ffprobe run. The embeddings equal <see cref="EmbedAsync(string, ISegmentEncoder, SegmentationOptions, FrameSamplingOptions?, IProgress{double}?, CancellationToken)"/>'s for the same plan.
+    /// </summary>
+    public static Task<EmbeddedVideo> EmbedAsync(
+        string path, VideoInfo info, IReadOnlyList<SegmentSpan> segments, ISegmentEncoder encoder, SegmentationOptions options,
+        FrameSamplingOptions? sampling, IProgress<double>? progress, CancellationToken cancellationToken) =>
+        EmbedderImpl.EmbedPlannedAsync(path, info, segments, encoder, options, sampling, progress, cancellationToken);
 }
 
 public static class EmbeddingImport

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.ML.OnnxRuntime;
 
 namespace LvMae.Media;
@@ -9,8 +10,13 @@ public sealed record EncoderOptions
 
     /// <summary>"auto" (CUDA when ONNX Runtime offers it, else CPU), "cpu", "cuda" or "cuda:N".</summary>
     public string Device { get; init; } = "auto";
-    /// <summary>ONNX Runtime intra-op threads per inference; 0 = ONNX Runtime's choice (all physical cores).</summary>
+    /// <summary>
+    /// ONNX Runtime intra-op threads per inference; 0 = ONNX Runtime's choice (all physical cores). Several jobs at once
+    /// each with every core oversubscribe the machine: <see cref="MediaThreadBudget"/> computes a count that fits.
+    /// </summary>
     public int IntraOpThreads { get; init; }
+    /// <summary>Most frames per inference call; null = the encoder's default (resnet18: 8; model files with a dynamic batch: 32).</summary>
+    public int? BatchFrames { get; init; }
     /// <summary>Overrides the encoder's default frames per segment.</summary>
     public int? FramesPerSegment { get; init; }
     /// <summary>Model files only: square input side when the model's own is dynamic (default 224).</summary>
@@ -81,9 +87,13 @@ internal static class OnnxSupport
         catch (Exception e) when (e is OnnxRuntimeException or DllNotFoundException or TypeInitializationException) { return []; }
     }
 
-    public static InferenceSession Open(string path, SessionOptions options, string input)
+    public static InferenceSession Open(string path, SessionOptions options, string input) => Load(() => new InferenceSession(path, options), input);
+
+    public static InferenceSession Open(byte[] model, SessionOptions options, string input) => Load(() => new InferenceSession(model, options), input);
+
+    private static InferenceSession Load(Func<InferenceSession> create, string input)
     {
-        try { return new InferenceSession(path, options); }
+        try { return create(); }
         catch (OnnxRuntimeException e)
         {
             throw new MediaException(input, MediaErrorKind.EncoderFailed, $"ONNX Runtime cannot load the model: {e.Message}", e);
@@ -93,47 +103,69 @@ internal static class OnnxSupport
 
 /// <summary>
 /// ResNet-18 trained on ImageNet, from the ONNX files in the Microsoft.ML.DnnImageFeaturizer.ResNet18 NuGet package
-/// (nothing is downloaded at run time): ResNetPreprocess.onnx (subtracts the per-channel means) then ResNet18.onnx,
-/// fed exactly as ML.NET's DnnFeaturizeImage feeds them (planar RGB, 0-255, 224x224); the 512-d pooled features of the
-/// sampled frames are mean-pooled per segment. Both models are fixed at batch 1, so frames run one per call.
-/// Thread-safe (ONNX Runtime's Run is).
+/// (nothing is downloaded at run time), fed exactly as ML.NET's DnnFeaturizeImage feeds them (planar RGB, 0-255,
+/// 224x224); the 512-d pooled features of the sampled frames are mean-pooled per segment.
+/// The package's models are fixed at batch 1 and split in two (ResNetPreprocess.onnx, then ResNet18.onnx). Here the
+/// network's batch dimension is made dynamic at load (<see cref="OnnxModels.WithDynamicBatch"/>, in memory) and the
+/// preprocessing (RGB to BGR, minus a mean image) is read from its model file and done in C#
+/// (<see cref="ResNetPreprocessing"/>), so frames of several segments run as one batch through one session: the same
+/// features as the packaged pair run one frame at a time (tests bound the difference). Thread-safe (ONNX Runtime's Run is).
 /// </summary>
 public sealed class ResNet18Encoder : ISegmentEncoder
 {
     public const int InputSize = 224;
     public const int FeatureDim = 512;
     /// <summary>
-    /// Default frames per segment. About 45 ms of CPU a frame (2 cores): 2 frames x 24 segments is ~2 s of CPU per
-    /// 2-minute video, so a 120-video demo (~3,600 segments) embeds in a few minutes. Override with EncoderOptions.FramesPerSegment.
+    /// Default frames per segment. About 30 ms of CPU a frame (docs/BENCHMARKS.md, media): 2 frames x 24 segments is
+    /// ~1.5 s of CPU per 2-minute video, less than decoding it at 720p. Override with EncoderOptions.FramesPerSegment.
     /// </summary>
     public const int DefaultFrames = 2;
+    /// <summary>
+    /// Frames per inference call unless <see cref="EncoderOptions.BatchFrames"/> says otherwise: CPU per frame is within
+    /// a few percent of larger batches (docs/BENCHMARKS.md, media), while ONNX Runtime's arena keeps ~7 MB per batch
+    /// frame of activations for the session's life.
+    /// </summary>
+    public const int DefaultBatchFrames = 8;
 
     private const string PrepFile = "ResNetPrepOnnx/ResNetPreprocess.onnx";
     private const string NetFile = "ResNet18Onnx/ResNet18.onnx";
-    private readonly InferenceSession _prep;
+    private readonly ResNetPreprocessing _prep;
     private readonly InferenceSession _net;
-    private readonly string _prepInput, _prepOutput, _netInput, _netOutput;
+    private readonly string _netInput, _netOutput;
     private readonly int _frames;
 
     public ResNet18Encoder(EncoderOptions? options = null)
     {
         options ??= EncoderOptions.Default;
+        if (options.BatchFrames is < 1) throw new ArgumentOutOfRangeException(nameof(options), options.BatchFrames, "BatchFrames must be at least 1");
         var dir = FindModelDirectory()
                   ?? throw new MediaException("resnet18", MediaErrorKind.EncoderFailed,
                       "the ResNet-18 ONNX files were not found (DnnImageModels/ next to the application, or the Microsoft.ML.DnnImageFeaturizer.ResNet18 package in the NuGet cache; set LVMAE_RESNET18_DIR to point elsewhere)");
         ModelDirectory = dir;
-        var (sessionOptions, device) = OnnxSupport.CreateOptions(options, "resnet18");
-        using (sessionOptions)
+        byte[] network;
+        try
         {
-            _prep = OnnxSupport.Open(Path.Combine(dir, PrepFile), sessionOptions, "resnet18");
-            _net = OnnxSupport.Open(Path.Combine(dir, NetFile), sessionOptions, "resnet18");
+            _prep = ResNetPreprocessing.FromModel(File.ReadAllBytes(Path.Combine(dir, PrepFile)));
+            network = OnnxModels.WithDynamicBatch(File.ReadAllBytes(Path.Combine(dir, NetFile)));
         }
+        catch (InvalidDataException e)
+        {
+            throw new MediaException("resnet18", MediaErrorKind.EncoderFailed, $"the packaged ONNX files in {dir} are not as expected: {e.Message}", e);
+        }
+        if (_prep.Size != InputSize)
+            throw new MediaException("resnet18", MediaErrorKind.EncoderFailed, $"ResNetPreprocess.onnx expects {_prep.Size}x{_prep.Size} frames, not {InputSize}x{InputSize}");
+        var (sessionOptions, device) = OnnxSupport.CreateOptions(options, "resnet18");
+        using (sessionOptions) _net = OnnxSupport.Open(network, sessionOptions, "resnet18");
         Device = device;
-        _prepInput = _prep.InputMetadata.Keys.Single();
-        _prepOutput = _prep.OutputMetadata.Keys.Single();
         _netInput = _net.InputMetadata.Keys.Single();
         _netOutput = _net.OutputMetadata.Keys.Single();
+        if (_net.InputMetadata[_netInput].Dimensions[0] != -1 || _net.OutputMetadata[_netOutput].Dimensions[0] != -1)
+        {
+            _net.Dispose();
+            throw new MediaException("resnet18", MediaErrorKind.EncoderFailed, "the batch dimension of ResNet18.onnx could not be made dynamic");
+        }
         _frames = options.FramesPerSegment ?? DefaultFrames;
+        MaxBatchFrames = options.BatchFrames ?? DefaultBatchFrames;
     }
 
     /// <summary>Folder holding ResNetPrepOnnx/ and ResNet18Onnx/.</summary>
@@ -145,7 +177,7 @@ public sealed class ResNet18Encoder : ISegmentEncoder
     public string Device { get; }
     public int FrameSize => InputSize;
     public int DefaultFramesPerSegment => _frames;
-    public int MaxBatchFrames => 1;
+    public int MaxBatchFrames { get; }
 
     public static string? FindModelDirectory()
     {
@@ -163,46 +195,65 @@ public sealed class ResNet18Encoder : ISegmentEncoder
         return candidates.FirstOrDefault(d => !string.IsNullOrEmpty(d) && File.Exists(Path.Combine(d, PrepFile)) && File.Exists(Path.Combine(d, NetFile)));
     }
 
-    /// <summary>The 512-d feature of one frame given as planar RGB floats 0-255 [3, 224, 224].</summary>
-    public float[] EncodePlanar(float[] planar)
-    {
-        if (planar.Length != 3 * InputSize * InputSize) throw new ArgumentException($"expected {3 * InputSize * InputSize} floats");
-        var result = new float[FeatureDim];
-        RunFrame(planar, result);
-        return result;
-    }
-
+    /// <summary>Every frame of every segment, <see cref="MaxBatchFrames"/> at a time; each segment's row is the mean of its frames' features.</summary>
     public float[] Encode(IReadOnlyList<SegmentFrames> segments)
     {
         ArgumentNullException.ThrowIfNull(segments);
+        var total = 0;
+        foreach (var s in segments)
+        {
+            if (s.Size != InputSize) throw new ArgumentException($"resnet18 needs {InputSize}x{InputSize} frames, got {s.Size}x{s.Size}");
+            if (s.Count < 1) throw new ArgumentException("a segment needs at least one frame");
+            total += s.Count;
+        }
         var output = new float[segments.Count * FeatureDim];
-        var planar = new float[3 * InputSize * InputSize];
-        var feature = new float[FeatureDim];
+        var perFrame = _prep.FloatsPerFrame;
+        var capacity = Math.Min(total, MaxBatchFrames);
+        var input = ArrayPool<float>.Shared.Rent(capacity * perFrame);
+        var owners = new int[capacity];
+        try
+        {
+            var (segment, frame) = (0, 0);
+            while (segment < segments.Count)
+            {
+                var n = 0;
+                for (; n < capacity && segment < segments.Count; n++)
+                {
+                    _prep.Write(segments[segment].Frame(frame), input.AsSpan(n * perFrame, perFrame));
+                    owners[n] = segment;
+                    if (++frame == segments[segment].Count) (segment, frame) = (segment + 1, 0);
+                }
+                var features = Run(input.AsMemory(0, n * perFrame), n);
+                // Summed in frame order, then divided: the same arithmetic as one frame per call.
+                for (var k = 0; k < n; k++)
+                {
+                    var row = output.AsSpan(owners[k] * FeatureDim, FeatureDim);
+                    var feature = features.AsSpan(k * FeatureDim, FeatureDim);
+                    for (var i = 0; i < FeatureDim; i++) row[i] += feature[i];
+                }
+            }
+        }
+        finally { ArrayPool<float>.Shared.Return(input); }
         for (var s = 0; s < segments.Count; s++)
         {
-            var segment = segments[s];
-            if (segment.Size != InputSize) throw new ArgumentException($"resnet18 needs {InputSize}x{InputSize} frames, got {segment.Size}x{segment.Size}");
             var row = output.AsSpan(s * FeatureDim, FeatureDim);
-            for (var f = 0; f < segment.Count; f++)
-            {
-                segment.WritePlanar(f, planar);
-                RunFrame(planar, feature);
-                for (var i = 0; i < FeatureDim; i++) row[i] += feature[i];
-            }
-            for (var i = 0; i < FeatureDim; i++) row[i] /= segment.Count;
+            for (var i = 0; i < FeatureDim; i++) row[i] /= segments[s].Count;
         }
         return output;
     }
 
-    private void RunFrame(float[] planar, float[] feature)
+    /// <summary>One inference call over <paramref name="frames"/> preprocessed frames: their 512-d features, row-major.</summary>
+    private float[] Run(Memory<float> input, int frames)
     {
         try
         {
-            using var input = OrtValue.CreateTensorValueFromMemory(planar, [1, 3, InputSize, InputSize]);
+            using var tensor = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input, [frames, 3, InputSize, InputSize]);
             using var run = new RunOptions();
-            using var prepared = _prep.Run(run, [_prepInput], [input], [_prepOutput]);
-            using var pooled = _net.Run(run, [_netInput], [prepared[0]], [_netOutput]);
-            pooled[0].GetTensorDataAsSpan<float>()[..FeatureDim].CopyTo(feature);
+            using var pooled = _net.Run(run, [_netInput], [tensor], [_netOutput]);
+            var values = pooled[0].GetTensorDataAsSpan<float>();
+            if (values.Length != frames * FeatureDim)
+                throw new MediaException("resnet18", MediaErrorKind.EncoderFailed, $"the network returned {values.Length} values for {frames} frames");
+            return values.ToArray();
         }
         catch (OnnxRuntimeException e)
         {
@@ -210,11 +261,7 @@ public sealed class ResNet18Encoder : ISegmentEncoder
         }
     }
 
-    public void Dispose()
-    {
-        _prep.Dispose();
-        _net.Dispose();
-    }
+    public void Dispose() => _net.Dispose();
 }
 
 /// <summary>
@@ -271,7 +318,7 @@ public sealed class OnnxModelEncoder : ISegmentEncoder
             if (h > 0 && w > 0 && h != w)
                 throw new MediaException(path, MediaErrorKind.EncoderFailed, $"model input is {h}x{w}: only square inputs are supported");
             FrameSize = h > 0 ? h : w > 0 ? w : options.FrameSize ?? 224;
-            MaxBatchFrames = d[0] > 0 ? d[0] : 32;
+            MaxBatchFrames = d[0] > 0 ? d[0] : options.BatchFrames ?? 32;
             if (d[0] > 1) throw new MediaException(path, MediaErrorKind.EncoderFailed, $"model batch dimension is fixed at {d[0]}; use 1 or dynamic");
             DefaultFramesPerSegment = options.FramesPerSegment ?? (_clip && _clipFrames > 0 ? _clipFrames : 8);
             if (_clip) MaxBatchFrames = (d[0] > 0 ? 1 : 8) * DefaultFramesPerSegment; // clip models: whole segments per call

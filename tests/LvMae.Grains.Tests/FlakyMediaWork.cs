@@ -67,5 +67,11 @@ public sealed class FlakyMediaWork(IMediaWork inner, ScratchSpace scratch) : IMe
         return inner.EncodeAsync(path, encoderSpec, segmentSeconds, progress, cancellationToken);
     }
 
+    public Task<EmbeddedVideo> EncodeAsync(string path, VideoInfo info, IReadOnlyList<SegmentSpan> plan, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken)
+    {
+        Observe();
+        return inner.EncodeAsync(path, info, plan, encoderSpec, segmentSeconds, progress, cancellationToken);
+    }
+
     public (float[] Embeddings, int Count, int Dimension) ReadNpy(BlobContent content) => inner.ReadNpy(content);
 }

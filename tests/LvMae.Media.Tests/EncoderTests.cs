@@ -163,12 +163,60 @@ public sealed class BuiltinEncoderTests(MediaFixture media, ITestOutputHelper ou
 public sealed class ResNet18Tests(MediaFixture media, ITestOutputHelper output)
 {
     [Fact]
-    public void Models_come_from_the_nuget_package_and_are_fixed_at_batch_1()
+    public void Models_come_from_the_nuget_package_and_run_in_batches()
     {
         using var encoder = new ResNet18Encoder();
-        Assert.Equal(("resnet18", 512, 224, 1), (encoder.Name, encoder.Dimension, encoder.FrameSize, encoder.MaxBatchFrames));
+        Assert.Equal(("resnet18", 512, 224, ResNet18Encoder.DefaultBatchFrames), (encoder.Name, encoder.Dimension, encoder.FrameSize, encoder.MaxBatchFrames));
         Assert.Equal("cpu", encoder.Device);
         Assert.True(File.Exists(Path.Combine(encoder.ModelDirectory, "ResNet18Onnx", "ResNet18.onnx")));
+        using var one = new ResNet18Encoder(new EncoderOptions { BatchFrames = 1 });
+        Assert.Equal(1, one.MaxBatchFrames);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ResNet18Encoder(new EncoderOptions { BatchFrames = 0 }));
+    }
+
+    [Fact]
+    public async Task Batched_features_equal_batch_1_and_the_packaged_models_run_as_shipped()
+    {
+        // Real frames: 3 per segment, so batches of 8 frames cut through segments.
+        var segments = new List<SegmentFrames>();
+        foreach (var path in new[] { media.Path12, media.Bars, media.Mandel })
+        {
+            var plan = Segmentation.Plan((await VideoProber.ProbeAsync(path)).DurationSeconds, new SegmentationOptions());
+            await foreach (var s in FrameSampler.SampleAsync(path, plan, 3, 224)) segments.Add(s);
+        }
+        Assert.True(segments.Count >= 5);
+
+        using var batched = new ResNet18Encoder(new EncoderOptions { BatchFrames = 8 });
+        using var single = new ResNet18Encoder(new EncoderOptions { BatchFrames = 1 });
+        using var packaged = new PackagedResNet18();
+        var inBatches = batched.Encode(segments);
+        var oneByOne = single.Encode(segments);
+        var shipped = packaged.Encode(segments);
+
+        static double MaxDiff(float[] a, float[] b) => a.Zip(b, (x, y) => (double)Math.Abs(x - y)).Max();
+        output.WriteLine($"{segments.Count} segments, {segments.Sum(s => s.Count)} frames: max |batch 8 - batch 1| = {MaxDiff(inBatches, oneByOne):E2}, max |batch 8 - packaged pair| = {MaxDiff(inBatches, shipped):E2}, max |value| = {inBatches.Max(Math.Abs):F2}");
+        Assert.Equal(segments.Count * 512, inBatches.Length);
+        Assert.True(MaxDiff(inBatches, oneByOne) <= 1e-5);
+        Assert.True(MaxDiff(inBatches, shipped) <= 1e-5);
+        Assert.True(inBatches.Max(Math.Abs) > 0.5, "features are not all near zero");
+    }
+
+    [Fact]
+    public async Task A_probed_and_planned_video_embeds_as_if_probed_again()
+    {
+        using var encoder = new ResNet18Encoder();
+        var options = new SegmentationOptions();
+        var info = await VideoProber.ProbeAsync(media.Path12);
+        var plan = Segmentation.Plan(info.DurationSeconds, options);
+        var probedAgain = await VideoEmbedder.EmbedAsync(media.Path12, encoder, options);
+        var planned = await VideoEmbedder.EmbedAsync(media.Path12, info, plan, encoder, options, null, null, CancellationToken.None);
+        Assert.Equal(probedAgain.Embeddings, planned.Embeddings);
+        Assert.Equal(probedAgain.Segments, planned.Segments);
+        Assert.Same(info, planned.Info);
+        Assert.Same(plan, planned.Segments);
+
+        var none = await Assert.ThrowsAsync<MediaException>(() => VideoEmbedder.EmbedAsync(media.Path12, info, [], encoder, options, null, null, CancellationToken.None));
+        Assert.Equal(MediaErrorKind.TooFewFrames, none.Kind);
     }
 
     [Fact]

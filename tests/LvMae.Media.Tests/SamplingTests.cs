@@ -40,6 +40,20 @@ public sealed class SamplingTests(MediaFixture media, ITestOutputHelper output)
         Assert.Equal([0, 1, 2], segments.Select(s => s.Segment.Index));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public async Task Decoding_on_a_thread_budget_gives_the_same_frames(int threads)
+    {
+        foreach (var path in new[] { media.Path12, media.Life })
+        {
+            var free = await Sample(path, 3, 24);
+            var budgeted = await Sample(path, 3, 24, new FrameSamplingOptions { DecoderThreads = threads });
+            Assert.Equal(free.Select(s => s.Rgb), budgeted.Select(s => s.Rgb));
+            Assert.Equal(free.Select(s => s.FrameTimes), budgeted.Select(s => s.FrameTimes));
+        }
+    }
+
     [Fact]
     public async Task Sampled_frames_are_real_pictures_that_change_over_time()
     {

@@ -1,9 +1,7 @@
-using System.Text;
-
 namespace LvMae.Media.Tests;
 
 /// <summary>
-/// Writes small ONNX models by hand (the ONNX protobuf schema is a handful of messages), so the model-file encoder is
+/// Writes small ONNX models by hand with the product's <see cref="ProtoWriter"/> (the ONNX protobuf schema is a handful of messages), so the model-file encoder is
 /// tested with a model the project makes itself: no download, no Python.
 /// </summary>
 internal static class TinyOnnx
@@ -12,9 +10,9 @@ internal static class TinyOnnx
     public static byte[] FrameModel(int size, float[,] weights, bool dynamicBatch = true)
     {
         var d = weights.GetLength(1);
-        var graph = new Proto()
+        var graph = new ProtoWriter()
             .Message(1, Node("GlobalAveragePool", ["x"], ["pooled"]))
-            .Message(1, Node("Flatten", ["pooled"], ["flat"], new Proto().String(1, "axis").Int(3, 1).Int(20, 2)))
+            .Message(1, Node("Flatten", ["pooled"], ["flat"], new ProtoWriter().String(1, "axis").Int(3, 1).Int(20, 2)))
             .Message(1, Node("MatMul", ["flat", "W"], ["y"]))
             .String(2, "tiny-frame")
             .Message(5, Tensor("W", [3, d], Flatten(weights)))
@@ -27,9 +25,9 @@ internal static class TinyOnnx
     public static byte[] ClipModel(int frames, int size, float[,] weights)
     {
         var d = weights.GetLength(1);
-        var axes = new Proto().String(1, "axes").PackedInts(8, [2, 3, 4]).Int(20, 7);
-        var keep = new Proto().String(1, "keepdims").Int(3, 0).Int(20, 2);
-        var graph = new Proto()
+        var axes = new ProtoWriter().String(1, "axes").PackedInts(8, [2, 3, 4]).Int(20, 7);
+        var keep = new ProtoWriter().String(1, "keepdims").Int(3, 0).Int(20, 2);
+        var graph = new ProtoWriter()
             .Message(1, Node("ReduceMean", ["x"], ["m"], axes, keep))
             .Message(1, Node("MatMul", ["m", "W"], ["y"]))
             .String(2, "tiny-clip")
@@ -39,16 +37,16 @@ internal static class TinyOnnx
         return Model(graph);
     }
 
-    private static byte[] Model(Proto graph) => new Proto()
+    private static byte[] Model(ProtoWriter graph) => new ProtoWriter()
         .Int(1, 7)                                   // ir_version
         .String(2, "lvmae-tests")                    // producer_name
         .Message(7, graph)                           // graph
-        .Message(8, new Proto().String(1, "").Int(2, 13)) // opset_import: default domain, opset 13
+        .Message(8, new ProtoWriter().String(1, "").Int(2, 13)) // opset_import: default domain, opset 13
         .ToArray();
 
-    private static Proto Node(string op, string[] inputs, string[] outputs, params Proto[] attributes)
+    private static ProtoWriter Node(string op, string[] inputs, string[] outputs, params ProtoWriter[] attributes)
     {
-        var node = new Proto();
+        var node = new ProtoWriter();
         foreach (var i in inputs) node.String(1, i);
         foreach (var o in outputs) node.String(2, o);
         node.String(3, op + "_" + outputs[0]).String(4, op);
@@ -56,9 +54,9 @@ internal static class TinyOnnx
         return node;
     }
 
-    private static Proto Tensor(string name, long[] dims, float[] values)
+    private static ProtoWriter Tensor(string name, long[] dims, float[] values)
     {
-        var t = new Proto();
+        var t = new ProtoWriter();
         foreach (var dim in dims) t.Int(1, dim);
         t.Int(2, 1); // FLOAT
         t.String(8, name);
@@ -67,13 +65,13 @@ internal static class TinyOnnx
         return t.Bytes(9, raw); // raw_data, little-endian
     }
 
-    private static Proto ValueInfo(string name, int?[] dims)
+    private static ProtoWriter ValueInfo(string name, int?[] dims)
     {
-        var shape = new Proto();
+        var shape = new ProtoWriter();
         foreach (var dim in dims)
-            shape.Message(1, dim is { } v ? new Proto().Int(1, v) : new Proto().String(2, "N"));
-        var tensorType = new Proto().Int(1, 1).Message(2, shape);
-        return new Proto().String(1, name).Message(2, new Proto().Message(1, tensorType));
+            shape.Message(1, dim is { } v ? new ProtoWriter().Int(1, v) : new ProtoWriter().String(2, "N"));
+        var tensorType = new ProtoWriter().Int(1, 1).Message(2, shape);
+        return new ProtoWriter().String(1, name).Message(2, new ProtoWriter().Message(1, tensorType));
     }
 
     private static float[] Flatten(float[,] m)
@@ -81,44 +79,5 @@ internal static class TinyOnnx
         var result = new float[m.Length];
         Buffer.BlockCopy(m, 0, result, 0, result.Length * 4);
         return result;
-    }
-
-    /// <summary>Minimal protobuf encoder: varints, length-delimited fields.</summary>
-    private sealed class Proto
-    {
-        private readonly MemoryStream _buffer = new();
-
-        public Proto Int(int field, long value) { Tag(field, 0); Varint((ulong)value); return this; }
-        public Proto String(int field, string value) => Bytes(field, Encoding.UTF8.GetBytes(value));
-        public Proto Message(int field, Proto message) => Bytes(field, message.ToArray());
-
-        public Proto Bytes(int field, byte[] value)
-        {
-            Tag(field, 2);
-            Varint((ulong)value.Length);
-            _buffer.Write(value);
-            return this;
-        }
-
-        public Proto PackedInts(int field, long[] values)
-        {
-            var inner = new Proto();
-            foreach (var v in values) inner.Varint((ulong)v);
-            return Bytes(field, inner.ToArray());
-        }
-
-        public byte[] ToArray() => _buffer.ToArray();
-
-        private void Tag(int field, int wireType) => Varint((ulong)((field << 3) | wireType));
-
-        private void Varint(ulong value)
-        {
-            while (value >= 0x80)
-            {
-                _buffer.WriteByte((byte)(value | 0x80));
-                value >>= 7;
-            }
-            _buffer.WriteByte((byte)value);
-        }
     }
 }

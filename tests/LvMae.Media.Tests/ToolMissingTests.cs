@@ -39,4 +39,35 @@ public sealed class ToolMissingTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public async Task A_probed_video_is_embedded_without_running_ffprobe_again()
+    {
+        var dir = Directory.CreateTempSubdirectory("lvmae-noprobe-").FullName;
+        var video = Path.Combine(dir, "v.mp4");
+        await LvMae.Testing.TestVideos.GenerateAsync(video, 6);
+        var options = new SegmentationOptions { FramesPerSegment = 2 };
+        var info = await VideoProber.ProbeAsync(video);
+        var plan = Segmentation.Plan(info.DurationSeconds, options);
+        var ffmpeg = Environment.GetEnvironmentVariable("PATH")!.Split(':').Select(d => Path.Combine(d, "ffmpeg")).First(File.Exists);
+        var tools = Directory.CreateDirectory(Path.Combine(dir, "bin")).FullName;
+        File.CreateSymbolicLink(Path.Combine(tools, "ffmpeg"), ffmpeg); // ffmpeg only: no ffprobe
+        var path = Environment.GetEnvironmentVariable("PATH");
+        try
+        {
+            Environment.SetEnvironmentVariable("PATH", tools);
+            using var encoder = new BuiltinEncoder();
+            var embedded = await VideoEmbedder.EmbedAsync(video, info, plan, encoder, options, null, null, CancellationToken.None);
+            Assert.Equal(2, embedded.Segments.Count);
+
+            var probing = await Assert.ThrowsAsync<MediaException>(() => VideoEmbedder.EmbedAsync(video, encoder, options));
+            Assert.Equal(MediaErrorKind.ToolMissing, probing.Kind);
+            Assert.Contains("ffprobe", probing.Message);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("PATH", path);
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
