@@ -10,7 +10,6 @@ public interface IMediaWork
     Task<VideoInfo> ProbeAsync(string path, CancellationToken cancellationToken);
     IReadOnlyList<SegmentSpan> Plan(double durationSeconds, double segmentSeconds);
     /// <summary>Probes and plans again, then encodes (prefer the overload that takes the probe and the plan).</summary>
-    Task<EmbeddedVideo> EncodeAsync(string path, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken);
     /// <summary>Encodes <paramref name="plan"/> (from <see cref="Plan"/>) of a video already probed (<paramref name="info"/>): one probe per video.</summary>
     Task<EmbeddedVideo> EncodeAsync(string path, VideoInfo info, IReadOnlyList<SegmentSpan> plan, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken);
     /// <summary>Validates a precomputed float32 [N, d] .npy held in memory (<paramref name="name"/> names it in errors).</summary>
@@ -38,6 +37,7 @@ public sealed class MediaWork(ProcessingOptions options, EncoderOptions encoderO
     public IReadOnlyList<SegmentSpan> Plan(double durationSeconds, double segmentSeconds) =>
         Segmentation.Plan(durationSeconds, Options(segmentSeconds));
 
+    /// <summary>Probes again and encodes (what the grain did before it kept the probe: the media benchmark's "before").</summary>
     public Task<EmbeddedVideo> EncodeAsync(string path, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken) =>
         WithEncoderAsync(encoderSpec, encoder => VideoEmbedder.EmbedAsync(path, encoder, Options(segmentSeconds), sampling, progress, cancellationToken));
 

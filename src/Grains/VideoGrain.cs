@@ -294,7 +294,11 @@ public sealed class VideoGrain(
         var encoder = S.Encoder!;
         Volatile.Write(ref _progress, 0);
         var progress = new InlineProgress(v => Volatile.Write(ref _progress, Math.Clamp(v, 0, 1)));
-        var encoded = await Task.Run(() => media.EncodeAsync(local, encoder, _options.SegmentSeconds, progress, ct), ct);
+        // One probe per video: the state's probe and the plan it gives, not a second ffprobe inside the encoder.
+        var p = S.Probe!;
+        var info = new VideoInfo(p.DurationSeconds, p.FrameRate, p.Width, p.Height, p.Codec, S.SizeBytes);
+        var plan = media.Plan(p.DurationSeconds, _options.SegmentSeconds);
+        var encoded = await Task.Run(() => media.EncodeAsync(local, info, plan, encoder, _options.SegmentSeconds, progress, ct), ct);
         var rows = encoded.Segments.Count;
         if (rows == 0 || encoded.Dimension <= 0 || encoded.Embeddings.Length != rows * encoded.Dimension)
             throw new MediaException(source, MediaErrorKind.EncoderFailed, $"encoder returned {encoded.Embeddings.Length} values for {rows} segments of dimension {encoded.Dimension}");

@@ -61,12 +61,6 @@ public sealed class FlakyMediaWork(IMediaWork inner, ScratchSpace scratch) : IMe
 
     public IReadOnlyList<SegmentSpan> Plan(double durationSeconds, double segmentSeconds) => inner.Plan(durationSeconds, segmentSeconds);
 
-    public Task<EmbeddedVideo> EncodeAsync(string path, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken)
-    {
-        Observe();
-        return inner.EncodeAsync(path, encoderSpec, segmentSeconds, progress, cancellationToken);
-    }
-
     public Task<EmbeddedVideo> EncodeAsync(string path, VideoInfo info, IReadOnlyList<SegmentSpan> plan, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken)
     {
         Observe();
