@@ -275,18 +275,18 @@ public sealed class VideoGrain(
 
         if (S.Stage == VideoStage.Registered)
         {
-            var info = await Task.Run(() => media.ProbeAsync(local, ct), ct);
-            S.Probe = new VideoProbe { DurationSeconds = info.DurationSeconds, FrameRate = info.FrameRate, Width = info.Width, Height = info.Height, Codec = info.Codec };
+            var probed = await Task.Run(() => media.ProbeAsync(local, ct), ct);
+            S.Probe = new VideoProbe { DurationSeconds = probed.DurationSeconds, FrameRate = probed.FrameRate, Width = probed.Width, Height = probed.Height, Codec = probed.Codec };
             await TransitionAsync(VideoStage.Probed);
         }
 
         if (S.Stage == VideoStage.Probed)
         {
             // The plan is deterministic from the duration; segments.json is written with the embeddings it indexes.
-            var plan = media.Plan(S.Probe!.DurationSeconds, _options.SegmentSeconds);
-            if (plan.Count == 0)
+            var segments = media.Plan(S.Probe!.DurationSeconds, _options.SegmentSeconds);
+            if (segments.Count == 0)
                 throw new MediaException(source, MediaErrorKind.ZeroDuration, $"a {S.Probe.DurationSeconds:F2} s video has no {_options.SegmentSeconds} s segment");
-            S.SegmentCount = plan.Count;
+            S.SegmentCount = segments.Count;
             await TransitionAsync(VideoStage.Segmented);
         }
 
