@@ -53,7 +53,8 @@ public sealed class ChaosCluster : IAsyncDisposable
         return silo;
     }
 
-    public Task<(int Code, string Output)> CliAsync(params string[] args) => CliProcess.RunAsync(_env, Work, args);
+    public Task<(int Code, string Output)> CliAsync(params string[] args) =>
+        new CliProcess(Work, CliProcess.Settings(_env)).RunRawAsync(TimeSpan.FromMinutes(30), args);
 
     /// <summary>The corpus summary from any live silo's API (null while none answers).</summary>
     public async Task<JsonElement?> SummaryAsync(HttpClient http)

@@ -228,7 +228,7 @@ public sealed class ScaleBench : IBenchSuite
     }
 
     private static Task<(int Code, string Output)> RunCliAsync(IReadOnlyDictionary<string, string> env, string work, params string[] args) =>
-        CliProcess.RunAsync(env, work, args);
+        new CliProcess(work, CliProcess.Settings(env)).RunRawAsync(TimeSpan.FromMinutes(60), args);
 
     private static string Tail(string text, int lines) => CliProcess.Tail(text, lines);
 

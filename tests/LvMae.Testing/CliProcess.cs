@@ -1,15 +1,14 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
-using LvMae.Testing;
 
-namespace LvMae.Grains.Tests;
+namespace LvMae.Testing;
 
 /// <summary>
 /// `lvmae` as a separate process, the way a user runs it: `dotnet lvmae.dll ARGS` (the CLI built beside the tests) in a
 /// working folder of its own, with LVMAE__... settings in its environment.
 /// </summary>
-internal sealed class CliProcess
+public sealed class CliProcess
 {
     private readonly string _workingDirectory;
     private readonly Dictionary<string, string> _environment;
@@ -23,10 +22,24 @@ internal sealed class CliProcess
     /// <summary>Runs to the end; the output (stdout + stderr) with line breaks and runs of spaces folded to one space, since tables and errors wrap at 80 columns.</summary>
     public async Task<(int Code, string Output)> RunAsync(params string[] args)
     {
-        await using var process = Start(args);
-        var code = await process.WaitForExitAsync(TimeSpan.FromMinutes(4));
-        return (code, Fold(process.Output));
+        var (code, output) = await RunRawAsync(TimeSpan.FromMinutes(4), args);
+        return (code, Fold(output));
     }
+
+    /// <summary>Runs to the end (at most <paramref name="timeout"/>); the output as printed.</summary>
+    public async Task<(int Code, string Output)> RunRawAsync(TimeSpan timeout, params string[] args)
+    {
+        await using var process = Start(args);
+        var code = await process.WaitForExitAsync(timeout);
+        return (code, process.Output);
+    }
+
+    /// <summary>LVMAE__Section__Key settings for a CLI process from "Section__Key" names.</summary>
+    public static Dictionary<string, string> Settings(IReadOnlyDictionary<string, string> settings) =>
+        settings.ToDictionary(kv => $"LVMAE__{kv.Key}", kv => kv.Value);
+
+    /// <summary>The last <paramref name="lines"/> non-empty lines.</summary>
+    public static string Tail(string text, int lines) => string.Join("\n", text.Split('\n', StringSplitOptions.RemoveEmptyEntries).TakeLast(lines));
 
     /// <summary>Starts it; its output is collected as it comes (a pipe nobody reads would block it).</summary>
     public RunningCli Start(params string[] args)
@@ -47,7 +60,7 @@ internal sealed class CliProcess
 }
 
 /// <summary>A started `lvmae` process and its output so far; killed (with its children) if still running when disposed.</summary>
-internal sealed class RunningCli : IAsyncDisposable
+public sealed class RunningCli : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
