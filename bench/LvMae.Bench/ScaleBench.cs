@@ -60,10 +60,14 @@ public sealed class ScaleBench : IBenchSuite
             var idleB = await probe.IdleAsync(total);
 
             var check = await RunCliAsync(cliEnv, work, "index", "check");
+            var peakRssImports = ReadStatusKb(silo.Pid, "VmHWM") / 1024.0;
             var summary = await http.GetFromJsonAsync<JsonElement>("corpus/summary");
             var embedded = summary.GetProperty("byStage").TryGetProperty("Embedded", out var e) ? e.GetInt32() : 0;
-            var peakRss = ReadStatusKb(silo.Pid, "VmHWM") / 1024.0;
+            var peakRss = peakRssImports;
             var rss = ReadStatusKb(silo.Pid, "VmRSS") / 1024.0;
+            await silo.DisposeAsync();
+            silo = null;
+            var real = await RealFilesAsync(azurite, work, context.Quick ? 100 : 1000);
 
             var md = new StringBuilder();
             md.AppendLine($"### Import of {total:N0} precomputed-embedding videos into one silo process ({Dim}-d, 12-60 segments each)");
@@ -89,6 +93,8 @@ public sealed class ScaleBench : IBenchSuite
                 md.AppendLine($"| {row.Corpus:N0} | {row.While} | {row.Summary.P50:F2} | {row.Summary.P99:F2} | {row.Video.P50:F2} | {row.Video.P99:F2} | {row.Page.P50:F2} | {row.Page.P99:F2} |");
             md.AppendLine();
             md.AppendLine($"`lvmae index check` at the end: exit {check.Code} ({(check.Code == 0 ? "index equals the video states" : "DIFFERENCES")}); {Tail(check.Output, 12).Replace("\n", " / ")}");
+            md.AppendLine();
+            md.Append(real);
             return md.ToString();
         }
         finally
@@ -97,6 +103,98 @@ public sealed class ScaleBench : IBenchSuite
             await azurite.DisposeAsync();
             try { Directory.Delete(work, recursive: true); } catch (IOException) { }
         }
+    }
+
+    private sealed record RealRun(string Setup, int Videos, double VideoSeconds, int Segments, double WallSeconds, double CpuSeconds, double PeakRssMiB, long PeakScratchBytes)
+    {
+        public double SegmentsPerSecond => Segments / WallSeconds;
+        public double CpuSecondsPerVideoHour => CpuSeconds / (VideoSeconds / 3600);
+    }
+
+    /// <summary>
+    /// Real video files through resnet18 into a silo process, with batch-1 inference (as before batching) and with the default
+    /// batches, one after the other on the same files: segments/s, CPU seconds (silo + its ffmpeg children) per video-hour,
+    /// peak RSS and peak scratch disk.
+    /// </summary>
+    private static async Task<string> RealFilesAsync(AzuriteFixture azurite, string work, int count)
+    {
+        const double seconds = 10;
+        var dir = Path.Combine(Path.GetTempPath(), $"lvmae-scale-real-{count}");
+        Directory.CreateDirectory(dir);
+        var generate = Stopwatch.StartNew();
+        await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 2 }, async (i, ct) =>
+        {
+            var path = Path.Combine(dir, $"real-{i:D4}.mp4");
+            if (File.Exists(path)) return;
+            var source = TestVideos.DistinctSources[i % TestVideos.DistinctSources.Count];
+            await TestVideos.GenerateAsync(path + ".tmp.mp4", seconds, source, 320, 30,
+                new TestVideoOptions { Height = 180, Preset = "veryfast", HueDegrees = (i / TestVideos.DistinctSources.Count) * 0.35 }, ct);
+            File.Move(path + ".tmp.mp4", path, overwrite: true);
+        });
+        Console.WriteLine($"scale: {count} real video files ready in {generate.Elapsed.TotalSeconds:F0} s");
+
+        var runs = new List<RealRun>();
+        foreach (var (setup, batch) in new[] { ("batch 1 (one frame per ONNX call, as before)", (int?)1), ("batched (default)", null) })
+        {
+            var container = batch is null ? "real-batched" : "real-batch1";
+            var env = new Dictionary<string, string>
+            {
+                ["Storage__ConnectionString"] = azurite.ConnectionString,
+                ["Storage__Container"] = container,
+                ["Clustering__ClusterId"] = container,
+                ["Clustering__ServiceId"] = container,
+                ["Logging__MinimumLevel"] = "Warning",
+            };
+            if (batch is { } b) env["Processing__InferenceBatchFrames"] = b.ToString(CultureInfo.InvariantCulture);
+            await using var silo = await ExternalSilo.StartAsync(container, env, work);
+            using var http = new HttpClient { BaseAddress = silo.Api, Timeout = TimeSpan.FromSeconds(30) };
+            var cliEnv = new Dictionary<string, string>(env)
+            {
+                ["Clustering__GatewayPort"] = silo.GatewayPort.ToString(CultureInfo.InvariantCulture),
+                ["Clustering__SiloPort"] = silo.SiloPort.ToString(CultureInfo.InvariantCulture),
+            };
+            var cpu0 = ReadCpuSeconds(silo.Pid);
+            var watch = Stopwatch.StartNew();
+            var import = await RunCliAsync(cliEnv, work, "ingest", dir, "--encoder", "resnet18", "--no-wait");
+            if (import.Code != 0) throw new InvalidOperationException($"ingest failed ({import.Code}): {Tail(import.Output, 20)}");
+            long peakScratch = 0;
+            JsonElement summary;
+            while (true)
+            {
+                summary = await http.GetFromJsonAsync<JsonElement>("corpus/summary");
+                var storage = await http.GetFromJsonAsync<JsonElement>("silo/storage");
+                if (storage.TryGetProperty("scratchBytes", out var scratch) && scratch.ValueKind == JsonValueKind.Number) peakScratch = Math.Max(peakScratch, scratch.GetInt64());
+                var byStage = summary.GetProperty("byStage");
+                var done = (byStage.TryGetProperty("Embedded", out var e) ? e.GetInt32() : 0) + (byStage.TryGetProperty("Failed", out var f) ? f.GetInt32() : 0);
+                if (done >= count) break;
+                await Task.Delay(500);
+            }
+            var wall = watch.Elapsed.TotalSeconds;
+            runs.Add(new RealRun(setup, count, count * seconds, (int)summary.GetProperty("segments").GetInt64(), wall, ReadCpuSeconds(silo.Pid) - cpu0,
+                ReadStatusKb(silo.Pid, "VmHWM") / 1024.0, peakScratch));
+            Console.WriteLine($"scale: real files, {setup}: {wall:F0} s");
+        }
+
+        var md = new StringBuilder();
+        md.AppendLine($"### {count:N0} real video files through resnet18 into a silo process ({seconds:F0} s each, 320x180, 30 fps, x264 veryfast; `lvmae ingest DIR --encoder resnet18`)");
+        md.AppendLine();
+        md.AppendLine("Same files, same run, one silo after the other with its default job slots (`MaxConcurrentJobs` = cores / 2); CPU is the silo process and its ffmpeg/ffprobe children.");
+        md.AppendLine();
+        md.AppendLine("| inference | wall s | segments/s | CPU s per video-hour | peak silo RSS MiB | peak scratch | vs batch 1 (segments/s) |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in runs)
+            md.AppendLine($"| {r.Setup} | {r.WallSeconds:F0} | {r.SegmentsPerSecond:F2} | {r.CpuSecondsPerVideoHour:F0} | {r.PeakRssMiB:F0} | {r.PeakScratchBytes / 1024.0:F0} KiB | {r.SegmentsPerSecond / runs[0].SegmentsPerSecond:F2}x |");
+        return md.ToString();
+    }
+
+    /// <summary>utime + stime + cutime + cstime of a process (its reaped children included), in seconds.</summary>
+    private static double ReadCpuSeconds(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        // After "pid (comm) ": state is field 3, so utime (14), stime (15), cutime (16), cstime (17) sit at 11..14 here.
+        var ticks = fields.Skip(11).Take(4).Sum(f => long.Parse(f, CultureInfo.InvariantCulture));
+        return ticks / 100.0; // USER_HZ
     }
 
     private sealed record Latency(double P50, double P99);

@@ -25,6 +25,13 @@ public static class GrainsHosting
         processing?.Invoke(options);
         var indexOptions = new IndexOptions();
         index?.Invoke(indexOptions);
+        return silo.AddLvMaeGrains(connectionString, container, options, indexOptions, traffic);
+    }
+
+    /// <summary>The same with the options as configured (the silo host binds them from configuration).</summary>
+    public static ISiloBuilder AddLvMaeGrains(this ISiloBuilder silo, string connectionString, string container,
+        ProcessingOptions options, IndexOptions indexOptions, StorageTraffic? traffic = null)
+    {
         var problems = options.Problems().Concat(indexOptions.Problems()).ToList();
         if (problems.Count > 0) throw new InvalidOperationException("invalid processing options: " + string.Join("; ", problems));
 

@@ -30,7 +30,7 @@ public sealed class MediaWork(ProcessingOptions options, EncoderOptions encoderO
         : this(options.Value, MediaThreadBudget.ForThisMachine(options.Value.MaxConcurrentJobs)) { }
 
     public MediaWork(ProcessingOptions options, MediaThreadBudget budget)
-        : this(options, budget.Apply(EncoderOptions.Default), budget.Apply(FrameSamplingOptions.Default)) { }
+        : this(options, budget.Apply(EncoderOptions.Default) with { BatchFrames = options.InferenceBatchFrames }, budget.Apply(FrameSamplingOptions.Default)) { }
 
     public Task<VideoInfo> ProbeAsync(string path, CancellationToken cancellationToken) => VideoProber.ProbeAsync(path, cancellationToken);
 

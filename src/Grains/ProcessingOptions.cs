@@ -24,6 +24,8 @@ public sealed class ProcessingOptions
     public string? WorkDirectory { get; set; }
     /// <summary>Segment length in seconds (the method's 5 s).</summary>
     public double SegmentSeconds { get; set; } = 5.0;
+    /// <summary>Frames per inference call of the frame encoders (null: the encoder's default, 8 for resnet18; 1 = one frame per call, as before batching).</summary>
+    public int? InferenceBatchFrames { get; set; }
     /// <summary>The only folder `model:&lt;file.onnx&gt;` encoders are read from (relative names; nothing outside it). Unset: no model files.</summary>
     public string? ModelDirectory { get; set; }
 
@@ -36,6 +38,7 @@ public sealed class ProcessingOptions
         if (DispatchReminderPeriod < TimeSpan.FromMinutes(1)) yield return "LvMae:Processing:DispatchReminderPeriod must be at least 1 minute (Orleans' reminder minimum)";
         if (DispatchOvercommit is < 1 or > 64) yield return $"LvMae:Processing:DispatchOvercommit must be 1..64 (is {DispatchOvercommit})";
         if (MinDispatchPerShard is < 1 or > 1024) yield return $"LvMae:Processing:MinDispatchPerShard must be 1..1024 (is {MinDispatchPerShard})";
+        if (InferenceBatchFrames is < 1 or > 256) yield return $"LvMae:Processing:InferenceBatchFrames must be 1..256 (is {InferenceBatchFrames})";
         if (SegmentSeconds is <= 0 or > 600) yield return $"LvMae:Processing:SegmentSeconds must be in (0, 600] (is {SegmentSeconds})";
     }
 }

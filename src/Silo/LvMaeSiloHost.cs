@@ -98,24 +98,8 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
                 silo.UseRedisClustering(o => o.ConfigurationOptions = RedisConfiguration.Parse(c.RedisConnectionString!));
         }
         silo.UseClusterTls(settings.Tls);
-        silo.AddLvMaeGrains(settings.Storage.ConnectionString, settings.Storage.Container, p => CopyProcessing(settings.Processing, p),
-            i => { i.Shards = settings.Index.Shards; i.CompactBytes = settings.Index.CompactBytes; i.AuditInterval = settings.Index.AuditInterval; }, traffic);
+        silo.AddLvMaeGrains(settings.Storage.ConnectionString, settings.Storage.Container, settings.Processing, settings.Index, traffic);
         if (settings.Api.Enabled && settings.Api.Dashboard) silo.AddDashboard();
-    }
-
-    private static void CopyProcessing(ProcessingOptions from, ProcessingOptions to)
-    {
-        to.MaxConcurrentJobs = from.MaxConcurrentJobs;
-        to.MaxAttempts = from.MaxAttempts;
-        to.RetryBaseDelay = from.RetryBaseDelay;
-        to.MaxRetryDelay = from.MaxRetryDelay;
-        to.DispatchInterval = from.DispatchInterval;
-        to.DispatchReminderPeriod = from.DispatchReminderPeriod;
-        to.DispatchOvercommit = from.DispatchOvercommit;
-        to.MinDispatchPerShard = from.MinDispatchPerShard;
-        to.WorkDirectory = from.WorkDirectory;
-        to.SegmentSeconds = from.SegmentSeconds;
-        to.ModelDirectory = from.ModelDirectory;
     }
 
     public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => _app.WaitForShutdownAsync(cancellationToken);
