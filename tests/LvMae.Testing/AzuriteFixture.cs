@@ -40,7 +40,8 @@ public sealed class AzuriteFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _dataDir = Directory.CreateTempSubdirectory("lvmae-azurite-").FullName;
-        (Port, TablePort, _queuePort) = (FreeTcpPort(), FreeTcpPort(), FreeTcpPort());
+        var ports = ExternalSilo.FreePorts(3);
+        (Port, TablePort, _queuePort) = (ports[0], ports[1], ports[2]);
         await StartAsync();
     }
 
@@ -132,13 +133,6 @@ public sealed class AzuriteFixture : IAsyncLifetime
         return Task.CompletedTask;
     }
 
-    private static int FreeTcpPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-}
 
 /// <summary>Finds azurite (blob + queue + table): $LVMAE_AZURITE_BIN, else infra/azurite/node_modules/.bin above the test binaries.</summary>
 public static class AzuriteLocator

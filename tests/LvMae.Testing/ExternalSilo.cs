@@ -33,7 +33,8 @@ public sealed class ExternalSilo : IAsyncDisposable
     /// <summary>Starts a silo with <paramref name="settings"/> (LVMAE__ keys, e.g. "Clustering__Mode" = "AzureTable") and waits until its API answers.</summary>
     public static async Task<ExternalSilo> StartAsync(string name, IReadOnlyDictionary<string, string> settings, string logDirectory, TimeSpan? timeout = null)
     {
-        var (siloPort, gatewayPort, apiPort) = (FreePort(), FreePort(), FreePort());
+        var ports = FreePorts(3);
+        var (siloPort, gatewayPort, apiPort) = (ports[0], ports[1], ports[2]);
         var log = Path.Combine(logDirectory, $"{name}.log");
         var start = new ProcessStartInfo("dotnet")
         {
@@ -107,6 +108,21 @@ public sealed class ExternalSilo : IAsyncDisposable
     {
         try { return string.Join("\n", File.ReadLines(log).TakeLast(lines)); }
         catch (IOException) { return "(no log)"; }
+    }
+
+    /// <summary><paramref name="count"/> distinct free ports (held open together while chosen, so none is handed out twice).</summary>
+    public static int[] FreePorts(int count)
+    {
+        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
+        try
+        {
+            foreach (var l in listeners) l.Start();
+            return listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+        }
+        finally
+        {
+            foreach (var l in listeners) l.Stop();
+        }
     }
 
     public static int FreePort()
