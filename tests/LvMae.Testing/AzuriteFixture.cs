@@ -132,7 +132,7 @@ public sealed class AzuriteFixture : IAsyncLifetime
         }
         return Task.CompletedTask;
     }
-
+}
 
 /// <summary>Finds azurite (blob + queue + table): $LVMAE_AZURITE_BIN, else infra/azurite/node_modules/.bin above the test binaries.</summary>
 public static class AzuriteLocator
