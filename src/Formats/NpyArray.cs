@@ -69,7 +69,7 @@ public sealed record NpyArray(string DType, long[] Shape, byte[] Data)
             throw new ArgumentException($"shape [{string.Join(", ", shape)}] does not hold {count} values");
     }
 
-    private static int ItemSize(string dtype) => dtype switch
+    internal static int ItemSize(string dtype) => dtype switch
     {
         "<f4" or "<i4" => 4,
         "<f8" or "<i8" => 8,
@@ -91,17 +91,30 @@ public sealed record NpyArray(string DType, long[] Shape, byte[] Data)
     /// <summary>Reads one array; throws <see cref="InvalidDataException"/> naming the problem for anything malformed.</summary>
     public static NpyArray Read(Stream stream)
     {
+        var header = ReadHeader(stream);
+        var data = new byte[header.DataBytes];
+        ReadExactly(stream, data, $"the .npy data ({header.DataBytes} bytes for shape [{string.Join(", ", header.Shape)}])");
+        return new NpyArray(header.DType, header.Shape, data);
+    }
+
+    /// <summary>
+    /// Reads and validates the preamble and header only, leaving <paramref name="stream"/> at the first data byte:
+    /// what a reader of a few rows (an HTTP range) needs. Throws <see cref="InvalidDataException"/> naming the problem.
+    /// </summary>
+    public static NpyHeader ReadHeader(Stream stream)
+    {
         Span<byte> prefix = stackalloc byte[10];
         ReadExactly(stream, prefix, "the .npy preamble");
         if (!prefix[..6].SequenceEqual(Magic)) throw new InvalidDataException("not a .npy file (bad magic)");
         int major = prefix[6];
-        int headerLength;
+        int headerLength, preambleLength = 10;
         if (major == 1) headerLength = BinaryPrimitives.ReadUInt16LittleEndian(prefix[8..]);
         else if (major is 2 or 3)
         {
             Span<byte> more = stackalloc byte[2];
             ReadExactly(stream, more, "the .npy header length");
             headerLength = checked((int)(BinaryPrimitives.ReadUInt32LittleEndian([prefix[8], prefix[9], more[0], more[1]])));
+            preambleLength = 12;
         }
         else throw new InvalidDataException($"unsupported .npy version {major}");
         if (headerLength is <= 0 or > 1 << 20) throw new InvalidDataException($"implausible .npy header length {headerLength}");
@@ -119,10 +132,7 @@ public sealed record NpyArray(string DType, long[] Shape, byte[] Data)
             .Select(s => long.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : throw new InvalidDataException($"bad .npy shape entry '{s}'"))
             .ToArray();
         var count = dims.Aggregate(1L, (a, b) => checked(a * b));
-        var bytes = checked(count * ItemSize(dtype));
-        var data = new byte[bytes];
-        ReadExactly(stream, data, $"the .npy data ({bytes} bytes for shape [{string.Join(", ", dims)}])");
-        return new NpyArray(dtype, dims, data);
+        return new NpyHeader(dtype, dims, preambleLength + headerLength, checked(count * ItemSize(dtype)));
     }
 
     public void Write(string path)
@@ -154,4 +164,12 @@ public sealed record NpyArray(string DType, long[] Shape, byte[] Data)
         try { stream.ReadExactly(buffer); }
         catch (EndOfStreamException) { throw new InvalidDataException($"truncated .npy file: ended inside {what}"); }
     }
+}
+
+/// <summary>What a .npy header declares: the array's dtype and shape, where its data starts and how long it is.</summary>
+public sealed record NpyHeader(string DType, long[] Shape, int DataOffset, long DataBytes)
+{
+    public int ItemSize => NpyArray.ItemSize(DType);
+    /// <summary>The whole file's length: header and data.</summary>
+    public long FileBytes => DataOffset + DataBytes;
 }
