@@ -4,6 +4,7 @@ using LvMae.Model;
 using LvMae.Model.Adaptive;
 using LvMae.Model.Data;
 using LvMae.Model.Training;
+using LvMae.Pipeline;
 using static TorchSharp.torch;
 
 namespace LvMae.Bench;
@@ -63,8 +64,108 @@ public sealed class ModelBench : IBenchSuite
         }
         text.AppendLine();
         text.AppendLine("tokens/s counts valid input tokens per second. FLOPs are the matmul FLOPs (2mnk) of forward + backward (3x forward: linears, attention scores and values) on the packed sequences the model computes ([CLS] + 77 visible in the encoder, [CLS] + 128 in the decoder); LayerNorm, GELU, softmax and AdamW are not counted, so the fraction is a lower bound on how busy the cores are. Presets: `MaeConfig.FromPreset` (tiny/small project the 512-d input to 64/128 wide; base keeps width = d, as the reference). The machine is shared: with other jobs running, libtorch's worker threads contend, which hurts the small presets most (use `TrainerOptions.TorchThreads = 1` there).");
+        text.Append(FeedBatchSection(quick));
         text.Append(DecoderBudgetSection(quick));
         return Task.FromResult(text.ToString());
+    }
+
+    /// <summary>
+    /// Training throughput on real feed batches, through the product's path: <see cref="TrainingFeed"/> (product defaults:
+    /// at most 16 windows of 10-1280 s, 16 x 256 padded tokens) over a corpus of 1-20 minute videos, into
+    /// <see cref="Trainer.Step"/> at the base preset; length-bucketed batches against batches cut in shuffle order
+    /// (<see cref="TrainingFeedOptions.BucketByLength"/> off), both over the same epochs, hence the same windows.
+    /// Valid-token FLOPs count each window's own matmuls (its visible tokens in the encoder, its visible + masked in the
+    /// decoder), never the padding; the baseline is the same matmul as above, measured right before each pass.
+    /// </summary>
+    private static string FeedBatchSection(bool quick)
+    {
+        // One torch thread: the step and the matmul baseline alike; on a shared machine two libtorch workers contend with
+        // other jobs and their ratio measures the contention (see the 2-thread rows above), not the padding.
+        var threads = get_num_threads();
+        set_num_threads(1);
+        try { return FeedBatchPasses(quick); }
+        finally { set_num_threads(threads); }
+    }
+
+    private static string FeedBatchPasses(bool quick)
+    {
+        var videos = quick ? 48 : 160;
+        var epochs = quick ? 1 : 2;
+        var config = MaeConfig.FromPreset("base", Dim);
+        var source = FeedCorpus.Source(videos);
+        var loader = FeedCorpus.InMemory(videos);
+        var rows = new List<FeedPass>();
+        using var trainer = new Trainer(new TrainerOptions { Model = config, AbsoluteLr = 1e-4, WarmupSteps = 0, TotalSteps = 100_000, Seed = 1 }, "cpu");
+        var ratio = ((LvMae.Model.Masking.RandomMasking)trainer.Masking).Ratio;
+        trainer.Step(new EmbeddingBatch(new float[16 * 128 * Dim].Select((_, i) => (float)Math.Sin(i)).ToArray(), Enumerable.Repeat(128, 16).ToArray(), 128, Dim)); // warm-up
+        for (var epoch = 0; epoch < epochs; epoch++)
+            foreach (var bucketed in new[] { false, true })
+            {
+                var matmul = MatmulFlops(quick ? 1024 : 2048, quick ? 3 : 5);
+                var options = new TrainingFeedOptions { Encoder = "resnet18", Dimension = Dim, Seed = 1, FirstEpoch = epoch, Epochs = 1, BucketByLength = bucketed };
+                var pass = new FeedPass(bucketed, matmul);
+                var feed = TrainingFeed.Start(source, loader, options);
+                foreach (var batch in feed.ReadAllBlocking())
+                {
+                    var watch = Stopwatch.StartNew();
+                    trainer.Step(batch.ToEmbeddingBatch());
+                    pass.Add(batch, watch.Elapsed.TotalSeconds, config, ratio);
+                }
+                feed.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                rows.Add(pass);
+                Console.WriteLine($"feed batches, epoch {epoch}, bucketed {bucketed}: {pass.Batches} batches, {pass.ValidShare:P0} valid, " +
+                                  $"{pass.ValidFlops / pass.Seconds / 1e9:F1} valid GFLOP/s = {pass.ValidFlops / pass.Seconds / matmul:P0} of matmul {matmul / 1e9:F1}");
+            }
+
+        var text = new StringBuilder();
+        text.AppendLine();
+        text.AppendLine("### Real feed batches (base preset, through the training feed and `Trainer.Step`)");
+        text.AppendLine();
+        text.AppendLine($"`TrainingFeed` with the product's defaults (at most 16 windows of 10-1280 s, at most 256 tokens, 16 x 256 padded tokens a batch) over " +
+                        $"{videos} in-memory videos of {FeedCorpus.MinSegments}-{FeedCorpus.MaxSegments} segments ({Dim}-d), every batch of {epochs} epoch(s) into " +
+                        $"`Trainer.Step` (base preset, random masking, {get_num_threads()} torch threads), once with batches cut in shuffle order " +
+                        "(`BucketByLength = false`, the feed before length bucketing) and once length-bucketed (the default): the same windows either way. " +
+                        "Valid-token FLOPs: each window's own matmul FLOPs (forward + backward, counted as above on its own visible / masked tokens), " +
+                        "never the padding; computed FLOPs: what the model ran on the padded batch. Baseline: the matmul above, measured right before each pass.");
+        text.AppendLine();
+        text.AppendLine("| epoch | batches | valid tokens | valid share | step s | computed GFLOP/s | valid GFLOP/s | matmul GFLOP/s | **valid / matmul** |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for (var i = 0; i < rows.Count; i++)
+        {
+            var r = rows[i];
+            text.AppendLine($"| {i / 2} {(r.Bucketed ? "length-bucketed" : "shuffle order")} | {r.Batches} | {r.ValidTokens:N0} | {r.ValidShare:P0} | {r.Seconds:F1} | " +
+                            $"{r.ComputedFlops / r.Seconds / 1e9:F1} | {r.ValidFlops / r.Seconds / 1e9:F1} | {r.Matmul / 1e9:F1} | **{r.ValidFlops / r.Seconds / r.Matmul:P0}** |");
+        }
+        double Share(bool bucketed) => rows.Where(r => r.Bucketed == bucketed).Sum(r => r.ValidFlops / r.Seconds / r.Matmul) / epochs;
+        text.AppendLine();
+        text.AppendLine($"Mean over the epochs: valid-token FLOP/s **{Share(true):P0}** of the matmul's with length bucketing, {Share(false):P0} in shuffle order " +
+                        $"(x{Share(true) / Share(false):F2}). Computed FLOP/s counts the padding the model processes; valid / computed is what the padding costs.");
+        return text.ToString();
+    }
+
+    /// <summary>One pass of the feed through the trainer: step time and FLOPs, valid and computed.</summary>
+    private sealed class FeedPass(bool bucketed, double matmul)
+    {
+        public bool Bucketed { get; } = bucketed;
+        public double Matmul { get; } = matmul;
+        public int Batches { get; private set; }
+        public long ValidTokens { get; private set; }
+        public long PaddedTokens { get; private set; }
+        public double Seconds { get; private set; }
+        public double ValidFlops { get; private set; }
+        public double ComputedFlops { get; private set; }
+        public double ValidShare => (double)ValidTokens / PaddedTokens;
+
+        public void Add(TrainingBatch batch, double seconds, MaeConfig config, double ratio)
+        {
+            (Batches, Seconds) = (Batches + 1, Seconds + seconds);
+            (ValidTokens, PaddedTokens) = (ValidTokens + batch.ValidTokens, PaddedTokens + batch.PaddedTokens);
+            var masked = batch.Lengths.Select(l => LvMae.Model.Masking.MaskingStrategies.MaskedCount(l, ratio)).ToArray();
+            ValidFlops += batch.Lengths.Select((l, i) => StepFlops(config, l - masked[i], masked[i])).Sum();
+            // The model pads every sample to the batch's most visible tokens (encoder) and most targets (decoder).
+            var (v, t) = (batch.Lengths.Select((l, i) => l - masked[i]).Max(), masked.Max());
+            ComputedFlops += batch.Count * StepFlops(config, v, t);
+        }
     }
 
     /// <summary>LVMAE's decoder masking at the embedding level: cost of a training step as the decoder

@@ -26,13 +26,14 @@ public enum TorchGcMechanism
 /// The free happens on the finalizer thread, so <see cref="Guard{T}"/> runs its body while that thread is parked
 /// inside a sentinel's finalizer: collections may happen as often as they like, but nothing is finalised until the
 /// body is over. Parking costs draining the finalizer queue, one gen-0 collection and a hand-off to the finalizer
-/// thread, none of which grows with the managed heap. It replaced a no-GC region per step, whose start is a full
-/// blocking collection whenever the budget is not free (cost growing with the heap) and whose protection ended as
-/// soon as all threads together allocated past its budget mid-step (bench/: `torchgc` suite, crash rate and step time).
+/// thread, none of which grows with the managed heap, and consecutive calls share a park (it lingers
+/// <see cref="Linger"/> after a call and ends after <see cref="MaxShare"/>, when the finalizers get their turn). It
+/// replaced a no-GC region per step, whose start is a full blocking collection whenever the budget is not free (cost
+/// growing with the heap) and whose protection ended as soon as all threads together allocated past its budget
+/// mid-step (bench/: `torchgc` suite, crash rate and step time).
 /// </para>
 /// <para>
-/// Process-wide: guarded calls on several threads share one park, joining it for at most
-/// <see cref="MaxShare"/> so finalizers still get their turn. A guarded body that waits for pending finalizers
+/// Process-wide: guarded calls on several threads share one park. A guarded body that waits for pending finalizers
 /// itself (TorchSharp's tensor factories call <c>GC.WaitForPendingFinalizers</c> after a native failure, before they
 /// retry) would wait on the park forever: when every guarded thread has sat in a managed wait for
 /// <see cref="StuckAfter"/>, the park is given up for the rest of that call (counted in <see cref="EarlyReleases"/>).
@@ -42,11 +43,16 @@ public static class TorchGc
 {
     /// <summary>A park this old is not joined: a newcomer waits for it to end, so the finalizer queue drains.</summary>
     public static readonly TimeSpan MaxShare = TimeSpan.FromSeconds(5);
+    /// <summary>How long a park outlives its last guarded call, for the next one (the next training step) to join.</summary>
+    public static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(200);
     /// <summary>Guarded threads all in a managed wait this long are taken as waiting for the finalizers (see above).</summary>
     public static readonly TimeSpan StuckAfter = TimeSpan.FromSeconds(1);
 
     /// <summary>Process-wide; change it only between guarded calls (benchmarks compare the mechanisms).</summary>
     public static TorchGcMechanism Mechanism { get; set; } = TorchGcMechanism.ParkFinalizers;
+
+    /// <summary>Times the finalizer thread was parked (each a gen-0 collection); consecutive calls share parks.</summary>
+    public static long Parks => Interlocked.Read(ref FinalizerPark.Parks);
 
     /// <summary>Parks ended early because a guarded thread waited for the finalizers (see <see cref="TorchGc"/>).</summary>
     public static long EarlyReleases => Interlocked.Read(ref FinalizerPark.EarlyReleases);
@@ -59,12 +65,18 @@ public static class TorchGc
         _ => body(),
     };
 
-    /// <summary>The finalizer thread held in a sentinel's finalizer while guarded bodies run.</summary>
+    /// <summary>
+    /// The finalizer thread held in a sentinel's finalizer while guarded bodies run. A park lingers briefly after its
+    /// last call so back-to-back steps share it, and ends after <see cref="MaxShare"/> at the latest (then the queue
+    /// drains), so parking costs one gen-0 collection every couple of seconds of training, not one per step.
+    /// </summary>
     private static class FinalizerPark
     {
         private static readonly object Sync = new();
+        private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(50);
         private static Park? s_current;
         [ThreadStatic] private static int t_depth;
+        internal static long Parks;
         internal static long EarlyReleases;
 
         public static T Run<T>(Func<T> body)
@@ -86,9 +98,9 @@ public static class TorchGc
             Park park;
             lock (Sync)
             {
-                // Joining an old park would keep finalizers waiting indefinitely while threads take turns, and an
+                // Joining an old park would keep finalizers waiting indefinitely while calls follow each other, and an
                 // abandoned one holds nothing: wait for it to end.
-                while (s_current is { } open && (open.Abandoned || open.ParkedFor > MaxShare)) Monitor.Wait(Sync);
+                while (s_current is { Joinable: false }) Monitor.Wait(Sync);
                 starter = s_current is null;
                 park = s_current ??= new Park();
                 park.Holders.Add(Thread.CurrentThread);
@@ -112,10 +124,17 @@ public static class TorchGc
             {
                 park.Holders.Remove(Thread.CurrentThread);
                 if (park.Holders.Count > 0) return;
-                park.Released.Set();
-                s_current = null;
-                Monitor.PulseAll(Sync);
+                if (park.Joinable) park.IdleSince = Stopwatch.GetTimestamp();   // lingers: the finalizer thread lets itself go
+                else Release(park);
             }
+        }
+
+        /// <summary>Lets the finalizer thread go on (under <see cref="Sync"/>).</summary>
+        private static void Release(Park park)
+        {
+            park.Released.Set();
+            if (ReferenceEquals(s_current, park)) s_current = null;
+            Monitor.PulseAll(Sync);
         }
 
         private sealed class Park
@@ -124,13 +143,15 @@ public static class TorchGc
             public readonly ManualResetEventSlim Released = new(false);
             /// <summary>Threads inside a guarded body (guarded by <see cref="Sync"/>).</summary>
             public readonly List<Thread> Holders = [];
+            /// <summary>When the last holder left (guarded by <see cref="Sync"/>).</summary>
+            public long IdleSince;
             private long _parkedAt;
             private volatile bool _abandoned;
 
-            /// <summary>The finalizer thread left early (a guarded thread waited for it): joining would protect nothing.</summary>
-            public bool Abandoned => _abandoned;
+            /// <summary>Not abandoned (a guarded thread waited for the finalizers) and not yet due to end.</summary>
+            public bool Joinable => !_abandoned && ParkedFor <= MaxShare;
 
-            public TimeSpan ParkedFor => Parked.IsSet ? Stopwatch.GetElapsedTime(Interlocked.Read(ref _parkedAt)) : TimeSpan.Zero;
+            private TimeSpan ParkedFor => Parked.IsSet ? Stopwatch.GetElapsedTime(Interlocked.Read(ref _parkedAt)) : TimeSpan.Zero;
 
             /// <summary>Parks the finalizer thread; returns once it is inside the sentinel's finalizer.</summary>
             public void Start()
@@ -140,24 +161,33 @@ public static class TorchGc
                 GC.WaitForPendingFinalizers();
                 var sentinel = Sentinel.Create(this);
                 GC.Collect(0, GCCollectionMode.Forced, blocking: true);
+                Interlocked.Increment(ref Parks);
                 while (!Parked.Wait(TimeSpan.FromMilliseconds(100)))
                     if (sentinel.TryGetTarget(out _)) GC.Collect(); // still reachable (a debugger, an unusual JIT): collect harder
             }
 
-            /// <summary>Runs on the finalizer thread, inside the sentinel's finalizer.</summary>
+            /// <summary>Runs on the finalizer thread, inside the sentinel's finalizer, until the park ends.</summary>
             public void Hold()
             {
                 Interlocked.Exchange(ref _parkedAt, Stopwatch.GetTimestamp());
                 Parked.Set();
                 var stuckSince = (long?)null;
-                while (!Released.Wait(TimeSpan.FromMilliseconds(50)))
+                while (!Released.Wait(Poll))
                 {
                     bool waiting;
-                    lock (Sync) waiting = Holders.Count > 0 && Holders.All(t => (t.ThreadState & System.Threading.ThreadState.WaitSleepJoin) != 0);
+                    lock (Sync)
+                    {
+                        if (Holders.Count == 0 && (Stopwatch.GetElapsedTime(IdleSince) > Linger || !Joinable))
+                        {
+                            Release(this);
+                            return;
+                        }
+                        waiting = Holders.Count > 0 && Holders.All(t => (t.ThreadState & System.Threading.ThreadState.WaitSleepJoin) != 0);
+                    }
                     if (!waiting) { stuckSince = null; continue; }
                     stuckSince ??= Stopwatch.GetTimestamp();
                     if (Stopwatch.GetElapsedTime(stuckSince.Value) < StuckAfter) continue;
-                    _abandoned = true;
+                    _abandoned = true;   // its holders finish unguarded; newcomers wait for them (Joinable)
                     Interlocked.Increment(ref EarlyReleases);
                     return;
                 }

@@ -45,7 +45,7 @@ public class TorchGcTests
     public void Entering_costs_a_gen0_collection_not_a_full_one_unlike_the_no_gc_region_it_replaced()
     {
         GC.Collect();
-        GC.WaitForPendingFinalizers();
+        GC.WaitForPendingFinalizers();   // and any park lingering from an earlier test has ended
         var (gen0, gen2) = (GC.CollectionCount(0), GC.CollectionCount(2));
         Assert.Equal(42, TorchGc.Guard(() => 42));
         Assert.Equal(gen2, GC.CollectionCount(2));
@@ -58,6 +58,23 @@ public class TorchGcTests
             Assert.True(GC.CollectionCount(2) > gen2, "a no-GC region starts with a full collection (counted even when the budget was free)");
         }
         finally { TorchGc.Mechanism = TorchGcMechanism.ParkFinalizers; }
+    }
+
+    [Fact]
+    public void Back_to_back_calls_share_a_park_which_still_ends_within_the_maximum_share()
+    {
+        GC.WaitForPendingFinalizers();   // any earlier park has ended (a lingering park holds this until it lets go)
+        var parks = TorchGc.Parks;
+        for (var i = 0; i < 20; i++) TorchGc.Guard(() => i);
+        Assert.Equal(parks + 1, TorchGc.Parks);   // one gen-0 collection for twenty steps
+
+        // Steps that never pause: the park is still ended after MaxShare, and the finalizers made due meanwhile run.
+        using var finalized = new ManualResetEventSlim();
+        Assert.False(FinalizerRanInside(TorchGc.Guard, finalized));
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        while (!finalized.IsSet && watch.Elapsed < Liveness) TorchGc.Guard(() => 0);
+        Assert.True(finalized.IsSet);
+        Assert.True(TorchGc.Parks >= parks + 2);   // the park was ended and a new one started
     }
 
     [Fact]
