@@ -198,6 +198,45 @@ public class BlobEmbeddingTests(AzuriteFixture azurite)
         var rewritten = await loader.OpenAsync(new EmbeddedVideoDescriptor("five", Encoder));
         await UploadNpyAsync(container, BlobLayout.Embeddings("five", Encoder), NpyArray.FromFloats(new float[40], 10, 4));
         Assert.Contains("rewritten", (await Assert.ThrowsAsync<EmbeddingLoadException>(() => rewritten.ReadRowsAsync(0, 2))).Reason);
+        var reopened = await loader.OpenAsync(new EmbeddedVideoDescriptor("five", Encoder));   // its header is read afresh
+        Assert.Equal(10, reopened.SegmentCount);
+        var rows = await reopened.ReadRowsAsync(8, 2);
+        Assert.Equal(new float[8], rows);
+    }
+
+    [Fact]
+    public async Task A_videos_header_is_read_once_then_each_window_is_one_range_request()
+    {
+        var container = await azurite.NewContainerAsync("onerequest");
+        await UploadVideoAsync(container, 12);
+        var requests = new RequestCounter();
+        var options = new BlobClientOptions();
+        options.AddPolicy(requests, Azure.Core.HttpPipelinePosition.PerCall);
+        var loader = new BlobEmbeddingLoader(new BlobContainerClient(azurite.ConnectionString, container.Name, options));
+        var video = new EmbeddedVideoDescriptor(Id(12), Encoder);
+        var segments = SegmentsOf(12);
+
+        var first = await (await loader.OpenAsync(video)).ReadRowsAsync(0, 2);
+        Assert.Equal(2, requests.Ranges.Count);                    // the header, then the rows
+        var second = await (await loader.OpenAsync(video)).ReadRowsAsync(segments - 3, 3);
+        Assert.Equal(3, requests.Ranges.Count);                    // the rows alone
+        Assert.Equal(Embeddings(12, D).Values[..(2 * D)], first);
+        Assert.Equal(Embeddings(12, D).Values[((segments - 3) * D)..], second);
+        var rowBytes = D * sizeof(float);
+        Assert.EndsWith($"-{128 + segments * rowBytes - 1}", requests.Ranges[^1]);   // only up to the window's last row
+        Assert.Contains($"={128 + (segments - 3) * rowBytes}-", requests.Ranges[^1]);
+    }
+
+    /// <summary>Records the Range header of every request a blob client sends.</summary>
+    private sealed class RequestCounter : Azure.Core.Pipeline.HttpPipelineSynchronousPolicy
+    {
+        public List<string> Ranges { get; } = [];
+
+        public override void OnSendingRequest(Azure.Core.HttpMessage message)
+        {
+            if (message.Request.Headers.TryGetValue("x-ms-range", out var range) || message.Request.Headers.TryGetValue("Range", out range))
+                lock (Ranges) Ranges.Add(range ?? "");
+        }
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using Azure;
 using Azure.Storage.Blobs;
@@ -10,12 +11,19 @@ namespace LvMae.Pipeline;
 /// <summary>
 /// Reads <c>videos/&lt;id&gt;/embeddings/&lt;encoder&gt;.npy</c> from a container and validates it: whole
 /// (<see cref="LoadAsync"/>), or the header first and then only the rows a training window needs, by HTTP range
-/// (<see cref="OpenAsync"/>), so a 20-minute video does not travel whole for a 30-second window.
+/// (<see cref="OpenAsync"/>), so an hour-long video does not travel whole for a 30-second window. Validated headers
+/// are remembered (up to <paramref name="headerCacheEntries"/>, a few hundred bytes each), so from a video's second
+/// window on a window is one request; its rows are read only if the blob still has the header's ETag.
 /// </summary>
-public sealed class BlobEmbeddingLoader(BlobContainerClient container) : IEmbeddingLoader
+public sealed class BlobEmbeddingLoader(BlobContainerClient container, int headerCacheEntries = 100_000) : IEmbeddingLoader
 {
     /// <summary>The first request of a range read: the preamble and header (NumPy writes 128 bytes for a 2-D array).</summary>
     public const int HeaderProbeBytes = 4096;
+
+    /// <summary>A validated header and the blob version it belongs to.</summary>
+    private sealed record OpenedBlob(NpyHeader Header, ETag ETag);
+
+    private readonly ConcurrentDictionary<string, OpenedBlob> _headers = new(StringComparer.Ordinal);
 
     public async Task<LoadedEmbeddings> LoadAsync(EmbeddedVideoDescriptor video, CancellationToken cancellationToken = default)
     {
@@ -53,6 +61,19 @@ public sealed class BlobEmbeddingLoader(BlobContainerClient container) : IEmbedd
     {
         var name = BlobLayout.Embeddings(video.VideoId, video.Encoder);
         var blob = container.GetBlobClient(name);
+        if (!_headers.TryGetValue(name, out var opened))
+        {
+            opened = await ReadHeaderAsync(video, blob, cancellationToken);
+            if (_headers.Count < headerCacheEntries) _headers[name] = opened;
+        }
+        // Checked on every open: the descriptor (the index's view of the video) may have changed since.
+        var (segments, dimension) = EmbeddingValidation.CheckShape(video, opened.Header.DType, opened.Header.Shape, name);
+        return new Rows(video, blob, opened.Header, segments, dimension, opened.ETag, () => _headers.TryRemove(name, out _));
+    }
+
+    private static async Task<OpenedBlob> ReadHeaderAsync(EmbeddedVideoDescriptor video, BlobClient blob, CancellationToken cancellationToken)
+    {
+        var name = blob.Name;
         var probe = await DownloadRangeAsync(video, blob, 0, HeaderProbeBytes, etag: null, cancellationToken);
         NpyHeader header;
         try { header = ParseHeader(probe.Bytes); }
@@ -68,11 +89,11 @@ public sealed class BlobEmbeddingLoader(BlobContainerClient container) : IEmbedd
             throw Corrupt(video, name, e);
         }
 
-        var (segments, dimension) = EmbeddingValidation.CheckShape(video, header.DType, header.Shape, name);
+        EmbeddingValidation.CheckShape(video, header.DType, header.Shape, name);
         if (probe.TotalBytes < header.FileBytes)
             throw Corrupt(video, name, new InvalidDataException(
                 $"truncated .npy file: {probe.TotalBytes} bytes where the header [{string.Join(", ", header.Shape)}] needs {header.FileBytes}"));
-        return new Rows(video, blob, header, segments, dimension, probe.ETag);
+        return new OpenedBlob(header, probe.ETag);
     }
 
     private static NpyHeader ParseHeader(byte[] bytes)
@@ -126,8 +147,9 @@ public sealed class BlobEmbeddingLoader(BlobContainerClient container) : IEmbedd
     }
 
     /// <summary>An opened embedding blob: rows by range request, only from the version whose header was validated.</summary>
+    /// <param name="forget">Drops the remembered header: the blob was rewritten, its next open reads it afresh.</param>
     private sealed class Rows(EmbeddedVideoDescriptor video, BlobClient blob, NpyHeader header,
-        int segments, int dimension, ETag etag) : IEmbeddingRows
+        int segments, int dimension, ETag etag, Action forget) : IEmbeddingRows
     {
         public int SegmentCount => segments;
         public int Dimension => dimension;
@@ -137,7 +159,13 @@ public sealed class BlobEmbeddingLoader(BlobContainerClient container) : IEmbedd
             EmbeddingValidation.CheckRowRange(video.VideoId, first, count, segments);
             var rowBytes = (long)dimension * header.ItemSize;
             var length = checked((int)(count * rowBytes));
-            var read = await DownloadRangeAsync(video, blob, header.DataOffset + first * rowBytes, length, etag, cancellationToken);
+            RangeRead read;
+            try { read = await DownloadRangeAsync(video, blob, header.DataOffset + first * rowBytes, length, etag, cancellationToken); }
+            catch (EmbeddingLoadException)
+            {
+                forget();
+                throw;
+            }
             if (read.Bytes.Length != length)
                 throw Corrupt(video, blob.Name, new InvalidDataException($"truncated .npy file: {read.Bytes.Length} of {length} bytes for rows [{first}, {first + count})"));
             var rows = new NpyArray(header.DType, [count, dimension], read.Bytes);
