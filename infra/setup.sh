@@ -22,7 +22,7 @@ lvmae_apt_install() {
 
 lvmae_npm_install() {
   local dir="$lvmae_root/infra/azurite"
-  if [ ! -x "$dir/node_modules/.bin/azurite-blob" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+  if [ ! -x "$dir/node_modules/.bin/azurite" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
     echo "setup: installing Azurite (npm ci in infra/azurite)" >&2
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   fi
@@ -32,6 +32,6 @@ lvmae_setup() {
   command -v dotnet >/dev/null || { echo "setup: the .NET 10 SDK is required (dotnet not on PATH)" >&2; return 1; }
   lvmae_apt_install
   lvmae_npm_install
-  export LVMAE_AZURITE_BIN="$lvmae_root/infra/azurite/node_modules/.bin/azurite-blob"
+  export LVMAE_AZURITE_BIN="$lvmae_root/infra/azurite/node_modules/.bin/azurite"
   export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 }

@@ -76,18 +76,19 @@ public sealed class GrainsBench : IBenchSuite
     {
         var settings = Settings(azurite, "bench-status", jobs: 1);
         await using var silo = await LvMaeSiloHost.StartAsync(settings);
-        await using var client = await LvMaeClient.ConnectAsync(settings.Clustering);
+        await using var client = await LvMaeClient.ConnectAsync(settings);
         var grains = client.Grains;
 
         // 10,000 registered videos as the index holds them (what video grains publish on each transition; group-committed per shard).
         var stages = new[] { VideoStage.Registered, VideoStage.Probed, VideoStage.Segmented, VideoStage.Embedded, VideoStage.Embedded, VideoStage.Embedded, VideoStage.Failed };
         var fill = Stopwatch.StartNew();
         var ids = Enumerable.Range(0, videos).Select(i => $"vbench{i:D6}").ToArray();
+        var layout = new IndexLayout(settings.Index.Shards);
         foreach (var chunk in ids.Chunk(500))
             await Task.WhenAll(chunk.Select((id, j) =>
             {
                 var stage = stages[(id.GetHashCode() & 0x7fffffff) % stages.Length];
-                return grains.ShardFor(id).Upsert(new VideoIndexEntry
+                return grains.GetGrain<ICorpusIndexGrain>(layout.ShardOf(id)).Upsert(new VideoIndexEntry
                 {
                     Id = id, Stage = stage, Encoder = "builtin", Labels = [$"class-{j % 10}"],
                     EmbeddedEncoders = stage == VideoStage.Embedded ? ["builtin"] : [],
@@ -100,7 +101,7 @@ public sealed class GrainsBench : IBenchSuite
         var runs = 200;
         var summary = await TimeAsync(runs, _ => grains.SummaryAsync());
         var failedPage = await TimeAsync(runs, _ => grains.QueryAsync(new VideoQuery { Stage = VideoStage.Failed, Limit = 100 }));
-        var lookup = await TimeAsync(runs * 5, i => grains.ShardFor(ids[(i * 7919) % ids.Length]).Get(ids[(i * 7919) % ids.Length]));
+        var lookup = await TimeAsync(runs * 5, i => grains.IndexEntryAsync(ids[(i * 7919) % ids.Length]));
         using var http = new HttpClient { BaseAddress = silo.ApiAddress };
         var httpSummary = await TimeAsync(runs, async _ => (await http.GetAsync("/corpus/summary")).EnsureSuccessStatusCode());
 
@@ -122,7 +123,7 @@ public sealed class GrainsBench : IBenchSuite
         var scan = Percentiles(scanTimes);
 
         var md = new StringBuilder();
-        md.AppendLine($"### Status queries over {videos:N0} registered videos ({CorpusIndex.Shards} index shards, 1 silo, gateway client)");
+        md.AppendLine($"### Status queries over {videos:N0} registered videos ({layout.Shards} index shards, 1 silo, gateway client)");
         md.AppendLine();
         md.AppendLine("| query | p50 ms | p99 ms |");
         md.AppendLine("|---|---:|---:|");
@@ -185,7 +186,7 @@ public sealed class GrainsBench : IBenchSuite
             for (var i = 1; i < silos; i++)
                 hosts.Add(await LvMaeSiloHost.StartAsync(Settings(azurite, container, jobsPerSilo, first.Clustering.SiloPort, api: false) is var s
                     ? WithIds(s, first) : s));
-            await using var client = await LvMaeClient.ConnectAsync(first.Clustering);
+            await using var client = await LvMaeClient.ConnectAsync(first);
             var management = client.Cluster.GetGrain<IManagementGrain>(0);
             var deadline = DateTime.UtcNow.AddSeconds(60);
             while ((await management.GetHosts(onlyActive: true)).Count < silos && DateTime.UtcNow < deadline) await Task.Delay(200);

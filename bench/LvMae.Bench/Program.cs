@@ -3,12 +3,19 @@ using System.Runtime.InteropServices;
 using System.Text;
 using LvMae.Bench;
 
-// Usage: dotnet run -c Release --project bench/LvMae.Bench -- [suite ...] [--quick] [--no-write]
+// Usage: dotnet run -c Release --project bench/LvMae.Bench -- [suite ...] [--quick] [--no-write] [--videos N]
 // Runs the named suites (all by default), prints each one's figures and writes docs/BENCHMARKS.md.
 if (args.Length > 0 && args[0] == TorchGcBench.ChildFlag) return TorchGcBench.RunChild(args);   // one run of the torchgc suite's crash test
 var quick = args.Contains("--quick");
 var write = !args.Contains("--no-write");
-var wanted = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToHashSet(StringComparer.OrdinalIgnoreCase);
+int? videos = null;
+var videosAt = Array.IndexOf(args, "--videos");
+if (videosAt >= 0)
+{
+    if (videosAt + 1 >= args.Length || !int.TryParse(args[videosAt + 1], out var n) || n < 10) { Console.Error.WriteLine("--videos takes a whole number >= 10"); return 2; }
+    videos = n;
+}
+var wanted = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (videosAt < 0 || i != videosAt + 1)).ToHashSet(StringComparer.OrdinalIgnoreCase);
 var suites = BenchSuites.All.Where(s => wanted.Count == 0 || wanted.Contains(s.Name)).ToList();
 if (suites.Count == 0)
 {
@@ -16,7 +23,7 @@ if (suites.Count == 0)
     return 2;
 }
 
-var context = new BenchContext(quick);
+var context = new BenchContext(quick) { Videos = videos };
 var sections = new List<(string Name, string Markdown)>();
 foreach (var suite in suites)
 {
@@ -42,6 +49,9 @@ namespace LvMae.Bench
 
     public sealed record BenchContext(bool Quick)
     {
+        /// <summary>--videos N: corpus size for the suites that take one (scale).</summary>
+        public int? Videos { get; init; }
+
         /// <summary>Median of <paramref name="runs"/> timings of <paramref name="action"/> in seconds (after one warm-up).</summary>
         public static double MedianSeconds(int runs, Action action)
         {

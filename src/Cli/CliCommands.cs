@@ -18,6 +18,7 @@ public static class CliCommands
     /// <summary>The `lvmae` root command with every discovered sub-command.</summary>
     public static RootCommand Root()
     {
+        CliConsole.Prepare();
         var root = new RootCommand("lvmae: long-video representations at corpus scale (LV-MAE) on an Orleans cluster");
         foreach (var command in Discover()) root.Add(command.Build());
         return root;
@@ -59,7 +60,7 @@ public static class Cli
         try
         {
             var settings = Settings();
-            await using var client = await LvMaeClient.ConnectAsync(settings.Clustering);
+            await using var client = await LvMaeClient.ConnectAsync(settings);
             return await body(settings, client);
         }
         catch (SiloUnreachableException e)
@@ -97,53 +98,7 @@ public static class Cli
 
     public static void Error(string message) => AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
 
+    public static void Warning(string message) => AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(message)}");
+
     public static void WriteJson<T>(T value) => Console.WriteLine(JsonSerializer.Serialize(value, Json));
-
-    /// <summary>Header names that mark the first CSV column as the video (file name or id) column.</summary>
-    private static readonly string[] IdHeaders = ["videoId", "video_id", "id", "video", "file", "path"];
-
-    // A column literally named "label(s)" holds plain tags, not column=value pairs.
-    private static bool IsPlainLabelColumn(string column) =>
-        column.Equals("label", StringComparison.OrdinalIgnoreCase) || column.Equals("labels", StringComparison.OrdinalIgnoreCase);
-
-    /// <summary>
-    /// Labels per input file from --labels: a CSV file, or a comma-separated list applied to every input.
-    /// A CSV whose first row is a header (first cell one of <see cref="IdHeaders"/>) gives named labels
-    /// "column=value" (what training and probing group by); a headerless CSV (file,label[,label...]) gives
-    /// positional labels. Rows match an input by path, file name or file name without extension.
-    /// </summary>
-    public static Func<string, IReadOnlyList<string>> Labels(string? option)
-    {
-        if (string.IsNullOrWhiteSpace(option)) return _ => [];
-        if (!File.Exists(option))
-        {
-            var labels = option.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-            return _ => labels;
-        }
-
-        var map = new Dictionary<string, List<string>>(StringComparer.OrdinalIgnoreCase);
-        string[]? header = null;
-        var first = true;
-        foreach (var line in File.ReadLines(option))
-        {
-            var trimmed = line.Trim();
-            if (trimmed.Length == 0 || trimmed.StartsWith('#')) continue;
-            var cells = trimmed.Split(',', StringSplitOptions.TrimEntries);
-            if (first)
-            {
-                first = false;
-                if (IdHeaders.Contains(cells[0], StringComparer.OrdinalIgnoreCase)) { header = cells; continue; }
-            }
-            if (cells.Length < 2 || cells[0].Length == 0) continue;
-            map[cells[0]] = header is null
-                ? cells[1..].Where(c => c.Length > 0).ToList()
-                : cells.Skip(1).Zip(header.Skip(1), (value, column) => (value, column))
-                    .Where(p => p.value.Length > 0 && p.column.Length > 0)
-                    .Select(p => IsPlainLabelColumn(p.column) || p.value.StartsWith(p.column + "=", StringComparison.Ordinal)
-                        ? p.value : $"{p.column}={p.value}").ToList();
-        }
-        return path =>
-            map.TryGetValue(path, out var l) || map.TryGetValue(Path.GetFileName(path), out l) ||
-            map.TryGetValue(Path.GetFileNameWithoutExtension(path), out l) ? l : [];
-    }
 }

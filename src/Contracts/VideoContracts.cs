@@ -92,19 +92,28 @@ public sealed record VideoStatus
     [Id(20)] public DateTimeOffset? CompletedAt { get; init; }
     [Id(21)] public string? EncoderVersion { get; init; }
     [Id(22)] public string? SourceBlob { get; init; }
+    /// <summary>Something the user should know about a video that still embedded (e.g. part of it could not be decoded).</summary>
+    [Id(23)] public string? Warning { get; init; }
 
     public bool IsTerminal => Exists && Stage is VideoStage.Embedded or VideoStage.Failed;
 }
 
-/// <summary>One video: its persisted state machine; work runs in the grain's background (calls return at once).</summary>
+/// <summary>
+/// One video: its persisted state machine. Registering records the video (state + index entry) and returns; the work is
+/// started by the video's index shard, a bounded number of videos at a time (<see cref="Process"/>), so registering a
+/// corpus queues it instead of starting every download at once.
+/// </summary>
 [Alias("lvmae.IVideoGrain")]
 public interface IVideoGrain : IGrainWithStringKey
 {
-    /// <summary>Registers (idempotent) and starts the work in the background; returns the status at once.</summary>
+    /// <summary>Registers (idempotent: labels merge, a new encoder re-processes) and returns once state and index entry are durable.</summary>
     [Alias("Register")] Task<VideoStatus> Register(VideoRegistration registration);
     [Alias("GetStatus")] Task<VideoStatus> GetStatus();
-    /// <summary>Failed -> starts again from the last good stage (attempts reset). Otherwise a no-op.</summary>
+    /// <summary>Failed -> back to the last good stage (attempts reset) and queued again. Otherwise a no-op.</summary>
     [Alias("Retry")] Task<VideoStatus> Retry();
-    /// <summary>Makes sure a non-terminal video is being worked on in this activation (used after silo loss).</summary>
-    [Alias("Resume")] Task<VideoStatus> Resume();
+    /// <summary>
+    /// Called by the index shard that dispatches work: starts (or continues) the unfinished work in this activation; for a
+    /// finished video, makes sure the index has its final entry. Idempotent.
+    /// </summary>
+    [Alias("Process")] Task<VideoStatus> Process();
 }

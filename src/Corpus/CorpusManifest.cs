@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using LvMae.Formats;
 
 namespace LvMae.Corpus;
 
@@ -174,17 +175,12 @@ public sealed record CorpusManifest(
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 
     /// <summary>labels.csv text: a header and one row per video, invariant culture.</summary>
-    public string ToLabelsCsv()
-    {
-        var sb = new StringBuilder();
-        sb.Append(string.Join(',', LabelsCsvColumns)).Append('\n');
-        foreach (var v in Videos)
-            sb.Append(v.VideoId).Append(',').Append(v.Activity).Append(',').Append(v.FirstStep).Append(',')
-              .Append(v.NumSteps.ToString(CultureInfo.InvariantCulture)).Append(',')
-              .Append(v.KeyStepSeconds.ToString("0.###", CultureInfo.InvariantCulture)).Append(',')
-              .Append(v.Split).Append('\n');
-        return sb.ToString();
-    }
+    public string ToLabelsCsv() => Encoding.UTF8.GetString(CsvFile.ToBytes(
+    [
+        LabelsCsvColumns,
+        .. Videos.Select(v => (IReadOnlyList<string>)[v.VideoId, v.Activity, v.FirstStep, v.NumSteps.ToString(CultureInfo.InvariantCulture),
+            v.KeyStepSeconds.ToString("0.###", CultureInfo.InvariantCulture), v.Split]),
+    ]));
 
     /// <summary>Writes timelines.json and labels.csv into <paramref name="directory"/> (atomically, each via a temp file).</summary>
     public void Save(string directory)

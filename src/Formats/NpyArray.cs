@@ -5,11 +5,23 @@ using System.Text.RegularExpressions;
 
 namespace LvMae.Formats;
 
-/// <summary>A dense little-endian array as NumPy's .npy format stores it (C order).</summary>
-/// <param name="DType">NumPy descr: "&lt;f4", "&lt;f8", "&lt;i8", "&lt;i4", "|b1" or "|u1".</param>
-public sealed record NpyArray(string DType, long[] Shape, byte[] Data)
+/// <summary>
+/// A dense little-endian array in C order, as NumPy's .npy format stores it. <see cref="Read(Stream, long)"/> converts
+/// what NumPy also writes (big-endian dtypes, Fortran order) into that form, so every consumer sees one layout.
+/// </summary>
+/// <param name="DType">NumPy descr: "&lt;f4", "&lt;f8", "&lt;f2", "&lt;i8", "&lt;i4", "|b1" or "|u1".</param>
+public sealed partial record NpyArray(string DType, long[] Shape, byte[] Data)
 {
+    /// <summary>Largest data section <see cref="Read(Stream, long)"/> accepts unless told otherwise (1 GiB).</summary>
+    public const long DefaultMaxDataBytes = 1L << 30;
+
     public long Count => Shape.Aggregate(1L, (a, b) => a * b);
+
+    /// <summary>True for the floating-point dtypes (float16, float32, float64).</summary>
+    public bool IsFloatingPoint => IsFloatingPointDType(DType);
+
+    /// <summary>True for the canonical (little-endian) floating-point dtypes "&lt;f2", "&lt;f4", "&lt;f8".</summary>
+    public static bool IsFloatingPointDType(string dtype) => dtype is "<f2" or "<f4" or "<f8";
 
     public static NpyArray FromFloats(float[] values, params long[] shape)
     {
@@ -27,7 +39,7 @@ public sealed record NpyArray(string DType, long[] Shape, byte[] Data)
         return new NpyArray("<i8", shape, data);
     }
 
-    /// <summary>The values as float32, converting from f8/i8/i4/b1/u1 where needed.</summary>
+    /// <summary>The values as float32, converting from f2/f8/i8/i4/b1/u1 where needed.</summary>
     public float[] ToFloats()
     {
         var n = checked((int)Count);
@@ -38,6 +50,7 @@ public sealed record NpyArray(string DType, long[] Shape, byte[] Data)
             {
                 "<f4" => BinaryPrimitives.ReadSingleLittleEndian(span[(i * 4)..]),
                 "<f8" => (float)BinaryPrimitives.ReadDoubleLittleEndian(span[(i * 8)..]),
+                "<f2" => (float)BinaryPrimitives.ReadHalfLittleEndian(span[(i * 2)..]),
                 "<i8" => BinaryPrimitives.ReadInt64LittleEndian(span[(i * 8)..]),
                 "<i4" => BinaryPrimitives.ReadInt32LittleEndian(span[(i * 4)..]),
                 "|b1" or "|u1" => span[i],
@@ -69,70 +82,68 @@ public sealed record NpyArray(string DType, long[] Shape, byte[] Data)
             throw new ArgumentException($"shape [{string.Join(", ", shape)}] does not hold {count} values");
     }
 
-    internal static int ItemSize(string dtype) => dtype switch
+    private static int ItemSize(string dtype) => dtype switch
     {
         "<f4" or "<i4" => 4,
         "<f8" or "<i8" => 8,
+        "<f2" => 2,
         "|b1" or "|u1" => 1,
-        _ => throw new NotSupportedException($".npy dtype '{dtype}' is not supported (use float32, float64, int32, int64, bool or uint8)"),
+        _ => throw new NotSupportedException($".npy dtype '{dtype}' is not supported (use float16, float32, float64, int32, int64, bool or uint8)"),
     };
 
     // ---- I/O ----------------------------------------------------------------------------------
 
     private static readonly byte[] Magic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
-    public static NpyArray Read(string path)
+    public static NpyArray Read(string path, long maxDataBytes = DefaultMaxDataBytes)
     {
         using var stream = File.OpenRead(path);
-        try { return Read(stream); }
+        try { return Read(stream, maxDataBytes); }
         catch (InvalidDataException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
     }
 
-    /// <summary>Reads one array; throws <see cref="InvalidDataException"/> naming the problem for anything malformed.</summary>
-    public static NpyArray Read(Stream stream)
+    /// <summary>
+    /// Reads one array; throws <see cref="InvalidDataException"/> naming the problem for anything malformed. The size the
+    /// header declares is checked before anything is allocated: against <paramref name="maxDataBytes"/> and, for a seekable
+    /// stream, against the bytes that are really there (a 200-byte file cannot hold a [500000, 1000] array).
+    /// </summary>
+    public static NpyArray Read(Stream stream, long maxDataBytes = DefaultMaxDataBytes)
     {
-        var header = ReadHeader(stream);
-        var data = new byte[header.DataBytes];
-        ReadExactly(stream, data, $"the .npy data ({header.DataBytes} bytes for shape [{string.Join(", ", header.Shape)}])");
-        return new NpyArray(header.DType, header.Shape, data);
+        var header = NpyHeader.Read(stream);
+        var bytes = header.DataBytes;
+        var what = $"{bytes} bytes for shape [{string.Join(", ", header.Shape)}] of '{header.Descr}'";
+        if (stream.CanSeek && stream.Length - stream.Position < bytes)
+            throw new InvalidDataException($"truncated .npy file: its header declares {what} but only {stream.Length - stream.Position} bytes follow it");
+        if (bytes > maxDataBytes)
+            throw new InvalidDataException($"its header declares {what}, more than the {maxDataBytes} bytes accepted");
+        var data = ReadBounded(stream, bytes, $"the .npy data ({what})");
+        return header.ToCanonical(data);
     }
 
     /// <summary>
-    /// Reads and validates the preamble and header only, leaving <paramref name="stream"/> at the first data byte:
-    /// what a reader of a few rows (an HTTP range) needs. Throws <see cref="InvalidDataException"/> naming the problem.
+    /// Reads exactly <paramref name="bytes"/>; a stream that cannot say its length is read in chunks, so memory follows the
+    /// bytes that really arrive rather than what a header claims.
     /// </summary>
-    public static NpyHeader ReadHeader(Stream stream)
+    private static byte[] ReadBounded(Stream stream, long bytes, string what)
     {
-        Span<byte> prefix = stackalloc byte[10];
-        ReadExactly(stream, prefix, "the .npy preamble");
-        if (!prefix[..6].SequenceEqual(Magic)) throw new InvalidDataException("not a .npy file (bad magic)");
-        int major = prefix[6];
-        int headerLength, preambleLength = 10;
-        if (major == 1) headerLength = BinaryPrimitives.ReadUInt16LittleEndian(prefix[8..]);
-        else if (major is 2 or 3)
+        const int chunk = 16 << 20;
+        if (stream.CanSeek || bytes <= chunk)
         {
-            Span<byte> more = stackalloc byte[2];
-            ReadExactly(stream, more, "the .npy header length");
-            headerLength = checked((int)(BinaryPrimitives.ReadUInt32LittleEndian([prefix[8], prefix[9], more[0], more[1]])));
-            preambleLength = 12;
+            var data = new byte[bytes];
+            ReadExactly(stream, data, what);
+            return data;
         }
-        else throw new InvalidDataException($"unsupported .npy version {major}");
-        if (headerLength is <= 0 or > 1 << 20) throw new InvalidDataException($"implausible .npy header length {headerLength}");
-
-        var header = new byte[headerLength];
-        ReadExactly(stream, header, "the .npy header");
-        var text = Encoding.Latin1.GetString(header);
-        var descr = Regex.Match(text, @"'descr'\s*:\s*'([^']+)'");
-        var fortran = Regex.Match(text, @"'fortran_order'\s*:\s*(True|False)");
-        var shape = Regex.Match(text, @"'shape'\s*:\s*\(([^)]*)\)");
-        if (!descr.Success || !fortran.Success || !shape.Success) throw new InvalidDataException($"malformed .npy header: {text.Trim()}");
-        if (fortran.Groups[1].Value == "True") throw new InvalidDataException("Fortran-ordered .npy arrays are not supported");
-        var dtype = descr.Groups[1].Value == "<b1" ? "|b1" : descr.Groups[1].Value;
-        var dims = shape.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(s => long.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : throw new InvalidDataException($"bad .npy shape entry '{s}'"))
-            .ToArray();
-        var count = dims.Aggregate(1L, (a, b) => checked(a * b));
-        return new NpyHeader(dtype, dims, preambleLength + headerLength, checked(count * ItemSize(dtype)));
+        var parts = new List<byte[]>();
+        for (var left = bytes; left > 0; left -= chunk)
+        {
+            var part = new byte[Math.Min(chunk, left)];
+            ReadExactly(stream, part, what);
+            parts.Add(part);
+        }
+        var whole = new byte[bytes];
+        var offset = 0;
+        foreach (var part in parts) { part.CopyTo(whole, offset); offset += part.Length; }
+        return whole;
     }
 
     public void Write(string path)
@@ -145,17 +156,7 @@ public sealed record NpyArray(string DType, long[] Shape, byte[] Data)
     public void Write(Stream stream)
     {
         if (Data.LongLength != checked(Count * ItemSize(DType))) throw new InvalidOperationException("data length does not match shape and dtype");
-        var shapeText = Shape.Length == 1 ? $"({Shape[0]},)" : $"({string.Join(", ", Shape)})";
-        var dict = $"{{'descr': '{DType}', 'fortran_order': False, 'shape': {shapeText}, }}";
-        var unpadded = Magic.Length + 4 + dict.Length + 1;
-        var padded = (unpadded + 63) / 64 * 64;
-        var header = dict + new string(' ', padded - unpadded) + "\n";
-        stream.Write(Magic);
-        stream.Write([1, 0]);
-        Span<byte> len = stackalloc byte[2];
-        BinaryPrimitives.WriteUInt16LittleEndian(len, checked((ushort)header.Length));
-        stream.Write(len);
-        stream.Write(Encoding.Latin1.GetBytes(header));
+        stream.Write(NpyHeader.Encode(DType, fortranOrder: false, Shape));
         stream.Write(Data);
     }
 
@@ -164,12 +165,132 @@ public sealed record NpyArray(string DType, long[] Shape, byte[] Data)
         try { stream.ReadExactly(buffer); }
         catch (EndOfStreamException) { throw new InvalidDataException($"truncated .npy file: ended inside {what}"); }
     }
-}
 
-/// <summary>What a .npy header declares: the array's dtype and shape, where its data starts and how long it is.</summary>
-public sealed record NpyHeader(string DType, long[] Shape, int DataOffset, long DataBytes)
-{
-    public int ItemSize => NpyArray.ItemSize(DType);
-    /// <summary>The whole file's length: header and data.</summary>
-    public long FileBytes => DataOffset + DataBytes;
+    /// <summary>
+    /// Reads and validates the preamble and header only, leaving <paramref name="stream"/> at the first data byte: what a
+    /// reader of a few rows (an HTTP range) needs. Throws <see cref="InvalidDataException"/> naming the problem.
+    /// </summary>
+    public static NpyHeader ReadHeader(Stream stream) => NpyHeader.Read(stream);
+
+    /// <summary>The header of a .npy file: dtype, memory order and shape, as NumPy writes them (format versions 1-3).</summary>
+    /// <param name="DataOffset">Where the data starts in the file (preamble + header).</param>
+    public sealed partial record NpyHeader(string Descr, bool FortranOrder, long[] Shape, int DataOffset)
+    {
+        /// <summary>"&lt;f4" for both "&lt;f4" and "&gt;f4": the dtype once the bytes are little-endian.</summary>
+        public string CanonicalDType => Descr switch
+        {
+            "<b1" or "|b1" => "|b1",
+            "|u1" or "<u1" or ">u1" => "|u1",
+            _ when Descr.Length > 1 && Descr[0] is '<' or '>' => "<" + Descr[1..],
+            _ => Descr,
+        };
+
+        public int ItemBytes => ItemSize(CanonicalDType);
+
+        public long DataBytes => checked(Shape.Aggregate(1L, (a, b) => checked(a * b)) * ItemBytes);
+
+        /// <summary>The whole file's length: preamble, header and data.</summary>
+        public long FileBytes => DataOffset + DataBytes;
+
+        public static NpyHeader Read(Stream stream)
+        {
+            Span<byte> prefix = stackalloc byte[10];
+            ReadExactly(stream, prefix, "the .npy preamble");
+            if (!prefix[..6].SequenceEqual(Magic)) throw new InvalidDataException("not a .npy file (bad magic)");
+            int major = prefix[6];
+            int headerLength, preambleLength = 10;
+            if (major == 1) headerLength = BinaryPrimitives.ReadUInt16LittleEndian(prefix[8..]);
+            else if (major is 2 or 3)
+            {
+                Span<byte> more = stackalloc byte[2];
+                ReadExactly(stream, more, "the .npy header length");
+                var length = BinaryPrimitives.ReadUInt32LittleEndian([prefix[8], prefix[9], more[0], more[1]]);
+                headerLength = length > int.MaxValue ? -1 : (int)length;
+                preambleLength = 12;
+            }
+            else throw new InvalidDataException($"unsupported .npy version {major}");
+            if (headerLength is <= 0 or > 1 << 20) throw new InvalidDataException($"implausible .npy header length {headerLength}");
+            if (stream.CanSeek && stream.Length - stream.Position < headerLength)
+                throw new InvalidDataException($"truncated .npy file: its header needs {headerLength} bytes, {stream.Length - stream.Position} are left");
+
+            var header = new byte[headerLength];
+            ReadExactly(stream, header, "the .npy header");
+            var text = (major == 3 ? Encoding.UTF8 : Encoding.Latin1).GetString(header);
+            var descr = DescrPattern().Match(text);
+            var fortran = FortranPattern().Match(text);
+            var shape = ShapePattern().Match(text);
+            if (!descr.Success || !fortran.Success || !shape.Success) throw new InvalidDataException($"malformed .npy header: {Shorten(text.Trim())}");
+            var dims = shape.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(s => long.TryParse(s.TrimEnd('L'), NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : throw new InvalidDataException($"bad .npy shape entry '{Shorten(s)}'"))
+                .ToArray();
+            var parsed = new NpyHeader(descr.Groups[1].Value, fortran.Groups[1].Value == "True", dims, preambleLength + headerLength);
+            try { _ = parsed.DataBytes; }
+            catch (OverflowException) { throw new InvalidDataException($"shape [{string.Join(", ", dims)}] is too large to address (overflow)"); }
+            return parsed;
+        }
+
+        /// <summary>Version 1.0 header bytes exactly as numpy.lib.format writes them: dict repr, spaces to a 64-byte boundary, '\n'.</summary>
+        public static byte[] Encode(string descr, bool fortranOrder, long[] shape)
+        {
+            var shapeText = shape.Length == 1 ? $"({shape[0]},)" : $"({string.Join(", ", shape)})";
+            var dict = $"{{'descr': '{descr}', 'fortran_order': {(fortranOrder ? "True" : "False")}, 'shape': {shapeText}, }}";
+            var unpadded = Magic.Length + 4 + dict.Length + 1;
+            var padded = (unpadded + 63) / 64 * 64;
+            var header = dict + new string(' ', padded - unpadded) + "\n";
+            var bytes = new byte[Magic.Length + 4 + header.Length];
+            Magic.CopyTo(bytes, 0);
+            bytes[6] = 1;
+            BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(8), checked((ushort)header.Length));
+            Encoding.Latin1.GetBytes(header, bytes.AsSpan(10));
+            return bytes;
+        }
+
+        /// <summary>The data as a little-endian C-order <see cref="NpyArray"/>: bytes swapped and axes reordered where NumPy wrote otherwise.</summary>
+        public NpyArray ToCanonical(byte[] data)
+        {
+            var dtype = CanonicalDType;
+            var size = ItemBytes;
+            if (Descr[0] == '>' && size > 1)
+                for (var i = 0; i < data.Length; i += size) data.AsSpan(i, size).Reverse();
+            if (FortranOrder && Shape.Length > 1) data = FortranToC(data, Shape, size);
+            return new NpyArray(dtype, Shape, data);
+        }
+
+        /// <summary>Column-major (first index fastest) to row-major (last index fastest).</summary>
+        private static byte[] FortranToC(byte[] data, long[] shape, int size)
+        {
+            var rank = shape.Length;
+            var fortranStride = new long[rank];
+            fortranStride[0] = 1;
+            for (var d = 1; d < rank; d++) fortranStride[d] = fortranStride[d - 1] * shape[d - 1];
+            var result = new byte[data.Length];
+            var index = new long[rank];
+            long source = 0;
+            for (long target = 0; target < result.LongLength / size; target++)
+            {
+                Buffer.BlockCopy(data, (int)(source * size), result, (int)(target * size), size);
+                // Advance the C-order index (last axis fastest), keeping the Fortran offset in step.
+                for (var d = rank - 1; d >= 0; d--)
+                {
+                    index[d]++;
+                    source += fortranStride[d];
+                    if (index[d] < shape[d]) break;
+                    source -= fortranStride[d] * shape[d];
+                    index[d] = 0;
+                }
+            }
+            return result;
+        }
+
+        private static string Shorten(string text) => text.Length > 200 ? text[..200] + "..." : text;
+
+        [GeneratedRegex(@"'descr'\s*:\s*'([^']+)'")]
+        private static partial Regex DescrPattern();
+
+        [GeneratedRegex(@"'fortran_order'\s*:\s*(True|False)")]
+        private static partial Regex FortranPattern();
+
+        [GeneratedRegex(@"'shape'\s*:\s*\(([^)]*)\)")]
+        private static partial Regex ShapePattern();
+    }
 }

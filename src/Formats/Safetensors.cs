@@ -57,23 +57,37 @@ public static class Safetensors
 {
     public sealed record Contents(IReadOnlyDictionary<string, SafeTensor> Tensors, IReadOnlyDictionary<string, string> Metadata);
 
-    public static Contents Read(string path)
+    /// <summary>Largest data section <see cref="Read(Stream, long)"/> accepts unless told otherwise (1 GiB).</summary>
+    public const long DefaultMaxDataBytes = 1L << 30;
+
+    private const int MaxHeaderBytes = 100_000_000;
+
+    public static Contents Read(string path, long maxDataBytes = DefaultMaxDataBytes)
     {
         using var stream = File.OpenRead(path);
-        return Read(stream);
+        try { return Read(stream, maxDataBytes); }
+        catch (InvalidDataException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
     }
 
     public static Contents Read(byte[] bytes) => Read(new MemoryStream(bytes, writable: false));
 
-    public static Contents Read(Stream stream)
+    /// <summary>
+    /// Reads every tensor; anything malformed throws <see cref="InvalidDataException"/> naming it. Sizes the header declares
+    /// are checked before they are allocated: against <paramref name="maxDataBytes"/> and, for a seekable stream, against
+    /// the bytes really there.
+    /// </summary>
+    public static Contents Read(Stream stream, long maxDataBytes = DefaultMaxDataBytes)
     {
         Span<byte> lengthBytes = stackalloc byte[8];
-        stream.ReadExactly(lengthBytes);
+        ReadExactly(stream, lengthBytes, "the header length");
         var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
-        if (headerLength > 100_000_000) throw new InvalidDataException($"safetensors header of {headerLength} bytes is implausible");
+        if (headerLength > MaxHeaderBytes) throw new InvalidDataException($"safetensors header of {headerLength} bytes is implausible");
+        CheckAvailable(stream, (long)headerLength, "its header");
         var headerBytes = new byte[headerLength];
-        stream.ReadExactly(headerBytes);
-        var header = JsonNode.Parse(headerBytes)?.AsObject() ?? throw new InvalidDataException("safetensors header is not a JSON object");
+        ReadExactly(stream, headerBytes, "the header");
+        JsonObject header;
+        try { header = JsonNode.Parse(headerBytes) as JsonObject ?? throw new InvalidDataException("safetensors header is not a JSON object"); }
+        catch (JsonException e) { throw new InvalidDataException($"safetensors header is not valid JSON: {e.Message}", e); }
 
         var entries = new List<(string Name, string DType, long[] Shape, long Begin, long End)>();
         var metadata = new Dictionary<string, string>();
@@ -82,27 +96,60 @@ public static class Safetensors
             if (node is null) continue;
             if (name == "__metadata__")
             {
-                foreach (var (key, value) in node.AsObject()) metadata[key] = value?.GetValue<string>() ?? "";
+                foreach (var (key, value) in node as JsonObject ?? throw new InvalidDataException("safetensors '__metadata__' is not an object"))
+                    metadata[key] = value is JsonValue v && v.TryGetValue<string>(out var text) ? text : throw new InvalidDataException($"safetensors metadata '{key}' is not a string");
                 continue;
             }
-            var dtype = node["dtype"]!.GetValue<string>();
-            var shape = node["shape"]!.AsArray().Select(v => v!.GetValue<long>()).ToArray();
-            var offsets = node["data_offsets"]!.AsArray().Select(v => v!.GetValue<long>()).ToArray();
-            entries.Add((name, dtype, shape, offsets[0], offsets[1]));
+            entries.Add(ParseEntry(name, node));
         }
 
         var dataLength = entries.Count == 0 ? 0 : entries.Max(e => e.End);
+        CheckAvailable(stream, dataLength, "its tensors");
+        if (dataLength > maxDataBytes) throw new InvalidDataException($"safetensors tensors need {dataLength} bytes, more than the {maxDataBytes} accepted");
         var data = new byte[dataLength];
-        stream.ReadExactly(data);
+        ReadExactly(stream, data, "the tensor data");
         var tensors = new Dictionary<string, SafeTensor>(StringComparer.Ordinal);
         foreach (var (name, dtype, shape, begin, end) in entries)
-        {
-            var expected = shape.Aggregate(1L, (a, b) => a * b) * SafeTensor.ItemSize(dtype);
-            if (end - begin != expected || begin < 0 || end > dataLength)
-                throw new InvalidDataException($"safetensors entry '{name}' has offsets [{begin}, {end}) for {expected} bytes");
             tensors[name] = new SafeTensor(dtype, shape, data[(int)begin..(int)end]);
-        }
         return new Contents(tensors, metadata);
+    }
+
+    /// <summary>One header entry {dtype, shape, data_offsets}, checked: its offsets must span exactly what its shape needs.</summary>
+    private static (string Name, string DType, long[] Shape, long Begin, long End) ParseEntry(string name, JsonNode node)
+    {
+        InvalidDataException Bad(string problem) => new($"safetensors entry '{name}': {problem}");
+        try
+        {
+            var dtype = node["dtype"]?.GetValue<string>() ?? throw Bad("no dtype");
+            var shape = (node["shape"] as JsonArray ?? throw Bad("no shape")).Select(v => v?.GetValue<long>() ?? throw Bad("null in shape")).ToArray();
+            var offsets = (node["data_offsets"] as JsonArray ?? throw Bad("no data_offsets")).Select(v => v?.GetValue<long>() ?? throw Bad("null in data_offsets")).ToArray();
+            if (offsets.Length != 2) throw Bad($"data_offsets has {offsets.Length} values, not 2");
+            if (shape.Any(d => d < 0)) throw Bad($"negative dimension in shape [{string.Join(", ", shape)}]");
+            long expected;
+            try { expected = checked(shape.Aggregate(1L, (a, b) => checked(a * b)) * SafeTensor.ItemSize(dtype)); }
+            catch (OverflowException) { throw Bad($"shape [{string.Join(", ", shape)}] is too large to address (overflow)"); }
+            catch (NotSupportedException e) { throw Bad(e.Message); }
+            var (begin, end) = (offsets[0], offsets[1]);
+            if (begin < 0 || end < begin || end - begin != expected)
+                throw Bad($"offsets [{begin}, {end}) do not span the {expected} bytes its shape needs");
+            return (name, dtype, shape, begin, end);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            throw Bad($"malformed ({e.Message})");
+        }
+    }
+
+    private static void CheckAvailable(Stream stream, long needed, string what)
+    {
+        if (stream.CanSeek && stream.Length - stream.Position < needed)
+            throw new InvalidDataException($"truncated safetensors: {what} declared as {needed} bytes, only {stream.Length - stream.Position} are left");
+    }
+
+    private static void ReadExactly(Stream stream, Span<byte> buffer, string what)
+    {
+        try { stream.ReadExactly(buffer); }
+        catch (EndOfStreamException) { throw new InvalidDataException($"truncated safetensors: ended inside {what}"); }
     }
 
     public static void Write(string path, IReadOnlyDictionary<string, SafeTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)

@@ -1,7 +1,12 @@
+using LvMae.Contracts;
+using LvMae.Grains.Index;
 using LvMae.Grains.Training;
 using LvMae.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Hosting;
 
 namespace LvMae.Grains;
 
@@ -9,35 +14,60 @@ namespace LvMae.Grains;
 public static class GrainsHosting
 {
     /// <summary>
-    /// Blob grain storage "lvmae" (and as default), the shared <see cref="BlobStore"/>, the per-silo job limiter, the media seam and the resumer.
+    /// One storage account holds everything: grain state through Orleans' Azure blob provider (container
+    /// <see cref="BlobLayout.GrainStateContainer"/>, readable JSON), reminders in its tables, data blobs in
+    /// <paramref name="container"/>. Adds the index layout, the per-silo job limiter and scratch space, and the media seam.
     /// </summary>
-    public static ISiloBuilder AddLvMaeGrains(this ISiloBuilder silo, string connectionString, string container, Action<ProcessingOptions>? processing = null)
+    public static ISiloBuilder AddLvMaeGrains(this ISiloBuilder silo, string connectionString, string container,
+        Action<ProcessingOptions>? processing = null, Action<IndexOptions>? index = null, StorageTraffic? traffic = null)
     {
         var options = new ProcessingOptions();
         processing?.Invoke(options);
-        var problems = options.Problems().ToList();
+        var indexOptions = new IndexOptions();
+        index?.Invoke(indexOptions);
+        var problems = options.Problems().Concat(indexOptions.Problems()).ToList();
         if (problems.Count > 0) throw new InvalidOperationException("invalid processing options: " + string.Join("; ", problems));
 
-        silo.AddLvMaeBlobGrainStorage(LvMaeStorage.GrainStorageName, o => { o.ConnectionString = connectionString; o.ContainerName = container; });
-        silo.AddLvMaeBlobGrainStorageAsDefault(o => { o.ConnectionString = connectionString; o.ContainerName = container; });
+        traffic ??= new StorageTraffic();
+        var stateContainer = BlobLayout.GrainStateContainer(container);
+        var blobOptions = traffic.BlobOptions(path => TrafficCategory(path, container, stateContainer));
+        void GrainState(AzureBlobStorageOptions o)
+        {
+            o.BlobServiceClient = new Azure.Storage.Blobs.BlobServiceClient(connectionString, blobOptions);
+            o.ContainerName = BlobLayout.GrainStateContainer(container);
+            o.GrainStorageSerializer = new GrainStateJson();
+        }
+        silo.AddAzureBlobGrainStorage(LvMaeStorage.GrainStorageName, GrainState);
+        silo.AddAzureBlobGrainStorageAsDefault(GrainState);
+        silo.UseAzureTableReminderService(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(connectionString, TableOptions(traffic)));
+
         var services = silo.Services;
-        services.AddOptions<ProcessingOptions>().Configure(o => Copy(options, o));
-        services.TryAddSingleton(_ => new BlobStore(connectionString, container));
+        services.AddSingleton(Options.Create(options));
+        services.AddSingleton(Options.Create(indexOptions));
+        services.TryAddSingleton(traffic);
+        services.TryAddSingleton(_ => new BlobStore(connectionString, container, blobOptions));
+        services.TryAddSingleton(_ => new GrainStateBlobs(new BlobStore(connectionString, stateContainer, blobOptions)));
+        services.TryAddSingleton(new IndexLayout(indexOptions.Shards));
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, IndexLayoutGuard>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, AuditReminderStarter>();
         services.TryAddSingleton(_ => new MediaJobLimiter(options.MaxConcurrentJobs));
+        services.TryAddSingleton<ScratchSpace>();
         services.TryAddSingleton<IMediaWork, MediaWork>();
-        services.AddHostedService<VideoResumer>();
         silo.AddLvMaeTraining(); // training runs: GPU silo metadata + placement filter, run resumer (src/Grains/Training)
         return silo;
     }
 
-    private static void Copy(ProcessingOptions from, ProcessingOptions to)
+    /// <summary>Table clients (reminders, membership) whose requests count as "tables".</summary>
+    public static Azure.Data.Tables.TableClientOptions TableOptions(StorageTraffic traffic)
     {
-        to.MaxConcurrentJobs = from.MaxConcurrentJobs;
-        to.MaxAttempts = from.MaxAttempts;
-        to.RetryBaseDelay = from.RetryBaseDelay;
-        to.MaxRetryDelay = from.MaxRetryDelay;
-        to.ResumeSweepInterval = from.ResumeSweepInterval;
-        to.WorkDirectory = from.WorkDirectory;
-        to.SegmentSeconds = from.SegmentSeconds;
+        var options = new Azure.Data.Tables.TableClientOptions();
+        options.AddPolicy(traffic.Policy(_ => "tables"), Azure.Core.HttpPipelinePosition.PerCall);
+        return options;
     }
+
+    /// <summary>grain state | index | data (everything else in the data container, written by this silo).</summary>
+    private static string TrafficCategory(string path, string container, string stateContainer) =>
+        path.Contains($"/{stateContainer}/", StringComparison.Ordinal) ? "grain state"
+        : path.Contains($"/{container}/{BlobLayout.IndexPrefix}", StringComparison.Ordinal) ? "index"
+        : "data";
 }

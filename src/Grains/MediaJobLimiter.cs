@@ -1,8 +1,8 @@
 namespace LvMae.Grains;
 
 /// <summary>
-/// Per-silo bound on concurrent ffmpeg/encoder jobs: ingesting 10,000 videos queues them here instead of starting
-/// 10,000 processes. Jobs run on the thread pool, off the Orleans scheduler.
+/// Per-silo bound on concurrent media jobs (download + ffmpeg + encoder). A video takes a slot before it downloads its
+/// source and gives it back after its scratch files are gone, so scratch disk is bounded by slots x largest video.
 /// </summary>
 public sealed class MediaJobLimiter : IDisposable
 {
@@ -10,6 +10,7 @@ public sealed class MediaJobLimiter : IDisposable
     private int _running;
     private int _waiting;
     private long _completed;
+    private int _peak;
 
     public MediaJobLimiter(int maxConcurrentJobs)
     {
@@ -23,26 +24,35 @@ public sealed class MediaJobLimiter : IDisposable
     public int Waiting => Volatile.Read(ref _waiting);
     public long Completed => Interlocked.Read(ref _completed);
     /// <summary>Highest number of jobs seen running at once (tests check the bound).</summary>
-    public int PeakRunning { get; private set; }
+    public int PeakRunning => Volatile.Read(ref _peak);
 
-    /// <summary>Waits for a slot, then runs <paramref name="job"/> on the thread pool. <paramref name="started"/> runs when the slot is taken.</summary>
-    public async Task<T> RunAsync<T>(Func<CancellationToken, Task<T>> job, CancellationToken cancellationToken, Action? started = null)
+    /// <summary>Waits for a slot; dispose the returned lease to give it back.</summary>
+    public async Task<IAsyncDisposable> AcquireAsync(CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _waiting);
         try { await _slots.WaitAsync(cancellationToken); }
         finally { Interlocked.Decrement(ref _waiting); }
-        try
+        var running = Interlocked.Increment(ref _running);
+        for (var peak = PeakRunning; running > peak; peak = PeakRunning)
+            if (Interlocked.CompareExchange(ref _peak, running, peak) == peak) break;
+        return new Lease(this);
+    }
+
+    private void Release()
+    {
+        Interlocked.Decrement(ref _running);
+        Interlocked.Increment(ref _completed);
+        _slots.Release();
+    }
+
+    private sealed class Lease(MediaJobLimiter owner) : IAsyncDisposable
+    {
+        private int _released;
+
+        public ValueTask DisposeAsync()
         {
-            var running = Interlocked.Increment(ref _running);
-            lock (_slots) PeakRunning = Math.Max(PeakRunning, running);
-            started?.Invoke();
-            return await Task.Run(() => job(cancellationToken), cancellationToken);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _running);
-            Interlocked.Increment(ref _completed);
-            _slots.Release();
+            if (Interlocked.Exchange(ref _released, 1) == 0) owner.Release();
+            return ValueTask.CompletedTask;
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using LvMae.Media;
+using LvMae.Storage;
 
 namespace LvMae.Grains;
 
@@ -9,11 +10,12 @@ public interface IMediaWork
     Task<VideoInfo> ProbeAsync(string path, CancellationToken cancellationToken);
     IReadOnlyList<SegmentSpan> Plan(double durationSeconds, double segmentSeconds);
     Task<EmbeddedVideo> EncodeAsync(string path, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken);
-    (float[] Embeddings, int Count, int Dimension) ReadNpy(string path);
+    /// <summary>Validates a precomputed float32 [N, d] .npy held in memory (<paramref name="name"/> names it in errors).</summary>
+    (float[] Embeddings, int Count, int Dimension) ReadNpy(BlobContent content);
 }
 
 /// <summary>LvMae.Media behind <see cref="IMediaWork"/>; encoders are pooled per spec (creating resnet18 loads ONNX).</summary>
-public sealed class MediaWork : IMediaWork, IDisposable
+public sealed class MediaWork(Microsoft.Extensions.Options.IOptions<ProcessingOptions> options) : IMediaWork, IDisposable
 {
     private readonly ConcurrentDictionary<string, ConcurrentBag<ISegmentEncoder>> _pool = new();
 
@@ -24,8 +26,9 @@ public sealed class MediaWork : IMediaWork, IDisposable
 
     public async Task<EmbeddedVideo> EncodeAsync(string path, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken)
     {
-        var bag = _pool.GetOrAdd(encoderSpec, _ => []);
-        var encoder = bag.TryTake(out var pooled) ? pooled : SegmentEncoders.Create(encoderSpec);
+        var resolved = EncoderSpecs.Resolve(encoderSpec, options.Value); // model files only from the configured folder
+        var bag = _pool.GetOrAdd(resolved, _ => []);
+        var encoder = bag.TryTake(out var pooled) ? pooled : SegmentEncoders.Create(resolved);
         var ok = false;
         try
         {
@@ -39,7 +42,7 @@ public sealed class MediaWork : IMediaWork, IDisposable
         }
     }
 
-    public (float[] Embeddings, int Count, int Dimension) ReadNpy(string path) => EmbeddingImport.ReadNpy(path);
+    public (float[] Embeddings, int Count, int Dimension) ReadNpy(BlobContent content) => EmbeddingImport.ReadNpy(content.Content, content.Name);
 
     public void Dispose()
     {

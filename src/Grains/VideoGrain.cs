@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Azure;
 using LvMae.Contracts;
 using LvMae.Formats;
@@ -11,17 +12,22 @@ namespace LvMae.Grains;
 
 /// <summary>
 /// One video (key = video id): a persisted state machine Registered -> Probed -> Segmented -> Embedded (or Failed).
-/// Calls return at once; the work runs in the grain's background through the per-silo <see cref="MediaJobLimiter"/>.
-/// Every stage writes its data blobs first and the state that points to them second (ETag-guarded), so a crash leaves
-/// the video resumable from its last persisted stage, never "Embedded" without its embeddings.
+/// <see cref="Register"/> records the video (state, then index entry) and returns; the video's index shard starts the work
+/// when there is room (<see cref="Process"/>), and the work runs in this grain's background: it takes a per-silo job slot
+/// before downloading anything, writes data blobs first and the state that points to them second (ETag-guarded), and
+/// publishes every transition to the index. A video's final state always reaches the index: the shard keeps asking
+/// (<see cref="Process"/>) until it sees it. Storage outages are waited out, never turned into failures.
 /// </summary>
 [GrainType("lvmae.video")]
 [Orleans.Placement.RandomPlacement] // spread the work over the silos (each bounds its own jobs)
+[CollectionAgeLimit(Minutes = 2)] // a corpus of finished videos should not stay in memory
 public sealed class VideoGrain(
     [PersistentState("state", LvMaeStorage.GrainStorageName)] IPersistentState<VideoState> state,
     BlobStore blobs,
     IMediaWork media,
     MediaJobLimiter limiter,
+    ScratchSpace scratch,
+    IndexLayout layout,
     IOptions<ProcessingOptions> options,
     ILogger<VideoGrain> logger) : Grain, IVideoGrain
 {
@@ -30,62 +36,66 @@ public sealed class VideoGrain(
     private Task? _work;
     private double _progress;
     private volatile bool _queued;
+    /// <summary>The state version the index is known to hold (a failed publish is retried until it does).</summary>
+    private long _indexedVersion = -1;
+    /// <summary>The in-memory state has a change storage does not (a save failed during an outage).</summary>
+    private bool _unsaved;
 
     private string Id => this.GetPrimaryKeyString();
     private VideoState S => state.State;
-    private bool Working => _work is { IsCompleted: false } && S.Stage is not (VideoStage.Embedded or VideoStage.Failed);
-
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
-    {
-        if (state.RecordExists)
-        {
-            // Re-publish (the index may have missed the last transition if a silo died in between), then resume unfinished work.
-            _ = PublishAsync();
-            if (S.Stage is not (VideoStage.Embedded or VideoStage.Failed)) StartWork();
-        }
-        return Task.CompletedTask;
-    }
+    private bool Finished => S.Stage is VideoStage.Embedded or VideoStage.Failed;
+    private bool Working => _work is { IsCompleted: false } && !Finished;
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        if (_cts is not null)
-        {
-            _cts.Cancel();
-            if (_work is not null)
-                try { await _work.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken); }
-                catch (Exception e) when (e is OperationCanceledException or TimeoutException) { }
-        }
+        if (_cts is null) return;
+        await _cts.CancelAsync();
+        if (_work is not null)
+            try { await _work.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken); }
+            catch (Exception e) when (e is OperationCanceledException or TimeoutException) { }
     }
+
+    // ---- the API ----------------------------------------------------------------------------------------------------------
 
     public async Task<VideoStatus> Register(VideoRegistration registration)
     {
         BlobLayout.ValidateId(Id, "video id");
         BlobLayout.EncoderFileName(registration.Encoder); // throws ArgumentException for an unusable encoder spec
+        if (registration.Kind == VideoSourceKind.VideoFile) EncoderSpecs.Resolve(registration.Encoder, _options); // a model file outside the model folder is refused here
         ArgumentException.ThrowIfNullOrWhiteSpace(registration.SourceBlob);
+        if (registration.Labels.Count > MaxLabels) throw new ArgumentException($"video {Id}: {registration.Labels.Count} labels (at most {MaxLabels})");
+        foreach (var label in registration.Labels)
+            if (LabelRules.Problem(label) is { } problem) throw new ArgumentException($"video {Id}: {problem}");
 
         if (state.RecordExists)
         {
+            if (registration.Kind == VideoSourceKind.Embeddings && S.ContentHash is { } known && registration.ContentHash is { } offered
+                && known != offered && S.Stage != VideoStage.Failed)
+                throw new ArgumentException($"video id '{Id}' is already registered from '{S.OriginalName}' with other content (sha256 {known[..12]}); " +
+                                            $"'{registration.OriginalName}' (sha256 {offered[..Math.Min(12, offered.Length)]}) needs another id: rename the file");
             var labels = S.Labels.Union(registration.Labels).ToList();
             var sameEncoder = string.Equals(S.Encoder, registration.Encoder, StringComparison.Ordinal);
-            if (sameEncoder || Working)
+            var sameContent = registration.ContentHash is null || registration.ContentHash == S.ContentHash;
+            if ((sameEncoder && sameContent) || Working)
             {
                 if (labels.Count != S.Labels.Count)
                 {
                     S.Labels = labels;
-                    S.UpdatedAt = DateTimeOffset.UtcNow;
-                    S.Version++;
-                    await SaveAsync();
-                    await PublishAsync();
+                    await CommitAsync();
                 }
                 if (!sameEncoder)
                     throw new InvalidOperationException($"video {Id} is still being processed with encoder {S.Encoder}; register {registration.Encoder} when it is done");
+                await EnsureIndexedAsync();
                 return Status();
             }
-            // A new encoder for a finished video: run the pipeline again for it (earlier embeddings stay).
+            // A new encoder for a finished video, or new content for a failed import: process again (earlier embeddings stay).
             S.Labels = labels;
             S.Encoder = registration.Encoder;
             S.Kind = registration.Kind;
             S.SourceBlob = registration.SourceBlob;
+            S.ContentHash = registration.ContentHash ?? S.ContentHash;
+            S.OriginalName = registration.OriginalName ?? S.OriginalName;
+            S.SizeBytes = registration.SizeBytes;
             Restart(VideoStage.Registered);
         }
         else
@@ -103,12 +113,11 @@ public sealed class VideoGrain(
                 ContentHash = registration.ContentHash,
                 RegisteredAt = now,
                 UpdatedAt = now,
-                Version = 1,
+                Version = 0,
             };
+            if (await TryImportInlineAsync()) return Status();
         }
-        await SaveAsync();
-        await PublishAsync();
-        StartWork();
+        await CommitAsync(); // the index shard now queues it and asks it to Process when there is room
         return Status();
     }
 
@@ -119,17 +128,21 @@ public sealed class VideoGrain(
         if (state.RecordExists && S.Stage == VideoStage.Failed && !Working)
         {
             Restart(S.Probe is null ? VideoStage.Registered : VideoStage.Probed);
-            await SaveAsync();
-            await PublishAsync();
-            StartWork();
+            await CommitAsync();
         }
         return Status();
     }
 
-    public Task<VideoStatus> Resume()
+    public async Task<VideoStatus> Process()
     {
-        if (state.RecordExists && S.Stage is not (VideoStage.Embedded or VideoStage.Failed)) StartWork();
-        return Task.FromResult(Status());
+        if (!state.RecordExists) return Status();
+        if (Finished)
+        {
+            if (_unsaved) await SaveAsync();
+            await EnsureIndexedAsync();
+        }
+        else StartWork();
+        return Status();
     }
 
     private void Restart(VideoStage stage)
@@ -138,11 +151,9 @@ public sealed class VideoGrain(
         S.Failure = null;
         S.Attempts = 0;
         S.CompletedAt = null;
-        S.UpdatedAt = DateTimeOffset.UtcNow;
-        S.Version++;
     }
 
-    private VideoStatus Status() => !state.RecordExists
+    private VideoStatus Status() => !state.RecordExists && !_unsaved
         ? new VideoStatus { Id = Id, Exists = false }
         : new VideoStatus
         {
@@ -163,110 +174,108 @@ public sealed class VideoGrain(
             SegmentCount = S.SegmentCount,
             Dimension = S.Dimension,
             EmbeddingsBlob = S.EmbeddingsBlob,
-            SegmentsBlob = S.Stage is VideoStage.Embedded ? BlobLayout.Segments(Id) : null,
+            SegmentsBlob = S.Stage is VideoStage.Embedded && S.Kind == VideoSourceKind.VideoFile ? BlobLayout.Segments(Id) : null,
             EmbeddedEncoders = S.EmbeddedEncoders.ToList(),
             RegisteredAt = S.RegisteredAt,
             UpdatedAt = S.UpdatedAt,
             CompletedAt = S.CompletedAt,
             SourceBlob = S.SourceBlob,
+            Warning = S.Warning,
         };
+
+    // ---- the background work ----------------------------------------------------------------------------------------------
 
     private void StartWork()
     {
         if (Working) return;
         _cts?.Dispose();
         _cts = new CancellationTokenSource();
-        // Queued or working videos receive no calls for a long time: keep the activation (and its queue place) alive.
-        DelayDeactivation(TimeSpan.FromHours(12));
         _work = WorkAsync(_cts.Token);
     }
 
-    // ---- the background work (runs on the grain's scheduler; heavy parts go to the thread pool via the limiter) ----
-
+    /// <summary>The work, under the video's retry policies (<see cref="VideoRetries"/>): what is left after them is a failure.</summary>
     private async Task WorkAsync(CancellationToken ct)
     {
         await Task.Yield(); // let the call that started us return first
-        var scratch = Path.Combine(_options.WorkDirectory ?? Path.GetTempPath(), "lvmae-work", $"{Id}-{Guid.NewGuid():N}");
         try
         {
-            while (!ct.IsCancellationRequested && S.Stage is not (VideoStage.Embedded or VideoStage.Failed))
-            {
-                S.Attempts++;
-                S.UpdatedAt = DateTimeOffset.UtcNow;
-                try
-                {
-                    await SaveAsync();
-                    await RunStagesAsync(scratch, ct);
-                }
-                catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
-                catch (InconsistentStateException e)
-                {
-                    // Another activation (or a clear) moved the state on: this one is stale and must stop.
-                    logger.LogWarning("video {Id}: state changed elsewhere ({Message}); deactivating this activation", Id, e.Message);
-                    DeactivateOnIdle();
-                    return;
-                }
-                catch (Exception e)
-                {
-                    var (kind, permanent) = Classify(e);
-                    var message = e is MediaException m ? m.Problem : e.Message;
-                    if (permanent || S.Attempts >= _options.MaxAttempts)
-                    {
-                        if (permanent) logger.LogInformation("video {Id}: failed ({Kind}, permanent): {Message}", Id, kind, message);
-                        else logger.LogWarning(e, "video {Id}: failed ({Kind}) after {Attempts} attempt(s)", Id, kind, S.Attempts);
-                        await FailAsync(kind, message, permanent);
-                        return;
-                    }
-                    var delay = Backoff(S.Attempts);
-                    logger.LogInformation("video {Id}: attempt {Attempt} failed ({Kind}: {Message}); retrying in {Delay}", Id, S.Attempts, kind, message, delay);
-                    await Task.Delay(delay, ct);
-                }
-            }
+            await VideoRetries.Run(Retries.Work, AttemptAsync, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
+        catch (InconsistentStateException e)
+        {
+            logger.LogWarning("video {Id}: state changed elsewhere ({Message}); deactivating this activation", Id, e.Message);
+            DeactivateOnIdle();
+        }
         catch (Exception e)
         {
-            logger.LogError(e, "video {Id}: background work stopped unexpectedly", Id);
+            var (kind, permanent) = Classify(e);
+            var message = e is MediaException m ? m.Problem : e.Message;
+            if (permanent) logger.LogInformation("video {Id}: failed ({Kind}, permanent): {Message}", Id, kind, message);
+            else logger.LogWarning(e, "video {Id}: failed ({Kind}) after {Attempts} attempt(s)", Id, kind, S.Attempts);
+            try { await FailAsync(kind, message, permanent); }
+            catch (Exception inner) { logger.LogError(inner, "video {Id}: could not record its failure", Id); }
         }
         finally
         {
             _queued = false;
-            DelayDeactivation(TimeSpan.FromSeconds(-1)); // back to the regular idle collection
-            try { if (Directory.Exists(scratch)) Directory.Delete(scratch, recursive: true); }
-            catch (IOException) { }
         }
     }
 
-    private async Task FailAsync(string kind, string message, bool permanent)
+    private VideoRetries? _retries;
+    // Imports get no media retries (their only work is validating bytes already in storage).
+    private VideoRetries Retries => _retries ??= new VideoRetries(_options, () => S.Kind == VideoSourceKind.Embeddings ? int.MaxValue : S.Attempts, (what, e, delay) =>
     {
-        var now = DateTimeOffset.UtcNow;
-        S.Stage = VideoStage.Failed;
-        S.Failure = new VideoFailure { Kind = kind, Message = message, Permanent = permanent, At = now };
-        S.UpdatedAt = now;
-        S.CompletedAt = now;
-        S.Version++;
-        await SaveWithRetryAsync();
-        await PublishAsync();
-    }
+        if (IsStorageOutage(e) && S.Kind == VideoSourceKind.VideoFile) S.Attempts = Math.Max(0, S.Attempts - 1); // not the video's attempt
+        logger.LogInformation("video {Id}: {What} ({Message}); trying again in {Delay}", Id, what, e is MediaException m ? m.Problem : e.Message, delay);
+    });
 
-    private async Task RunStagesAsync(string scratch, CancellationToken ct)
+    /// <summary>One attempt at whatever stage the video is in.</summary>
+    private async Task AttemptAsync(CancellationToken ct)
     {
-        var source = S.SourceBlob ?? throw new InvalidOperationException("no source blob registered");
-        Directory.CreateDirectory(scratch);
-        var local = Path.Combine(scratch, Path.GetFileName(source));
-        if (!File.Exists(local))
-            await DownloadAsync(source, local, ct);
-
+        if (Finished) return;
         if (S.Kind == VideoSourceKind.Embeddings)
         {
-            await ImportAsync(local, source, ct);
+            await ImportAsync(ct);
             return;
         }
+        // Persisted before the attempt: a video that crashes its silo every time fails after MaxAttempts.
+        S.Attempts++;
+        await SaveAsync();
+        await RunStagesAsync(ct);
+    }
+
+    private async Task RunStagesAsync(CancellationToken ct)
+    {
+        var source = S.SourceBlob ?? throw new InvalidOperationException("no source blob registered");
+        _queued = true;
+        Embedded? done;
+        await using (await limiter.AcquireAsync(ct))
+        {
+            _queued = false;
+            var folder = scratch.Create(Id);
+            try { done = await ProcessSourceAsync(source, Path.Combine(folder, Path.GetFileName(source)), ct); }
+            finally { ScratchSpace.Release(folder); } // before the slot goes back
+        }
+        // The final state after slot and scratch are given back: a video the index calls Embedded holds no silo resources.
+        if (done is { } d)
+        {
+            MarkEmbedded(d.Blob, d.Rows, d.Dimension, d.Version, d.Sha256);
+            S.Warning = d.Warning; // e.g. "truncated: 37.3 of 60.0 s decodable": embedded, but the user should know
+            await TransitionAsync(VideoStage.Embedded);
+        }
+    }
+
+    private sealed record Embedded(string Blob, int Rows, int Dimension, string Version, string Sha256, string? Warning);
+
+    /// <summary>Download, probe, plan, encode and upload, from whatever stage the state is in; the embeddings written, or null.</summary>
+    private async Task<Embedded?> ProcessSourceAsync(string source, string local, CancellationToken ct)
+    {
+        await DownloadAsync(source, local, ct);
 
         if (S.Stage == VideoStage.Registered)
         {
-            _queued = true;
-            var info = await limiter.RunAsync(c => media.ProbeAsync(local, c), ct, () => _queued = false);
+            var info = await Task.Run(() => media.ProbeAsync(local, ct), ct);
             S.Probe = new VideoProbe { DurationSeconds = info.DurationSeconds, FrameRate = info.FrameRate, Width = info.Width, Height = info.Height, Codec = info.Codec };
             await TransitionAsync(VideoStage.Probed);
         }
@@ -281,51 +290,90 @@ public sealed class VideoGrain(
             await TransitionAsync(VideoStage.Segmented);
         }
 
-        if (S.Stage == VideoStage.Segmented)
-        {
-            var encoder = S.Encoder!;
-            Volatile.Write(ref _progress, 0);
-            _queued = true;
-            var progress = new InlineProgress(v => Volatile.Write(ref _progress, Math.Clamp(v, 0, 1)));
-            var encoded = await limiter.RunAsync(c => media.EncodeAsync(local, encoder, _options.SegmentSeconds, progress, c), ct, () => _queued = false);
-            var rows = encoded.Segments.Count;
-            if (rows == 0 || encoded.Dimension <= 0 || encoded.Embeddings.Length != rows * encoded.Dimension)
-                throw new MediaException(source, MediaErrorKind.EncoderFailed, $"encoder returned {encoded.Embeddings.Length} values for {rows} segments of dimension {encoded.Dimension}");
+        if (S.Stage != VideoStage.Segmented) return null;
+        var encoder = S.Encoder!;
+        Volatile.Write(ref _progress, 0);
+        var progress = new InlineProgress(v => Volatile.Write(ref _progress, Math.Clamp(v, 0, 1)));
+        var encoded = await Task.Run(() => media.EncodeAsync(local, encoder, _options.SegmentSeconds, progress, ct), ct);
+        var rows = encoded.Segments.Count;
+        if (rows == 0 || encoded.Dimension <= 0 || encoded.Embeddings.Length != rows * encoded.Dimension)
+            throw new MediaException(source, MediaErrorKind.EncoderFailed, $"encoder returned {encoded.Embeddings.Length} values for {rows} segments of dimension {encoded.Dimension}");
 
-            // Data first: embeddings, then segments.json that indexes them; only then the state that points to both.
-            var embeddingsBlob = BlobLayout.Embeddings(Id, encoder);
-            await UploadNpyAsync(embeddingsBlob, encoded.Embeddings, rows, encoded.Dimension, encoded.EncoderName, encoded.EncoderVersion, ct);
-            var doc = encoded.ToDocument(Id, S.ContentHash);
-            await blobs.UploadAsync(BlobLayout.Segments(Id), System.Text.Encoding.UTF8.GetBytes(doc.ToJson()), contentType: "application/json", cancellationToken: ct);
-            MarkEmbedded(embeddingsBlob, rows, encoded.Dimension, encoded.EncoderVersion);
-            await TransitionAsync(VideoStage.Embedded);
-        }
+        // Data first: embeddings, then segments.json that indexes them; only then (the caller) the state that points to both.
+        var embeddingsBlob = BlobLayout.Embeddings(Id, encoder);
+        var sha = await UploadNpyAsync(embeddingsBlob, encoded.Embeddings, rows, encoded.Dimension, encoded.EncoderName, encoded.EncoderVersion, ct);
+        var doc = encoded.ToDocument(Id, S.ContentHash);
+        await blobs.UploadAsync(BlobLayout.Segments(Id), System.Text.Encoding.UTF8.GetBytes(doc.ToJson()), contentType: "application/json", cancellationToken: ct);
+        return new Embedded(embeddingsBlob, rows, encoded.Dimension, encoded.EncoderVersion, sha, encoded.Truncation?.Warning);
     }
 
-    private async Task ImportAsync(string local, string blob, CancellationToken ct)
+    /// <summary>
+    /// Precomputed embeddings: the client uploaded the .npy to the embeddings name with its SHA-256 in the blob metadata.
+    /// Validated in memory (no scratch, no job slot); the state records the content it validated. An invalid file is removed,
+    /// so nothing unusable sits at the embeddings name.
+    /// </summary>
+    private async Task ImportAsync(CancellationToken ct)
     {
-        var (_, count, dimension) = media.ReadNpy(local);
-        if (count == 0 || dimension == 0) throw new MediaException(blob, MediaErrorKind.BadEmbeddings, $"empty embeddings [{count}, {dimension}]");
-        var seconds = _options.SegmentSeconds;
-        var doc = new SegmentsDocument
-        {
-            VideoId = Id,
-            ContentSha256 = S.ContentHash,
-            Info = new VideoInfo(count * seconds, 0, 0, 0, "imported", S.SizeBytes),
-            Segments = Enumerable.Range(0, count).Select(i => new SegmentSpan(i, i * seconds, (i + 1) * seconds)).ToList(),
-            SegmentSeconds = seconds,
-            EncoderName = S.Encoder ?? "imported",
-            EncoderVersion = "imported",
-            Dimension = dimension,
-        };
-        await blobs.UploadAsync(BlobLayout.Segments(Id), System.Text.Encoding.UTF8.GetBytes(doc.ToJson()), contentType: "application/json", cancellationToken: ct);
-        MarkEmbedded(blob, count, dimension, "imported");
+        var (blob, count, dimension, sha) = await ValidateImportAsync(ct);
+        MarkEmbedded(blob, count, dimension, "imported", sha);
         await TransitionAsync(VideoStage.Embedded);
     }
 
-    private void MarkEmbedded(string blob, int rows, int dimension, string version)
+    private async Task<(string Blob, int Count, int Dimension, string? Sha256)> ValidateImportAsync(CancellationToken ct)
+    {
+        var blob = S.SourceBlob!;
+        var content = await blobs.TryDownloadWithPropertiesAsync(blob, ct)
+            ?? throw new MediaException(blob, MediaErrorKind.FileNotFound, $"embeddings blob {blob} does not exist (upload it before registering)");
+        var stored = content.Metadata.GetValueOrDefault("sha256");
+        if (S.ContentHash is { } expected && stored != expected)
+            throw new MediaException(blob, MediaErrorKind.BadEmbeddings,
+                $"{blob} holds other content (sha256 {stored?[..Math.Min(12, stored.Length)] ?? "none"}) than was registered ({expected[..Math.Min(12, expected.Length)]}): registered twice with different files?");
+        try
+        {
+            var (_, count, dimension) = media.ReadNpy(content);
+            return (blob, count, dimension, stored);
+        }
+        catch (MediaException e)
+        {
+            await blobs.DeleteIfMatchAsync(blob, content.ETag, ct); // never leave an unusable file at the embeddings name
+            throw new MediaException(S.OriginalName ?? blob, e.Kind, e.Problem, e);
+        }
+    }
+
+    /// <summary>
+    /// A new small import is validated within its registration: one state write (Embedded or Failed) instead of two and no
+    /// trip through the queue. Anything else, or storage trouble on the way, takes the queued path.
+    /// </summary>
+    private async Task<bool> TryImportInlineAsync()
+    {
+        if (S.Kind != VideoSourceKind.Embeddings || S.SizeBytes is <= 0 or > InlineImportBytes) return false;
+        try
+        {
+            var (blob, count, dimension, sha) = await ValidateImportAsync(CancellationToken.None);
+            MarkEmbedded(blob, count, dimension, "imported", sha);
+            S.Stage = VideoStage.Embedded;
+        }
+        catch (MediaException e)
+        {
+            S.Stage = VideoStage.Failed;
+            S.Failure = new VideoFailure { Kind = e.Kind.ToString(), Message = e.Problem, Permanent = e.IsPermanent, At = DateTimeOffset.UtcNow };
+            S.CompletedAt = S.Failure.At;
+        }
+        catch (Exception e) when (IsStorageOutage(e))
+        {
+            return false;
+        }
+        await CommitAsync();
+        return true;
+    }
+
+    /// <summary>Imports up to this size are validated inside Register (a few ms); larger ones are queued like videos.</summary>
+    public const long InlineImportBytes = 4 << 20;
+
+    private void MarkEmbedded(string blob, int rows, int dimension, string version, string? sha256)
     {
         S.EmbeddingsBlob = blob;
+        S.EmbeddingsSha256 = sha256;
         S.SegmentCount = rows;
         S.Dimension = dimension;
         S.EncoderVersion = version;
@@ -334,10 +382,13 @@ public sealed class VideoGrain(
         Volatile.Write(ref _progress, 1);
     }
 
-    private async Task UploadNpyAsync(string blob, float[] values, int rows, int dimension, string encoderName, string encoderVersion, CancellationToken ct)
+    /// <summary>Writes the .npy with its provenance in metadata; returns its SHA-256.</summary>
+    private async Task<string> UploadNpyAsync(string blob, float[] values, int rows, int dimension, string encoderName, string encoderVersion, CancellationToken ct)
     {
         using var buffer = new MemoryStream();
         NpyArray.FromFloats(values, rows, dimension).Write(buffer);
+        var bytes = buffer.ToArray();
+        var sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
         var metadata = new Dictionary<string, string>
         {
             ["videoid"] = Id,
@@ -346,8 +397,10 @@ public sealed class VideoGrain(
             ["encoderspec"] = Ascii(S.Encoder ?? ""),
             ["rows"] = rows.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["dimension"] = dimension.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["sha256"] = sha,
         };
-        await blobs.UploadAsync(blob, buffer.ToArray(), metadata, "application/octet-stream", ct);
+        await blobs.UploadAsync(blob, bytes, metadata, "application/octet-stream", ct);
+        return sha;
     }
 
     private static string Ascii(string value) => new(value.Select(c => c is >= ' ' and <= '~' ? c : '_').ToArray());
@@ -361,93 +414,109 @@ public sealed class VideoGrain(
         }
     }
 
+    private async Task FailAsync(string kind, string message, bool permanent)
+    {
+        var now = DateTimeOffset.UtcNow;
+        S.Stage = VideoStage.Failed;
+        S.Failure = new VideoFailure { Kind = kind, Message = message, Permanent = permanent, At = now };
+        S.CompletedAt = now;
+        // The verdict must reach storage and the index: if storage is down now, the index shard keeps asking (Process)
+        // and each ask saves and publishes again, so the video never stays Failed in memory only.
+        try { await CommitAsync(); }
+        catch (Exception e) when (e is not InconsistentStateException)
+        {
+            logger.LogWarning("video {Id}: recording the failure failed ({Message}); the index shard's next ask records it", Id, e.Message);
+        }
+    }
+
+    /// <summary>A step of the work (Probed, Segmented) is published best effort; the final stage must reach the index.</summary>
     private async Task TransitionAsync(VideoStage stage)
     {
         S.Stage = stage;
+        await CommitAsync(mustIndex: Finished);
+    }
+
+    /// <summary>
+    /// A new version of the state: saved, then published to the index. Registration, retry and the final stage wait for
+    /// the index (throwing if it cannot be reached): the index is the work queue and what status reports, so a video the
+    /// index does not know would never be processed or seen.
+    /// </summary>
+    private async Task CommitAsync(bool mustIndex = true)
+    {
         S.UpdatedAt = DateTimeOffset.UtcNow;
         S.Version++;
         await SaveAsync();
-        await PublishAsync();
+        if (mustIndex) await EnsureIndexedAsync();
+        else await TryPublishAsync();
     }
 
     private async Task SaveAsync()
     {
-        try { await state.WriteStateAsync(); }
+        _unsaved = true;
+        try
+        {
+            await state.WriteStateAsync();
+            _unsaved = false;
+        }
         catch (InconsistentStateException)
         {
             // Another activation (or a clear) wrote this video since we read it: this activation is stale. Let the next
             // call activate afresh from storage.
+            _unsaved = false;
             DeactivateOnIdle();
             throw;
         }
     }
 
-    /// <summary>For the Failed transition: storage hiccups must not leave the video without its verdict.</summary>
-    private async Task SaveWithRetryAsync()
+    // ---- the index ------------------------------------------------------------------------------------------------------
+
+    private VideoIndexEntry Entry() => VideoIndexEntries.From(Id, S);
+
+    /// <summary>Until the index holds this version: publishes (with retries). Throws when it cannot; the shard asks again.</summary>
+    private async Task EnsureIndexedAsync()
     {
-        for (var attempt = 1; ; attempt++)
+        if (_indexedVersion == S.Version || _unsaved) return;
+        var entry = Entry();
+        await VideoRetries.Run(Retries.IndexPublish, _ => GrainFactory.GetGrain<ICorpusIndexGrain>(layout.ShardOf(Id)).Upsert(entry), CancellationToken.None);
+        _indexedVersion = Math.Max(_indexedVersion, entry.Version);
+    }
+
+    /// <summary>Intermediate transitions: best effort (a later transition or the final one supersedes them).</summary>
+    private async Task TryPublishAsync()
+    {
+        try { await EnsureIndexedAsync(); }
+        catch (Exception e) when (e is not ArgumentException)
         {
-            try { await state.WriteStateAsync(); return; }
-            catch (Exception e) when (e is not InconsistentStateException && attempt < 5)
-            {
-                logger.LogWarning(e, "video {Id}: saving state failed (attempt {Attempt}); retrying", Id, attempt);
-                await Task.Delay(Backoff(attempt));
-            }
+            logger.LogWarning("video {Id}: index update to {Stage} failed: {Message}", Id, S.Stage, e.Message);
         }
     }
 
-    /// <summary>Upserts this video's entry into its corpus index shard; an index failure never fails the video (retried, then re-published on the next transition or activation).</summary>
-    private async Task PublishAsync()
-    {
-        var entry = new VideoIndexEntry
-        {
-            Id = Id,
-            Stage = S.Stage,
-            Encoder = S.Encoder,
-            Labels = S.Labels.ToList(),
-            EmbeddedEncoders = S.EmbeddedEncoders.ToList(),
-            FailureKind = S.Failure?.Kind,
-            FailureMessage = S.Failure?.Message is { Length: > 300 } m ? m[..300] : S.Failure?.Message,
-            UpdatedAt = S.UpdatedAt ?? DateTimeOffset.UtcNow,
-            Version = S.Version,
-            SegmentCount = S.SegmentCount,
-            OriginalName = S.OriginalName,
-        };
-        for (var attempt = 1; attempt <= 3; attempt++)
-        {
-            try
-            {
-                await GrainFactory.ShardFor(Id).Upsert(entry);
-                return;
-            }
-            catch (Exception e) when (attempt < 3)
-            {
-                logger.LogWarning(e, "video {Id}: index update failed (attempt {Attempt})", Id, attempt);
-                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt));
-            }
-            catch (Exception e)
-            {
-                logger.LogError(e, "video {Id}: index update failed; it will be re-published on the next transition or activation", Id);
-            }
-        }
-    }
+    public const string StorageKind = "Storage";
+    /// <summary>Labels per video at most (each at most <see cref="LabelRules.MaxLength"/> characters): they live in the index too.</summary>
+    public const int MaxLabels = 64;
 
-    private TimeSpan Backoff(int attempt)
-    {
-        var ms = _options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, Math.Max(0, attempt - 1));
-        return TimeSpan.FromMilliseconds(Math.Min(ms, _options.MaxRetryDelay.TotalMilliseconds));
-    }
-
-    /// <summary>Error kind and whether retrying can help.</summary>
+    /// <summary>Error kind and whether retrying can help. Storage errors (the SDK's own retries exhausted included) are their own kind: waited out.</summary>
     public static (string Kind, bool Permanent) Classify(Exception e) => e switch
     {
         MediaException m => (m.Kind.ToString(), m.IsPermanent),
-        RequestFailedException => ("Storage", false),
+        _ when IsStorageOutage(e) => (StorageKind, false),
+        RequestFailedException r => ($"StorageRequest{r.Status}", false),
         HttpRequestException or IOException => ("IO", false),
         TimeoutException => ("Timeout", false),
         ArgumentException => ("InvalidRequest", true),
         InvalidDataException => ("BadData", true),
         _ => ("Internal", false),
+    };
+
+    /// <summary>Storage unreachable or overloaded: network errors, 408/429/5xx, and the SDK's "Retry failed after N tries"
+    /// (an AggregateException of those). Not 4xx answers about the request itself.</summary>
+    public static bool IsStorageOutage(Exception e) => e switch
+    {
+        RequestFailedException r => r.Status is 0 or 408 or 429 or >= 500,
+        AggregateException a => a.InnerExceptions.Count > 0 && a.InnerExceptions.All(i => i is HttpRequestException or TimeoutException or TaskCanceledException || IsStorageOutage(i)),
+        HttpRequestException h => h.InnerException is System.Net.Sockets.SocketException or IOException || h.StatusCode is null,
+        OrleansException o when o.InnerException is { } inner => IsStorageOutage(inner),
+        _ => false,
     };
 
     private sealed class InlineProgress(Action<double> report) : IProgress<double>

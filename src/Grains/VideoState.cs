@@ -18,6 +18,10 @@ public sealed class VideoState
     public int SegmentCount { get; set; }
     public int Dimension { get; set; }
     public string? EmbeddingsBlob { get; set; }
+    /// <summary>SHA-256 of the embeddings blob's content (also in its metadata): what `lvmae verify` checks the blob against.</summary>
+    public string? EmbeddingsSha256 { get; set; }
+    /// <summary>Something the user should know about a video that still embedded (e.g. truncated: part of it undecodable).</summary>
+    public string? Warning { get; set; }
     public List<string> EmbeddedEncoders { get; set; } = [];
     /// <summary>Work attempts since registration (or the last retry); persisted before each attempt starts.</summary>
     public int Attempts { get; set; }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Threading.Channels;
 
 namespace LvMae.Media;
@@ -17,7 +18,10 @@ internal static class EmbedderImpl
         ArgumentNullException.ThrowIfNull(options);
         SegmentPlanning.Validate(options);
 
-        var info = await ProbeImpl.ProbeAsync(path, cancellationToken).ConfigureAwait(false);
+        var info = await ProbeImpl.ProbeAsync(path, (sampling ?? FrameSamplingOptions.Default).Timeouts, cancellationToken).ConfigureAwait(false);
+        if (info.DurationSeconds > options.MaxDurationSeconds)
+            throw new MediaException(path, MediaErrorKind.TooLong, string.Create(CultureInfo.InvariantCulture,
+                $"its container declares a duration of {info.DurationSeconds:0.#} s ({info.DurationSeconds / 3600:0.#} h), more than the {options.MaxDurationSeconds / 3600:0.##} h maximum (SegmentationOptions.MaxDurationSeconds)"));
         var segments = SegmentPlanning.Plan(info.DurationSeconds, options);
         if (segments.Count == 0)
             throw new MediaException(path, MediaErrorKind.TooFewFrames,
@@ -28,7 +32,8 @@ internal static class EmbedderImpl
         var perBatch = Math.Max(1, encoder.MaxBatchFrames / frames);
         progress?.Report(0);
 
-        var embeddings = new float[segments.Count * dim];
+        // Grown as rows arrive (in plan order): memory follows the segments that decode, not what the container claims.
+        var embeddings = new float[Math.Min(segments.Count, 1024) * dim];
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var channel = Channel.CreateBounded<SegmentFrames>(new BoundedChannelOptions(Math.Max(2, Math.Min(2 * perBatch, 64)))
         {
@@ -37,12 +42,23 @@ internal static class EmbedderImpl
             FullMode = BoundedChannelFullMode.Wait,
         });
 
+        // What the sampler delivered: the segments yielded (a prefix of the plan), the last frame time, and why it
+        // stopped early when the stream ran out (a file cut short), which TruncationCheck weighs once encoding is done.
+        var coverage = new DecodeCoverage();
         var producer = Task.Run(async () =>
         {
             try
             {
                 await foreach (var item in FrameSampler.SampleAsync(path, segments, frames, size, sampling, stop.Token).ConfigureAwait(false))
+                {
+                    coverage.Add(item);
                     await channel.Writer.WriteAsync(item, stop.Token).ConfigureAwait(false);
+                }
+                channel.Writer.TryComplete();
+            }
+            catch (MediaException e) when (e.Kind == MediaErrorKind.Truncated && coverage.Segments > 0)
+            {
+                coverage.Stopped = e;
                 channel.Writer.TryComplete();
             }
             catch (Exception e)
@@ -75,12 +91,14 @@ internal static class EmbedderImpl
                 if (rows.Length != batch.Count * dim)
                     throw new MediaException(path, MediaErrorKind.EncoderFailed, $"{encoder.Name} returned {rows.Length} values for {batch.Count} segments of dimension {dim}");
                 for (var i = 0; i < batch.Count; i++)
-                    rows.AsSpan(i * dim, dim).CopyTo(embeddings.AsSpan(IndexOf(segments, batch[i].Segment) * dim, dim));
+                {
+                    var row = IndexOf(segments, batch[i].Segment);
+                    if ((row + 1) * dim > embeddings.Length) Array.Resize(ref embeddings, Math.Min(segments.Count, Math.Max(2 * embeddings.Length / dim, row + 1)) * dim);
+                    rows.AsSpan(i * dim, dim).CopyTo(embeddings.AsSpan(row * dim, dim));
+                }
                 done += batch.Count;
                 progress?.Report((double)done / segments.Count);
             }
-            if (done != segments.Count)
-                throw new MediaException(path, MediaErrorKind.Truncated, $"only {done} of {segments.Count} segments could be decoded");
         }, stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
         try
@@ -96,20 +114,25 @@ internal static class EmbedderImpl
         }
         await producer.ConfigureAwait(false);
 
+        var truncation = TruncationCheck.Assess(path, info, segments, frames, coverage, options);
+        if (coverage.Segments < segments.Count) segments = segments.Take(coverage.Segments).ToList();
+        if (embeddings.Length != segments.Count * dim) Array.Resize(ref embeddings, segments.Count * dim);
         return new EmbeddedVideo(info, segments, embeddings, dim, encoder.Name, encoder.Version)
         {
             FramesPerSegment = frames,
             FrameSize = size,
             Segmentation = options,
+            Truncation = truncation,
         };
     }
 
     private static int IndexOf(IReadOnlyList<SegmentSpan> segments, SegmentSpan segment)
     {
+        // Segments are records computed on demand by the plan: compare by value.
         var guess = segment.Index - segments[0].Index;
-        if (guess >= 0 && guess < segments.Count && ReferenceEquals(segments[guess], segment)) return guess;
+        if (guess >= 0 && guess < segments.Count && segments[guess] == segment) return guess;
         for (var i = 0; i < segments.Count; i++)
-            if (ReferenceEquals(segments[i], segment)) return i;
+            if (segments[i] == segment) return i;
         throw new InvalidOperationException("sampler returned a segment that was not asked for");
     }
 }

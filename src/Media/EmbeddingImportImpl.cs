@@ -1,4 +1,3 @@
-using System.Text;
 using LvMae.Formats;
 
 namespace LvMae.Media;
@@ -21,28 +20,46 @@ internal static class ImportImpl
 {
     private static readonly string[] IdColumns = ["videoId", "video_id", "id", "video"];
 
+    /// <summary>Most values one imported video may hold (2^28: 1 GiB as float32).</summary>
+    private const long MaxValues = 1L << 28;
+
     public static (float[] Embeddings, int Count, int Dimension) ReadNpy(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path)) throw new MediaException(path, MediaErrorKind.FileNotFound, "embeddings file not found");
-        NpyArray array;
-        try { array = NpyArray.Read(path); }
-        catch (Exception e) when (e is InvalidDataException or NotSupportedException or OverflowException)
+        try
         {
-            throw new MediaException(path, MediaErrorKind.BadEmbeddings, e.Message.Replace(path + ": ", "", StringComparison.Ordinal), e);
+            using var stream = File.OpenRead(path);
+            return ReadNpy(stream, path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"cannot be read: {e.Message}", e);
         }
+    }
+
+    public static (float[] Embeddings, int Count, int Dimension) ReadNpy(ReadOnlyMemory<byte> content, string name)
+    {
+        using var stream = new MemoryStream(content.ToArray(), writable: false);
+        return ReadNpy(stream, name);
+    }
+
+    private static (float[] Embeddings, int Count, int Dimension) ReadNpy(Stream stream, string path)
+    {
+        NpyArray array;
+        try { array = NpyArray.Read(stream, MaxValues * 8); }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or OverflowException)
+        {
+            throw new MediaException(path, MediaErrorKind.BadEmbeddings, e.Message, e);
+        }
         if (array.Shape.Length != 2)
             throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"expected a 2-d float32 array [segments, dim], got shape [{string.Join(", ", array.Shape)}]");
-        if (array.DType is not ("<f4" or "<f8"))
-            throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"expected float32 values, got dtype '{array.DType}'");
+        if (!array.IsFloatingPoint)
+            throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"expected float32 values (or float16/float64), got dtype '{array.DType}'");
         var (count, dim) = (array.Shape[0], array.Shape[1]);
         if (count < 1 || dim < 1)
             throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"empty embeddings [{count}, {dim}]");
-        if (dim > 1 << 16 || count > 1 << 20)
+        if (dim > 1 << 16 || count > 1 << 20 || count * dim > MaxValues)
             throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"implausible embeddings shape [{count}, {dim}]");
         var values = array.ToFloats();
         for (var i = 0; i < values.Length; i++)
@@ -78,81 +95,47 @@ internal static class ImportImpl
         return new ImportedEmbeddings(videos, dimension, labels?.LabelColumns ?? [], unmatched);
     }
 
+    /// <summary>A headed labels CSV: the id column (one of <see cref="IdColumns"/>, anywhere) and label columns; errors name the file and line.</summary>
     public static LabelTable ReadLabels(string path)
     {
         if (!File.Exists(path)) throw new MediaException(path, MediaErrorKind.FileNotFound, "labels CSV not found");
-        List<List<string>> records;
-        try { records = ParseCsv(File.ReadAllText(path, Encoding.UTF8)); }
-        catch (FormatException e) { throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"malformed CSV: {e.Message}", e); }
+        IReadOnlyList<CsvRecord> records;
+        try { records = CsvFile.Read(path); }
+        catch (CsvDataException e) { throw new MediaException(path, MediaErrorKind.BadEmbeddings, e.Line > 0 ? $"line {e.Line}: {e.Problem}" : e.Problem, e); }
+        catch (IOException e) { throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"cannot be read: {e.Message}", e); }
         if (records.Count == 0) throw new MediaException(path, MediaErrorKind.BadEmbeddings, "labels CSV is empty");
-        var header = records[0].Select(h => h.Trim()).ToList();
+        MediaException Bad(long line, string problem) => new(path, MediaErrorKind.BadEmbeddings, $"line {line}: {problem}");
+
+        var header = records[0].Cells;
         var idIndex = -1;
         foreach (var name in IdColumns)
         {
-            idIndex = header.FindIndex(h => string.Equals(h, name, StringComparison.OrdinalIgnoreCase));
+            idIndex = header.ToList().FindIndex(h => string.Equals(h, name, StringComparison.OrdinalIgnoreCase));
             if (idIndex >= 0) break;
         }
-        if (idIndex < 0) throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"labels CSV has no id column (one of {string.Join(", ", IdColumns)}); header: {string.Join(",", header)}");
+        if (idIndex < 0) throw Bad(records[0].Line, $"no id column (one of {string.Join(", ", IdColumns)}) in the header {LabelRules.Quote(string.Join(",", header))}");
         var labelColumns = header.Where((_, i) => i != idIndex).ToList();
-        if (labelColumns.Distinct(StringComparer.Ordinal).Count() != labelColumns.Count)
-            throw new MediaException(path, MediaErrorKind.BadEmbeddings, "labels CSV has duplicate column names");
+        if (labelColumns.GroupBy(c => c, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            throw Bad(records[0].Line, $"column {LabelRules.Quote(twice.Key)} appears twice in the header");
 
         var rows = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
-        for (var line = 1; line < records.Count; line++)
+        var lines = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var (line, cells) in records.Skip(1))
         {
-            var record = records[line];
-            if (record.Count == 1 && record[0].Length == 0) continue; // blank line
-            if (record.Count != header.Count)
-                throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"record {line + 1} has {record.Count} fields, the header has {header.Count}");
-            var id = record[idIndex].Trim();
-            if (!VideoIds.IsValid(id))
-                throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"record {line + 1}: '{id}' is not a valid video id");
+            if (cells.All(c => c.Length == 0)) continue; // a blank line of separators or spaces
+            if (cells.Count != header.Count) throw Bad(line, $"{LabelRules.Cells(cells.Count)}, the header has {header.Count}");
+            var id = cells[idIndex];
+            if (!VideoIds.IsValid(id)) throw Bad(line, $"{LabelRules.Quote(id)} is not a valid video id");
             var values = new Dictionary<string, string>(StringComparer.Ordinal);
             for (var i = 0; i < header.Count; i++)
-                if (i != idIndex) values[header[i]] = record[i];
-            if (!rows.TryAdd(id, values))
-                throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"record {line + 1}: video id '{id}' appears twice");
+            {
+                if (i == idIndex) continue;
+                if (LabelRules.Problem(cells[i]) is { } problem) throw Bad(line, $"column {LabelRules.Quote(header[i])}: {problem}");
+                values[header[i]] = cells[i];
+            }
+            if (!rows.TryAdd(id, values)) throw Bad(line, $"video id {LabelRules.Quote(id)} already appears on line {lines[id]}");
+            lines[id] = line;
         }
         return new LabelTable(header[idIndex], labelColumns, rows);
-    }
-
-    /// <summary>RFC 4180: commas, double-quoted fields with "" escapes and embedded newlines, CRLF or LF.</summary>
-    internal static List<List<string>> ParseCsv(string text)
-    {
-        if (text.Length > 0 && text[0] == '\uFEFF') text = text[1..];
-        var records = new List<List<string>>();
-        var record = new List<string>();
-        var field = new StringBuilder();
-        var quoted = false;
-        var fieldStarted = false;
-        for (var i = 0; i < text.Length; i++)
-        {
-            var c = text[i];
-            if (quoted)
-            {
-                if (c == '"')
-                {
-                    if (i + 1 < text.Length && text[i + 1] == '"') { field.Append('"'); i++; }
-                    else quoted = false;
-                }
-                else field.Append(c);
-                continue;
-            }
-            switch (c)
-            {
-                case '"' when field.Length == 0 && !fieldStarted: quoted = true; fieldStarted = true; break;
-                case '"': throw new FormatException($"stray quote in record {records.Count + 1}");
-                case ',': record.Add(field.ToString()); field.Clear(); fieldStarted = false; break;
-                case '\r': break;
-                case '\n':
-                    record.Add(field.ToString()); field.Clear(); fieldStarted = false;
-                    records.Add(record); record = [];
-                    break;
-                default: field.Append(c); fieldStarted = true; break;
-            }
-        }
-        if (quoted) throw new FormatException("unterminated quoted field");
-        if (field.Length > 0 || record.Count > 0 || fieldStarted) { record.Add(field.ToString()); records.Add(record); }
-        return records;
     }
 }

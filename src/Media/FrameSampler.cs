@@ -40,6 +40,8 @@ public sealed record FrameSamplingOptions
     public int MaxConcurrentSeeks { get; init; } = 2;
     /// <summary>swscale algorithm for the downscale ("area" averages, best for thumbnails; "bilinear", "bicubic", "fast_bilinear").</summary>
     public string ScaleFlags { get; init; } = "area";
+    /// <summary>When ffmpeg (and the embedder's ffprobe) are killed: no output for too long, or too long in all for the video's length.</summary>
+    public ToolTimeouts Timeouts { get; init; } = ToolTimeouts.Default;
 }
 
 /// <summary>
@@ -144,17 +146,12 @@ public static partial class FrameSampler
         if (seek is { } s) { start.ArgumentList.Add("-ss"); start.ArgumentList.Add(F(s)); }
         if (readSeconds is { } r) { start.ArgumentList.Add("-t"); start.ArgumentList.Add(F(r)); }
         // "file:" + absolute path: a name that looks like a protocol or an option ("http:x.mp4", "-y.mp4") stays a local file.
-        foreach (var a in new[] { "-i", "file:" + Path.GetFullPath(path), "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", filter, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1" })
+        foreach (var a in new[] { "-i", ProbeImpl.FileUrl(path), "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", filter, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1" })
             start.ArgumentList.Add(a);
 
-        Process process;
-        try
-        {
-            process = Process.Start(start) ?? throw new MediaException(path, MediaErrorKind.ToolFailed, "ffmpeg did not start");
-        }
-        catch (Exception e) when (FfmpegTool.IsToolMissing(e)) { throw FfmpegTool.Missing(path, "ffmpeg", e); }
-
-        using var _ = process;
+        using var process = ToolProcess.Start(start, path, "ffmpeg");
+        var coveredSeconds = readSeconds ?? segments[^1].EndSeconds - origin;
+        using var watchdog = new ToolWatchdog(process, options.Timeouts.NoProgress, options.Timeouts.DecodeLimit(coveredSeconds));
         var diagnostics = new Queue<string>();
         var times = Channel.CreateUnbounded<double>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var stderrTask = Task.Run(async () =>
@@ -180,7 +177,7 @@ public static partial class FrameSampler
             finally { times.Writer.TryComplete(); }
         }, CancellationToken.None);
 
-        using var kill = ct.Register(() => Kill(process));
+        using var kill = ct.Register(() => ToolProcess.KillTree(process));
         var frameBytes = size * size * 3;
         var frames = new List<(double Time, byte[] Data)>();
         var emitted = 0;
@@ -191,11 +188,14 @@ public static partial class FrameSampler
             while (true)
             {
                 var buffer = new byte[frameBytes];
-                var read = await stdout.ReadAtLeastAsync(buffer, frameBytes, throwOnEndOfStream: false, ct).ConfigureAwait(false);
+                var read = await ReadFrameAsync(stdout, buffer, watchdog, ct).ConfigureAwait(false);
+                if (watchdog.Expired is { } why) throw ToolProcess.TimedOut(path, "ffmpeg", why);
                 if (read < frameBytes) break;
                 double time;
+                watchdog.Waiting(); // the frame's timestamp comes on stderr, just after its bytes
                 try { time = await times.Reader.ReadAsync(ct).ConfigureAwait(false); }
                 catch (ChannelClosedException) { time = double.NaN; }
+                finally { watchdog.Progressed(); }
                 if (double.IsNaN(time)) time = frames.Count > 0 ? frames[^1].Time + 1e-3 : 0; // no timestamp: keep decode order
                 frames.Add((time, buffer));
                 while (emitted < segments.Count && time >= targets[emitted][^1])
@@ -210,8 +210,11 @@ public static partial class FrameSampler
 
             if (emitted < segments.Count)
             {
+                watchdog.Waiting();
                 await process.WaitForExitAsync(ct).ConfigureAwait(false);
                 await stderrTask.ConfigureAwait(false);
+                watchdog.Progressed();
+                if (watchdog.Expired is { } why) throw ToolProcess.TimedOut(path, "ffmpeg", why);
                 var exit = process.ExitCode;
                 if (frames.Count == 0)
                     throw DecodeFailure(path, exit, Snapshot(diagnostics), "no frame could be decoded");
@@ -230,9 +233,25 @@ public static partial class FrameSampler
         }
         finally
         {
-            if (!completed || !process.HasExited) Kill(process);
+            if (!completed || !process.HasExited) ToolProcess.KillTree(process);
             try { await stderrTask.ConfigureAwait(false); } catch { /* stderr reader only logs */ }
         }
+    }
+
+    /// <summary>Fills <paramref name="buffer"/> with one frame (fewer bytes only at the end of the stream); every chunk that arrives counts as progress.</summary>
+    private static async Task<int> ReadFrameAsync(Stream stdout, byte[] buffer, ToolWatchdog watchdog, CancellationToken ct)
+    {
+        var read = 0;
+        while (read < buffer.Length)
+        {
+            watchdog.Waiting();
+            int n;
+            try { n = await stdout.ReadAsync(buffer.AsMemory(read), ct).ConfigureAwait(false); }
+            finally { watchdog.Progressed(); }
+            if (n == 0) break;
+            read += n;
+        }
+        return read;
     }
 
     /// <summary>
@@ -296,8 +315,8 @@ public static partial class FrameSampler
         if (ProbeImpl.SniffContainer(path) is null && text.Contains("Invalid data found", StringComparison.Ordinal))
             return new MediaException(path, MediaErrorKind.NotMedia, $"{what}: not a media file ffmpeg can read");
         var detail = stderr.LastOrDefault(l => l.Contains("rror", StringComparison.Ordinal) || l.Contains("nvalid", StringComparison.Ordinal) || l.Contains("runcat", StringComparison.Ordinal))
-                     ?? stderr.LastOrDefault() ?? "no diagnostics";
-        detail = detail.Replace(path, "", StringComparison.Ordinal).Trim(' ', ':');
+                     ?? (exitCode == 0 ? "no error reported: the stream just ends" : stderr.LastOrDefault() ?? "no diagnostics");
+        detail = ProbeImpl.WithoutPath(detail, path);
         if (detail.Length > 300) detail = detail[..300] + "...";
         return new MediaException(path, MediaErrorKind.Truncated, $"{what} (ffmpeg exit {exitCode}: {detail})");
     }
@@ -305,13 +324,6 @@ public static partial class FrameSampler
     private static IReadOnlyList<string> Snapshot(Queue<string> lines)
     {
         lock (lines) return lines.ToArray();
-    }
-
-    private static void Kill(Process process)
-    {
-        try { if (!process.HasExited) process.Kill(entireProcessTree: true); }
-        catch (InvalidOperationException) { /* already gone */ }
-        catch (System.ComponentModel.Win32Exception) { /* already gone */ }
     }
 
     private static string F(double value) => value.ToString("0.#########", CultureInfo.InvariantCulture);

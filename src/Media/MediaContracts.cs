@@ -19,6 +19,10 @@ public enum MediaErrorKind
     /// <summary>ffmpeg failed for a reason not attributable to the input (may succeed on retry).</summary>
     ToolFailed,
     EncoderFailed,
+    /// <summary>ffprobe/ffmpeg ran past its time limit and was killed (a hung decode, or a machine too loaded: may succeed on retry).</summary>
+    TimedOut,
+    /// <summary>The container declares a duration beyond <see cref="SegmentationOptions.MaxDurationSeconds"/>.</summary>
+    TooLong,
 }
 
 /// <summary>A clear, named error for one input. Never thrown for anything but that input.</summary>
@@ -30,7 +34,7 @@ public sealed class MediaException(string input, MediaErrorKind kind, string pro
     public string Problem { get; } = problem;
 
     /// <summary>True when retrying the same input cannot help (corrupt, not a video, ...).</summary>
-    public bool IsPermanent => Kind is not (MediaErrorKind.ToolMissing or MediaErrorKind.ToolFailed);
+    public bool IsPermanent => Kind is not (MediaErrorKind.ToolMissing or MediaErrorKind.ToolFailed or MediaErrorKind.TimedOut);
 }
 
 /// <summary>What ffprobe says about a video file.</summary>
@@ -57,6 +61,24 @@ public sealed record SegmentationOptions
     public double MinLastSegmentSeconds { get; init; } = 1.0;
     /// <summary>Frames sampled per segment; null = the encoder's default.</summary>
     public int? FramesPerSegment { get; init; }
+    /// <summary>Longest video embedded (24 h): a container that declares more is refused before anything is allocated for it.</summary>
+    public double MaxDurationSeconds { get; init; } = 24 * 3600;
+    /// <summary>
+    /// A video that decodes for less of its declared duration than this (cut short, corrupt) fails as Truncated; one that
+    /// decodes for more is embedded up to where decoding stopped and marked with a <see cref="Truncation"/>.
+    /// </summary>
+    public double MinDecodableFraction { get; init; } = 0.5;
+}
+
+/// <summary>A video whose frames stop before its declared duration ends (a file cut short): what was embedded covers <see cref="DecodableSeconds"/>.</summary>
+public sealed record Truncation(double DeclaredSeconds, double DecodableSeconds)
+{
+    [System.Text.Json.Serialization.JsonIgnore]
+    public double MissingSeconds => DeclaredSeconds - DecodableSeconds;
+
+    /// <summary>"truncated: 37.2 of 60.0 s decodable".</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string Warning => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"truncated: {DecodableSeconds:0.0} of {DeclaredSeconds:0.0} s decodable");
 }
 
 /// <summary>
@@ -129,6 +151,8 @@ public sealed record EmbeddedVideo(
     public int FrameSize { get; init; }
     /// <summary>The segmentation used (segment length, minimum last segment).</summary>
     public SegmentationOptions? Segmentation { get; init; }
+    /// <summary>Set when frames stopped before the declared duration: <see cref="Segments"/> then end where decoding did.</summary>
+    public Truncation? Truncation { get; init; }
 
     /// <summary>The serialisable record stored as segments.json next to the embeddings.</summary>
     public SegmentsDocument ToDocument(string? videoId = null, string? contentSha256 = null) => SegmentsDocument.From(this, videoId, contentSha256);

@@ -7,12 +7,16 @@ public static class VideoProber
 {
     /// <summary>ffprobe the file; throws <see cref="MediaException"/> naming the file and the problem.</summary>
     public static Task<VideoInfo> ProbeAsync(string path, CancellationToken cancellationToken = default) =>
-        ProbeImpl.ProbeAsync(path, cancellationToken);
+        ProbeImpl.ProbeAsync(path, ToolTimeouts.Default, cancellationToken);
+
+    /// <summary>As above, with ffprobe killed and the file failed as TimedOut after <see cref="ToolTimeouts.Probe"/>.</summary>
+    public static Task<VideoInfo> ProbeAsync(string path, ToolTimeouts timeouts, CancellationToken cancellationToken) =>
+        ProbeImpl.ProbeAsync(path, timeouts, cancellationToken);
 }
 
 public static class Segmentation
 {
-    /// <summary>Consecutive segments covering the duration; the last partial one kept if long enough.</summary>
+    /// <summary>Consecutive segments covering the duration, the last partial one kept if long enough; computed on demand (no memory per segment).</summary>
     public static IReadOnlyList<SegmentSpan> Plan(double durationSeconds, SegmentationOptions options) =>
         SegmentPlanning.Plan(durationSeconds, options);
 
@@ -88,6 +92,9 @@ public static class EmbeddingImport
 {
     /// <summary>Reads a precomputed float32 [N, d] `.npy` (as Python pipelines write them); clear error when malformed.</summary>
     public static (float[] Embeddings, int Count, int Dimension) ReadNpy(string path) => ImportImpl.ReadNpy(path);
+
+    /// <summary>The same checks on bytes already in memory (a blob); <paramref name="name"/> names the input in errors.</summary>
+    public static (float[] Embeddings, int Count, int Dimension) ReadNpy(ReadOnlyMemory<byte> content, string name) => ImportImpl.ReadNpy(content, name);
 
     /// <summary>Every &lt;videoId&gt;.npy in <paramref name="directory"/> (same dimension), with labels from an optional CSV (id column videoId/video_id/id + label columns).</summary>
     public static ImportedEmbeddings ImportDirectory(string directory, string? labelsCsv = null) => ImportImpl.ImportDirectory(directory, labelsCsv);

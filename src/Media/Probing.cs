@@ -1,5 +1,7 @@
 using System.ComponentModel;
+using System.Diagnostics;
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using FFMpegCore;
 using FFMpegCore.Exceptions;
@@ -18,25 +20,68 @@ public static class MediaLimits
 /// <summary>ffprobe through FFMpegCore, with every failure mapped to a named <see cref="MediaException"/>.</summary>
 internal static class ProbeImpl
 {
-    public static async Task<VideoInfo> ProbeAsync(string path, CancellationToken cancellationToken)
+    public static async Task<VideoInfo> ProbeAsync(string path, ToolTimeouts timeouts, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(timeouts);
         var size = CheckFile(path);
+        var (exitCode, json, stderr) = await RunFfprobeAsync(path, timeouts.Probe, cancellationToken).ConfigureAwait(false);
+        if (exitCode != 0) throw FromProbeError(path, exitCode, stderr, null);
 
         IMediaAnalysis analysis;
-        try
+        try { analysis = FFProbe.FromJson(json); }
+        catch (Exception e) when (e is JsonException or FFMpegException or NullReferenceException or FormatException)
         {
-            analysis = await FFProbe.AnalyseAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
+            throw new MediaException(path, MediaErrorKind.NotMedia, "ffprobe output was not understood (not a media file?)", e);
         }
-        catch (OperationCanceledException) { throw; }
-        catch (FileNotFoundException e) { throw new MediaException(path, MediaErrorKind.FileNotFound, "file not found", e); }
-        catch (FFProbeProcessException e) { throw FromProbeError(path, e.ExitCode, e.StandardError, e); }
-        catch (FFMpegException e) { throw new MediaException(path, MediaErrorKind.NotMedia, $"ffprobe could not analyse it: {FirstLine(e.Message)}", e); }
-        catch (JsonException e) { throw new MediaException(path, MediaErrorKind.NotMedia, "ffprobe output was not understood (not a media file?)", e); }
-        catch (Exception e) when (FfmpegTool.IsToolMissing(e)) { throw FfmpegTool.Missing(path, "ffprobe", e); }
-
         return Validate(path, size, analysis);
     }
+
+    /// <summary>
+    /// ffprobe's JSON analysis (the arguments FFMpegCore uses), run here rather than through FFMpegCore so that a hung
+    /// ffprobe is killed, with its process tree, after <paramref name="timeout"/>.
+    /// </summary>
+    private static async Task<(int ExitCode, string Json, IReadOnlyList<string> Stderr)> RunFfprobeAsync(string path, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var start = new ProcessStartInfo(GlobalFFOptions.GetFFProbeBinaryPath())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            CreateNoWindow = true,
+            StandardOutputEncoding = Encoding.UTF8,
+            StandardErrorEncoding = Encoding.UTF8,
+        };
+        // "file:" + absolute path: a name that looks like a protocol or an option ("http:x.mp4", "-y.mp4") stays a local file.
+        foreach (var a in new[] { "-loglevel", "error", "-print_format", "json", "-show_format", "-sexagesimal", "-show_streams", "-show_chapters", FileUrl(path) })
+            start.ArgumentList.Add(a);
+
+        using var process = ToolProcess.Start(start, path, "ffprobe");
+        using var deadline = new CancellationTokenSource(timeout);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
+        try
+        {
+            await process.WaitForExitAsync(linked.Token).ConfigureAwait(false);
+            var json = await stdout.WaitAsync(linked.Token).ConfigureAwait(false);
+            var errors = await stderr.WaitAsync(linked.Token).ConfigureAwait(false);
+            return (process.ExitCode, json, errors.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            ToolProcess.KillTree(process);
+            throw ToolProcess.TimedOut(path, "ffprobe", $"did not finish within {ToolTimeouts.Describe(timeout)}");
+        }
+        catch (OperationCanceledException)
+        {
+            ToolProcess.KillTree(process);
+            throw;
+        }
+    }
+
+    /// <summary>How ffmpeg and ffprobe are given a local file.</summary>
+    internal static string FileUrl(string path) => "file:" + Path.GetFullPath(path);
 
     internal static long CheckFile(string path)
     {
@@ -46,7 +91,8 @@ internal static class ProbeImpl
         {
             file = new FileInfo(path);
             if (!file.Exists) throw new MediaException(path, MediaErrorKind.FileNotFound, "file not found");
-            if (file.Length == 0) throw new MediaException(path, MediaErrorKind.EmptyFile, "file is empty (0 bytes)");
+            // Checked before opening: a named pipe also reports 0 bytes, and opening one blocks until a writer comes.
+            if (file.Length == 0) throw new MediaException(path, MediaErrorKind.EmptyFile, "file is empty (0 bytes) or not a regular file (a pipe or device)");
             using var probe = file.OpenRead(); // unreadable (permissions, I/O) surfaces here with a clear name
         }
         catch (MediaException) { throw; }
@@ -164,13 +210,15 @@ internal static class ProbeImpl
     internal static string LastMeaningfulLine(IReadOnlyList<string>? lines, string path)
     {
         if (lines is null || lines.Count == 0) return "no diagnostics";
-        var line = lines.LastOrDefault(l => !string.IsNullOrWhiteSpace(l)) ?? "no diagnostics";
-        line = line.Replace(path, "", StringComparison.Ordinal).Trim(' ', ':');
-        if (lines.Count > 1 && lines[0] != line) line = $"{lines[0].Trim()}; {line}";
+        var line = WithoutPath(lines.LastOrDefault(l => !string.IsNullOrWhiteSpace(l)) ?? "no diagnostics", path);
+        var first = WithoutPath(lines[0], path);
+        if (lines.Count > 1 && first != line) line = $"{first}; {line}";
         return line.Length > 300 ? line[..300] + "..." : line;
     }
 
-    private static string FirstLine(string message) => message.Split('\n')[0];
+    /// <summary>A tool's diagnostic line without the input's name (the error names it once already).</summary>
+    internal static string WithoutPath(string line, string path) =>
+        line.Replace(FileUrl(path), "", StringComparison.Ordinal).Replace(path, "", StringComparison.Ordinal).Trim(' ', ':');
 }
 
 /// <summary>Where ffmpeg is and how its absence looks.</summary>

@@ -23,6 +23,10 @@ public sealed record SegmentsDocument
     public int Dimension { get; init; }
     public int FramesPerSegment { get; init; }
     public int FrameSize { get; init; }
+    /// <summary>Set when the video decodes for less than its declared duration (see <see cref="Media.Truncation"/>).</summary>
+    public Truncation? Truncation { get; init; }
+    /// <summary>A line for people reading the blob: "truncated: 37.2 of 60.0 s decodable"; null when all is well.</summary>
+    public string? Warning { get; init; }
     public DateTimeOffset CreatedUtc { get; init; } = DateTimeOffset.UtcNow;
 
     private static readonly JsonSerializerOptions Json = new()
@@ -46,6 +50,8 @@ public sealed record SegmentsDocument
         Dimension = video.Dimension,
         FramesPerSegment = video.FramesPerSegment,
         FrameSize = video.FrameSize,
+        Truncation = video.Truncation,
+        Warning = video.Truncation?.Warning,
     };
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);

@@ -5,38 +5,53 @@ using System.Net.Sockets;
 namespace LvMae.Silo;
 
 /// <summary>
-/// Azurite for `up`/`demo`: the binary from $LVMAE_AZURITE_BIN (set by ./lvmae) or infra/azurite; reused when something
-/// already answers on the port.
+/// Azurite for `up`/`demo`, serving blobs (grain state, data) and tables (reminders, membership): the binary from
+/// $LVMAE_AZURITE_BIN (set by ./lvmae) or infra/azurite; reused when something already answers on both ports.
 /// </summary>
 public sealed class LocalAzurite : IAsyncDisposable
 {
     private readonly Process? _process;
 
-    private LocalAzurite(Process? process, int port, string dataDirectory, bool reused)
+    private LocalAzurite(Process? process, int port, int tablePort, string dataDirectory, bool reused)
     {
         _process = process;
         Port = port;
+        TablePort = tablePort;
         DataDirectory = dataDirectory;
         Reused = reused;
     }
 
+    /// <summary>The blob port.</summary>
     public int Port { get; }
+    public int TablePort { get; }
     public string DataDirectory { get; }
     public bool Reused { get; }
+    /// <summary>The Azurite process this instance started (null when it reused one): `lvmae down` stops it if its `up` died.</summary>
+    public int? ProcessId => _process?.Id;
 
     public string ConnectionString =>
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
         "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-        $"BlobEndpoint=http://127.0.0.1:{Port}/devstoreaccount1;";
+        $"BlobEndpoint=http://127.0.0.1:{Port}/devstoreaccount1;TableEndpoint=http://127.0.0.1:{TablePort}/devstoreaccount1;";
 
-    public static async Task<LocalAzurite> StartAsync(int port, string dataDirectory)
+    /// <summary>Starts Azurite (blob on <paramref name="port"/>, table on <paramref name="tablePort"/>, default port + 2 as
+    /// Azure's development defaults 10000/10002), or reuses one already answering on both.</summary>
+    public static async Task<LocalAzurite> StartAsync(int port, string dataDirectory, int? tablePort = null, int? queuePort = null)
     {
-        if (Listening(port)) return new LocalAzurite(null, port, dataDirectory, reused: true);
+        var table = tablePort ?? port + 2;
+        if (Listening(port) && Listening(table)) return new LocalAzurite(null, port, table, dataDirectory, reused: true);
+        if (Listening(port))
+            throw new InvalidOperationException($"something answers on blob port {port} but not on table port {table}: an Azurite started without tables (an older `lvmae up`?) — stop it first");
         var binary = Find();
         Directory.CreateDirectory(dataDirectory);
         var start = new ProcessStartInfo(binary)
         {
-            ArgumentList = { "--blobHost", "127.0.0.1", "--blobPort", port.ToString(), "--location", dataDirectory, "--skipApiVersionCheck", "--disableTelemetry", "--silent" },
+            ArgumentList =
+            {
+                "--blobHost", "127.0.0.1", "--blobPort", port.ToString(), "--tableHost", "127.0.0.1", "--tablePort", table.ToString(),
+                "--queueHost", "127.0.0.1", "--queuePort", (queuePort ?? port + 1).ToString(),
+                "--location", dataDirectory, "--skipApiVersionCheck", "--disableTelemetry", "--silent",
+            },
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
         var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {binary}");
@@ -45,26 +60,31 @@ public sealed class LocalAzurite : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!Listening(port))
+        while (!Listening(port) || !Listening(table))
         {
             if (process.HasExited) throw new InvalidOperationException($"Azurite exited with code {process.ExitCode}");
             if (DateTime.UtcNow > deadline) { process.Kill(true); throw new TimeoutException($"Azurite did not listen on {port}"); }
             await Task.Delay(100);
         }
-        return new LocalAzurite(process, port, dataDirectory, reused: false);
+        return new LocalAzurite(process, port, table, dataDirectory, reused: false);
     }
 
     private static string Find()
     {
         var fromEnv = Environment.GetEnvironmentVariable("LVMAE_AZURITE_BIN");
-        if (!string.IsNullOrEmpty(fromEnv) && File.Exists(fromEnv)) return fromEnv;
+        if (!string.IsNullOrEmpty(fromEnv) && File.Exists(fromEnv))
+        {
+            // An older setup pointed at azurite-blob; blobs alone are not enough now (reminders and membership are tables).
+            var all = Path.Combine(Path.GetDirectoryName(fromEnv)!, "azurite");
+            return Path.GetFileName(fromEnv) == "azurite-blob" && File.Exists(all) ? all : fromEnv;
+        }
         foreach (var start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
             {
-                var candidate = Path.Combine(dir.FullName, "infra", "azurite", "node_modules", ".bin", "azurite-blob");
+                var candidate = Path.Combine(dir.FullName, "infra", "azurite", "node_modules", ".bin", "azurite");
                 if (File.Exists(candidate)) return candidate;
             }
-        throw new FileNotFoundException("azurite-blob not found: run ./lvmae (it installs Azurite into infra/azurite) or set LVMAE_AZURITE_BIN, or use --no-azurite");
+        throw new FileNotFoundException("azurite not found: run ./lvmae (it installs Azurite into infra/azurite) or set LVMAE_AZURITE_BIN, or use --no-azurite");
     }
 
     private static bool Listening(int port)

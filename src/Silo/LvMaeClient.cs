@@ -21,9 +21,20 @@ public sealed class LvMaeClient : IAsyncDisposable
     public IGrainFactory Grains => Cluster;
 
     /// <summary>Connects, or throws <see cref="SiloUnreachableException"/> with a message saying where it looked and how to start a silo.</summary>
-    public static async Task<LvMaeClient> ConnectAsync(ClusteringOptions clustering, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    public static Task<LvMaeClient> ConnectAsync(LvMaeSiloSettings settings, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        ConnectAsync(settings.Clustering, settings.Tls, timeout, cancellationToken, settings.Storage.ConnectionString);
+
+    public static Task<LvMaeClient> ConnectAsync(ClusteringOptions clustering, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        ConnectAsync(clustering, new ClusterTlsOptions(), timeout, cancellationToken);
+
+    /// <summary>Connects with the client certificate of <paramref name="tls"/> when it is configured (a cluster secured with mutual TLS).</summary>
+    /// <param name="storageConnectionString">AzureTable clustering: the storage account whose tables hold the membership.</param>
+    public static async Task<LvMaeClient> ConnectAsync(ClusteringOptions clustering, ClusterTlsOptions tls, TimeSpan? timeout = null, CancellationToken cancellationToken = default,
+        string? storageConnectionString = null)
     {
-        var problems = clustering.Problems().ToList();
+        if (clustering.Mode == ClusteringMode.AzureTable && string.IsNullOrWhiteSpace(storageConnectionString))
+            throw new LvMaeConfigurationException(["AzureTable clustering needs LvMae:Storage:ConnectionString (the account whose tables hold the membership)"]);
+        var problems = clustering.Problems().Concat(tls.Enabled ? ClusterCredentials.Check(tls) : []).ToList();
         if (problems.Count > 0) throw new LvMaeConfigurationException(problems);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();
@@ -34,9 +45,13 @@ public sealed class LvMaeClient : IAsyncDisposable
             else
             {
                 client.Configure<ClusterOptions>(o => { o.ClusterId = clustering.ClusterId; o.ServiceId = clustering.ServiceId; });
-                client.UseRedisClustering(o => o.ConfigurationOptions = RedisConfiguration.Parse(clustering.RedisConnectionString!));
+                if (clustering.Mode == ClusteringMode.AzureTable)
+                    client.UseAzureStorageClustering(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(storageConnectionString));
+                else
+                    client.UseRedisClustering(o => o.ConfigurationOptions = RedisConfiguration.Parse(clustering.RedisConnectionString!));
             }
             client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
+            client.UseClusterTls(tls);
         });
         var host = builder.Build();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -49,14 +64,29 @@ public sealed class LvMaeClient : IAsyncDisposable
         catch (Exception e) when (e is not LvMaeConfigurationException)
         {
             host.Dispose();
-            var where = clustering.Mode == ClusteringMode.Localhost
-                ? $"a local silo on gateway port {clustering.GatewayPort} (127.0.0.1)"
-                : $"the cluster '{clustering.ClusterId}' registered in Redis ({RedactPassword(clustering.RedisConnectionString!)})";
+            var where = clustering.Mode switch
+            {
+                ClusteringMode.Localhost => $"a local silo on gateway port {clustering.GatewayPort} (127.0.0.1)",
+                ClusteringMode.AzureTable => $"the cluster '{clustering.ClusterId}' registered in the storage account's tables ({RedactKey(storageConnectionString!)})",
+                _ => $"the cluster '{clustering.ClusterId}' registered in Redis ({RedactPassword(clustering.RedisConnectionString!)})",
+            };
             throw new SiloUnreachableException(
-                $"no LvMae silo reachable: looked for {where}. Start one with `./lvmae up` (or `dotnet run --project src/Silo`), " +
-                $"or point LVMAE__Clustering__* (see src/Silo/appsettings.json) at a running cluster. ({e.GetType().Name}: {e.Message})", e);
+                $"no LvMae silo reachable: looked for {where}. Start one with `./lvmae up --detach` (or `./lvmae silo`), " +
+                $"or point LVMAE__Clustering__* (see src/Silo/appsettings.json) at a running cluster. {TlsHint(clustering, tls)}({e.GetType().Name}: {e.Message})", e);
         }
     }
+
+    /// <summary>A storage connection string without its account key or SAS (logs and errors never carry secrets).</summary>
+    public static string RedactKey(string connection) =>
+        string.Join(';', connection.Split(';', StringSplitOptions.RemoveEmptyEntries).Select(p =>
+            p.TrimStart().StartsWith("AccountKey=", StringComparison.OrdinalIgnoreCase) ? "AccountKey=***"
+            : p.TrimStart().StartsWith("SharedAccessSignature=", StringComparison.OrdinalIgnoreCase) ? "SharedAccessSignature=***" : p));
+
+    // A secured cluster refuses clients without the right certificate; the connection just fails, so say what to check.
+    private static string TlsHint(ClusteringOptions clustering, ClusterTlsOptions tls) =>
+        tls.Enabled ? $"This client presents {tls.CertificatePath}: check that the cluster's CA ({tls.CaCertificatePath}) issued it and that the silos use TLS too. "
+        : clustering.Mode == ClusteringMode.Localhost ? ""
+        : "If the cluster is secured with TLS, set LVMAE__Tls__CertificatePath and LVMAE__Tls__CaCertificatePath. ";
 
     private static string RedactPassword(string connection) =>
         string.Join(',', connection.Split(',').Select(p => p.TrimStart().StartsWith("password=", StringComparison.OrdinalIgnoreCase) ? "password=***" : p));

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json.Serialization;
 using LvMae.Grains;
 using Microsoft.AspNetCore.Builder;
@@ -58,6 +57,7 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
         builder.Logging.SetMinimumLevel(settings.Logging.MinimumLevel);
         builder.Logging.AddFilter("Orleans", settings.Logging.OrleansLevel);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.Logging.AddFilter("Polly", LogLevel.Warning); // Orleans' placement pipeline logs every attempt at Information
 
         var api = settings.Api;
         if (api.Enabled)
@@ -82,6 +82,7 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
     public static void ConfigureSilo(ISiloBuilder silo, LvMaeSiloSettings settings)
     {
         var c = settings.Clustering;
+        var traffic = new LvMae.Storage.StorageTraffic();
         if (c.Mode == ClusteringMode.Localhost)
         {
             var primary = c.PrimarySiloPort is { } p ? new IPEndPoint(IPAddress.Loopback, p) : null;
@@ -90,18 +91,16 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
         else
         {
             silo.Configure<ClusterOptions>(o => { o.ClusterId = c.ClusterId; o.ServiceId = c.ServiceId; });
-            silo.ConfigureEndpoints(AdvertisedAddress(c), c.SiloPort, c.GatewayPort, listenOnAnyHostAddress: true);
-            silo.UseRedisClustering(o => o.ConfigurationOptions = RedisConfiguration.Parse(c.RedisConnectionString!));
+            silo.ConfigureEndpoints(SiloNetwork.AdvertisedAddress(c), c.SiloPort, c.GatewayPort, listenOnAnyHostAddress: SiloNetwork.ListensBeyondLoopback(c));
+            if (c.Mode == ClusteringMode.AzureTable)
+                silo.UseAzureStorageClustering(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(settings.Storage.ConnectionString, GrainsHosting.TableOptions(traffic)));
+            else
+                silo.UseRedisClustering(o => o.ConfigurationOptions = RedisConfiguration.Parse(c.RedisConnectionString!));
         }
-        silo.AddLvMaeGrains(settings.Storage.ConnectionString, settings.Storage.Container, p => CopyProcessing(settings.Processing, p));
+        silo.UseClusterTls(settings.Tls);
+        silo.AddLvMaeGrains(settings.Storage.ConnectionString, settings.Storage.Container, p => CopyProcessing(settings.Processing, p),
+            i => { i.Shards = settings.Index.Shards; i.CompactBytes = settings.Index.CompactBytes; i.AuditInterval = settings.Index.AuditInterval; }, traffic);
         if (settings.Api.Enabled && settings.Api.Dashboard) silo.AddDashboard();
-    }
-
-    private static IPAddress AdvertisedAddress(ClusteringOptions c)
-    {
-        if (c.AdvertisedIPAddress is not null) return IPAddress.Parse(c.AdvertisedIPAddress);
-        var address = Dns.GetHostAddresses(Dns.GetHostName()).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a));
-        return address ?? IPAddress.Loopback;
     }
 
     private static void CopyProcessing(ProcessingOptions from, ProcessingOptions to)
@@ -110,9 +109,13 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
         to.MaxAttempts = from.MaxAttempts;
         to.RetryBaseDelay = from.RetryBaseDelay;
         to.MaxRetryDelay = from.MaxRetryDelay;
-        to.ResumeSweepInterval = from.ResumeSweepInterval;
+        to.DispatchInterval = from.DispatchInterval;
+        to.DispatchReminderPeriod = from.DispatchReminderPeriod;
+        to.DispatchOvercommit = from.DispatchOvercommit;
+        to.MinDispatchPerShard = from.MinDispatchPerShard;
         to.WorkDirectory = from.WorkDirectory;
         to.SegmentSeconds = from.SegmentSeconds;
+        to.ModelDirectory = from.ModelDirectory;
     }
 
     public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => _app.WaitForShutdownAsync(cancellationToken);

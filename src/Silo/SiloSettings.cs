@@ -5,29 +5,35 @@ using Microsoft.Extensions.Configuration;
 
 namespace LvMae.Silo;
 
-/// <summary>Blob storage for grain state and data (section LvMae:Storage; env LVMAE__Storage__ConnectionString).</summary>
+/// <summary>
+/// The storage account (section LvMae:Storage; env LVMAE__Storage__ConnectionString): data blobs in <see cref="Container"/>,
+/// grain state in "&lt;Container&gt;-state", reminders and (AzureTable clustering) membership in its tables.
+/// </summary>
 public sealed class StorageOptions
 {
     public const string Section = "LvMae:Storage";
-    /// <summary>Azure Storage connection string; Azurite: UseDevelopmentStorage=true or an explicit one with BlobEndpoint.</summary>
+    /// <summary>Azure Storage connection string with blob and table endpoints; Azurite: UseDevelopmentStorage=true (ports 10000/10002) or an explicit one.</summary>
     public string ConnectionString { get; set; } = "UseDevelopmentStorage=true";
     public string Container { get; set; } = BlobLayout.DefaultContainer;
 
     public IEnumerable<string> Problems()
     {
         if (string.IsNullOrWhiteSpace(ConnectionString)) yield return "LvMae:Storage:ConnectionString is empty";
-        if (!BlobGrainStorageOptions.IsValidContainerName(Container))
+        if (!BlobLayout.IsValidContainerName(Container))
             yield return $"LvMae:Storage:Container '{Container}' is not a valid blob container name (3-63 of a-z 0-9 -)";
     }
 }
 
-public enum ClusteringMode { Localhost, Redis }
+/// <summary>Cluster membership: Localhost (one machine), AzureTable (the storage account's tables: multi-machine, the default for
+/// a cluster), or Redis.</summary>
+public enum ClusteringMode { Localhost, AzureTable, Redis }
 
 /// <summary>Cluster membership (section LvMae:Clustering).</summary>
 public sealed class ClusteringOptions
 {
     public const string Section = "LvMae:Clustering";
-    /// <summary>Localhost (one machine, development) or Redis (multi-machine: every silo and client names the same Redis).</summary>
+    /// <summary>Localhost (one machine, development), AzureTable (multi-machine: membership in the storage account's tables,
+    /// every silo and client names the same account) or Redis (multi-machine: every silo and client names the same Redis).</summary>
     public ClusteringMode Mode { get; set; } = ClusteringMode.Localhost;
     public string ClusterId { get; set; } = "lvmae";
     public string ServiceId { get; set; } = "lvmae";
@@ -35,7 +41,7 @@ public sealed class ClusteringOptions
     public int GatewayPort { get; set; } = 30000;
     /// <summary>Redis mode: StackExchange.Redis configuration, e.g. "10.0.0.5:6379,password=...".</summary>
     public string? RedisConnectionString { get; set; }
-    /// <summary>Redis mode: the address other silos and clients reach this silo at (default: the first non-loopback IPv4).</summary>
+    /// <summary>AzureTable and Redis modes: the address other silos and clients reach this silo at (default: the first non-loopback IPv4).</summary>
     public string? AdvertisedIPAddress { get; set; }
     /// <summary>Localhost mode, extra silos on the same machine: the first silo's silo port.</summary>
     public int? PrimarySiloPort { get; set; }
@@ -103,8 +109,10 @@ public sealed class LvMaeSiloSettings
     public StorageOptions Storage { get; set; } = new();
     public ClusteringOptions Clustering { get; set; } = new();
     public ProcessingOptions Processing { get; set; } = new();
+    public IndexOptions Index { get; set; } = new();
     public ApiOptions Api { get; set; } = new();
     public HostLoggingOptions Logging { get; set; } = new();
+    public ClusterTlsOptions Tls { get; set; } = new();
 
     /// <summary>appsettings.json (beside the binary and in the working folder), environment variables (LVMAE__Storage__ConnectionString ...) and --LvMae:... arguments.</summary>
     public static IConfiguration BuildConfiguration(string[]? args = null) =>
@@ -117,24 +125,39 @@ public sealed class LvMaeSiloSettings
 
     public static LvMaeSiloSettings Load(IConfiguration configuration)
     {
+        var settings = Bind(configuration, out var problems);
+        if (problems.Count > 0) throw new LvMaeConfigurationException(problems);
+        return settings;
+    }
+
+    /// <summary>Binds what binds; a value that does not convert keeps its default and is listed in <paramref name="problems"/>.</summary>
+    public static LvMaeSiloSettings Bind(IConfiguration configuration, out List<string> problems)
+    {
         var settings = new LvMaeSiloSettings();
-        try
+        var found = new List<string>();
+        // One key at a time, so that every value that does not convert is listed, not only the first.
+        void BindSection(string section, object options)
         {
-            configuration.GetSection(StorageOptions.Section).Bind(settings.Storage);
-            configuration.GetSection(ClusteringOptions.Section).Bind(settings.Clustering);
-            configuration.GetSection(ProcessingOptions.Section).Bind(settings.Processing);
-            configuration.GetSection(ApiOptions.Section).Bind(settings.Api);
-            configuration.GetSection(HostLoggingOptions.Section).Bind(settings.Logging);
+            foreach (var key in configuration.GetSection(section).GetChildren())
+            {
+                var single = new ConfigurationBuilder().AddInMemoryCollection(key.AsEnumerable().Where(p => p.Value is not null)).Build();
+                try { single.GetSection(section).Bind(options); }
+                catch (InvalidOperationException e) { found.Add(e.Message); }
+            }
         }
-        catch (InvalidOperationException e)
-        {
-            throw new LvMaeConfigurationException([e.InnerException?.Message ?? e.Message]);
-        }
+        BindSection(StorageOptions.Section, settings.Storage);
+        BindSection(ClusteringOptions.Section, settings.Clustering);
+        BindSection(ProcessingOptions.Section, settings.Processing);
+        BindSection(IndexOptions.Section, settings.Index);
+        BindSection(ApiOptions.Section, settings.Api);
+        BindSection(HostLoggingOptions.Section, settings.Logging);
+        BindSection(ClusterTlsOptions.Section, settings.Tls);
+        problems = found;
         return settings;
     }
 
     public IReadOnlyList<string> Problems() =>
-        Storage.Problems().Concat(Clustering.Problems()).Concat(Processing.Problems()).Concat(Api.Problems()).ToList();
+        Storage.Problems().Concat(Clustering.Problems()).Concat(Processing.Problems()).Concat(Index.Problems()).Concat(Api.Problems()).Concat(Tls.Problems(Clustering)).ToList();
 
     /// <summary>Throws <see cref="LvMaeConfigurationException"/> listing every problem.</summary>
     public LvMaeSiloSettings Validate()

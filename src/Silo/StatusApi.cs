@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using LvMae.Contracts;
@@ -10,8 +11,8 @@ using Microsoft.AspNetCore.Routing;
 namespace LvMae.Silo;
 
 /// <summary>
-/// The HTTP JSON API: GET /videos/{id}, GET /videos?state=&amp;encoder=&amp;label=&amp;after=&amp;limit=, GET /corpus/summary,
-/// GET /runs, GET /runs/{name}, GET /silo/jobs (this silo's bounded ffmpeg/encoder jobs), GET /health. Malformed ids/filters give 400, unknown ids 404. Queries read the corpus index.
+/// The HTTP JSON API: GET /videos/{id}, GET /videos?state=&amp;encoder=&amp;label=&amp;cursor=&amp;limit=, GET /corpus/summary,
+/// GET /runs, GET /runs/{name}, GET /silo/jobs (this silo's bounded ffmpeg/encoder jobs), GET /silo/storage (requests and bytes this silo sent to storage, by category; its scratch bytes), GET /health. Malformed ids/filters give 400, unknown ids 404. Queries read the corpus index.
 /// </summary>
 public static class StatusApi
 {
@@ -25,35 +26,71 @@ public static class StatusApi
         app.MapGet("/corpus/summary", Summary);
         app.MapGet("/runs", ListRuns);
         app.MapGet("/runs/{name}", GetRun);
-        app.MapGet("/runs/{name}/progress", async (string name, IGrainFactory grains) => BlobLayout.IsValidId(name) ? Results.Ok(await grains.GetGrain<ITrainingRunGrain>(name).GetProgress()) : BadRequest($"malformed run name '{name}'")); // live training progress (src/Grains/Training)
+        app.MapGet("/runs/{name}/progress", async (string name, IGrainFactory grains) => BlobLayout.IsValidId(name) ? Results.Ok(await grains.GetGrain<ITrainingRunGrain>(name).GetProgress()) : BadRequest($"malformed run name '{Shown(name)}'")); // live training progress (src/Grains/Training)
         app.MapGet("/silo/jobs", (HttpContext context) =>
             context.RequestServices.GetService(typeof(MediaJobLimiter)) is MediaJobLimiter limiter
                 ? Results.Ok(new { capacity = limiter.Capacity, running = limiter.Running, waiting = limiter.Waiting, completed = limiter.Completed, peakRunning = limiter.PeakRunning })
+                : NotFound("this host runs no silo"));
+        app.MapGet("/silo/storage", (HttpContext context) =>
+            context.RequestServices.GetService(typeof(StorageTraffic)) is StorageTraffic traffic
+                ? Results.Ok(new { categories = traffic.Snapshot(), scratchBytes = (context.RequestServices.GetService(typeof(ScratchSpace)) as ScratchSpace)?.Bytes() })
                 : NotFound("this host runs no silo"));
         return app;
     }
 
     public static async Task<IResult> GetVideo(string id, IGrainFactory grains)
     {
-        if (!BlobLayout.IsValidId(id)) return BadRequest($"malformed video id '{id}'");
+        if (!BlobLayout.IsValidId(id)) return BadRequest($"malformed video id '{Shown(id)}'");
         var status = await grains.GetGrain<IVideoGrain>(id).GetStatus();
         return status.Exists ? Results.Ok(status) : NotFound($"no video '{id}'");
     }
 
-    public static async Task<IResult> ListVideos(IGrainFactory grains, string? state = null, string? encoder = null, string? label = null,
-        string? after = null, int? limit = null)
+    /// <summary>The query parameters GET /videos understands; anything else is a 400 (a typo like ?stat= must not list everything).</summary>
+    public static readonly IReadOnlyList<string> VideoQueryKeys = ["state", "encoder", "label", "cursor", "limit"];
+
+    public const int MaxLimit = 10_000;
+    private const int MaxFilterLength = 1024;
+
+    /// <summary>
+    /// GET /videos: every parameter is read as text and checked here, so a malformed one is a 400 that names it
+    /// (a limit of 99999999999 or "abc" would otherwise fail model binding with an empty 400, or worse).
+    /// </summary>
+    public static async Task<IResult> ListVideos(HttpContext context, IGrainFactory grains)
     {
+        var query = context.Request.Query;
+        if (query.Keys.FirstOrDefault(k => !VideoQueryKeys.Contains(k, StringComparer.OrdinalIgnoreCase) && !k.Equals(ApiKeyQuery, StringComparison.OrdinalIgnoreCase)) is { } unknown)
+            return BadRequest($"unknown query parameter '{Shown(unknown)}' (use {string.Join(", ", VideoQueryKeys)})");
+        if (query.FirstOrDefault(kv => kv.Value.Count > 1) is { Key: { } repeated })
+            return BadRequest($"query parameter '{Shown(repeated)}' is given more than once");
+        string? Get(string key) => query.TryGetValue(key, out var v) ? v.ToString() : null;
+        var (state, encoder, label, cursor, limitText) = (Get("state"), Get("encoder"), Get("label"), Get("cursor"), Get("limit"));
+
         VideoStage? stage = null;
         if (state is not null)
         {
             if (!Enum.TryParse<VideoStage>(state, ignoreCase: true, out var parsed) || !Enum.IsDefined(parsed) || int.TryParse(state, out _))
-                return BadRequest($"unknown state '{state}' (use {string.Join(", ", Enum.GetNames<VideoStage>())})");
+                return BadRequest($"unknown state '{Shown(state)}' (use {string.Join(", ", Enum.GetNames<VideoStage>())})");
             stage = parsed;
         }
-        if (limit is < 1 or > 10_000) return BadRequest("limit must be 1..10000");
-        if (after is not null && !BlobLayout.IsValidId(after)) return BadRequest($"malformed id '{after}' in 'after'");
-        var page = await grains.QueryAsync(new VideoQuery { Stage = stage, Encoder = encoder, Label = label, After = after, Limit = limit ?? 100 });
-        return Results.Ok(page);
+        var limit = 100;
+        if (limitText is not null && (!int.TryParse(limitText, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > MaxLimit))
+            return BadRequest($"limit '{Shown(limitText)}' must be a whole number from 1 to {MaxLimit}");
+        foreach (var (name, value) in new[] { ("encoder", encoder), ("label", label), ("cursor", cursor) })
+            if (value is not null && (value.Length is 0 or > MaxFilterLength || value.Any(char.IsControl)))
+                return BadRequest($"{name} '{Shown(value)}' must be 1 to {MaxFilterLength} characters without control characters");
+        try
+        {
+            CorpusIndex.ParseCursor(cursor);
+            return Results.Ok(await grains.QueryAsync(new VideoQuery { Stage = stage, Encoder = encoder, Label = label, Cursor = cursor, Limit = limit }));
+        }
+        catch (ArgumentException e) { return BadRequest(e.Message); } // a cursor naming a shard the index does not have
+    }
+
+    /// <summary>A request value as an error message repeats it: at most 64 characters, control characters escaped.</summary>
+    private static string Shown(string value)
+    {
+        var shown = value.Length > 64 ? value[..64] + "..." : value;
+        return string.Concat(shown.Select(c => char.IsControl(c) ? $"\\u{(int)c:X4}" : c.ToString()));
     }
 
     public static async Task<IResult> Summary(IGrainFactory grains) => Results.Ok(await grains.SummaryAsync());
@@ -63,12 +100,13 @@ public static class StatusApi
 
     public static async Task<IResult> GetRun(string name, IGrainFactory grains)
     {
-        if (!BlobLayout.IsValidId(name)) return BadRequest($"malformed run name '{name}'");
+        if (!BlobLayout.IsValidId(name)) return BadRequest($"malformed run name '{Shown(name)}'");
         var run = await grains.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).Get(name);
         return run is null ? NotFound($"no run '{name}'") : Results.Ok(run);
     }
 
     public const string ApiKeyCookie = "lvmae-api-key";
+    public const string ApiKeyQuery = "apikey";
 
     /// <summary>
     /// Requires the API key on every path but /health (dashboard included) when one is configured: header X-Api-Key, or
@@ -87,7 +125,7 @@ public static class StatusApi
                 await next(context);
                 return;
             }
-            if (Matches(context.Request.Query["apikey"].ToString()))
+            if (Matches(context.Request.Query[ApiKeyQuery].ToString()))
             {
                 context.Response.Cookies.Append(ApiKeyCookie, apiKey, new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict, IsEssential = true });
                 await next(context);

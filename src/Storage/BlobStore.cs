@@ -5,7 +5,14 @@ using Azure.Storage.Blobs.Models;
 namespace LvMae.Storage;
 
 /// <summary>What a blob is, without its content.</summary>
-public sealed record BlobEntry(string Name, long Size, string ETag, DateTimeOffset? LastModified, IReadOnlyDictionary<string, string> Metadata);
+public sealed record BlobEntry(string Name, long Size, string ETag, DateTimeOffset? LastModified, IReadOnlyDictionary<string, string> Metadata)
+{
+    /// <summary>Append blobs: committed blocks (at most 50,000).</summary>
+    public int? AppendBlocks { get; init; }
+}
+
+/// <summary>A blob read whole, with what was known about it at that moment.</summary>
+public sealed record BlobContent(string Name, byte[] Content, string ETag, IReadOnlyDictionary<string, string> Metadata);
 
 /// <summary>A conditional upload lost the race: the blob exists (If-None-Match) or changed (If-Match).</summary>
 public sealed class BlobConflictException(string blobName, string message, Exception inner) : Exception(message, inner)
@@ -27,8 +34,8 @@ public sealed class BlobStore
         _ready = new Lazy<Task>(() => Container.CreateIfNotExistsAsync(), LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
-    public BlobStore(string connectionString, string containerName = BlobLayout.DefaultContainer)
-        : this(new BlobContainerClient(connectionString, containerName)) { }
+    public BlobStore(string connectionString, string containerName = BlobLayout.DefaultContainer, BlobClientOptions? options = null)
+        : this(new BlobContainerClient(connectionString, containerName, options)) { }
 
     public BlobContainerClient Container { get; }
 
@@ -43,15 +50,36 @@ public sealed class BlobStore
         UploadCoreAsync(name, BinaryData.FromBytes(content), metadata, contentType, null, cancellationToken);
 
     /// <summary>Uploads (overwrites) a local file; returns the new ETag.</summary>
-    public async Task<string> UploadFileAsync(string name, string path, IDictionary<string, string>? metadata = null,
-        string? contentType = null, CancellationToken cancellationToken = default)
+    public Task<string> UploadFileAsync(string name, string path, IDictionary<string, string>? metadata = null,
+        string? contentType = null, CancellationToken cancellationToken = default) =>
+        UploadFileCoreAsync(name, path, metadata, contentType, null, cancellationToken);
+
+    /// <summary>Conditional upload of a local file (as <see cref="UploadConditionalAsync"/>: <paramref name="ifMatch"/> null =
+    /// create only, "*" = only if it exists, else only at that ETag); throws <see cref="BlobConflictException"/> when the condition fails.</summary>
+    public Task<string> UploadFileAsync(string name, string path, IDictionary<string, string>? metadata, string? ifMatch,
+        string? contentType = null, CancellationToken cancellationToken = default) =>
+        UploadFileCoreAsync(name, path, metadata, contentType, Conditions(ifMatch), cancellationToken);
+
+    private async Task<string> UploadFileCoreAsync(string name, string path, IDictionary<string, string>? metadata,
+        string? contentType, BlobRequestConditions? conditions, CancellationToken cancellationToken)
     {
         await EnsureContainerAsync(cancellationToken);
-        var options = new BlobUploadOptions { Metadata = metadata, HttpHeaders = Headers(contentType) };
+        var options = new BlobUploadOptions { Metadata = metadata, HttpHeaders = Headers(contentType), Conditions = conditions };
         await using var stream = File.OpenRead(path);
-        var response = await Blob(name).UploadAsync(stream, options, cancellationToken);
-        return response.Value.ETag.ToString();
+        try
+        {
+            var response = await Blob(name).UploadAsync(stream, options, cancellationToken);
+            return response.Value.ETag.ToString();
+        }
+        catch (RequestFailedException e) when (conditions is not null && e.Status is 404 or 409 or 412)
+        {
+            throw new BlobConflictException(name, $"conditional upload of {name} failed: {e.ErrorCode}", e);
+        }
     }
+
+    private static BlobRequestConditions Conditions(string? ifMatch) => ifMatch is null
+        ? new BlobRequestConditions { IfNoneMatch = ETag.All }
+        : new BlobRequestConditions { IfMatch = ifMatch == "*" ? ETag.All : new ETag(ifMatch) };
 
     /// <summary>
     /// Conditional upload: <paramref name="ifMatch"/> null = only if the blob does not exist (If-None-Match:*),
@@ -60,10 +88,7 @@ public sealed class BlobStore
     public Task<string> UploadConditionalAsync(string name, ReadOnlyMemory<byte> content, string? ifMatch,
         IDictionary<string, string>? metadata = null, string? contentType = null, CancellationToken cancellationToken = default)
     {
-        var conditions = ifMatch is null
-            ? new BlobRequestConditions { IfNoneMatch = ETag.All }
-            : new BlobRequestConditions { IfMatch = new ETag(ifMatch) };
-        return UploadCoreAsync(name, BinaryData.FromBytes(content), metadata, contentType, conditions, cancellationToken);
+        return UploadCoreAsync(name, BinaryData.FromBytes(content), metadata, contentType, Conditions(ifMatch), cancellationToken);
     }
 
     private async Task<string> UploadCoreAsync(string name, BinaryData data, IDictionary<string, string>? metadata,
@@ -91,6 +116,39 @@ public sealed class BlobStore
             return response.Value.Content.ToArray();
         }
         catch (RequestFailedException e) when (e.Status == 404) { return null; }
+    }
+
+    /// <summary>Downloads bytes with the ETag they were read at, or null when the blob does not exist.</summary>
+    public async Task<(byte[] Content, string ETag)?> TryDownloadWithETagAsync(string name, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            var response = await Blob(name).DownloadContentAsync(cancellationToken);
+            return (response.Value.Content.ToArray(), response.Value.Details.ETag.ToString());
+        }
+        catch (RequestFailedException e) when (e.Status == 404) { return null; }
+    }
+
+    /// <summary>Downloads bytes, ETag and metadata in one request, or null when the blob does not exist.</summary>
+    public async Task<BlobContent?> TryDownloadWithPropertiesAsync(string name, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            var response = await Blob(name).DownloadContentAsync(cancellationToken);
+            var details = response.Value.Details;
+            return new BlobContent(name, response.Value.Content.ToArray(), details.ETag.ToString(), new Dictionary<string, string>(details.Metadata));
+        }
+        catch (RequestFailedException e) when (e.Status == 404) { return null; }
+    }
+
+    /// <summary>Deletes the blob if it still has <paramref name="etag"/> (someone else's newer content is left alone).</summary>
+    public async Task<bool> DeleteIfMatchAsync(string name, string etag, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return (await Blob(name).DeleteIfExistsAsync(DeleteSnapshotsOption.IncludeSnapshots, new BlobRequestConditions { IfMatch = new ETag(etag) }, cancellationToken)).Value;
+        }
+        catch (RequestFailedException e) when (e.Status == 412) { return false; }
     }
 
     /// <summary>Downloads to a local file (written to a temp name, then moved); throws when the blob is missing.</summary>
@@ -122,7 +180,10 @@ public sealed class BlobStore
         try
         {
             var p = (await Blob(name).GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
-            return new BlobEntry(name, p.ContentLength, p.ETag.ToString(), p.LastModified, new Dictionary<string, string>(p.Metadata));
+            return new BlobEntry(name, p.ContentLength, p.ETag.ToString(), p.LastModified, new Dictionary<string, string>(p.Metadata))
+            {
+                AppendBlocks = p.BlobType == BlobType.Append ? p.BlobCommittedBlockCount : null,
+            };
         }
         catch (RequestFailedException e) when (e.Status == 404) { return null; }
     }

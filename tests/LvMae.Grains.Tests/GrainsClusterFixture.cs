@@ -34,13 +34,13 @@ public sealed class GrainsClusterFixture : IAsyncLifetime
         var builder = new InProcessTestClusterBuilder(3);
         builder.ConfigureSilo((_, silo) =>
         {
-            silo.Services.AddSingleton<IMediaWork>(_ => new FlakyMediaWork(new MediaWork()));
+            silo.Services.AddSingleton<IMediaWork>(sp => new FlakyMediaWork(new MediaWork(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ProcessingOptions>>()), sp.GetRequiredService<ScratchSpace>()));
             silo.AddLvMaeGrains(connection, Container, p =>
         {
             p.MaxConcurrentJobs = MaxJobsPerSilo;
             p.RetryBaseDelay = TimeSpan.FromMilliseconds(100);
             p.MaxRetryDelay = TimeSpan.FromMilliseconds(500);
-            p.ResumeSweepInterval = TimeSpan.FromSeconds(1);
+            p.DispatchInterval = TimeSpan.FromSeconds(1);
             p.MaxAttempts = MaxAttempts;
         });
         });
@@ -81,6 +81,9 @@ public sealed class GrainsClusterFixture : IAsyncLifetime
     public IEnumerable<MediaJobLimiter> Limiters =>
         Cluster.Silos.Select(s => s.ServiceProvider.GetRequiredService<MediaJobLimiter>());
 
+    public IEnumerable<FlakyMediaWork> MediaWorks =>
+        Cluster.Silos.Select(s => (FlakyMediaWork)s.ServiceProvider.GetRequiredService<IMediaWork>());
+
     /// <summary>Polls the corpus index (not the video grains, which a status call would activate) until every id is terminal.</summary>
     public async Task<IReadOnlyDictionary<string, VideoIndexEntry>> WaitForIndexAsync(IReadOnlyCollection<string> ids, TimeSpan timeout)
     {
@@ -89,8 +92,7 @@ public sealed class GrainsClusterFixture : IAsyncLifetime
         while (DateTime.UtcNow < deadline)
         {
             last.Clear();
-            foreach (var id in ids)
-                if (await Client.ShardFor(id).Get(id) is { } e) last[id] = e;
+            foreach (var e in await Client.IndexEntriesAsync(ids.ToList())) last[e.Id] = e;
             if (last.Count == ids.Count && last.Values.All(e => e.Stage is VideoStage.Embedded or VideoStage.Failed)) return last;
             await Task.Delay(300);
         }

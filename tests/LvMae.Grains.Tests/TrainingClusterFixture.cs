@@ -52,7 +52,7 @@ public sealed class TrainingClusterFixture : IAsyncLifetime
                 p.MaxConcurrentJobs = 2;
                 p.RetryBaseDelay = TimeSpan.FromMilliseconds(100);
                 p.MaxRetryDelay = TimeSpan.FromMilliseconds(500);
-                p.ResumeSweepInterval = TimeSpan.FromSeconds(2);
+                p.DispatchInterval = TimeSpan.FromSeconds(1);
             });
         });
         Cluster = builder.Build();
@@ -115,7 +115,8 @@ public sealed class TrainingClusterFixture : IAsyncLifetime
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (DateTime.UtcNow < deadline)
         {
-            var entries = await Task.WhenAll(ids.Select(id => Client.ShardFor(id).Get(id)));
+            var found = (await Client.IndexEntriesAsync(ids)).ToDictionary(e => e.Id);
+            var entries = ids.Select(id => found.GetValueOrDefault(id)).ToList();
             if (entries.All(e => e?.Stage == VideoStage.Embedded)) return;
             if (entries.FirstOrDefault(e => e?.Stage == VideoStage.Failed) is { } failed)
                 throw new InvalidOperationException($"import of {failed.Id} failed: {failed.FailureMessage}");

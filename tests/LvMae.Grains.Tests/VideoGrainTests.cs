@@ -81,7 +81,7 @@ public sealed class VideoGrainTests(GrainsClusterFixture fixture)
         await fixture.WaitForIndexAsync([first.VideoId], Timeout);
         var embedded = await fixture.Client.GetGrain<IVideoGrain>(first.VideoId).GetStatus();
         var etag = (await fixture.Blobs.TryGetPropertiesAsync(embedded.EmbeddingsBlob!))!.ETag;
-        var entry = await fixture.Client.ShardFor(first.VideoId).Get(first.VideoId);
+        var entry = await fixture.Client.IndexEntryAsync(first.VideoId);
 
         var copy = Path.Combine(fixture.MediaDir, $"copy-{Guid.NewGuid():N}.mp4");
         File.Copy(path, copy);
@@ -93,14 +93,14 @@ public sealed class VideoGrainTests(GrainsClusterFixture fixture)
         Assert.False(second.Status.Working);
         Assert.Equal(embedded.UpdatedAt, second.Status.UpdatedAt);
         Assert.Equal(etag, (await fixture.Blobs.TryGetPropertiesAsync(embedded.EmbeddingsBlob!))!.ETag); // not re-encoded
-        Assert.True(entry!.SameAs(await fixture.Client.ShardFor(first.VideoId).Get(first.VideoId)));
+        Assert.True(entry!.SameAs(await fixture.Client.IndexEntryAsync(first.VideoId)));
         Assert.Equal(1, (await fixture.Client.QueryAsync(new VideoQuery { Label = "twice" })).Matching);
 
         // A new label on re-ingest is merged and indexed; nothing is re-encoded.
         var third = await fixture.Ingestor.IngestFileAsync(copy, "builtin", ["extra-label"]);
         Assert.Equal(VideoStage.Embedded, third.Status.Stage);
         Assert.Equal(["twice", "extra-label"], third.Status.Labels);
-        Assert.Equal(["twice", "extra-label"], (await fixture.Client.ShardFor(first.VideoId).Get(first.VideoId))!.Labels);
+        Assert.Equal(["twice", "extra-label"], (await fixture.Client.IndexEntryAsync(first.VideoId))!.Labels);
         Assert.Equal(etag, (await fixture.Blobs.TryGetPropertiesAsync(embedded.EmbeddingsBlob!))!.ETag);
     }
 
@@ -132,7 +132,7 @@ public sealed class VideoGrainTests(GrainsClusterFixture fixture)
 
         // Nothing duplicated: one index entry per video, one embeddings blob per video, rows = segments.
         var page = await fixture.Client.QueryAsync(new VideoQuery { Label = "failover", Limit = 1000 });
-        Assert.Equal(ids.Order(StringComparer.Ordinal), page.Items.Select(e => e.Id));
+        Assert.Equal(ids.Order(StringComparer.Ordinal), page.Items.Select(e => e.Id).Order(StringComparer.Ordinal));
         foreach (var id in ids)
         {
             var blobs = new List<BlobEntry>();
@@ -183,40 +183,42 @@ public sealed class VideoGrainTests(GrainsClusterFixture fixture)
     {
         var unknown = await fixture.Client.GetGrain<IVideoGrain>("v-never-registered").GetStatus();
         Assert.False(unknown.Exists);
-        Assert.Null(await fixture.Client.ShardFor("v-never-registered").Get("v-never-registered"));
+        Assert.Null(await fixture.Client.IndexEntryAsync("v-never-registered"));
 
         // Index-only entries (as video grains publish them) to check paging and filters at a size.
         var shardEntries = Enumerable.Range(0, 300).Select(i => new VideoIndexEntry
         {
             Id = $"page-{i:D4}",
-            Stage = i % 3 == 0 ? VideoStage.Embedded : VideoStage.Registered,
+            Stage = i % 3 == 0 ? VideoStage.Embedded : VideoStage.Failed, // finished: no work to dispatch for these index-only entries
             Encoder = "builtin",
             Labels = ["paging", i % 2 == 0 ? "even" : "odd"],
             EmbeddedEncoders = i % 3 == 0 ? ["builtin"] : [],
-            UpdatedAt = DateTimeOffset.UtcNow.AddDays(1),
+            UpdatedAt = DateTimeOffset.UtcNow.AddDays(-1),
             Version = 1,
         }).ToList();
-        await Task.WhenAll(shardEntries.Select(e => fixture.Client.ShardFor(e.Id).Upsert(e)));
+        var layout = new IndexLayout(IndexLayout.DefaultShards);
+        ICorpusIndexGrain Shard(string id) => fixture.Client.GetGrain<ICorpusIndexGrain>(layout.ShardOf(id));
+        await Task.WhenAll(shardEntries.Select(e => Shard(e.Id).Upsert(e)));
 
         var seen = new List<string>();
-        string? after = null;
-        while (true)
+        string? cursor = null;
+        do
         {
-            var page = await fixture.Client.QueryAsync(new VideoQuery { Label = "paging", After = after, Limit = 64 });
+            var page = await fixture.Client.QueryAsync(new VideoQuery { Label = "paging", Cursor = cursor, Limit = 64 });
             Assert.Equal(300, page.Matching);
-            if (page.Items.Count == 0) break;
+            Assert.True(page.Items.Count <= 64);
             seen.AddRange(page.Items.Select(e => e.Id));
-            after = page.Items[^1].Id;
-        }
-        Assert.Equal(shardEntries.Select(e => e.Id), seen);
+            cursor = page.Next;
+        } while (cursor is not null);
+        Assert.Equal(shardEntries.Select(e => e.Id).Order(StringComparer.Ordinal), seen.Order(StringComparer.Ordinal)); // each exactly once
         Assert.Equal(100, (await fixture.Client.QueryAsync(new VideoQuery { Label = "paging", Stage = VideoStage.Embedded })).Matching);
         Assert.Equal(150, (await fixture.Client.QueryAsync(new VideoQuery { Label = "even" })).Matching);
 
         // An older version arriving late is ignored.
         var e0 = shardEntries[0];
-        await fixture.Client.ShardFor(e0.Id).Upsert(e0 with { Version = 5, Stage = VideoStage.Embedded });
-        await fixture.Client.ShardFor(e0.Id).Upsert(e0 with { Version = 4, Stage = VideoStage.Failed });
-        Assert.Equal(VideoStage.Embedded, (await fixture.Client.ShardFor(e0.Id).Get(e0.Id))!.Stage);
+        await Shard(e0.Id).Upsert(e0 with { Version = 5, Stage = VideoStage.Embedded });
+        await Shard(e0.Id).Upsert(e0 with { Version = 4, Stage = VideoStage.Failed });
+        Assert.Equal(VideoStage.Embedded, (await fixture.Client.IndexEntryAsync(e0.Id))!.Stage);
     }
 
     [Fact]

@@ -192,6 +192,69 @@ public sealed class ImportTests : IDisposable
         Assert.Contains(expected, error.Message, StringComparison.OrdinalIgnoreCase);
     }
 
+    [Theory]
+    [InlineData("<f4", false)]
+    [InlineData(">f4", true)]
+    [InlineData("<f8", true)]
+    [InlineData(">f8", false)]
+    [InlineData(">f2", true)]
+    public void Numpy_files_in_any_float_layout_import_as_the_same_rows(string descr, bool fortran)
+    {
+        var path = Path.Combine(_dir, "v.npy");
+        File.WriteAllBytes(path, LvMae.Testing.NumpyFiles.Save(descr, fortran, [2, 3], [-1, -0.5, 0, 0.5, 1, 1.5]));
+        var (values, count, dim) = EmbeddingImport.ReadNpy(path);
+        Assert.Equal((2, 3), (count, dim));
+        Assert.Equal([-1f, -0.5f, 0, 0.5f, 1, 1.5f], values);
+    }
+
+    [Fact]
+    public void A_tiny_npy_declaring_two_gigabytes_is_refused_naming_the_file()
+    {
+        var path = Path.Combine(_dir, "bomb.npy");
+        File.WriteAllBytes(path, LvMae.Testing.NumpyFiles.Save("<f4", false, [500000, 1000], []));
+        var error = Assert.Throws<MediaException>(() => EmbeddingImport.ReadNpy(path));
+        Assert.Equal(MediaErrorKind.BadEmbeddings, error.Kind);
+        Assert.Equal(path, error.Input);
+        Assert.Contains("declares 2000000000 bytes for shape [500000, 1000]", error.Message);
+        Assert.Contains("only 0 bytes follow it", error.Message);
+    }
+
+    public static TheoryData<string, string, string> BadLabelCsvs => new()
+    {
+        { "missing column", "videoId,activity,split\nv1,a,train\nv2,b\n", "line 3: 2 cells, the header has 3" },
+        { "extra column", "videoId,label\nv1,a,extra\n", "line 2: 3 cells, the header has 2" },
+        { "duplicate id", "videoId,label\nv1,a\nv2,b\nv1,c\n", "line 4: video id 'v1' already appears on line 2" },
+        { "10 MB label", "videoId,note\nv1," + new string('n', 10 << 20) + "\n", "line 2: column 'note': a label of 10485760 characters (at most 256)" },
+        { "path as id", "videoId,label\n../v1,a\n", "line 2: '../v1' is not a valid video id" },
+        { "stray quote", "videoId,label\nv1,a\"b\n", "line 2: a quote inside an unquoted field" },
+        { "duplicate column", "videoId,label,label\n", "line 1: column 'label' appears twice" },
+        { "no id column", "name,label\na,1\n", "line 1: no id column" },
+        { "empty", "", "labels CSV is empty" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadLabelCsvs))]
+    public void Each_bad_labels_csv_names_the_file_and_line(string name, string text, string expected)
+    {
+        var csv = Path.Combine(_dir, name.Replace(' ', '-') + ".csv");
+        File.WriteAllText(csv, text);
+        var error = Assert.Throws<MediaException>(() => EmbeddingImport.ReadLabels(csv));
+        Assert.Equal(MediaErrorKind.BadEmbeddings, error.Kind);
+        Assert.Equal(csv, error.Input);
+        Assert.Contains(expected, error.Message);
+        Assert.True(error.Message.Length < 400);
+    }
+
+    [Fact]
+    public void A_labels_csv_with_a_byte_order_mark_and_unicode_values_reads()
+    {
+        var csv = Path.Combine(_dir, "bom.csv");
+        File.WriteAllText(csv, "videoId,label\r\nv1,ünïcode\r\n", new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: true));
+        var table = EmbeddingImport.ReadLabels(csv);
+        Assert.Equal("videoId", table.IdColumn);
+        Assert.Equal("ünïcode", table.Rows["v1"]["label"]);
+    }
+
     [Fact]
     public void Inconsistent_directories_are_rejected()
     {

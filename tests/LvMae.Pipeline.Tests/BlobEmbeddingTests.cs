@@ -143,6 +143,21 @@ public class BlobEmbeddingTests(AzuriteFixture azurite)
         }
         Assert.Equal(wide.Select(v => (float)v), (await (await loader.OpenAsync(new EmbeddedVideoDescriptor("double", Encoder))).ReadRowsAsync(0, 7)));
 
+        // What NumPy also writes: big-endian (rows by range, bytes swapped) and Fortran order (read whole: no range holds a row).
+        float[] values = [.. Enumerable.Range(0, 6 * D).Select(i => i * 0.5f - 2f)];
+        byte[] bigEndian = [.. NpyArray.NpyHeader.Encode(">f4", fortranOrder: false, [6, D]), .. values.SelectMany(v => BitConverter.GetBytes(v).Reverse())];
+        var columnMajor = Enumerable.Range(0, D).SelectMany(j => Enumerable.Range(0, 6).Select(i => values[i * D + j]));
+        byte[] fortran = [.. NpyArray.NpyHeader.Encode("<f4", fortranOrder: true, [6, D]), .. columnMajor.SelectMany(BitConverter.GetBytes)];
+        await container.UploadBlobAsync(BlobLayout.Embeddings("bigendian", Encoder), BinaryData.FromBytes(bigEndian));
+        await container.UploadBlobAsync(BlobLayout.Embeddings("fortran", Encoder), BinaryData.FromBytes(fortran));
+        foreach (var id in new[] { "bigendian", "fortran" })
+        {
+            var video = new EmbeddedVideoDescriptor(id, Encoder);
+            Assert.Equal(values, (await loader.LoadAsync(video)).Values);
+            var rows = await (await loader.OpenAsync(video)).ReadRowsAsync(2, 3);
+            Assert.Equal(values[(2 * D)..(5 * D)], rows);
+        }
+
         var (source, inMemory) = InMemory(30, D);
         var fromMemory = await CollectAsync(TrainingFeed.Start(source, inMemory, Options(D, epochs: 2)));
         var fromRanges = await CollectAsync(TrainingFeed.Start(source, loader, Options(D, epochs: 2)));

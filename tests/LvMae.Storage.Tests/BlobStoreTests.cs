@@ -1,12 +1,12 @@
 using System.Text;
 using LvMae.Storage;
+using LvMae.Testing;
 
 namespace LvMae.Storage.Tests;
 
-[Collection(StorageClusterCollection.Name)]
-public sealed class BlobStoreTests(StorageClusterFixture fixture)
+public sealed class BlobStoreTests(AzuriteFixture fixture) : IClassFixture<AzuriteFixture>
 {
-    private async Task<BlobStore> NewStoreAsync() => new(await fixture.Azurite.NewContainerAsync("store"));
+    private async Task<BlobStore> NewStoreAsync() => new(await fixture.NewContainerAsync("store"));
 
     [Fact]
     public async Task Upload_download_exists_list_and_metadata()

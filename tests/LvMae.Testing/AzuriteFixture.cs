@@ -7,9 +7,10 @@ using Xunit;
 namespace LvMae.Testing;
 
 /// <summary>
-/// A real Azurite blob emulator for a test collection: started on a free loopback port with a fresh
-/// temp folder, stopped (and the folder deleted) when the collection ends. Fails loudly when Azurite is
-/// not installed: ./test.sh installs it into infra/azurite.
+/// A real Azurite (blobs and tables: grain state, data, reminders, membership) for a test collection: started on free
+/// loopback ports with a fresh temp folder, stopped (and the folder deleted) when the collection ends. Fails loudly when
+/// Azurite is not installed: ./test.sh installs it into infra/azurite. <see cref="StopAsync"/>/<see cref="StartAsync"/>
+/// take storage away and bring it back on the same ports and data (outage tests).
 /// </summary>
 public sealed class AzuriteFixture : IAsyncLifetime
 {
@@ -17,12 +18,14 @@ public sealed class AzuriteFixture : IAsyncLifetime
     private string? _dataDir;
 
     public int Port { get; private set; }
+    public int TablePort { get; private set; }
+    private int _queuePort;
 
-    /// <summary>Explicit development-storage connection string for this instance.</summary>
+    /// <summary>Explicit development-storage connection string for this instance (blob and table endpoints).</summary>
     public string ConnectionString =>
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
         "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-        $"BlobEndpoint=http://127.0.0.1:{Port}/devstoreaccount1;";
+        $"BlobEndpoint=http://127.0.0.1:{Port}/devstoreaccount1;TableEndpoint=http://127.0.0.1:{TablePort}/devstoreaccount1;";
 
     public BlobServiceClient ServiceClient() => new(ConnectionString);
 
@@ -36,15 +39,24 @@ public sealed class AzuriteFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var executable = AzuriteLocator.Find();
         _dataDir = Directory.CreateTempSubdirectory("lvmae-azurite-").FullName;
-        Port = FreeTcpPort();
+        (Port, TablePort, _queuePort) = (FreeTcpPort(), FreeTcpPort(), FreeTcpPort());
+        await StartAsync();
+    }
+
+    /// <summary>Starts Azurite (again) on this fixture's ports and data folder.</summary>
+    public async Task StartAsync()
+    {
+        if (_process is { HasExited: false }) return;
+        _process?.Dispose();
+        var executable = AzuriteLocator.Find();
         var start = new ProcessStartInfo(executable)
         {
             ArgumentList =
             {
-                "--blobHost", "127.0.0.1", "--blobPort", Port.ToString(),
-                "--location", _dataDir, "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose",
+                "--blobHost", "127.0.0.1", "--blobPort", Port.ToString(), "--tableHost", "127.0.0.1", "--tablePort", TablePort.ToString(),
+                "--queueHost", "127.0.0.1", "--queuePort", _queuePort.ToString(),
+                "--location", _dataDir!, "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose",
             },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -58,6 +70,13 @@ public sealed class AzuriteFixture : IAsyncLifetime
         await WaitUntilListeningAsync(TimeSpan.FromSeconds(30));
     }
 
+    /// <summary>Kills Azurite (its data stays): storage is unreachable until <see cref="StartAsync"/>.</summary>
+    public Task StopAsync()
+    {
+        if (_process is { HasExited: false }) { _process.Kill(entireProcessTree: true); _process.WaitForExit(5000); }
+        return Task.CompletedTask;
+    }
+
     private async Task WaitUntilListeningAsync(TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
@@ -68,6 +87,7 @@ public sealed class AzuriteFixture : IAsyncLifetime
             try
             {
                 await ServiceClient().GetPropertiesAsync();
+                await new Azure.Data.Tables.TableServiceClient(ConnectionString).GetPropertiesAsync();
                 return;
             }
             catch (Exception) when (DateTime.UtcNow < deadline)
@@ -100,19 +120,24 @@ public sealed class AzuriteFixture : IAsyncLifetime
     }
 }
 
-/// <summary>Finds azurite-blob: $LVMAE_AZURITE_BIN, else infra/azurite/node_modules/.bin above the test binaries.</summary>
+/// <summary>Finds azurite (blob + queue + table): $LVMAE_AZURITE_BIN, else infra/azurite/node_modules/.bin above the test binaries.</summary>
 public static class AzuriteLocator
 {
     public static string Find()
     {
         var fromEnv = Environment.GetEnvironmentVariable("LVMAE_AZURITE_BIN");
-        if (!string.IsNullOrEmpty(fromEnv) && File.Exists(fromEnv)) return fromEnv;
+        if (!string.IsNullOrEmpty(fromEnv) && File.Exists(fromEnv))
+        {
+            // An older setup pointed at azurite-blob; blobs alone are not enough now (reminders and membership are tables).
+            var all = Path.Combine(Path.GetDirectoryName(fromEnv)!, "azurite");
+            return Path.GetFileName(fromEnv) == "azurite-blob" && File.Exists(all) ? all : fromEnv;
+        }
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            var candidate = Path.Combine(dir.FullName, "infra", "azurite", "node_modules", ".bin", "azurite-blob");
+            var candidate = Path.Combine(dir.FullName, "infra", "azurite", "node_modules", ".bin", "azurite");
             if (File.Exists(candidate)) return candidate;
         }
         throw new FileNotFoundException(
-            "azurite-blob not found: run ./test.sh (it runs `npm ci` in infra/azurite) or set LVMAE_AZURITE_BIN.");
+            "azurite not found: run ./test.sh (it runs `npm ci` in infra/azurite) or set LVMAE_AZURITE_BIN.");
     }
 }

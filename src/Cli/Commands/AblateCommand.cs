@@ -60,23 +60,22 @@ public sealed class AblateCommand : ICliCommand
             var rows = AblationRunner.Run(data.Videos, data.Dim, data.Labels, options,
                 row => { if (!asJson) AnsiConsole.MarkupLine($"[grey]done:[/] {Markup.Escape(row.Name)}"); });
             if (asJson) { Cli.WriteJson(rows); return ExitCodes.Ok; }
-            if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 160);
             foreach (var row in rows.Where(r => r.Config is null))
                 AnsiConsole.MarkupLine(Markup.Escape(row.LinearTop1 is null ? row.Name : $"{row.Name}: linear top-1 {row.LinearTop1:P1}, attentive top-1 {row.AttentiveTop1:P1}"));
-            AnsiConsole.Write(Table(rows.Where(r => r.Config is not null).ToList()));
+            Table(rows.Where(r => r.Config is not null).ToList()).Write();
             return ExitCodes.Ok;
         });
         return command;
     }
 
-    private static Table Table(IReadOnlyList<AblationRow> rows)
+    private static ResultTable Table(IReadOnlyList<AblationRow> rows)
     {
-        var table = new Table().AddColumns("masking", "target", "budget", "tokens", "linear", "attentive", "ms/step", "of it scorer", "peak RSS MiB", "decoded/step", "loss");
+        var table = new ResultTable("masking", "target", "budget", "tokens", "linear", "attentive", "ms/step", "of it scorer", "peak RSS MiB", "decoded/step", "loss");
         static string Pct(double? v) => v is { } x ? $"{x:P1}" : "";
         foreach (var row in rows)
         {
             var c = row.Config!;
-            table.AddRow(c.Masking, c.Target, $"{c.DecoderBudget:P0}", $"{c.MaxTokens}", Pct(row.LinearTop1), Pct(row.AttentiveTop1),
+            table.Row(c.Masking, c.Target, $"{c.DecoderBudget:P0}", $"{c.MaxTokens}", Pct(row.LinearTop1), Pct(row.AttentiveTop1),
                 $"{row.MsPerStep:F1}", c.Decoder == LvMae.Model.Adaptive.DecoderMasking.Adaptive ? $"{row.ScorerMsPerStep:F1}" : "", row.PeakRssBytes > 0 ? $"{row.PeakRssBytes / 1048576.0:F0}" : "n/a",
                 $"{row.DecoderTokensPerStep:F1}", $"{row.FinalLoss:F4}");
         }

@@ -55,18 +55,17 @@ public sealed class DemoCommand : ICliCommand
             catch (FileNotFoundException ex) { Cli.Error(ex.Message); return ExitCodes.Failed; }
             catch (InvalidOperationException ex) { Cli.Error(ex.Message); return ExitCodes.Failed; }
 
-            var table = new Table().Title("held-out probes on the corpus's test split");
-            foreach (var h in DemoReport.Header(result.Columns)) table.AddColumn(Markup.Escape(h));
-            foreach (var row in DemoReport.TableRows(result.Columns, result.Rows)) table.AddRow(row.Select(Markup.Escape).ToArray());
-            AnsiConsole.Write(table);
+            var table = new ResultTable([.. DemoReport.Header(result.Columns)]) { Title = "held-out probes on the corpus's test split" };
+            foreach (var row in DemoReport.TableRows(result.Columns, result.Rows)) table.Row([.. row.Select(c => (Cell)c)]);
+            table.Write();
             var checks = DemoReport.Claim(result);
             AnsiConsole.MarkupLine($"paper's claim on activity (LV-MAE beats raw embeddings under the same probe): [bold]{Markup.Escape(DemoReport.ClaimVerdict(checks))}[/]");
             foreach (var r in result.Retrieval)
                 AnsiConsole.MarkupLine(Markup.Escape($"caption retrieval, {r.Masking}: reconstruction -> true step {DemoReport.Pct(r.ReconstructionHit)} of {r.MaskedSegments} masked segments (original {DemoReport.Pct(r.OriginalHit)}, chance {DemoReport.Pct(r.Chance)})"));
-            var timings = new Table().AddColumn("phase").AddColumn("wall").AddColumn("CPU").AddColumn("detail");
-            foreach (var t in result.Timings) timings.AddRow(Markup.Escape(t.Phase), DemoReport.Dur(t.Elapsed), t.Cpu is { } c ? DemoReport.Dur(c) : "", Markup.Escape(t.Detail ?? ""));
-            timings.AddRow("[bold]total[/]", $"[bold]{DemoReport.Dur(result.Total)}[/]", "", "");
-            AnsiConsole.Write(timings);
+            var timings = new ResultTable("phase", "wall", "CPU", "detail");
+            foreach (var t in result.Timings) timings.Row(t.Phase, DemoReport.Dur(t.Elapsed), t.Cpu is { } c ? DemoReport.Dur(c) : "", t.Detail);
+            timings.Row(new Cell("total", "bold"), new Cell(DemoReport.Dur(result.Total), "bold"), "", "");
+            timings.Write();
             AnsiConsole.MarkupLine($"report: [blue]{Markup.Escape(Path.Combine(Path.GetDirectoryName(result.ReportFiles.FirstOrDefault() ?? options.WorkDirectory) ?? "", DemoReport.ReportFileName))}[/]");
             return ExitCodes.Ok;
         });

@@ -57,13 +57,11 @@ public sealed class ExportEmbeddingsCommand : ICliCommand
         return command;
     }
 
-    /// <summary>A headed CSV (videoId, then the label columns in order); commas inside a value become spaces (the CSV is unquoted).</summary>
+    /// <summary>A headed CSV (videoId, then the label columns in order); values with commas or quotes are quoted (RFC 4180).</summary>
     public static IReadOnlyList<string> WriteLabels(string path, IReadOnlyList<(string Id, IReadOnlyDictionary<string, string> Labels)> videos)
     {
         var columns = videos.SelectMany(v => v.Labels.Keys).Distinct().Order(StringComparer.Ordinal).ToList();
-        static string Cell(string value) => value.Replace(',', ' ');
-        File.WriteAllLines(path, [string.Join(",", ["videoId", .. columns.Select(Cell)]),
-            .. videos.Select(v => string.Join(",", [v.Id, .. columns.Select(c => Cell(v.Labels.GetValueOrDefault(c, "")))]))]);
+        CsvFile.Write(path, [["videoId", .. columns], .. videos.Select(v => (IReadOnlyList<string>)[v.Id, .. columns.Select(c => v.Labels.GetValueOrDefault(c, ""))])]);
         return columns;
     }
 }

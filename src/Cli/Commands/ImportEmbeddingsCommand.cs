@@ -1,5 +1,6 @@
 using System.CommandLine;
 using LvMae.Grains.Ingestion;
+using LvMae.Storage;
 
 namespace LvMae.Cli.Commands;
 
@@ -9,20 +10,25 @@ public sealed class ImportEmbeddingsCommand : ICliCommand
     public Command Build()
     {
         var dir = new Argument<string>("dir") { Description = "Folder (recursive), file or glob of .npy files, one per video, named <video id>.npy" };
-        var labels = new Option<string?>("--labels") { Description = "Labels: a CSV file (id,label[,label...]) or a comma-separated list for every input" };
+        var labels = new Option<string?>("--labels") { Description = "Labels: a CSV file (id,label[,label...], or headed: id,column,...) or a comma-separated list for every input" };
         var encoderName = new Option<string>("--encoder-name") { Description = "Name recorded for these embeddings (e.g. languagebind)", DefaultValueFactory = _ => "imported" };
         var noWait = new Option<bool>("--no-wait") { Description = "Return once registered" };
-        var command = new Command("import-embeddings", "Import precomputed segment embeddings (.npy [N, d] float32, as Python pipelines write them)") { dir, labels, encoderName, noWait };
-        command.SetAction((parse, ct) => Cli.WithClientAsync(async (settings, client) =>
+        var parallel = new Option<int>("--parallel") { Description = "Files hashed, uploaded and registered at once", DefaultValueFactory = _ => 16 };
+        var command = new Command("import-embeddings", "Import precomputed segment embeddings (.npy [N, d] float16/32/64, C or Fortran order, as Python pipelines write them)") { dir, labels, encoderName, noWait, parallel };
+        command.SetAction(async (parse, ct) =>
         {
-            var files = VideoIngestor.Expand(parse.GetValue(dir)!, new HashSet<string>(StringComparer.OrdinalIgnoreCase) { ".npy" });
-            if (files.Count == 0) { Cli.Error("no .npy files found"); return ExitCodes.Usage; }
-            var labelOf = Cli.Labels(parse.GetValue(labels));
             var name = parse.GetValue(encoderName)!;
-            var ingestor = new VideoIngestor(Cli.Blobs(settings), client.Grains);
-            var results = await IngestionProgress.RegisterAsync(files, 4, (path, c) => ingestor.ImportEmbeddingsAsync(path, name, labelOf(path), c), ct);
-            return parse.GetValue(noWait) ? IngestionProgress.Report(results, new Dictionary<string, Contracts.VideoIndexEntry>()) : await IngestionProgress.FollowAsync(client.Grains, results, ct);
-        }));
+            var batch = IngestionInputs.Check([parse.GetValue(dir)!], new HashSet<string>(StringComparer.OrdinalIgnoreCase) { ".npy" }, ".npy", parse.GetValue(labels), parse.GetValue(parallel),
+                () => BlobLayout.EncoderFileName(name));
+            if (batch is null) return ExitCodes.Usage;
+            return await Cli.WithClientAsync(async (settings, client) =>
+            {
+                var ingestor = new VideoIngestor(Cli.Blobs(settings), client.Grains);
+                var results = await IngestionProgress.RegisterAsync(batch.Files, batch.Parallel, (path, c) => ingestor.ImportEmbeddingsAsync(path, name, batch.Labels.For(path), c), ct);
+                results.AddRange(batch.Refused);
+                return parse.GetValue(noWait) ? IngestionProgress.Report(results, new Dictionary<string, Contracts.VideoIndexEntry>()) : await IngestionProgress.FollowAsync(client.Grains, results, ct);
+            });
+        });
         return command;
     }
 }

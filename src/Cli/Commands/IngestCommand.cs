@@ -1,6 +1,7 @@
 using System.CommandLine;
 using LvMae.Contracts;
 using LvMae.Grains.Ingestion;
+using LvMae.Storage;
 using Spectre.Console;
 
 namespace LvMae.Cli.Commands;
@@ -12,24 +13,66 @@ public sealed class IngestCommand : ICliCommand
     {
         var targets = new Argument<string[]>("inputs") { Description = "Video files, directories (recursive) or globs (\"clips/**/*.mp4\")", Arity = ArgumentArity.OneOrMore };
         var labels = new Option<string?>("--labels") { Description = "Labels: a CSV with a header (videoId|file,column,... gives column=value labels), a headerless CSV (file,label,...), or a comma-separated list for every input" };
-        var encoder = new Option<string>("--encoder") { Description = "builtin | resnet18 | model:<file.onnx>", DefaultValueFactory = _ => "resnet18" };
+        var encoder = new Option<string>("--encoder") { Description = "builtin | resnet18 | model:<file.onnx> (a file in the silos' LvMae:Processing:ModelDirectory)", DefaultValueFactory = _ => "resnet18" };
         var noWait = new Option<bool>("--no-wait") { Description = "Return once registered; do not follow processing" };
         var parallel = new Option<int>("--parallel") { Description = "Files hashed/uploaded at once", DefaultValueFactory = _ => 4 };
         var command = new Command("ingest", "Upload videos and register them for probing, segmenting and encoding") { targets, labels, encoder, noWait, parallel };
-        command.SetAction((parse, ct) => Cli.WithClientAsync(async (settings, client) =>
+        command.SetAction(async (parse, ct) =>
         {
             var encoderSpec = parse.GetValue(encoder)!;
-            if (encoderSpec.StartsWith("model:", StringComparison.OrdinalIgnoreCase) && !File.Exists(encoderSpec[6..]))
-                throw new FileNotFoundException($"model file not found: {encoderSpec[6..]}");
-            var files = parse.GetValue(targets)!.SelectMany(t => VideoIngestor.Expand(t)).Distinct().ToList();
-            if (files.Count == 0) { Cli.Error("no video files found"); return ExitCodes.Usage; }
-            var labelOf = Cli.Labels(parse.GetValue(labels));
-            var ingestor = new VideoIngestor(Cli.Blobs(settings), client.Grains);
-            var results = await IngestionProgress.RegisterAsync(files, parse.GetValue(parallel),
-                (path, c) => ingestor.IngestFileAsync(path, encoderSpec, labelOf(path), c), ct);
-            return parse.GetValue(noWait) ? IngestionProgress.Report(results, new Dictionary<string, VideoIndexEntry>()) : await IngestionProgress.FollowAsync(client.Grains, results, ct);
-        }));
+            var batch = IngestionInputs.Check(parse.GetValue(targets)!, VideoIngestor.VideoExtensions, "video", parse.GetValue(labels), parse.GetValue(parallel), () =>
+            {
+                // An unusable encoder spec is a usage error, once, not an error per file. (A model file is looked up by the silos,
+                // in their LvMae:Processing:ModelDirectory: the first registration says if it is not there.)
+                BlobLayout.EncoderFileName(encoderSpec);
+            });
+            if (batch is null) return ExitCodes.Usage;
+            return await Cli.WithClientAsync(async (settings, client) =>
+            {
+                var ingestor = new VideoIngestor(Cli.Blobs(settings), client.Grains);
+                var results = await IngestionProgress.RegisterAsync(batch.Files, batch.Parallel,
+                    (path, c) => ingestor.IngestFileAsync(path, encoderSpec, batch.Labels.For(path), c), ct);
+                results.AddRange(batch.Refused);
+                return parse.GetValue(noWait) ? IngestionProgress.Report(results, new Dictionary<string, VideoIndexEntry>()) : await IngestionProgress.FollowAsync(client.Grains, results, ct);
+            });
+        });
         return command;
+    }
+}
+
+/// <summary>What `ingest` / `import-embeddings` will send, checked before connecting: a usage error needs no silo.</summary>
+public sealed record IngestionInputs(IReadOnlyList<string> Files, List<(string Path, IngestResult? Result, string? Error)> Refused, InputLabels Labels, int Parallel)
+{
+    /// <summary>
+    /// Expands the arguments, reads --labels and runs <paramref name="checkOptions"/>; prints each problem. Null (after an
+    /// error line) when nothing can be sent; otherwise the files, plus the inputs refused (reported with the results).
+    /// </summary>
+    public static IngestionInputs? Check(IEnumerable<string> targets, IReadOnlySet<string> extensions, string kind, string? labels, int parallel, Action? checkOptions = null)
+    {
+        IReadOnlyList<InputFile> inputs;
+        InputLabels labelOf;
+        try
+        {
+            if (parallel < 1) throw new ArgumentException($"--parallel must be at least 1 (got {parallel})");
+            checkOptions?.Invoke();
+            labelOf = InputLabels.Parse(labels);
+            inputs = InputFiles.Expand(targets, extensions, kind);
+        }
+        catch (ArgumentException e)
+        {
+            Cli.Error(e.Message);
+            return null;
+        }
+        var files = inputs.Where(i => i.Problem is null).Select(i => i.Path).ToList();
+        var refused = inputs.Where(i => i.Problem is not null).Select(i => (i.Path, (IngestResult?)null, i.Problem)).ToList();
+        if (files.Count == 0)
+        {
+            foreach (var (_, _, problem) in refused) Cli.Error(problem!);
+            Cli.Error($"no {kind} files to send");
+            return null;
+        }
+        if (labelOf.Unmatched(files) is { } unmatched) Cli.Warning(unmatched);
+        return new IngestionInputs(files, refused, labelOf, parallel);
     }
 }
 
@@ -67,15 +110,28 @@ public static class IngestionProgress
                 var probed = ctx.AddTask("probed", maxValue: Math.Max(1, ids.Count));
                 var embedded = ctx.AddTask("embedded", maxValue: Math.Max(1, ids.Count));
                 var failed = ctx.AddTask("failed", maxValue: Math.Max(1, ids.Count));
+                // Only the videos not yet finished are asked for, one call per poll (the silo fans out to their shards).
+                var open = new HashSet<string>(ids, StringComparer.Ordinal);
                 while (!ct.IsCancellationRequested)
                 {
-                    var entries = await Task.WhenAll(ids.Chunk(256).Select(async chunk =>
-                        await Task.WhenAll(chunk.Select(id => grains.ShardFor(id).Get(id)))));
-                    final = entries.SelectMany(e => e).Where(e => e is not null).ToDictionary(e => e!.Id, e => e!);
+                    try
+                    {
+                        foreach (var chunk in open.ToList().Chunk(5000))
+                            foreach (var e in await grains.IndexEntriesAsync(chunk))
+                            {
+                                final[e.Id] = e;
+                                if (e.Stage is VideoStage.Embedded or VideoStage.Failed) open.Remove(e.Id);
+                            }
+                    }
+                    catch (Exception e) when (e is OrleansException or TimeoutException)
+                    {
+                        // A silo died and the cluster has not noticed yet: its videos resume elsewhere; keep following.
+                        probed.Description = $"probed (cluster busy: {e.GetType().Name}, retrying)";
+                    }
                     probed.Value = final.Values.Count(e => e.Stage is not VideoStage.Registered);
                     embedded.Value = final.Values.Count(e => e.Stage == VideoStage.Embedded);
                     failed.Value = final.Values.Count(e => e.Stage == VideoStage.Failed);
-                    if (final.Count == ids.Count && final.Values.All(e => e.Stage is VideoStage.Embedded or VideoStage.Failed)) break;
+                    if (open.Count == 0) break;
                     await Task.Delay(TimeSpan.FromSeconds(1), ct);
                 }
             });
@@ -84,19 +140,22 @@ public static class IngestionProgress
 
     public static int Report(List<(string Path, IngestResult? Result, string? Error)> results, IReadOnlyDictionary<string, VideoIndexEntry> final)
     {
-        var table = new Table().AddColumn("file").AddColumn("video id").AddColumn("state").AddColumn("detail");
+        var table = new ResultTable("file", "video id", "state", "detail");
         var failures = 0;
+        // A file by its name; an argument that named no file as typed.
+        static string Display(string path) => File.Exists(path) ? Path.GetFileName(path) : path;
         foreach (var (path, result, error) in results.OrderBy(r => r.Path, StringComparer.Ordinal))
         {
-            if (result is null) { failures++; table.AddRow(Markup.Escape(Path.GetFileName(path)), "-", "[red]not registered[/]", Markup.Escape(error ?? "")); continue; }
+            if (result is null) { failures++; table.Row(Display(path), "-", new Cell("not registered", "red"), error); continue; }
             var entry = final.GetValueOrDefault(result.VideoId);
             var stage = entry?.Stage ?? result.Status.Stage;
             if (stage == VideoStage.Failed) failures++;
             var detail = entry?.FailureMessage ?? (stage == VideoStage.Embedded ? $"{entry?.SegmentCount ?? result.Status.SegmentCount} segments" : result.Uploaded ? "uploaded" : "already known");
             var color = stage switch { VideoStage.Embedded => "green", VideoStage.Failed => "red", _ => "yellow" };
-            table.AddRow(Markup.Escape(Path.GetFileName(path)), result.VideoId, $"[{color}]{stage}[/]", Markup.Escape(detail));
+            table.Row(Display(path), result.VideoId, new Cell(stage.ToString(), color), detail);
         }
-        if (results.Count <= 200) AnsiConsole.Write(table);
+        // On a terminal a long corpus is summarised; redirected output always lists every file (scripts read it).
+        if (results.Count <= 200 || !CliConsole.IsTerminal) table.Write();
         AnsiConsole.MarkupLine($"{results.Count} file(s), {failures} failed or not registered");
         return failures == 0 ? ExitCodes.Ok : ExitCodes.Failed;
     }

@@ -50,11 +50,11 @@ public sealed class RetrieveCommand : ICliCommand
             using var model = ModelWeights.LoadModel(Checkpoint.ExtractWeights(checkpoint), TorchDevice.Resolve("cpu"));
             var masking = MaskingStrategies.Create(p.Config.Masking, p.Config.MaskRatio);
             var results = ReconstructionRetrieval.Explain(model, array.ToFloats(), dim, index, masking, new Random(parse.GetValue(seed)), parse.GetValue(top));
-            var table = new Table().AddColumn("segment").AddColumn("original").AddColumn("reconstruction").AddColumn("cosine");
+            var table = new ResultTable("segment", "original", "reconstruction", "cosine");
             foreach (var r in results)
-                table.AddRow(r.Position.ToString(), Markup.Escape(string.Join(" | ", r.Original.Select(m => $"{m.Caption} ({m.Score:F2})"))),
-                    Markup.Escape(string.Join(" | ", r.Reconstructed.Select(m => $"{m.Caption} ({m.Score:F2})"))), r.ReconstructionCosine.ToString("F3"));
-            AnsiConsole.Write(table);
+                table.Row(r.Position.ToString(), string.Join(" | ", r.Original.Select(m => $"{m.Caption} ({m.Score:F2})")),
+                    string.Join(" | ", r.Reconstructed.Select(m => $"{m.Caption} ({m.Score:F2})")), r.ReconstructionCosine.ToString("F3"));
+            table.Write();
             return ExitCodes.Ok;
         }));
         return command;

@@ -20,14 +20,8 @@ public sealed class RetryCommand : ICliCommand
             if (targets.FirstOrDefault(id => !BlobLayout.IsValidId(id)) is { } bad) { Cli.Error($"malformed video id '{bad}'"); return ExitCodes.Usage; }
             if (parse.GetValue(failed))
             {
-                string? after = null;
-                while (true)
-                {
-                    var page = await client.Grains.QueryAsync(new VideoQuery { Stage = VideoStage.Failed, After = after, Limit = 1000 });
-                    if (page.Items.Count == 0) break;
-                    targets.AddRange(page.Items.Select(e => e.Id));
-                    after = page.Items[^1].Id;
-                }
+                await foreach (var e in client.Grains.ListAsync(new VideoQuery { Stage = VideoStage.Failed, Limit = 1000 }, cancellationToken))
+                    targets.Add(e.Id);
             }
             if (targets.Count == 0) { Cli.Error("name video ids or use --failed"); return ExitCodes.Usage; }
             var retried = 0;

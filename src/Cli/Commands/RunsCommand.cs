@@ -35,10 +35,10 @@ public sealed class RunsCommand : ICliCommand
 
     private static void Render(IEnumerable<RunSummary> runs)
     {
-        var table = new Table().AddColumn("run").AddColumn("state").AddColumn("step").AddColumn("updated").AddColumn("metrics").AddColumn("checkpoint");
+        var table = new ResultTable("run", "state", "step", "updated", "metrics", "checkpoint");
         foreach (var r in runs)
-            table.AddRow(Markup.Escape(r.Name), Markup.Escape(r.State), r.Step.ToString(), r.UpdatedAt.ToString("u"),
-                Markup.Escape(string.Join(", ", r.Metrics.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key}={kv.Value:G4}"))), Markup.Escape(r.LatestCheckpoint ?? "-"));
-        AnsiConsole.Write(table);
+            table.Row(r.Name, r.State, r.Step.ToString(), r.UpdatedAt.ToString("u"),
+                string.Join(", ", r.Metrics.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key}={kv.Value:G4}")), r.LatestCheckpoint ?? "-");
+        table.Write();
     }
 }

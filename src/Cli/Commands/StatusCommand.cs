@@ -15,8 +15,9 @@ public sealed class StatusCommand : ICliCommand
         var label = new Option<string?>("--label") { Description = "List videos with this label" };
         var encoder = new Option<string?>("--encoder") { Description = "List videos registered or embedded with this encoder" };
         var limit = new Option<int>("--limit") { Description = "Most videos listed", DefaultValueFactory = _ => 50 };
+        var cursor = new Option<string?>("--cursor") { Description = "Continue a list where the previous page ended (its 'next' cursor)" };
         var json = new Option<bool>("--json") { Description = "JSON output" };
-        var command = new Command("status", "Status of one video, a filtered list, or the corpus summary with failures") { id, state, label, encoder, limit, json };
+        var command = new Command("status", "Status of one video, a filtered list, or the corpus summary with failures") { id, state, label, encoder, limit, cursor, json };
         command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
         {
             var asJson = parse.GetValue(json);
@@ -37,7 +38,7 @@ public sealed class StatusCommand : ICliCommand
             var (l, e) = (parse.GetValue(label), parse.GetValue(encoder));
             if (stage is not null || l is not null || e is not null)
             {
-                var page = await client.Grains.QueryAsync(new VideoQuery { Stage = stage, Label = l, Encoder = e, Limit = parse.GetValue(limit) });
+                var page = await client.Grains.QueryAsync(new VideoQuery { Stage = stage, Label = l, Encoder = e, Limit = parse.GetValue(limit), Cursor = parse.GetValue(cursor) });
                 if (asJson) Cli.WriteJson(page); else Render(page);
                 return ExitCodes.Ok;
             }
@@ -52,8 +53,8 @@ public sealed class StatusCommand : ICliCommand
 
     private static void Render(VideoStatus s)
     {
-        var grid = new Table().AddColumn("field").AddColumn("value");
-        void Row(string k, object? v) => grid.AddRow(k, Markup.Escape(v?.ToString() ?? "-"));
+        var grid = new ResultTable("field", "value");
+        void Row(string k, object? v) => grid.Row(k, v?.ToString() ?? "-");
         Row("id", s.Id);
         Row("file", s.OriginalName);
         Row("state", s.Stage + (s.Working ? (s.Queued ? " (queued for a job slot)" : $" (working, {s.Progress:P0})") : ""));
@@ -66,43 +67,42 @@ public sealed class StatusCommand : ICliCommand
         if (s.Failure is { } f) Row("failure", $"{f.Kind}{(f.Permanent ? " (permanent)" : "")}: {f.Message}");
         Row("registered", s.RegisteredAt);
         Row("updated", s.UpdatedAt);
-        AnsiConsole.Write(grid);
+        grid.Write();
     }
 
     private static void Render(VideoPage page)
     {
-        var table = new Table().AddColumn("video id").AddColumn("state").AddColumn("encoder").AddColumn("labels").AddColumn("segments").AddColumn("failure");
+        var table = new ResultTable("video id", "state", "encoder", "labels", "segments", "failure");
         foreach (var e in page.Items)
-            table.AddRow(e.Id, e.Stage.ToString(), Markup.Escape(e.Encoder ?? "-"), Markup.Escape(string.Join(",", e.Labels)), e.SegmentCount.ToString(),
-                Markup.Escape(e.FailureKind is null ? "" : $"{e.FailureKind}: {e.FailureMessage}"));
-        AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine($"{page.Items.Count} shown of {page.Matching} matching");
+            table.Row(e.Id, e.Stage.ToString(), e.Encoder ?? "-", string.Join(",", e.Labels), e.SegmentCount.ToString(),
+                e.FailureKind is null ? "" : $"{e.FailureKind}: {e.FailureMessage}");
+        table.Write();
+        AnsiConsole.MarkupLine($"{page.Items.Count} shown of {page.Matching} matching" + (page.Next is null ? "" : $"; next page: --cursor {Markup.Escape(page.Next)}"));
     }
 
     private static void Render(CorpusSummary summary, VideoPage failures)
     {
         AnsiConsole.MarkupLine($"[bold]{summary.Total}[/] video(s), {summary.Segments} embedded segment(s)");
-        var stages = new Table().AddColumn("state").AddColumn("videos");
-        foreach (var stage in Enum.GetValues<VideoStage>()) stages.AddRow(stage.ToString(), summary.ByStage.GetValueOrDefault(stage).ToString());
-        AnsiConsole.Write(stages);
+        var stages = new ResultTable("state", "videos");
+        foreach (var stage in Enum.GetValues<VideoStage>()) stages.Row(stage.ToString(), summary.ByStage.GetValueOrDefault(stage).ToString());
+        stages.Write();
         if (summary.ByEncoder.Count > 0)
         {
-            var enc = new Table().AddColumn("encoder").AddColumn("embedded videos");
-            foreach (var (k, v) in summary.ByEncoder.OrderBy(kv => kv.Key)) enc.AddRow(Markup.Escape(k), v.ToString());
-            AnsiConsole.Write(enc);
+            var enc = new ResultTable("encoder", "embedded videos");
+            foreach (var (k, v) in summary.ByEncoder.OrderBy(kv => kv.Key)) enc.Row(k, v.ToString());
+            enc.Write();
         }
         if (summary.ByLabel.Count > 0)
         {
-            var labels = new Table().AddColumn("label").AddColumn("videos");
-            foreach (var (k, v) in summary.ByLabel.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key).Take(30)) labels.AddRow(Markup.Escape(k), v.ToString());
-            AnsiConsole.Write(labels);
+            var labels = new ResultTable("label", "videos");
+            foreach (var (k, v) in summary.ByLabel.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key).Take(30)) labels.Row(k, v.ToString());
+            labels.Write();
         }
         if (failures.Items.Count > 0)
         {
-            var table = new Table().AddColumn("failed video").AddColumn("file").AddColumn("kind").AddColumn("reason");
-            foreach (var e in failures.Items)
-                table.AddRow(e.Id, Markup.Escape(e.OriginalName ?? ""), Markup.Escape(e.FailureKind ?? ""), Markup.Escape(e.FailureMessage ?? ""));
-            AnsiConsole.Write(table);
+            var table = new ResultTable("failed video", "file", "kind", "reason");
+            foreach (var e in failures.Items) table.Row(e.Id, e.OriginalName, e.FailureKind, e.FailureMessage);
+            table.Write();
         }
     }
 }

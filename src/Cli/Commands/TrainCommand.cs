@@ -102,9 +102,9 @@ public static class TrainingCli
     {
         var list = scores.OrderBy(s => s.Column, StringComparer.Ordinal).ThenBy(s => s.Probe, StringComparer.Ordinal).ThenBy(s => s.Features, StringComparer.Ordinal).ToList();
         if (list.Count == 0) return;
-        var table = new Table().AddColumn("column").AddColumn("probe").AddColumn("features").AddColumn("top-1").AddColumn("mse").AddColumn("train/test").AddColumn("step");
+        var table = new ResultTable("column", "probe", "features", "top-1", "mse", "train/test", "step");
         foreach (var s in list)
-            table.AddRow(Markup.Escape(s.Column), s.Probe, s.Features, s.Top1?.ToString("P1") ?? "-", s.Mse?.ToString("G4") ?? "-", $"{s.Train}/{s.Test}", s.Step.ToString());
-        AnsiConsole.Write(table);
+            table.Row(s.Column, s.Probe, s.Features, s.Top1?.ToString("P1") ?? "-", s.Mse?.ToString("G4") ?? "-", $"{s.Train}/{s.Test}", s.Step.ToString());
+        table.Write();
     }
 }

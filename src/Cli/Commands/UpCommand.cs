@@ -1,11 +1,15 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Net.Sockets;
 using LvMae.Silo;
 using Spectre.Console;
 
 namespace LvMae.Cli.Commands;
 
-/// <summary>`lvmae up`: Azurite (blob storage) + one local silo with the HTTP API and dashboard, until Ctrl+C.</summary>
+/// <summary>
+/// `lvmae up [--detach]`: Azurite (blob storage) + one local silo with the HTTP API and dashboard; in the foreground until
+/// Ctrl+C, or in the background (--detach) until `lvmae down`. Recorded in .lvmae/up.json while it runs.
+/// </summary>
 public sealed class UpCommand : ICliCommand
 {
     public Command Build()
@@ -14,9 +18,11 @@ public sealed class UpCommand : ICliCommand
         var data = new Option<string>("--data") { Description = "Azurite data folder", DefaultValueFactory = _ => Path.Combine(Environment.CurrentDirectory, ".lvmae", "azurite") };
         var noAzurite = new Option<bool>("--no-azurite") { Description = "Use the configured storage (LVMAE__Storage__ConnectionString) instead of starting Azurite" };
         var jobs = new Option<int?>("--jobs") { Description = "Concurrent ffmpeg/encoder jobs in this silo" };
-        var command = new Command("up", "Start Azurite and a local silo (HTTP API + dashboard on 127.0.0.1); Ctrl+C stops both")
+        var detach = new Option<bool>("--detach", "-d") { Description = "Run in the background (log in .lvmae/up.log); returns once the silo answers. `lvmae down` stops it" };
+        var detachedLog = new Option<string?>("--detached-log") { Hidden = true }; // set by --detach for the background process
+        var command = new Command("up", "Start Azurite and a local silo (HTTP API + dashboard on 127.0.0.1); Ctrl+C stops both, or --detach and `lvmae down`")
         {
-            blobPort, data, noAzurite, jobs,
+            blobPort, data, noAzurite, jobs, detach, detachedLog,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -24,38 +30,94 @@ public sealed class UpCommand : ICliCommand
             try { settings = Cli.Settings(); }
             catch (LvMaeConfigurationException e) { Cli.Error(e.Message); return ExitCodes.Usage; }
             if (parse.GetValue(jobs) is { } j) settings.Processing.MaxConcurrentJobs = j;
-            settings.Logging.MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning;
-            settings.Logging.OrleansLevel = Microsoft.Extensions.Logging.LogLevel.Error;
+            if (settings.Problems() is { Count: > 0 } problems) { Cli.Error(new LvMaeConfigurationException(problems).Message); return ExitCodes.Usage; }
 
-            await using var azurite = parse.GetValue(noAzurite) ? null : await LocalAzurite.StartAsync(parse.GetValue(blobPort), parse.GetValue(data)!);
-            if (azurite is not null) settings.Storage.ConnectionString = azurite.ConnectionString;
-            try
+            var state = UpState.InWorkingDirectory();
+            if (state.ClearStale() is { } stale) Console.WriteLine(stale);
+            if (state.Running() is { } running)
             {
-                await using var silo = await LvMaeSiloHost.StartAsync(settings, cancellationToken);
-                var table = new Table().AddColumn("what").AddColumn("where");
-                table.AddRow("blob storage", Markup.Escape(azurite is null ? "configured connection string" : $"Azurite on 127.0.0.1:{azurite.Port} ({azurite.DataDirectory}){(azurite.Reused ? ", already running" : "")}"));
-                table.AddRow("gateway", $"127.0.0.1:{settings.Clustering.GatewayPort} ({settings.Clustering.Mode} clustering)");
-                if (silo.ApiAddress is { } api)
-                {
-                    table.AddRow("HTTP API", Markup.Escape($"{api}corpus/summary, {api}videos?state=Failed"));
-                    if (settings.Api.Dashboard) table.AddRow("dashboard", Markup.Escape(new Uri(api, settings.Api.DashboardPath).ToString()));
-                }
-                table.AddRow("jobs per silo", settings.Processing.MaxConcurrentJobs.ToString());
-                AnsiConsole.Write(table);
-                AnsiConsole.MarkupLine("[green]lvmae is up[/]; in another shell: [bold]./lvmae ingest DIR --encoder builtin[/], [bold]./lvmae status[/]. Ctrl+C to stop.");
-                try { await Task.Delay(Timeout.Infinite, cancellationToken); }
-                catch (OperationCanceledException) { }
-                AnsiConsole.MarkupLine("stopping...");
-                return ExitCodes.Ok;
+                Console.WriteLine($"lvmae is already up here ({running.Describe()}). `lvmae down` stops it.");
+                return parse.GetValue(detach) ? ExitCodes.Ok : ExitCodes.Failed;
             }
-            catch (LvMaeConfigurationException e) { Cli.Error(e.Message); return ExitCodes.Usage; }
-            catch (Exception e) when (e.InnerException is SocketException or IOException || e is IOException)
+            if (SiloPorts.BusyMessage(settings) is { } busy)
             {
-                Cli.Error($"could not start the silo: {e.Message} (is another `lvmae up` or silo running? ports: silo {settings.Clustering.SiloPort}, gateway {settings.Clustering.GatewayPort}, API {settings.Api.Port})");
+                Cli.Error(busy);
                 return ExitCodes.Failed;
             }
+            if (parse.GetValue(detach))
+            {
+                var forwarded = new List<string> { "--blob-port", parse.GetValue(blobPort).ToString(), "--data", Path.GetFullPath(parse.GetValue(data)!) };
+                if (parse.GetValue(noAzurite)) forwarded.Add("--no-azurite");
+                if (parse.GetValue(jobs) is { } n) forwarded.AddRange(["--jobs", n.ToString()]);
+                return await DetachedUp.StartAsync(state, settings, forwarded, cancellationToken);
+            }
+            return await RunAsync(state, settings, parse.GetValue(noAzurite) ? null : (parse.GetValue(blobPort), parse.GetValue(data)!), parse.GetValue(detachedLog), cancellationToken);
         });
         return command;
     }
-}
 
+    private static async Task<int> RunAsync(UpState state, LvMaeSiloSettings settings, (int Port, string Data)? azuriteAt, string? log, CancellationToken cancellationToken)
+    {
+        using var self = Process.GetCurrentProcess();
+        var record = new UpRecord
+        {
+            Pid = Environment.ProcessId, StartedAt = LocalProcess.StartTime(self), Log = log,
+            SiloPort = settings.Clustering.SiloPort, GatewayPort = settings.Clustering.GatewayPort, BlobPort = azuriteAt?.Port,
+        };
+        if (!state.TryClaim(record, out var holder))
+        {
+            Console.WriteLine($"lvmae is already up here ({holder?.Describe() ?? "starting"}). `lvmae down` stops it.");
+            return ExitCodes.Failed;
+        }
+        settings.Logging.MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning;
+        settings.Logging.OrleansLevel = Microsoft.Extensions.Logging.LogLevel.Error;
+        try
+        {
+            await using var azurite = azuriteAt is { } a ? await LocalAzurite.StartAsync(a.Port, a.Data) : null;
+            if (azurite is not null) settings.Storage.ConnectionString = azurite.ConnectionString;
+            await using var silo = await LvMaeSiloHost.StartAsync(settings, cancellationToken);
+            var api = silo.ApiAddress;
+            var dashboard = api is not null && settings.Api.Dashboard ? new Uri(api, settings.Api.DashboardPath) : null;
+            state.Update(record with
+            {
+                State = UpRecord.Ready, Api = api?.ToString(), Dashboard = dashboard?.ToString(),
+                AzuritePid = azurite?.ProcessId, AzuriteStartedAt = azurite?.ProcessId is { } pid ? StartTime(pid) : null,
+            });
+
+            var table = new ResultTable("what", "where");
+            table.Row("storage", azurite is null ? SiloProcess.DescribeStorage(settings.Storage.ConnectionString) : $"Azurite on 127.0.0.1:{azurite.Port} (blobs), {azurite.TablePort} (tables), data in {azurite.DataDirectory}{(azurite.Reused ? ", already running" : "")}");
+            table.Row("gateway", $"127.0.0.1:{settings.Clustering.GatewayPort} ({settings.Clustering.Mode} clustering)");
+            if (api is not null) table.Row("HTTP API", $"{api}corpus/summary, {api}videos?state=Failed");
+            if (dashboard is not null) table.Row("dashboard", dashboard.ToString());
+            table.Row("jobs per silo", settings.Processing.MaxConcurrentJobs.ToString());
+            table.Write();
+            AnsiConsole.MarkupLine(log is null
+                ? "[green]lvmae is up[/]; in another shell: [bold]./lvmae ingest DIR --encoder builtin[/], [bold]./lvmae status[/]. Ctrl+C (or [bold]./lvmae down[/]) stops it."
+                : "[green]lvmae is up[/] in the background; [bold]./lvmae down[/] stops it.");
+            try { await Task.Delay(Timeout.Infinite, cancellationToken); }
+            catch (OperationCanceledException) { }
+            AnsiConsole.MarkupLine("stopping...");
+            return ExitCodes.Ok;
+        }
+        catch (LvMaeConfigurationException e) { Cli.Error(e.Message); return ExitCodes.Usage; }
+        catch (Exception e) when (e.InnerException is SocketException or IOException || e is IOException or TimeoutException or InvalidOperationException)
+        {
+            Cli.Error($"could not start: {e.Message} (ports: silo {settings.Clustering.SiloPort}, gateway {settings.Clustering.GatewayPort}, API {settings.Api.Port}, Azurite {azuriteAt?.Port.ToString() ?? "not started"})");
+            return ExitCodes.Failed;
+        }
+        finally
+        {
+            state.Release(record.Pid);
+        }
+    }
+
+    private static DateTimeOffset? StartTime(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return LocalProcess.StartTime(process);
+        }
+        catch (ArgumentException) { return null; }
+    }
+}

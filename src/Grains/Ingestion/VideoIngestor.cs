@@ -32,21 +32,25 @@ public sealed class VideoIngestor(BlobStore blobs, IGrainFactory grains)
         var (id, sha) = await ContentIdAsync(path, cancellationToken);
         var blob = BlobLayout.Source(id, Path.GetExtension(path));
         var uploaded = false;
-        if (!await blobs.ExistsAsync(blob, cancellationToken))
+        // Create-only: the id is the content hash, so an existing source is this very content (concurrent ingests of one file upload once).
+        try
         {
             await blobs.UploadFileAsync(blob, path, new Dictionary<string, string>
             {
                 ["sha256"] = sha,
                 ["originalname"] = Ascii(Path.GetFileName(path)),
-            }, cancellationToken: cancellationToken);
+            }, ifMatch: null, cancellationToken: cancellationToken);
             uploaded = true;
         }
+        catch (BlobConflictException) { }
         return await RegisterAsync(path, id, VideoSourceKind.VideoFile, blob, encoder, labels, sha, uploaded);
     }
 
     /// <summary>
     /// Imports a precomputed float32 [N, d] .npy: the video id is the file's stem when it is a valid id (Python pipelines
-    /// name files by video id), else its content id. The grain validates it and marks the video Embedded.
+    /// name files by video id), else its content id. The upload is create-only: the same content is not sent twice, and
+    /// other content under an id already registered is refused (rename the file) instead of replacing what the video's state
+    /// describes; an upload left by a failed or unregistered import is replaced. The grain validates it and marks the video Embedded.
     /// </summary>
     public async Task<IngestResult> ImportEmbeddingsAsync(string path, string encoderName, IReadOnlyList<string> labels, CancellationToken cancellationToken = default)
     {
@@ -54,18 +58,27 @@ public sealed class VideoIngestor(BlobStore blobs, IGrainFactory grains)
         var (contentId, sha) = await ContentIdAsync(path, cancellationToken);
         var id = BlobLayout.IsValidId(stem) ? stem : contentId;
         var blob = BlobLayout.Embeddings(id, encoderName);
-        var existing = await blobs.TryGetPropertiesAsync(blob, cancellationToken);
-        var uploaded = false;
-        if (existing is null || !existing.Metadata.TryGetValue("sha256", out var stored) || stored != sha)
+        var metadata = new Dictionary<string, string>
         {
-            await blobs.UploadFileAsync(blob, path, new Dictionary<string, string>
+            ["sha256"] = sha,
+            ["encoder"] = Ascii(encoderName),
+            ["encoderversion"] = "imported",
+            ["originalname"] = Ascii(Path.GetFileName(path)),
+        };
+        var uploaded = true;
+        try { await blobs.UploadFileAsync(blob, path, metadata, ifMatch: null, cancellationToken: cancellationToken); }
+        catch (BlobConflictException)
+        {
+            var existing = await blobs.TryGetPropertiesAsync(blob, cancellationToken);
+            if (existing?.Metadata.GetValueOrDefault("sha256") == sha) uploaded = false; // this content is there already
+            else
             {
-                ["sha256"] = sha,
-                ["encoder"] = Ascii(encoderName),
-                ["encoderversion"] = "imported",
-                ["originalname"] = Ascii(Path.GetFileName(path)),
-            }, cancellationToken: cancellationToken);
-            uploaded = true;
+                var status = await grains.GetGrain<IVideoGrain>(id).GetStatus();
+                if (status.Exists && status.Stage != VideoStage.Failed)
+                    throw new ArgumentException($"{path}: video id '{id}' is already registered from '{status.OriginalName}' with other content; rename the file to import it as another video");
+                // Left by an import that failed or never registered: replace it, unless it changes under us.
+                await blobs.UploadFileAsync(blob, path, metadata, ifMatch: existing?.ETag ?? "*", cancellationToken: cancellationToken);
+            }
         }
         return await RegisterAsync(path, id, VideoSourceKind.Embeddings, blob, encoderName, labels, sha, uploaded);
     }

@@ -14,20 +14,13 @@ public sealed class IndexEmbeddedVideoSource(IGrainFactory grains, IReadOnlyList
     public async IAsyncEnumerable<EmbeddedVideoDescriptor> ListAsync(string encoder, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var wanted = BlobLayout.EncoderFileName(encoder);
-        string? after = null;
-        while (true)
+        // One streamed pass over the index's maintained set of videos with this encoder: O(corpus) per epoch, one page in memory.
+        await foreach (var e in grains.ListAsync(new VideoQuery { Stage = VideoStage.Embedded, Encoder = encoder, Limit = 1000 }, cancellationToken))
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var page = await grains.QueryAsync(new VideoQuery { Stage = VideoStage.Embedded, After = after, Limit = 1000 });
-            if (page.Items.Count == 0) yield break;
-            foreach (var e in page.Items)
-            {
-                var match = e.EmbeddedEncoders.FirstOrDefault(x => BlobLayout.EncoderFileName(x) == wanted);
-                if (match is null) continue;
-                yield return new EmbeddedVideoDescriptor(e.Id, match, e.SegmentCount, 0,
-                    e.Labels.Count == 0 ? null : RunLabels.Parse(e.Labels, labelColumns ?? []));
-            }
-            after = page.Items[^1].Id;
+            var match = e.EmbeddedEncoders.FirstOrDefault(x => BlobLayout.EncoderFileName(x) == wanted);
+            if (match is null) continue;
+            yield return new EmbeddedVideoDescriptor(e.Id, match, e.SegmentCount, 0,
+                e.Labels.Count == 0 ? null : RunLabels.Parse(e.Labels, labelColumns ?? []));
         }
     }
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using LvMae.Contracts;
 using LvMae.Formats;
 using LvMae.Model;
@@ -29,7 +28,7 @@ public static class RunExporter
         var videos = source.ListAsync(config.Encoder, ct).ToBlockingEnumerable(ct).OrderBy(v => v.VideoId, StringComparer.Ordinal).ToList();
         var cls = new List<float>();
         var mean = new List<float>();
-        var index = new StringBuilder("row,video_id,segments\n");
+        List<IReadOnlyList<string>> index = [["row", "video_id", "segments"]];
         var rows = 0;
         foreach (var chunk in videos.Chunk(64))
         {
@@ -49,8 +48,7 @@ public static class RunExporter
             {
                 cls.AddRange(encoded[i].Cls);
                 mean.AddRange(encoded[i].Mean());
-                index.Append(rows.ToString(CultureInfo.InvariantCulture)).Append(',').Append(loaded[i].VideoId).Append(',')
-                    .Append(loaded[i].SegmentCount.ToString(CultureInfo.InvariantCulture)).Append('\n');
+                index.Add([rows.ToString(CultureInfo.InvariantCulture), loaded[i].VideoId, loaded[i].SegmentCount.ToString(CultureInfo.InvariantCulture)]);
                 rows++;
             }
         }
@@ -58,7 +56,7 @@ public static class RunExporter
         var names = new[] { BlobLayout.RunExport(run, ClsFile), BlobLayout.RunExport(run, MeanFile), BlobLayout.RunExport(run, IndexFile) };
         blobs.UploadAsync(names[0], Npy(cls, rows, width), metadata, "application/octet-stream", ct).GetAwaiter().GetResult();
         blobs.UploadAsync(names[1], Npy(mean, rows, width), metadata, "application/octet-stream", ct).GetAwaiter().GetResult();
-        blobs.UploadAsync(names[2], Encoding.UTF8.GetBytes(index.ToString()), metadata, "text/csv", ct).GetAwaiter().GetResult();
+        blobs.UploadAsync(names[2], CsvFile.ToBytes(index), metadata, "text/csv", ct).GetAwaiter().GetResult();
         return new ExportInfo { Step = step, Videos = rows, Width = width, Blobs = names, At = DateTimeOffset.UtcNow };
     }
 

@@ -105,19 +105,35 @@ public static class Checkpoint
     /// <summary>The model weights inside a checkpoint, as a standalone safetensors file.</summary>
     public static byte[] ExtractWeights(byte[] checkpoint) => ReadSections(checkpoint)["model.safetensors"];
 
+    /// <summary>
+    /// The named sections. Every size the file declares is checked against the bytes that follow before anything is
+    /// allocated, so a corrupt or hostile header fails with a message instead of a multi-gigabyte allocation.
+    /// </summary>
     private static Dictionary<string, byte[]> ReadSections(byte[] checkpoint)
     {
-        using var reader = new BinaryReader(new MemoryStream(checkpoint), Encoding.UTF8);
-        if (!reader.ReadBytes(Magic.Length).AsSpan().SequenceEqual(Magic)) throw new InvalidDataException("not an LV-MAE checkpoint (bad magic)");
-        var count = reader.ReadInt32();
-        var sections = new Dictionary<string, byte[]>(StringComparer.Ordinal);
-        for (var i = 0; i < count; i++)
+        using var stream = new MemoryStream(checkpoint, writable: false);
+        using var reader = new BinaryReader(stream, Encoding.UTF8);
+        long Left() => stream.Length - stream.Position;
+        try
         {
-            var name = reader.ReadString();
-            var length = reader.ReadInt64();
-            sections[name] = reader.ReadBytes(checked((int)length));
+            if (!reader.ReadBytes(Magic.Length).AsSpan().SequenceEqual(Magic)) throw new InvalidDataException("not an LV-MAE checkpoint (bad magic)");
+            var count = reader.ReadInt32();
+            // Each section takes at least a 1-byte name length and an 8-byte size.
+            if (count < 0 || count > Left() / 9)
+                throw new InvalidDataException($"corrupt checkpoint: header declares {count} sections in {checkpoint.Length} bytes");
+            var sections = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+            for (var i = 0; i < count; i++)
+            {
+                var name = reader.ReadString();
+                var length = reader.ReadInt64();
+                if (length < 0 || length > Left())
+                    throw new InvalidDataException($"corrupt or truncated checkpoint: section '{name}' declares {length} bytes, {Left()} remain");
+                sections[name] = reader.ReadBytes((int)length);
+            }
+            return sections;
         }
-        return sections;
+        catch (EndOfStreamException e) { throw new InvalidDataException($"truncated checkpoint ({checkpoint.Length} bytes): ended inside its section table", e); }
+        catch (FormatException e) { throw new InvalidDataException($"corrupt checkpoint: unreadable section name ({e.Message})", e); }
     }
 
     private static byte[] Section(Dictionary<string, byte[]> sections, string name) =>

@@ -21,7 +21,7 @@ public sealed class BlobEmbeddingLoader(BlobContainerClient container, int heade
     public const int HeaderProbeBytes = 4096;
 
     /// <summary>A validated header and the blob version it belongs to.</summary>
-    private sealed record OpenedBlob(NpyHeader Header, ETag ETag);
+    private sealed record OpenedBlob(NpyArray.NpyHeader Header, ETag ETag);
 
     private readonly ConcurrentDictionary<string, OpenedBlob> _headers = new(StringComparer.Ordinal);
 
@@ -67,7 +67,9 @@ public sealed class BlobEmbeddingLoader(BlobContainerClient container, int heade
             if (_headers.Count < headerCacheEntries) _headers[name] = opened;
         }
         // Checked on every open: the descriptor (the index's view of the video) may have changed since.
-        var (segments, dimension) = EmbeddingValidation.CheckShape(video, opened.Header.DType, opened.Header.Shape, name);
+        var (segments, dimension) = EmbeddingValidation.CheckShape(video, opened.Header.CanonicalDType, opened.Header.Shape, name);
+        // A Fortran-ordered file keeps a row's values apart (column-major): no range covers a window; read it whole.
+        if (opened.Header.FortranOrder && segments > 1 && dimension > 1) return new LoadedEmbeddingRows(await LoadAsync(video, cancellationToken));
         return new Rows(video, blob, opened.Header, segments, dimension, opened.ETag, () => _headers.TryRemove(name, out _));
     }
 
@@ -75,7 +77,7 @@ public sealed class BlobEmbeddingLoader(BlobContainerClient container, int heade
     {
         var name = blob.Name;
         var probe = await DownloadRangeAsync(video, blob, 0, HeaderProbeBytes, etag: null, cancellationToken);
-        NpyHeader header;
+        NpyArray.NpyHeader header;
         try { header = ParseHeader(probe.Bytes); }
         catch (Exception e) when (IsCorrupt(e) && probe.Bytes.Length < probe.TotalBytes)
         {
@@ -89,14 +91,14 @@ public sealed class BlobEmbeddingLoader(BlobContainerClient container, int heade
             throw Corrupt(video, name, e);
         }
 
-        EmbeddingValidation.CheckShape(video, header.DType, header.Shape, name);
+        EmbeddingValidation.CheckShape(video, header.CanonicalDType, header.Shape, name);
         if (probe.TotalBytes < header.FileBytes)
             throw Corrupt(video, name, new InvalidDataException(
                 $"truncated .npy file: {probe.TotalBytes} bytes where the header [{string.Join(", ", header.Shape)}] needs {header.FileBytes}"));
         return new OpenedBlob(header, probe.ETag);
     }
 
-    private static NpyHeader ParseHeader(byte[] bytes)
+    private static NpyArray.NpyHeader ParseHeader(byte[] bytes)
     {
         using var stream = new MemoryStream(bytes, writable: false);
         return NpyArray.ReadHeader(stream);
@@ -148,7 +150,7 @@ public sealed class BlobEmbeddingLoader(BlobContainerClient container, int heade
 
     /// <summary>An opened embedding blob: rows by range request, only from the version whose header was validated.</summary>
     /// <param name="forget">Drops the remembered header: the blob was rewritten, its next open reads it afresh.</param>
-    private sealed class Rows(EmbeddedVideoDescriptor video, BlobClient blob, NpyHeader header,
+    private sealed class Rows(EmbeddedVideoDescriptor video, BlobClient blob, NpyArray.NpyHeader header,
         int segments, int dimension, ETag etag, Action forget) : IEmbeddingRows
     {
         public int SegmentCount => segments;
@@ -157,7 +159,7 @@ public sealed class BlobEmbeddingLoader(BlobContainerClient container, int heade
         public async Task<float[]> ReadRowsAsync(int first, int count, CancellationToken cancellationToken = default)
         {
             EmbeddingValidation.CheckRowRange(video.VideoId, first, count, segments);
-            var rowBytes = (long)dimension * header.ItemSize;
+            var rowBytes = (long)dimension * header.ItemBytes;
             var length = checked((int)(count * rowBytes));
             RangeRead read;
             try { read = await DownloadRangeAsync(video, blob, header.DataOffset + first * rowBytes, length, etag, cancellationToken); }
@@ -168,7 +170,8 @@ public sealed class BlobEmbeddingLoader(BlobContainerClient container, int heade
             }
             if (read.Bytes.Length != length)
                 throw Corrupt(video, blob.Name, new InvalidDataException($"truncated .npy file: {read.Bytes.Length} of {length} bytes for rows [{first}, {first + count})"));
-            var rows = new NpyArray(header.DType, [count, dimension], read.Bytes);
+            // C order: the rows are contiguous; ToCanonical swaps big-endian bytes like a whole read does.
+            var rows = (header with { Shape = [count, dimension] }).ToCanonical(read.Bytes);
             return EmbeddingValidation.ToFiniteFloats(video, rows, first, blob.Name);
         }
     }

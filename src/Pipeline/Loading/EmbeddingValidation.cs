@@ -15,14 +15,14 @@ public static class EmbeddingValidation
     }
 
     /// <summary>
-    /// The header alone: float32/float64, 2-D [segments, dimension], non-empty, and the shape the index
+    /// The header alone: float16/32/64, 2-D [segments, dimension], non-empty, and the shape the index
     /// (<paramref name="video"/>) recorded, where it recorded one. Returns (segments, dimension).
     /// </summary>
     public static (int Segments, int Dimension) CheckShape(EmbeddedVideoDescriptor video, string dtype, long[] shape, string where)
     {
         EmbeddingLoadException Fail(string problem) => new(video.VideoId, $"{where}: {problem}");
 
-        if (dtype is not ("<f4" or "<f8")) throw Fail($"dtype '{dtype}' is not float32/float64");
+        if (!NpyArray.IsFloatingPointDType(dtype)) throw Fail($"dtype '{dtype}' is not float16/float32/float64");
         if (shape.Length != 2) throw Fail($"shape [{string.Join(", ", shape)}] is not [segments, dimension]");
         var (segments, dimension) = (shape[0], shape[1]);
         if (segments < 1 || dimension < 1) throw Fail($"shape [{segments}, {dimension}] is empty");

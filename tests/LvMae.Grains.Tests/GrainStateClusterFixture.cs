@@ -5,10 +5,10 @@ using Orleans.Providers;
 using Orleans.Storage;
 using Orleans.TestingHost;
 
-namespace LvMae.Storage.Tests;
+namespace LvMae.Grains.Tests;
 
-/// <summary>One Azurite and one real two-silo Orleans cluster whose default grain storage is the blob provider.</summary>
-public sealed class StorageClusterFixture : IAsyncLifetime
+/// <summary>One Azurite and a real two-silo cluster with the LvMae grain wiring: grain state through Orleans' Azure blob provider as configured by <see cref="GrainsHosting.AddLvMaeGrains"/>.</summary>
+public sealed class GrainStateClusterFixture : IAsyncLifetime
 {
     public const string Container = "grainstate-tests";
 
@@ -21,11 +21,7 @@ public sealed class StorageClusterFixture : IAsyncLifetime
         await Azurite.InitializeAsync();
         var connection = Azurite.ConnectionString;
         var builder = new InProcessTestClusterBuilder(2);
-        builder.ConfigureSilo((_, silo) => silo.AddLvMaeBlobGrainStorageAsDefault(o =>
-        {
-            o.ConnectionString = connection;
-            o.ContainerName = Container;
-        }));
+        builder.ConfigureSilo((_, silo) => silo.AddLvMaeGrains(connection, Container));
         Cluster = builder.Build();
         await Cluster.DeployAsync();
     }
@@ -36,13 +32,16 @@ public sealed class StorageClusterFixture : IAsyncLifetime
         finally { await Azurite.DisposeAsync(); }
     }
 
-    /// <summary>The blob grain storage instance living in silo <paramref name="silo"/>.</summary>
+    /// <summary>The default grain storage (the one grains without a named provider use) living in silo <paramref name="silo"/>.</summary>
     public IGrainStorage Storage(int silo = 0) =>
         Cluster.Silos[silo].ServiceProvider.GetRequiredKeyedService<IGrainStorage>(ProviderConstants.DEFAULT_STORAGE_PROVIDER_NAME);
+
+    /// <summary>The state container, as an operator browses it.</summary>
+    public Azure.Storage.Blobs.BlobContainerClient StateContainer => Azurite.ServiceClient().GetBlobContainerClient(BlobLayout.GrainStateContainer(Container));
 }
 
 [CollectionDefinition(Name)]
-public sealed class StorageClusterCollection : ICollectionFixture<StorageClusterFixture>
+public sealed class GrainStateClusterCollection : ICollectionFixture<GrainStateClusterFixture>
 {
-    public const string Name = "storage cluster";
+    public const string Name = "grain state cluster";
 }

@@ -4,27 +4,29 @@ using LvMae.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Storage;
 
-namespace LvMae.Storage.Tests;
+namespace LvMae.Grains.Tests;
 
-[Collection(StorageClusterCollection.Name)]
-public sealed class BlobGrainStorageTests(StorageClusterFixture fixture)
+/// <summary>What the grains rely on from grain state as wired by GrainsHosting (Orleans' Azure blob provider + <see cref="GrainStateJson"/>):
+/// readable JSON blobs, ETag concurrency, durability across deactivation and silo restarts.</summary>
+[Collection(GrainStateClusterCollection.Name)]
+public sealed class GrainStateTests(GrainStateClusterFixture fixture)
 {
     private readonly IClusterClient _client = fixture.Client;
 
     private static string NewKey() => $"k-{Guid.NewGuid():N}";
 
-    private BlobContainerClient Container => fixture.Azurite.ServiceClient().GetBlobContainerClient(StorageClusterFixture.Container);
+    private BlobContainerClient Container => fixture.StateContainer;
 
     [Fact]
     public async Task State_is_one_json_blob_without_clr_type_names()
     {
         var key = NewKey();
         await _client.GetGrain<ICounterGrain>(key).Add(3, "first");
-        var blob = Container.GetBlobClient(BlobLayout.GrainState("test-counter", key));
+        var blob = Container.GetBlobClient(BlobLayout.GrainStateBlob("state", "test-counter", key));
         var json = Encoding.UTF8.GetString((await blob.DownloadContentAsync()).Value.Content.ToArray());
         Assert.Contains("\"value\":3", json);
         Assert.DoesNotContain("$type", json);
-        Assert.DoesNotContain("LvMae.Storage.Tests", json);
+        Assert.DoesNotContain("LvMae.Grains.Tests", json);
     }
 
     [Fact]
@@ -127,7 +129,7 @@ public sealed class BlobGrainStorageTests(StorageClusterFixture fixture)
         var key = NewKey();
         var grain = _client.GetGrain<ICounterGrain>(key);
         await grain.Add(4, "x");
-        var blob = Container.GetBlobClient(BlobLayout.GrainState("test-counter", key));
+        var blob = Container.GetBlobClient(BlobLayout.GrainStateBlob("state", "test-counter", key));
         Assert.True((await blob.ExistsAsync()).Value);
         await grain.Clear();
         Assert.False((await blob.ExistsAsync()).Value);
@@ -164,28 +166,5 @@ public sealed class BlobGrainStorageTests(StorageClusterFixture fixture)
         var other = new GrainState<CounterState>(a.State, a.ETag);
         await storage.ClearStateAsync("state", id, other);
         await Assert.ThrowsAsync<InconsistentStateException>(() => storage.WriteStateAsync("state", id, a));
-    }
-
-    [Fact]
-    public async Task Storage_errors_are_not_swallowed()
-    {
-        // An unreachable endpoint: the read must fail, not come back as a fresh state.
-        var options = new BlobGrainStorageOptions
-        {
-            ConnectionString = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;",
-            ContainerName = "nowhere",
-        };
-        var storage = new BlobGrainStorage("broken", options,
-            fixture.Cluster.Silos[0].ServiceProvider.GetRequiredService<Orleans.Serialization.Serializers.IActivatorProvider>(),
-            Microsoft.Extensions.Logging.Abstractions.NullLogger<BlobGrainStorage>.Instance);
-        await Assert.ThrowsAnyAsync<Exception>(() => storage.ReadStateAsync("state", GrainId.Create("test-counter", "x"), new GrainState<CounterState>()));
-    }
-
-    [Fact]
-    public void Options_are_validated()
-    {
-        Assert.Throws<InvalidOperationException>(() => new BlobGrainStorageOptions { ContainerName = "x" }.Validate("n"));
-        Assert.Throws<InvalidOperationException>(() => new BlobGrainStorageOptions { ConnectionString = "UseDevelopmentStorage=true", ContainerName = "Bad_Name" }.Validate("n"));
-        new BlobGrainStorageOptions { ConnectionString = "UseDevelopmentStorage=true", ContainerName = "good-name" }.Validate("n");
     }
 }

@@ -1,13 +1,13 @@
-namespace LvMae.Storage.Tests;
+namespace LvMae.Grains.Tests;
 
-[GenerateSerializer, Alias("LvMae.Storage.Tests.CounterState")]
+[GenerateSerializer, Alias("LvMae.Grains.Tests.CounterState")]
 public sealed class CounterState
 {
     [Id(0)] public int Value { get; set; }
     [Id(1)] public List<string> Notes { get; set; } = [];
 }
 
-[Alias("LvMae.Storage.Tests.ICounterGrain")]
+[Alias("LvMae.Grains.Tests.ICounterGrain")]
 public interface ICounterGrain : IGrainWithStringKey
 {
     Task<int> Add(int amount, string note);

@@ -1,0 +1,253 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using LvMae.Contracts;
+using LvMae.Formats;
+using LvMae.Testing;
+
+namespace LvMae.Bench;
+
+/// <summary>
+/// Corpus scale through the product path: a silo PROCESS (the program a cluster machine runs) on Azurite, the `lvmae`
+/// CLI as its own process importing small precomputed-embedding videos in two waves (10% then the rest), and HTTP status
+/// queries against the silo's API while each wave runs and after it (idle). Reports registrations/s, time until all
+/// Embedded, the silo's peak RSS, storage bytes the silo wrote per video (from its own traffic counters, GET
+/// /silo/storage) in each wave, query latency percentiles, and an index check against the video states at the end.
+/// </summary>
+public sealed class ScaleBench : IBenchSuite
+{
+    public string Name => "scale";
+
+    private const int Dim = 64;
+    private const int Classes = 10;
+
+    public async Task<string> RunAsync(BenchContext context)
+    {
+        var total = context.Videos ?? (context.Quick ? 10_000 : 100_000);
+        var firstWave = total / 10;
+        var work = Directory.CreateTempSubdirectory("lvmae-scale-").FullName;
+        var azurite = new AzuriteFixture();
+        await azurite.InitializeAsync();
+        ExternalSilo? silo = null;
+        try
+        {
+            var generate = Stopwatch.StartNew();
+            var (waveA, waveB, labels) = Generate(work, total, firstWave);
+            Console.WriteLine($"scale: {total:N0} .npy files generated in {generate.Elapsed.TotalSeconds:F0} s");
+
+            var env = new Dictionary<string, string>
+            {
+                ["Storage__ConnectionString"] = azurite.ConnectionString,
+                ["Storage__Container"] = "scale",
+                ["Clustering__ClusterId"] = "scale",
+                ["Clustering__ServiceId"] = "scale",
+                ["Logging__MinimumLevel"] = "Warning",
+            };
+            silo = await ExternalSilo.StartAsync("scale-silo", env, work);
+            var cliEnv = new Dictionary<string, string>(env)
+            {
+                ["Clustering__GatewayPort"] = silo.GatewayPort.ToString(CultureInfo.InvariantCulture),
+                ["Clustering__SiloPort"] = silo.SiloPort.ToString(CultureInfo.InvariantCulture),
+            };
+            using var http = new HttpClient { BaseAddress = silo.Api, Timeout = TimeSpan.FromSeconds(30) };
+            var probe = new Prober(http, Math.Min(firstWave, 1000));
+
+            var a = await WaveAsync("wave 1", waveA, labels, firstWave, cliEnv, silo, http, probe, work);
+            var idleA = await probe.IdleAsync(firstWave);
+            var b = await WaveAsync("wave 2", waveB, labels, total, cliEnv, silo, http, probe, work);
+            var idleB = await probe.IdleAsync(total);
+
+            var check = await RunCliAsync(cliEnv, work, "index", "check");
+            var summary = await http.GetFromJsonAsync<JsonElement>("corpus/summary");
+            var embedded = summary.GetProperty("byStage").TryGetProperty("Embedded", out var e) ? e.GetInt32() : 0;
+            var peakRss = ReadStatusKb(silo.Pid, "VmHWM") / 1024.0;
+            var rss = ReadStatusKb(silo.Pid, "VmRSS") / 1024.0;
+
+            var md = new StringBuilder();
+            md.AppendLine($"### Import of {total:N0} precomputed-embedding videos into one silo process ({Dim}-d, 12-60 segments each)");
+            md.AppendLine();
+            md.AppendLine("`lvmae import-embeddings DIR --labels labels.csv --no-wait` (its own process, 16 files at once) against a silo process on Azurite;");
+            md.AppendLine("then the silo works through its queue. Bytes written are what the silo sent to storage (its traffic counters), beyond the");
+            md.AppendLine(".npy data the CLI uploaded: grain state, index log and snapshots, reminder and membership tables.");
+            md.AppendLine();
+            md.AppendLine("| wave | videos | registration s | registrations/s | until all Embedded s | state B/video | index B/video | tables B/video | total B/video |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var w in new[] { a, b })
+                md.AppendLine($"| {w.Name} (corpus {w.CorpusAfter:N0}) | {w.Videos:N0} | {w.RegistrationSeconds:F1} | {w.Videos / w.RegistrationSeconds:F0} | {w.EmbeddedSeconds:F1} | " +
+                              $"{w.StateBytes / (double)w.Videos:F0} | {w.IndexBytes / (double)w.Videos:F0} | {w.TableBytes / (double)w.Videos:F0} | **{w.TotalBytes / (double)w.Videos:F0}** |");
+            md.AppendLine();
+            md.AppendLine($"Bytes written per video, wave 2 vs wave 1: **{b.TotalBytes / (double)b.Videos / (a.TotalBytes / (double)a.Videos):F2}x** (flat = constant work per video as the corpus grows 10x).");
+            md.AppendLine($"Silo RSS: peak **{peakRss:F0} MiB**, {rss:F0} MiB at the end with {embedded:N0} videos Embedded. Scratch disk: none (imports are validated in memory).");
+            md.AppendLine();
+            md.AppendLine("HTTP status queries (ms; the filtered page is 100 Embedded videos of one label, every page answered from the shards' maintained sets):");
+            md.AppendLine();
+            md.AppendLine("| corpus | while | summary p50 | summary p99 | one video p50 | one video p99 | filtered page p50 | filtered page p99 |");
+            md.AppendLine("|---:|---|---:|---:|---:|---:|---:|---:|");
+            foreach (var row in new[] { a.Busy, idleA, b.Busy, idleB })
+                md.AppendLine($"| {row.Corpus:N0} | {row.While} | {row.Summary.P50:F2} | {row.Summary.P99:F2} | {row.Video.P50:F2} | {row.Video.P99:F2} | {row.Page.P50:F2} | {row.Page.P99:F2} |");
+            md.AppendLine();
+            md.AppendLine($"`lvmae index check` at the end: exit {check.Code} ({(check.Code == 0 ? "index equals the video states" : "DIFFERENCES")}); {Tail(check.Output, 12).Replace("\n", " / ")}");
+            return md.ToString();
+        }
+        finally
+        {
+            if (silo is not null) await silo.DisposeAsync();
+            await azurite.DisposeAsync();
+            try { Directory.Delete(work, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    private sealed record Latency(double P50, double P99);
+    private sealed record LatencyRow(int Corpus, string While, Latency Summary, Latency Video, Latency Page);
+    private sealed record Wave(string Name, int Videos, int CorpusAfter, double RegistrationSeconds, double EmbeddedSeconds,
+        long StateBytes, long IndexBytes, long TableBytes, LatencyRow Busy)
+    {
+        public long TotalBytes => StateBytes + IndexBytes + TableBytes;
+    }
+
+    private static async Task<Wave> WaveAsync(string name, string dir, string labels, int corpusAfter, Dictionary<string, string> env,
+        ExternalSilo silo, HttpClient http, Prober probe, string work)
+    {
+        var before = await TrafficAsync(http);
+        var watch = Stopwatch.StartNew();
+        using var stop = new CancellationTokenSource();
+        var busy = probe.SampleAsync(stop.Token); // queries at a steady rate while the wave registers and processes
+        var import = await RunCliAsync(env, work, "import-embeddings", dir, "--labels", labels, "--no-wait", "--parallel", "16");
+        var registration = watch.Elapsed.TotalSeconds;
+        if (import.Code != 0) throw new InvalidOperationException($"import failed ({import.Code}): {Tail(import.Output, 20)}");
+        while (true)
+        {
+            var summary = await http.GetFromJsonAsync<JsonElement>("corpus/summary");
+            var byStage = summary.GetProperty("byStage");
+            var done = (byStage.TryGetProperty("Embedded", out var e) ? e.GetInt32() : 0) + (byStage.TryGetProperty("Failed", out var f) ? f.GetInt32() : 0);
+            if (done >= corpusAfter) break;
+            if (silo.HasExited) throw new InvalidOperationException($"the silo died: {ExternalSilo.Tail(silo.LogPath)}");
+            await Task.Delay(500);
+        }
+        var embedded = watch.Elapsed.TotalSeconds;
+        await stop.CancelAsync();
+        var samples = await busy;
+        var after = await TrafficAsync(http);
+        long Delta(string category) => after.GetValueOrDefault(category) - before.GetValueOrDefault(category);
+        var videos = Directory.GetFiles(dir, "*.npy").Length;
+        Console.WriteLine($"scale: {name}: {videos:N0} registered in {registration:F1} s, all Embedded after {embedded:F1} s");
+        return new Wave(name, videos, corpusAfter, registration, embedded, Delta("grain state"), Delta("index"), Delta("tables"),
+            samples.ToRow(corpusAfter, "importing"));
+    }
+
+    private static async Task<Dictionary<string, long>> TrafficAsync(HttpClient http)
+    {
+        var body = await http.GetFromJsonAsync<JsonElement>("silo/storage");
+        return body.GetProperty("categories").EnumerateArray()
+            .ToDictionary(c => c.GetProperty("category").GetString()!, c => c.GetProperty("bytesWritten").GetInt64());
+    }
+
+    /// <summary>HTTP status queries against the silo's API: summary, one (random, finished) video, a filtered page.</summary>
+    private sealed class Prober(HttpClient http, int knownIds)
+    {
+        private readonly Random _rng = new(11);
+        private readonly List<string> _ids = [];
+
+        public sealed class Samples
+        {
+            public readonly List<double> Summary = [], Video = [], Page = [];
+            public LatencyRow ToRow(int corpus, string what) => new(corpus, what, Percentiles(Summary), Percentiles(Video), Percentiles(Page));
+        }
+
+        /// <summary>About 30 queries a second of each kind until cancelled.</summary>
+        public async Task<Samples> SampleAsync(CancellationToken stop)
+        {
+            var samples = new Samples();
+            while (!stop.IsCancellationRequested)
+            {
+                try { await OneRoundAsync(samples); }
+                catch (HttpRequestException) { }
+                try { await Task.Delay(30, stop); } catch (OperationCanceledException) { }
+            }
+            return samples;
+        }
+
+        public async Task<LatencyRow> IdleAsync(int corpus)
+        {
+            var samples = new Samples();
+            for (var i = 0; i < 400; i++) await OneRoundAsync(samples);
+            return samples.ToRow(corpus, "idle");
+        }
+
+        private async Task OneRoundAsync(Samples samples)
+        {
+            samples.Summary.Add(await TimeAsync("corpus/summary"));
+            var page = $"videos?state=Embedded&label=class%3D{_rng.Next(Classes)}&limit=100";
+            var watch = Stopwatch.StartNew();
+            var body = await http.GetFromJsonAsync<JsonElement>(page);
+            samples.Page.Add(watch.Elapsed.TotalMilliseconds);
+            if (_ids.Count < knownIds)
+                foreach (var item in body.GetProperty("items").EnumerateArray()) if (_ids.Count < knownIds) _ids.Add(item.GetProperty("id").GetString()!);
+            if (_ids.Count > 0) samples.Video.Add(await TimeAsync($"videos/{_ids[_rng.Next(_ids.Count)]}"));
+        }
+
+        private async Task<double> TimeAsync(string path)
+        {
+            var watch = Stopwatch.StartNew();
+            using var response = await http.GetAsync(path);
+            response.EnsureSuccessStatusCode();
+            await response.Content.LoadIntoBufferAsync();
+            return watch.Elapsed.TotalMilliseconds;
+        }
+
+        private static Latency Percentiles(List<double> ms)
+        {
+            if (ms.Count == 0) return new Latency(double.NaN, double.NaN);
+            ms.Sort();
+            return new Latency(ms[(int)(0.50 * (ms.Count - 1))], ms[(int)(0.99 * (ms.Count - 1))]);
+        }
+    }
+
+    /// <summary>Two folders of &lt;id&gt;.npy (12-60 segments x 64-d float32, seeded) and one labels CSV (class, split) for all.</summary>
+    private static (string WaveA, string WaveB, string Labels) Generate(string work, int total, int firstWave)
+    {
+        var (a, b) = (Path.Combine(work, "wave1"), Path.Combine(work, "wave2"));
+        Directory.CreateDirectory(a);
+        Directory.CreateDirectory(b);
+        var labels = Path.Combine(work, "labels.csv");
+        var csv = new StringBuilder("videoId,class,split\n");
+        for (var i = 0; i < total; i++)
+            csv.Append($"scale{i:D6},{i % Classes},{(i % 5 == 0 ? "test" : "train")}\n");
+        File.WriteAllText(labels, csv.ToString());
+        Parallel.For(0, total, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            var rng = new Random(i);
+            var rows = 12 + rng.Next(49);
+            var values = new float[rows * Dim];
+            for (var k = 0; k < values.Length; k++) values[k] = (float)(rng.NextDouble() * 2 - 1);
+            NpyArray.FromFloats(values, rows, Dim).Write(Path.Combine(i < firstWave ? a : b, $"scale{i:D6}.npy"));
+        });
+        return (a, b, labels);
+    }
+
+    private static async Task<(int Code, string Output)> RunCliAsync(IReadOnlyDictionary<string, string> env, string work, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = work };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "lvmae.dll"));
+        foreach (var a in args) start.ArgumentList.Add(a);
+        foreach (var (k, v) in env) start.Environment[$"LVMAE__{k}"] = v;
+        start.Environment["COLUMNS"] = "200";
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    private static string Tail(string text, int lines) => string.Join("\n", text.Split('\n', StringSplitOptions.RemoveEmptyEntries).TakeLast(lines));
+
+    private static long ReadStatusKb(int pid, string field)
+    {
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+            if (line.StartsWith(field + ":", StringComparison.Ordinal))
+                return long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+        return 0;
+    }
+}

@@ -1,0 +1,34 @@
+using System.CommandLine;
+using LvMae.Silo;
+
+namespace LvMae.Cli.Commands;
+
+/// <summary>
+/// `lvmae silo [--LvMae:Section:Key=value ...]`: one silo in the foreground, what each machine of a cluster runs. Hosted
+/// in this process (the same code as src/Silo's executable, <see cref="SiloProcess"/>), so a machine needs only the CLI.
+/// </summary>
+public sealed class SiloCommand : ICliCommand
+{
+    public Command Build()
+    {
+        var settings = new Argument<string[]>("settings") { Description = "--LvMae:Section:Key=value ... (e.g. --LvMae:Clustering:GatewayPort=30001)", Arity = ArgumentArity.ZeroOrMore };
+        var command = new Command("silo",
+            "Run one silo in the foreground (a machine of a cluster), configured by appsettings.json, LVMAE__Section__Key environment " +
+            "variables and --LvMae:Section:Key=value arguments; prints where it listens; Ctrl+C or SIGTERM stops it. Exit code 2: bad configuration, every problem listed")
+        {
+            settings,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var given = parse.GetValue(settings) ?? [];
+            var stray = given.Where(t => t.StartsWith('-') && !t.StartsWith("--LvMae:", StringComparison.OrdinalIgnoreCase)).ToList();
+            if (stray.Count > 0)
+            {
+                Cli.Error($"unknown option(s) {string.Join(", ", stray)}: settings are given as --LvMae:Section:Key=value (e.g. --LvMae:Clustering:GatewayPort=30001)");
+                return ExitCodes.Usage;
+            }
+            return await SiloProcess.RunAsync(given, Console.Out, Cli.Error, cancellationToken);
+        });
+        return command;
+    }
+}

@@ -1,0 +1,117 @@
+using LvMae.Contracts;
+using LvMae.Grains.Index;
+using LvMae.Storage;
+using LvMae.Testing;
+
+namespace LvMae.Grains.Tests;
+
+/// <summary>The index shard's durable form on a real Azurite: what is appended reads back, compaction keeps bytes per change constant, a second writer is detected.</summary>
+public sealed class ShardLogTests(AzuriteFixture azurite) : IClassFixture<AzuriteFixture>
+{
+    private async Task<BlobStore> StoreAsync() => new(await azurite.NewContainerAsync("shardlog"));
+
+    private static VideoIndexEntry Entry(int i, long version, VideoStage stage = VideoStage.Registered) => new()
+    {
+        Id = $"v{i:D6}", Stage = stage, Version = version, Encoder = "builtin", Labels = ["class=a", "split=train"],
+        UpdatedAt = DateTimeOffset.UnixEpoch.AddSeconds(version), OriginalName = $"clip {i}.mp4",
+    };
+
+    private static IndexShard Replay(IReadOnlyList<ShardLog.Change> changes)
+    {
+        var shard = new IndexShard();
+        foreach (var c in changes) if (c.Entry is { } e) shard.Apply(e); else shard.Remove(c.Removed!);
+        return shard;
+    }
+
+    [Fact]
+    public async Task Appended_changes_and_removals_read_back_in_order()
+    {
+        var store = await StoreAsync();
+        var log = new ShardLog(store, 3);
+        Assert.Empty(await log.LoadAsync());
+        await log.AppendAsync([new(Entry(1, 1), null), new(Entry(2, 1), null)]);
+        await log.AppendAsync([new(Entry(1, 2, VideoStage.Embedded), null), new(null, "v000002")]);
+
+        var reloaded = new ShardLog(store, 3);
+        var shard = Replay(await reloaded.LoadAsync());
+        Assert.Equal(1, shard.Count);
+        Assert.Equal(VideoStage.Embedded, shard.Get("v000001")!.Stage);
+        Assert.Equal("clip 1.mp4", shard.Get("v000001")!.OriginalName);
+        Assert.Equal(log.LogBytes, reloaded.LogBytes);
+    }
+
+    [Fact]
+    public async Task Compaction_keeps_the_content_and_bytes_written_per_change_stay_flat_as_the_shard_grows()
+    {
+        var store = await StoreAsync();
+        var log = new ShardLog(store, 0, minCompactBytes: 4096);
+        var shard = new IndexShard();
+        var perChange = new List<double>();
+        long written = 0;
+        for (var round = 0; round < 8; round++)
+        {
+            // Each round registers 250 new videos and moves each through two more stages (the ingest pattern).
+            var before = log.BytesWritten;
+            for (var stage = 0; stage < 3; stage++)
+                foreach (var chunk in Enumerable.Range(round * 250, 250).Chunk(25))
+                {
+                    var changes = chunk.Select(i => new ShardLog.Change(Entry(i, stage + 1, (VideoStage)(stage == 2 ? 3 : stage)), null)).ToList();
+                    foreach (var c in changes) shard.Apply(c.Entry!);
+                    await log.AppendAsync(changes);
+                    if (log.ShouldCompact) await log.CompactAsync(shard.Entries);
+                }
+            perChange.Add((log.BytesWritten - before) / 750.0);
+            written = log.BytesWritten;
+        }
+        Assert.True(log.Generation > 2, "the log was never compacted");
+        // Constant work per change: the last rounds (large shard) cost no more per change than the early ones, within 1.5x.
+        Assert.True(perChange[^1] <= 1.5 * perChange[1], $"bytes per change grew with the shard: {string.Join(", ", perChange.Select(b => b.ToString("F0")))}");
+
+        var reloaded = Replay(await new ShardLog(store, 0).LoadAsync());
+        Assert.Equal(2000, reloaded.Count);
+        Assert.All(reloaded.Entries, e => Assert.Equal(VideoStage.Embedded, e.Stage));
+        // Only the current generation's blobs remain.
+        var names = new List<string>();
+        await foreach (var b in store.ListAsync(BlobLayout.IndexShardPrefix(0))) names.Add(b.Name);
+        Assert.Equal(3, names.Count);
+        Assert.True(written > 0);
+    }
+
+    [Fact]
+    public async Task A_second_writer_is_detected_and_never_interleaved()
+    {
+        var store = await StoreAsync();
+        var a = new ShardLog(store, 1);
+        await a.LoadAsync();
+        await a.AppendAsync([new(Entry(1, 1), null)]);
+        var b = new ShardLog(store, 1);
+        await b.LoadAsync();
+        await a.AppendAsync([new(Entry(2, 1), null)]);
+        await Assert.ThrowsAsync<ShardLogConflictException>(() => b.AppendAsync([new(Entry(3, 1), null)]));
+
+        // And a compaction by one makes the other's next write fail too.
+        var c = new ShardLog(store, 1);
+        var shard = Replay(await c.LoadAsync());
+        await c.CompactAsync(shard.Entries);
+        await Assert.ThrowsAsync<ShardLogConflictException>(() => a.AppendAsync([new(Entry(4, 1), null)]));
+        Assert.Equal(2, Replay(await new ShardLog(store, 1).LoadAsync()).Count);
+    }
+
+    [Fact]
+    public async Task A_compaction_that_died_before_moving_the_head_leaves_the_old_generation_current()
+    {
+        var store = await StoreAsync();
+        var log = new ShardLog(store, 2);
+        await log.LoadAsync();
+        await log.AppendAsync([new(Entry(1, 1), null), new(Entry(2, 1), null)]);
+        // What a crashed compaction leaves: the next generation's snapshot (stale content), no head move.
+        await store.UploadAsync(BlobLayout.IndexSnapshot(2, 1), System.Text.Encoding.UTF8.GetBytes(ShardLog.Line(new(Entry(9, 1), null)) + "\n"));
+        var shard = Replay(await new ShardLog(store, 2).LoadAsync());
+        Assert.Equal(["v000001", "v000002"], shard.Entries.Select(e => e.Id).Order());
+        // The next compaction overwrites the leftover and moves on.
+        var again = new ShardLog(store, 2);
+        var content = Replay(await again.LoadAsync());
+        await again.CompactAsync(content.Entries);
+        Assert.Equal(["v000001", "v000002"], Replay(await new ShardLog(store, 2).LoadAsync()).Entries.Select(e => e.Id).Order());
+    }
+}

@@ -1,0 +1,30 @@
+using System.Buffers.Binary;
+
+namespace LvMae.Testing;
+
+/// <summary>Broken videos made from good ones, for the bad-input corpus of the media and CLI tests.</summary>
+public static class BadMedia
+{
+    /// <summary>
+    /// A 6 s Matroska video whose header claims <paramref name="seconds"/>: its Duration element (an 8-byte float of
+    /// milliseconds) patched, and the per-stream DURATION tag renamed away so that ffprobe has only the lie.
+    /// </summary>
+    public static async Task LyingDurationAsync(string path, double seconds)
+    {
+        await TestVideos.GenerateAsync(path, 6, "testsrc2", size: 32, fps: 5);
+        var bytes = await File.ReadAllBytesAsync(path);
+        var duration = bytes.AsSpan().IndexOf((ReadOnlySpan<byte>)[0x44, 0x89, 0x88]);
+        if (duration < 0) throw new InvalidOperationException("the muxer wrote no 8-byte Duration element");
+        BinaryPrimitives.WriteDoubleBigEndian(bytes.AsSpan(duration + 3), seconds * 1000);
+        var tag = bytes.AsSpan().IndexOf("DURATION"u8);
+        if (tag >= 0) bytes[tag] = (byte)'X';
+        await File.WriteAllBytesAsync(path, bytes);
+    }
+
+    /// <summary>The first <paramref name="fraction"/> of <paramref name="source"/>'s bytes, as a download or copy cut short leaves it.</summary>
+    public static async Task CutAsync(string source, string path, double fraction)
+    {
+        var bytes = await File.ReadAllBytesAsync(source);
+        await File.WriteAllBytesAsync(path, bytes[..(int)(bytes.Length * fraction)]);
+    }
+}
