@@ -18,6 +18,7 @@ namespace LvMae.Bench;
 public sealed class TorchGcBench : IBenchSuite
 {
     public const string ChildFlag = "--torchgc-child";
+    private const string StepTimeFlag = "steptime";
     private const int Dim = 64;
 
     public string Name => "torchgc";
@@ -62,7 +63,7 @@ public sealed class TorchGcBench : IBenchSuite
                               $"{(failed.Count == 0 ? "" : string.Join("; ", kinds))} | {watch.Elapsed.TotalSeconds:F0} |");
             }
         md.AppendLine();
-        md.Append(StepTimeSection(context.Quick));
+        md.Append(await StepTimeSectionAsync(context.Quick));
         return md.ToString();
     }
 
@@ -75,28 +76,35 @@ public sealed class TorchGcBench : IBenchSuite
 
     private static async Task<ChildResult> RunChildAsync(TorchGcMechanism mechanism, int steps, int seed, bool collect)
     {
+        var (exitCode, lines, error) = await RunSelfAsync(ChildFlag, mechanism.ToString(), steps.ToString(), seed.ToString(), collect ? "collect" : "alloc");
+        var done = lines.Count(l => l.StartsWith("step ", StringComparison.Ordinal));
+        if (exitCode == 0) return new ChildResult(true, done, "");
+        var reason = lines.LastOrDefault(l => l.StartsWith("error ", StringComparison.Ordinal))?["error ".Length..]
+                     ?? error.Split('\n').FirstOrDefault(l => l.Trim().Length > 0)?.Trim()
+                     ?? "no output";
+        // Exit codes above 128 are a signal: 139 = SIGSEGV, 134 = SIGABRT.
+        if (exitCode > 128) reason = $"process killed by signal {exitCode - 128}: {reason}";
+        return new ChildResult(false, done, reason.Length > 90 ? reason[..90] + "..." : reason);
+    }
+
+    /// <summary>This harness again, in a fresh process: its exit code, stdout lines and stderr.</summary>
+    private static async Task<(int ExitCode, string[] Lines, string Error)> RunSelfAsync(params string[] args)
+    {
         var self = Environment.ProcessPath!;
         var start = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(self) == "dotnet") start.ArgumentList.Add(Assembly.GetExecutingAssembly().Location);
-        foreach (var arg in new[] { ChildFlag, mechanism.ToString(), steps.ToString(), seed.ToString(), collect ? "collect" : "alloc" }) start.ArgumentList.Add(arg);
+        foreach (var arg in args) start.ArgumentList.Add(arg);
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
-        var lines = (await output).Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        var done = lines.Count(l => l.StartsWith("step ", StringComparison.Ordinal));
-        if (process.ExitCode == 0) return new ChildResult(true, done, "");
-        var reason = lines.LastOrDefault(l => l.StartsWith("error ", StringComparison.Ordinal))?["error ".Length..]
-                     ?? (await error).Split('\n').FirstOrDefault(l => l.Trim().Length > 0)?.Trim()
-                     ?? "no output";
-        // Exit codes above 128 are a signal: 139 = SIGSEGV, 134 = SIGABRT.
-        if (process.ExitCode > 128) reason = $"process killed by signal {process.ExitCode - 128}: {reason}";
-        return new ChildResult(false, done, reason.Length > 90 ? reason[..90] + "..." : reason);
+        return (process.ExitCode, (await output).Split('\n', StringSplitOptions.RemoveEmptyEntries), await error);
     }
 
     /// <summary>One run in this (child) process: prints "step k" lines, "error ..." and exits 3 on a libtorch error.</summary>
     public static int RunChild(string[] args)
     {
+        if (args[1] == StepTimeFlag) return RunStepTimeChild(args);
         var mechanism = Enum.Parse<TorchGcMechanism>(args[1]);
         var steps = int.Parse(args[2]);
         var seed = int.Parse(args[3]);
@@ -172,89 +180,89 @@ public sealed class TorchGcBench : IBenchSuite
 
     // ---- step time with a large managed heap ----------------------------------------------------
 
-    private static string StepTimeSection(bool quick)
+    private const int Rounds = 3, StepsPerRound = 10, GrowMb = 64;
+
+    private static async Task<string> StepTimeSectionAsync(bool quick)
     {
         var heapMb = quick ? 512 : 2048;
-        const int rounds = 3, stepsPerRound = 10, growMb = 64;
-        var threads = get_num_threads();
-        set_num_threads(1);
-        try
-        {
-            var config = MaeConfig.FromPreset("tiny", Dim, 64);
-            var rng = new Random(3);
-            var data = new float[4 * 64 * Dim];
-            for (var i = 0; i < data.Length; i++) data[i] = rng.NextSingle() - 0.5f;
-            var batch = new EmbeddingBatch(data, [64, 64, 64, 64], 64, Dim);
-            var live = new List<Node?[]>();
-            var rows = new List<string>();
-
-            // Live objects: what a silo's caches, grain state and the feed keep (a full collection marks every one).
-            void Grow(long megabytes)
+        var rows = new List<string>();
+        foreach (var heap in new[] { 0, heapMb })
+            foreach (var mechanism in Mechanisms)
             {
-                var lists = new Node?[1024];
-                for (long i = 0; i < megabytes * 1024 * 1024 / Node.Bytes; i++) lists[i % lists.Length] = new Node(lists[i % lists.Length], (int)i);
-                live.Add(lists);
-            }
-
-            void Measure(string heap, TorchGcMechanism mechanism, bool growing)
-            {
-                TorchGc.Mechanism = mechanism;
-                using var trainer = new Trainer(new TrainerOptions { Model = config, AbsoluteLr = 1e-4, WarmupSteps = 0, TotalSteps = 1000, Seed = 1 }, "cpu");
-                for (var i = 0; i < 3; i++) trainer.Step(batch);   // warm-up
-                var times = new List<double>();
-                var parks = TorchGc.Parks;
-                for (var round = 0; round < rounds; round++)
-                {
-                    if (growing) Grow(growMb);
-                    for (var i = 0; i < stepsPerRound; i++)
-                    {
-                        var watch = Stopwatch.StartNew();
-                        trainer.Step(batch);
-                        times.Add(watch.Elapsed.TotalMilliseconds);
-                    }
-                }
+                var (exitCode, lines, error) = await RunSelfAsync(ChildFlag, StepTimeFlag, mechanism.ToString(), heap.ToString());
+                if (exitCode != 0) throw new InvalidOperationException($"step-time child ({mechanism}, {heap} MB) failed ({exitCode}): {error}");
+                double Value(string key) => double.Parse(lines.Single(l => l.StartsWith(key + " ", StringComparison.Ordinal))[(key.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+                var times = lines.Where(l => l.StartsWith("time ", StringComparison.Ordinal)).Select(l => double.Parse(l[5..], System.Globalization.CultureInfo.InvariantCulture)).ToList();
                 var sorted = times.Order().ToList();
-                var row = $"| {heap} | {Label(mechanism)} | {sorted[sorted.Count / 2]:F1} | {sorted[(int)(0.9 * (sorted.Count - 1))]:F1} | {sorted[^1]:F0} | {times.Sum() / 1000:F2} | " +
-                          $"{(mechanism == TorchGcMechanism.ParkFinalizers ? (TorchGc.Parks - parks).ToString() : "")} |";
+                var row = $"| {(heap == 0 ? "small" : $"{Value("heap") / 1e9:F1} GB live, +{GrowMb} MB live before every {StepsPerRound} steps")} | {Label(mechanism)} | " +
+                          $"{Value("first"):F0} | {sorted[sorted.Count / 2]:F1} | {sorted[(int)(0.9 * (sorted.Count - 1))]:F1} | {sorted[^1]:F0} | {times.Sum() / 1000:F2} | " +
+                          $"{(mechanism == TorchGcMechanism.ParkFinalizers ? Value("parks").ToString("F0") : "")} |";
                 rows.Add(row);
                 Console.WriteLine($"torchgc step time: {row}");
             }
 
-            try
-            {
-                GC.Collect();
-                foreach (var mechanism in Mechanisms) Measure($"small ({GC.GetTotalMemory(true) / 1e6:F0} MB)", mechanism, growing: false);
-                Grow(heapMb);
-                GC.Collect();
-                var heap = $"{GC.GetTotalMemory(true) / 1e9:F1} GB live, +{growMb} MB live before every {stepsPerRound} steps";
-                foreach (var mechanism in Mechanisms) Measure(heap, mechanism, growing: true);
-                GC.KeepAlive(live);
-            }
-            finally
-            {
-                TorchGc.Mechanism = TorchGcMechanism.ParkFinalizers;
-            }
+        var md = new StringBuilder();
+        md.AppendLine($"### Step time with a large managed heap (tiny preset, batch 4 x 64 tokens of {Dim}-d, 1 torch thread)");
+        md.AppendLine();
+        md.AppendLine($"Each row is a fresh process (`LvMae.Bench {ChildFlag} {StepTimeFlag} MECHANISM HEAP_MB`), as a silo that has been running a while " +
+                      "starts a training run: the live objects are allocated first (linked lists of small objects, as caches and grain state are), " +
+                      "then a trainer takes one unguarded warm-up step (JIT, libtorch), then the mechanism is switched on: its first guarded step, " +
+                      $"then {Rounds} x {StepsPerRound} steps with {GrowMb} MB more live objects allocated before every {StepsPerRound} (the heap grows as a silo's does).");
+        md.AppendLine();
+        md.AppendLine("| managed heap | mechanism | first guarded step ms | median ms/step | p90 ms/step | max ms/step | total s of the 30 | parks |");
+        md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var row in rows) md.AppendLine(row);
+        md.AppendLine();
+        md.AppendLine("A no-GC region starts with a full blocking collection whenever the runtime cannot find its 32 MB budget free (the step then " +
+                      "waits for a mark of the whole heap: seconds at 2 GB); parking the finalizer thread costs draining the finalizer queue, a gen-0 " +
+                      "collection (what was allocated since the last one, not the heap) and a hand-off, shared by the steps of up to " +
+                      $"{TorchGc.MaxShare.TotalSeconds:0} s (parks: how many the measured steps took).");
+        return md.ToString();
+    }
 
-            var md = new StringBuilder();
-            md.AppendLine($"### Step time with a large managed heap (tiny preset, batch 4 x 64 tokens of {Dim}-d, 1 torch thread)");
-            md.AppendLine();
-            md.AppendLine($"Per mechanism: a fresh trainer, 3 warm-up steps, then {rounds} x {stepsPerRound} measured steps; on the large heap " +
-                          $"{growMb} MB more of live objects (linked lists of small objects, as caches and grain state are) are allocated before every " +
-                          $"{stepsPerRound} steps, so the heap grows as a silo's does. Max and total include whatever collection a step had to wait for.");
-            md.AppendLine();
-            md.AppendLine("| managed heap | mechanism | median ms/step | p90 ms/step | max ms/step | total s | parks |");
-            md.AppendLine("|---|---|---:|---:|---:|---:|---:|");
-            foreach (var row in rows) md.AppendLine(row);
-            md.AppendLine();
-            md.AppendLine("A no-GC region starts with a full blocking collection whenever the runtime cannot find its 32 MB budget free (then the " +
-                          "step waits for a mark of the whole heap: the max column); parking the finalizer thread costs draining the finalizer queue, " +
-                          $"a gen-0 collection and a hand-off, shared by the steps of up to {TorchGc.MaxShare.TotalSeconds:0} s (parks: how many the measured steps took).");
-            return md.ToString();
-        }
-        finally
+    /// <summary>The step-time measurement in this (child) process: prints "heap", "first", "parks" and one "time" line per step.</summary>
+    private static int RunStepTimeChild(string[] args)
+    {
+        var mechanism = Enum.Parse<TorchGcMechanism>(args[2]);
+        var heapMb = int.Parse(args[3]);
+        set_num_threads(1);
+        var live = new List<Node?[]>();
+        void Grow(long megabytes)
         {
-            set_num_threads(threads);
+            var lists = new Node?[1024];
+            for (long i = 0; i < megabytes * 1024 * 1024 / Node.Bytes; i++) lists[i % lists.Length] = new Node(lists[i % lists.Length], (int)i);
+            live.Add(lists);
         }
+
+        if (heapMb > 0) Grow(heapMb);
+        GC.Collect();
+        Console.WriteLine(FormattableString.Invariant($"heap {GC.GetTotalMemory(true)}"));
+        var rng = new Random(3);
+        var data = new float[4 * 64 * Dim];
+        for (var i = 0; i < data.Length; i++) data[i] = rng.NextSingle() - 0.5f;
+        var batch = new EmbeddingBatch(data, [64, 64, 64, 64], 64, Dim);
+        using var trainer = new Trainer(new TrainerOptions { Model = MaeConfig.FromPreset("tiny", Dim, 64), AbsoluteLr = 1e-4, WarmupSteps = 0, TotalSteps = 1000, Seed = 1 }, "cpu");
+        TorchGc.Mechanism = TorchGcMechanism.None;
+        trainer.Step(batch);   // JIT and libtorch warm-up, unguarded
+
+        TorchGc.Mechanism = mechanism;
+        var watch = Stopwatch.StartNew();
+        trainer.Step(batch);
+        Console.WriteLine(FormattableString.Invariant($"first {watch.Elapsed.TotalMilliseconds}"));
+        var parks = TorchGc.Parks;
+        for (var round = 0; round < Rounds; round++)
+        {
+            if (heapMb > 0) Grow(GrowMb);
+            for (var i = 0; i < StepsPerRound; i++)
+            {
+                watch.Restart();
+                trainer.Step(batch);
+                Console.WriteLine(FormattableString.Invariant($"time {watch.Elapsed.TotalMilliseconds}"));
+            }
+        }
+        Console.WriteLine(FormattableString.Invariant($"parks {TorchGc.Parks - parks}"));
+        GC.KeepAlive(live);
+        return 0;
     }
 
     /// <summary>One live object of the large heap, with a small payload array (~120 bytes together).</summary>
