@@ -4,6 +4,7 @@ using LvMae.Model;
 using LvMae.Model.Adaptive;
 using LvMae.Model.Data;
 using LvMae.Model.Training;
+using LvMae.Pipeline;
 using static TorchSharp.torch;
 
 namespace LvMae.Bench;
@@ -34,6 +35,7 @@ public sealed class ModelBench : IBenchSuite
         text.AppendLine();
         text.AppendLine("| threads | preset | encoder | decoder | params | ms/step | tokens/s | GFLOP/step | GFLOP/s | matmul GFLOP/s | of matmul |");
         text.AppendLine("|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        double? baseOneThread = null;   // the feed section's comparison: the same preset and thread count on full synthetic batches
         try
         {
             foreach (var threads in threadCounts)
@@ -52,6 +54,7 @@ public sealed class ModelBench : IBenchSuite
                     var flops = StepFlops(config, visible, Tokens - visible) * Batch;
                     var rate = flops / seconds;
                     var parameters = trainer.Model.parameters().Sum(p => p.numel());
+                    if (threads == 1 && preset == "base") baseOneThread = rate / matmul;
                     text.AppendLine($"| {threads} | {preset} | {config.Width} x {config.EncoderDepth} | {config.DecoderDim} x {config.DecoderDepth} | {parameters / 1e6:F2} M | {seconds * 1e3:F0} | {Batch * Tokens / seconds:F0} | {flops / 1e9:F1} | {rate / 1e9:F1} | {matmul / 1e9:F1} | {rate / matmul:P0} |");
                     Console.WriteLine($"{threads} thread(s) {preset}: {seconds * 1e3:F0} ms/step, {rate / 1e9:F1} GFLOP/s, matmul {matmul / 1e9:F1} GFLOP/s, {rate / matmul:P0}");
                 }
@@ -63,8 +66,146 @@ public sealed class ModelBench : IBenchSuite
         }
         text.AppendLine();
         text.AppendLine("tokens/s counts valid input tokens per second. FLOPs are the matmul FLOPs (2mnk) of forward + backward (3x forward: linears, attention scores and values) on the packed sequences the model computes ([CLS] + 77 visible in the encoder, [CLS] + 128 in the decoder); LayerNorm, GELU, softmax and AdamW are not counted, so the fraction is a lower bound on how busy the cores are. Presets: `MaeConfig.FromPreset` (tiny/small project the 512-d input to 64/128 wide; base keeps width = d, as the reference). The machine is shared: with other jobs running, libtorch's worker threads contend, which hurts the small presets most (use `TrainerOptions.TorchThreads = 1` there).");
+        text.Append(FeedBatchSection(quick, baseOneThread));
         text.Append(DecoderBudgetSection(quick));
         return Task.FromResult(text.ToString());
+    }
+
+    /// <summary>
+    /// Training throughput on real feed batches, through the product's path: <see cref="TrainingFeed"/> (product defaults:
+    /// at most 16 windows of 10-1280 s, 16 x 256 padded tokens) over a corpus of 1-20 minute videos, into
+    /// <see cref="Trainer.Step"/> at the base preset; length-bucketed batches against batches cut in shuffle order
+    /// (<see cref="TrainingFeedOptions.BucketByLength"/> off), over the same epoch, hence the same windows, their steps
+    /// interleaved so both see the same machine load. Valid-token FLOPs count each window's own matmuls (its visible
+    /// tokens in the encoder, its visible + masked in the decoder), never the padding; the baseline is the matmul above,
+    /// measured every few steps during the passes.
+    /// </summary>
+    private static string FeedBatchSection(bool quick, double? fullBatchShare)
+    {
+        // One torch thread: the step and the matmul baseline alike; on a shared machine two libtorch workers contend with
+        // other jobs and their ratio measures the contention (see the 2-thread rows above), not the padding.
+        var threads = get_num_threads();
+        set_num_threads(1);
+        try { return FeedBatchPasses(quick, fullBatchShare); }
+        finally { set_num_threads(threads); }
+    }
+
+    private static string FeedBatchPasses(bool quick, double? fullBatchShare)
+    {
+        var videos = quick ? 64 : 320;
+        var repeats = quick ? 1 : 3;
+        var config = MaeConfig.FromPreset("base", Dim);
+        var source = FeedCorpus.Standard.Source(videos);
+        var loader = FeedCorpus.Standard.InMemory(videos);
+        using var trainer = new Trainer(new TrainerOptions { Model = config, AbsoluteLr = 1e-4, WarmupSteps = 0, TotalSteps = 100_000, Seed = 1 }, "cpu");
+        var ratio = ((LvMae.Model.Masking.RandomMasking)trainer.Masking).Ratio;
+        trainer.Step(MakeBatch(new Random(2)));   // warm-up
+
+        FeedPass Pass(bool bucketed) => new(bucketed, TrainingFeed.Start(source, loader,
+            new TrainingFeedOptions { Encoder = "resnet18", Dimension = Dim, Seed = 1, Epochs = 1, BucketByLength = bucketed }));
+        var passes = new[] { Pass(bucketed: false), Pass(bucketed: true) };
+        var matmuls = new List<double>();
+        try
+        {
+            for (var round = 0; passes.Any(p => !p.Done); round++)
+            {
+                if (round % 4 == 0) matmuls.Add(MatmulFlops(quick ? 1024 : 2048, 3));
+                foreach (var pass in passes) pass.StepNext(trainer, config, ratio, repeats);
+            }
+        }
+        finally
+        {
+            foreach (var pass in passes) pass.Dispose();
+        }
+        var matmul = matmuls.Average();
+        foreach (var pass in passes)
+            Console.WriteLine($"feed batches, bucketed {pass.Bucketed}: {pass.Batches} batches, {pass.ValidShare:P0} valid, " +
+                              $"{pass.ValidFlops / pass.Seconds / 1e9:F1} valid GFLOP/s = {pass.ValidFlops / pass.Seconds / matmul:P0} of matmul {matmul / 1e9:F1} " +
+                              $"(fastest of {repeats} per batch: {pass.ValidFlops / pass.FastestSeconds / matmul:P0})");
+
+        var text = new StringBuilder();
+        text.AppendLine();
+        text.AppendLine("### Real feed batches (base preset, through the training feed and `Trainer.Step`)");
+        text.AppendLine();
+        text.AppendLine($"`TrainingFeed` with the product's defaults (at most 16 windows of 10-1280 s, at most 256 tokens, 16 x 256 padded tokens a batch) over " +
+                        $"{videos} in-memory videos of {FeedCorpus.Standard.MinSegments}-{FeedCorpus.Standard.MaxSegments} segments ({Dim}-d), every batch of one " +
+                        "epoch into `Trainer.Step` (base preset, random masking, 1 torch thread), once with batches cut in shuffle order " +
+                        "(`BucketByLength = false`, the feed before length bucketing) and once length-bucketed (the default): the same windows either way, " +
+                        "the two passes' steps interleaved so that both see the same machine load. Valid-token FLOPs: each window's own matmul FLOPs " +
+                        "(forward + backward, counted as above on its own visible / masked tokens), never the padding; computed FLOPs: what the model ran on " +
+                        $"the padded batch. Baseline: the {(quick ? 1024 : 2048)}^3 matmul, fastest of 3, measured every 4 step pairs ({matmuls.Count} times; mean " +
+                        $"{matmul / 1e9:F1} GFLOP/s, range {matmuls.Min() / 1e9:F1}-{matmuls.Max() / 1e9:F1}). \"as fed\": every step's time, the batch's first " +
+                        $"step; \"fastest of {repeats}\": each batch stepped {repeats} times and its fastest kept, the way the table above and the matmul are timed " +
+                        "(the least disturbed run on a shared machine).");
+        text.AppendLine();
+        text.AppendLine("| feed | batches | valid tokens | valid share | step s as fed | computed GFLOP/s | valid GFLOP/s | **valid / matmul**, as fed | " +
+                        $"step s, fastest of {repeats} | **valid / matmul**, fastest of {repeats} |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in passes)
+            text.AppendLine($"| {(r.Bucketed ? "length-bucketed (default)" : "shuffle order (before)")} | {r.Batches} | {r.ValidTokens:N0} | {r.ValidShare:P0} | {r.Seconds:F1} | " +
+                            $"{r.ComputedFlops / r.Seconds / 1e9:F1} | {r.ValidFlops / r.Seconds / 1e9:F1} | **{r.ValidFlops / r.Seconds / matmul:P0}** | " +
+                            $"{r.FastestSeconds:F1} | **{r.ValidFlops / r.FastestSeconds / matmul:P0}** |");
+        double Share(FeedPass pass, bool fastest) => pass.ValidFlops / (fastest ? pass.FastestSeconds : pass.Seconds) / matmul;
+        text.AppendLine();
+        text.AppendLine($"Length bucketing: valid-token FLOP/s x{Share(passes[1], false) / Share(passes[0], false):F2} as fed ({Share(passes[0], false):P0} -> " +
+                        $"**{Share(passes[1], false):P0}** of the matmul's), x{Share(passes[1], true) / Share(passes[0], true):F2} fastest of {repeats} " +
+                        $"({Share(passes[0], true):P0} -> **{Share(passes[1], true):P0}**)." +
+                        (fullBatchShare is { } full
+                            ? $" For scale, in this run the same preset on full synthetic batches (16 x {Tokens}, no padding, fastest of several steps) reached {full:P0} " +
+                              $"of its matmul: the bucketed feed gets {Share(passes[1], true) / full:P0} of that, timed the same way."
+                            : ""));
+        return text.ToString();
+    }
+
+    /// <summary>One feed's batches stepped through the trainer one at a time: step time and FLOPs, valid and computed.</summary>
+    private sealed class FeedPass(bool bucketed, TrainingFeed feed) : IDisposable
+    {
+        private readonly IEnumerator<TrainingBatch> _batches = feed.ReadAllBlocking().GetEnumerator();
+
+        public bool Bucketed { get; } = bucketed;
+        public bool Done { get; private set; }
+        public int Batches { get; private set; }
+        public long ValidTokens { get; private set; }
+        public long PaddedTokens { get; private set; }
+        public double Seconds { get; private set; }
+        public double ValidFlops { get; private set; }
+        public double ComputedFlops { get; private set; }
+        public double ValidShare => (double)ValidTokens / PaddedTokens;
+
+        /// <summary>Seconds of the fastest of the repeats of each batch (the first is the step as fed).</summary>
+        public double FastestSeconds { get; private set; }
+
+        /// <param name="repeats">Steps on each batch: the first as fed, the others only to find its undisturbed time.</param>
+        public void StepNext(Trainer trainer, MaeConfig config, double ratio, int repeats)
+        {
+            if (Done) return;
+            if (!_batches.MoveNext())
+            {
+                Done = true;
+                return;
+            }
+            var batch = _batches.Current;
+            var times = new double[repeats];
+            for (var r = 0; r < repeats; r++)
+            {
+                var watch = Stopwatch.StartNew();
+                trainer.Step(batch.ToEmbeddingBatch());
+                times[r] = watch.Elapsed.TotalSeconds;
+            }
+            (Batches, Seconds, FastestSeconds) = (Batches + 1, Seconds + times[0], FastestSeconds + times.Min());
+            (ValidTokens, PaddedTokens) = (ValidTokens + batch.ValidTokens, PaddedTokens + batch.PaddedTokens);
+            var masked = batch.Lengths.Select(l => LvMae.Model.Masking.MaskingStrategies.MaskedCount(l, ratio)).ToArray();
+            ValidFlops += batch.Lengths.Select((l, i) => StepFlops(config, l - masked[i], masked[i])).Sum();
+            // The model pads every sample to the batch's most visible tokens (encoder) and most targets (decoder).
+            var (v, t) = (batch.Lengths.Select((l, i) => l - masked[i]).Max(), masked.Max());
+            ComputedFlops += batch.Count * StepFlops(config, v, t);
+        }
+
+        public void Dispose()
+        {
+            _batches.Dispose();
+            feed.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
     }
 
     /// <summary>LVMAE's decoder masking at the embedding level: cost of a training step as the decoder

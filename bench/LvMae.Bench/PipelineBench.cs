@@ -29,8 +29,9 @@ public sealed class PipelineBench : IBenchSuite
         var small = quick ? 50 : 200;
         var large = small * 10;
         var md = new StringBuilder();
-        md.AppendLine($"Corpus: {Dim}-d embeddings, {FeedCorpus.MinSegments}-{FeedCorpus.MaxSegments} segments a video, windows 10-1280 s (max 256 tokens), " +
-                      "batches of at most 16 samples and 16 x 256 padded tokens, 4 parallel loads unless stated. " +
+        md.AppendLine($"Corpus: {Dim}-d embeddings, {FeedCorpus.Standard.MinSegments}-{FeedCorpus.Standard.MaxSegments} segments a video, windows 10-1280 s (max 256 tokens), " +
+                      "length-bucketed batches of at most 16 samples and 16 x 256 padded tokens, 4 parallel loads unless stated; " +
+                      "windows are range-read from the Azurite blobs unless stated. " +
                       "A run reads the corpus for the given epochs. The cores are shared (Azurite, the trainer, and other work on this machine: " +
                       $"load average {LoadAverage()} at the start), so throughput rows are the median of {(quick ? 1 : 3)} runs.");
         md.AppendLine();
@@ -38,7 +39,7 @@ public sealed class PipelineBench : IBenchSuite
         await using var azurite = new AzuriteHost();
         await azurite.StartAsync();
         var container = await azurite.Fixture.NewContainerAsync("bench");
-        var upload = await FeedCorpus.UploadAsync(container, large);
+        var upload = await FeedCorpus.Standard.UploadAsync(container, large);
         md.AppendLine($"Azurite corpus: {large} videos, {upload.Bytes / 1e6:F0} MB of .npy uploaded in {upload.Seconds:F1} s " +
                       $"({upload.Bytes / 1e6 / upload.Seconds:F0} MB/s, 8 parallel uploads through `IngestionPipeline`).");
         md.AppendLine();
@@ -47,9 +48,9 @@ public sealed class PipelineBench : IBenchSuite
         // the same number of samples (the small one for 10 epochs), so the GC sees the same work.
         var memoryRows = new List<(string, FeedRun)>
         {
-            ($"synthetic loader, {small} videos x 10 epochs", await FeedRun.MeasureAsync(FeedCorpus.Source(small), new SyntheticLoader(), 10, consume: _ => Thread.Sleep(1))),
-            ($"synthetic loader, {large} videos x 1 epoch", await FeedRun.MeasureAsync(FeedCorpus.Source(large), new SyntheticLoader(), 1, consume: _ => Thread.Sleep(1))),
-            ($"Azurite, {small} videos x 10 epochs", await FeedRun.MeasureAsync(FeedCorpus.Source(small), new BlobEmbeddingLoader(container), 10, consume: _ => Thread.Sleep(1))),
+            ($"synthetic loader, {small} videos x 10 epochs", await FeedRun.MeasureAsync(FeedCorpus.Standard.Source(small), new SyntheticLoader(), 10, consume: _ => Thread.Sleep(1))),
+            ($"synthetic loader, {large} videos x 1 epoch", await FeedRun.MeasureAsync(FeedCorpus.Standard.Source(large), new SyntheticLoader(), 1, consume: _ => Thread.Sleep(1))),
+            ($"Azurite, {small} videos x 10 epochs", await FeedRun.MeasureAsync(FeedCorpus.Standard.Source(small), new BlobEmbeddingLoader(container), 10, consume: _ => Thread.Sleep(1))),
             ($"Azurite, {large} videos x 1 epoch (listed from blobs)", await FeedRun.MeasureAsync(new BlobEmbeddedVideoSource(container), new BlobEmbeddingLoader(container), 1, consume: _ => Thread.Sleep(1))),
         };
         md.AppendLine("### Peak memory as the corpus grows 10x (same number of samples fed, consumer 1 ms a batch)");
@@ -69,14 +70,14 @@ public sealed class PipelineBench : IBenchSuite
         // 2. Throughput: where the batches come from, with a consumer that costs nothing.
         var epochs = quick ? 2 : 4;
         var repeats = quick ? 1 : 3;
-        var memoryLoader = FeedCorpus.InMemory(small);
+        var memoryLoader = FeedCorpus.Standard.InMemory(small);
         var rows = new List<(string, FeedRun)>
         {
-            ("in-memory (corpus held in RAM)", await FeedRun.MedianAsync(repeats, () => FeedRun.MeasureAsync(FeedCorpus.Source(small), memoryLoader, epochs))),
-            ("Azurite, 1 parallel load", await FeedRun.MedianAsync(repeats, () => FeedRun.MeasureAsync(FeedCorpus.Source(small), new BlobEmbeddingLoader(container), epochs, loadParallelism: 1))),
-            ("Azurite, 4 parallel loads", await FeedRun.MedianAsync(repeats, () => FeedRun.MeasureAsync(FeedCorpus.Source(small), new BlobEmbeddingLoader(container), epochs))),
-            ("Azurite, 8 parallel loads", await FeedRun.MedianAsync(repeats, () => FeedRun.MeasureAsync(FeedCorpus.Source(small), new BlobEmbeddingLoader(container), epochs, loadParallelism: 8))),
-            ($"Azurite + LRU cache 256 MB (epoch 1 from blobs, {epochs - 1} from cache)", await FeedRun.MedianAsync(repeats, () => FeedRun.MeasureAsync(FeedCorpus.Source(small),
+            ("in-memory (corpus held in RAM)", await FeedRun.MedianAsync(repeats, () => FeedRun.MeasureAsync(FeedCorpus.Standard.Source(small), memoryLoader, epochs))),
+            ("Azurite, 1 parallel load", await FeedRun.MedianAsync(repeats, () => FeedRun.MeasureAsync(FeedCorpus.Standard.Source(small), new BlobEmbeddingLoader(container), epochs, loadParallelism: 1))),
+            ("Azurite, 4 parallel loads", await FeedRun.MedianAsync(repeats, () => FeedRun.MeasureAsync(FeedCorpus.Standard.Source(small), new BlobEmbeddingLoader(container), epochs))),
+            ("Azurite, 8 parallel loads", await FeedRun.MedianAsync(repeats, () => FeedRun.MeasureAsync(FeedCorpus.Standard.Source(small), new BlobEmbeddingLoader(container), epochs, loadParallelism: 8))),
+            ($"Azurite + LRU cache 256 MB (epoch 1 from blobs, {epochs - 1} from cache)", await FeedRun.MedianAsync(repeats, () => FeedRun.MeasureAsync(FeedCorpus.Standard.Source(small),
                 new CachingEmbeddingLoader(new BlobEmbeddingLoader(container), 256L << 20), epochs))),
         };
         md.AppendLine($"### Feed throughput, {small} videos x {epochs} epochs, consumer cost 0");
@@ -87,17 +88,50 @@ public sealed class PipelineBench : IBenchSuite
             md.AppendLine($"| {label} | {r.BatchesPerSecond:F1} | {r.ValidTokensPerSecond:N0} | {r.PaddedTokensPerSecond:N0} | {r.SamplesPerSecond:F0} | {r.LoadedMegabytesPerSecond:F0} | {r.FirstBatchSeconds * 1000:F0} ms |");
         md.AppendLine();
 
+        // 2b. Range reads (the blob loader's default for windows) against whole-file downloads, bytes counted on the wire,
+        // on the corpus above and on hour-long videos (where a window is a small part of its video).
+        var longVideos = quick ? 10 : 40;
+        await FeedCorpus.Long.UploadAsync(container, longVideos);
+        var counter = new ResponseBytesPolicy();
+        var options = new BlobClientOptions();
+        options.AddPolicy(counter, Azure.Core.HttpPipelinePosition.PerRetry);
+        var counted = new BlobContainerClient(azurite.Fixture.ConnectionString, container.Name, options);
+        md.AppendLine($"### Range reads vs whole files (Azurite, 4 parallel loads, {epochs} epochs, consumer cost 0)");
+        md.AppendLine();
+        md.AppendLine("| corpus | how a window is read | batches/s | MB downloaded per run | MB of windows fed per run | downloaded / fed | first batch |");
+        md.AppendLine("|---|---|---:|---:|---:|---:|---:|");
+        foreach (var (corpus, videos) in new[] { (FeedCorpus.Standard, small), (FeedCorpus.Long, longVideos) })
+            foreach (var (label, loader) in new (string, IEmbeddingLoader)[]
+                     {
+                         ("whole files (`LoadAsync`, the window cut out)", new WholeFileLoader(new BlobEmbeddingLoader(counted))),
+                         ("range reads (`OpenAsync`: header once, then the window's rows)", new BlobEmbeddingLoader(counted)),
+                     })
+            {
+                counter.Reset();
+                var r = await FeedRun.MedianAsync(repeats, () => FeedRun.MeasureAsync(corpus.Source(videos), loader, epochs));
+                var bytes = counter.Bytes / repeats;
+                var fed = r.ValidTokens * 512.0 * 4;
+                md.AppendLine($"| {videos} videos of {corpus.MinSegments * 5 / 60}-{corpus.MaxSegments * 5 / 60} min | {label} | {r.BatchesPerSecond:F1} | " +
+                              $"{bytes / 1e6:F0} | {fed / 1e6:F0} | {bytes / fed:F2}x | {r.FirstBatchSeconds * 1000:F0} ms |");
+            }
+        md.AppendLine();
+        md.AppendLine($"Bytes downloaded are the HTTP response bodies counted by a pipeline policy on the blob client (averaged over the {repeats} runs; " +
+                      "the range-read loader is one instance per row, so headers are read in the first run only). Windows of 10-1280 s cover most " +
+                      "of a 1-20 minute video, so there range reads save little and cost a second request for each video's first window; " +
+                      "of an hour-long video a window is a small part.");
+        md.AppendLine();
+
         // 3. Feed vs trainer: does the trainer ever wait (after the first batch)?
         var consumerEpochs = quick ? 2 : 3;
         var consumers = new List<(string, FeedRun)>
         {
-            ("fixed 50 ms a batch (sleep)", await FeedRun.MeasureAsync(FeedCorpus.Source(small), new BlobEmbeddingLoader(container), consumerEpochs,
+            ("fixed 50 ms a batch (sleep)", await FeedRun.MeasureAsync(FeedCorpus.Standard.Source(small), new BlobEmbeddingLoader(container), consumerEpochs,
                 consume: _ => Thread.Sleep(50))),
-            ("fixed 20 ms a batch (sleep)", await FeedRun.MeasureAsync(FeedCorpus.Source(small), new BlobEmbeddingLoader(container), consumerEpochs,
+            ("fixed 20 ms a batch (sleep)", await FeedRun.MeasureAsync(FeedCorpus.Standard.Source(small), new BlobEmbeddingLoader(container), consumerEpochs,
                 consume: _ => Thread.Sleep(20))),
-            ("fixed 5 ms a batch (sleep)", await FeedRun.MeasureAsync(FeedCorpus.Source(small), new BlobEmbeddingLoader(container), consumerEpochs,
+            ("fixed 5 ms a batch (sleep)", await FeedRun.MeasureAsync(FeedCorpus.Standard.Source(small), new BlobEmbeddingLoader(container), consumerEpochs,
                 consume: _ => Thread.Sleep(5))),
-            ("real LV-MAE 'tiny' steps", await FeedRun.MeasureAsync(FeedCorpus.Source(small),
+            ("real LV-MAE 'tiny' steps", await FeedRun.MeasureAsync(FeedCorpus.Standard.Source(small),
                 new BlobEmbeddingLoader(container), consumerEpochs, trainer: true, maxBatches: quick ? 8 : 30)),
         };
         md.AppendLine($"### Feed (Azurite, 4 parallel loads) vs trainer consumption ({small} videos, trainer on its own thread)");
@@ -116,15 +150,19 @@ public sealed class PipelineBench : IBenchSuite
         File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "n/a";
 }
 
-/// <summary>The benchmark corpus: deterministic shapes and values per video number.</summary>
-internal static class FeedCorpus
+/// <summary>A benchmark corpus: deterministic shapes and values per video number.</summary>
+internal sealed record FeedCorpus(string Prefix, int MinSegments, int MaxSegments)
 {
-    public const int MinSegments = 12, MaxSegments = 240;
+    /// <summary>Videos of 1-20 minutes (5 s segments).</summary>
+    public static FeedCorpus Standard { get; } = new("bench", 12, 240);
+    /// <summary>Videos of 1-3 hours: a window (at most 256 segments) is a small part of each.</summary>
+    public static FeedCorpus Long { get; } = new("long", 720, 2160);
+
     private const int Dim = 512;
     private const string Encoder = "resnet18";
 
-    public static string Id(int k) => $"bench{k:D6}";
-    public static int Segments(int k) => MinSegments + (int)((uint)(k * 2654435761u) % (MaxSegments - MinSegments + 1));
+    public string Id(int k) => $"{Prefix}{k:D6}";
+    public int Segments(int k) => MinSegments + (int)((uint)(k * 2654435761u) % (MaxSegments - MinSegments + 1));
 
     public static float[] Values(string id, int segments)
     {
@@ -134,23 +172,23 @@ internal static class FeedCorpus
         return values;
     }
 
-    public static IEmbeddedVideoSource Source(int videos) =>
+    public IEmbeddedVideoSource Source(int videos) =>
         new InMemoryEmbeddedVideoSource(Enumerable.Range(0, videos).Select(k => new EmbeddedVideoDescriptor(Id(k), Encoder, Segments(k), Dim)));
 
-    public static InMemoryEmbeddingLoader InMemory(int videos)
+    public InMemoryEmbeddingLoader InMemory(int videos)
     {
         var loader = new InMemoryEmbeddingLoader();
         for (var k = 0; k < videos; k++) loader.Add(new LoadedEmbeddings(Id(k), Values(Id(k), Segments(k)), Segments(k), Dim));
         return loader;
     }
 
-    public static async Task<(long Bytes, double Seconds)> UploadAsync(BlobContainerClient container, int videos)
+    public async Task<(long Bytes, double Seconds)> UploadAsync(BlobContainerClient container, int videos)
     {
         var watch = Stopwatch.StartNew();
         long bytes = 0;
         var summary = await IngestionPipeline.RunAsync(Enumerable.Range(0, videos).Select(Id), async (id, ct) =>
         {
-            var k = int.Parse(id["bench".Length..]);
+            var k = int.Parse(id[Prefix.Length..]);
             using var stream = new MemoryStream();
             NpyArray.FromFloats(Values(id, Segments(k)), Segments(k), Dim).Write(stream);
             stream.Position = 0;
@@ -160,6 +198,26 @@ internal static class FeedCorpus
         }, maxParallel: 8);
         if (summary.Failed > 0) throw new InvalidOperationException($"upload failed: {summary.Failures.First().Error}");
         return (bytes, watch.Elapsed.TotalSeconds);
+    }
+}
+
+/// <summary>A loader without range reads: windows come from whole-file loads (the default <see cref="IEmbeddingLoader.OpenAsync"/>).</summary>
+internal sealed class WholeFileLoader(IEmbeddingLoader inner) : IEmbeddingLoader
+{
+    public Task<LoadedEmbeddings> LoadAsync(EmbeddedVideoDescriptor video, CancellationToken cancellationToken = default) =>
+        inner.LoadAsync(video, cancellationToken);
+}
+
+/// <summary>Counts the bytes of every HTTP response body a blob client receives.</summary>
+internal sealed class ResponseBytesPolicy : Azure.Core.Pipeline.HttpPipelineSynchronousPolicy
+{
+    private long _bytes;
+    public long Bytes => Interlocked.Read(ref _bytes);
+    public void Reset() => Interlocked.Exchange(ref _bytes, 0);
+
+    public override void OnReceivedResponse(Azure.Core.HttpMessage message)
+    {
+        if (message.Response.Headers.ContentLength is { } length) Interlocked.Add(ref _bytes, length);
     }
 }
 

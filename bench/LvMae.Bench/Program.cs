@@ -5,6 +5,7 @@ using LvMae.Bench;
 
 // Usage: dotnet run -c Release --project bench/LvMae.Bench -- [suite ...] [--quick] [--no-write] [--videos N]
 // Runs the named suites (all by default), prints each one's figures and writes docs/BENCHMARKS.md.
+if (args.Length > 0 && args[0] == TorchGcBench.ChildFlag) return TorchGcBench.RunChild(args);   // one run of the torchgc suite's crash test
 var quick = args.Contains("--quick");
 var write = !args.Contains("--no-write");
 int? videos = null;

@@ -18,7 +18,10 @@ public sealed partial record NpyArray(string DType, long[] Shape, byte[] Data)
     public long Count => Shape.Aggregate(1L, (a, b) => a * b);
 
     /// <summary>True for the floating-point dtypes (float16, float32, float64).</summary>
-    public bool IsFloatingPoint => DType is "<f2" or "<f4" or "<f8";
+    public bool IsFloatingPoint => IsFloatingPointDType(DType);
+
+    /// <summary>True for the canonical (little-endian) floating-point dtypes "&lt;f2", "&lt;f4", "&lt;f8".</summary>
+    public static bool IsFloatingPointDType(string dtype) => dtype is "<f2" or "<f4" or "<f8";
 
     public static NpyArray FromFloats(float[] values, params long[] shape)
     {
@@ -163,11 +166,18 @@ public sealed partial record NpyArray(string DType, long[] Shape, byte[] Data)
         catch (EndOfStreamException) { throw new InvalidDataException($"truncated .npy file: ended inside {what}"); }
     }
 
+    /// <summary>
+    /// Reads and validates the preamble and header only, leaving <paramref name="stream"/> at the first data byte: what a
+    /// reader of a few rows (an HTTP range) needs. Throws <see cref="InvalidDataException"/> naming the problem.
+    /// </summary>
+    public static NpyHeader ReadHeader(Stream stream) => NpyHeader.Read(stream);
+
     /// <summary>The header of a .npy file: dtype, memory order and shape, as NumPy writes them (format versions 1-3).</summary>
-    private sealed partial record NpyHeader(string Descr, bool FortranOrder, long[] Shape)
+    /// <param name="DataOffset">Where the data starts in the file (preamble + header).</param>
+    public sealed partial record NpyHeader(string Descr, bool FortranOrder, long[] Shape, int DataOffset)
     {
         /// <summary>"&lt;f4" for both "&lt;f4" and "&gt;f4": the dtype once the bytes are little-endian.</summary>
-        private string CanonicalDType => Descr switch
+        public string CanonicalDType => Descr switch
         {
             "<b1" or "|b1" => "|b1",
             "|u1" or "<u1" or ">u1" => "|u1",
@@ -175,9 +185,12 @@ public sealed partial record NpyArray(string DType, long[] Shape, byte[] Data)
             _ => Descr,
         };
 
-        private int ItemBytes => ItemSize(CanonicalDType);
+        public int ItemBytes => ItemSize(CanonicalDType);
 
         public long DataBytes => checked(Shape.Aggregate(1L, (a, b) => checked(a * b)) * ItemBytes);
+
+        /// <summary>The whole file's length: preamble, header and data.</summary>
+        public long FileBytes => DataOffset + DataBytes;
 
         public static NpyHeader Read(Stream stream)
         {
@@ -185,7 +198,7 @@ public sealed partial record NpyArray(string DType, long[] Shape, byte[] Data)
             ReadExactly(stream, prefix, "the .npy preamble");
             if (!prefix[..6].SequenceEqual(Magic)) throw new InvalidDataException("not a .npy file (bad magic)");
             int major = prefix[6];
-            int headerLength;
+            int headerLength, preambleLength = 10;
             if (major == 1) headerLength = BinaryPrimitives.ReadUInt16LittleEndian(prefix[8..]);
             else if (major is 2 or 3)
             {
@@ -193,6 +206,7 @@ public sealed partial record NpyArray(string DType, long[] Shape, byte[] Data)
                 ReadExactly(stream, more, "the .npy header length");
                 var length = BinaryPrimitives.ReadUInt32LittleEndian([prefix[8], prefix[9], more[0], more[1]]);
                 headerLength = length > int.MaxValue ? -1 : (int)length;
+                preambleLength = 12;
             }
             else throw new InvalidDataException($"unsupported .npy version {major}");
             if (headerLength is <= 0 or > 1 << 20) throw new InvalidDataException($"implausible .npy header length {headerLength}");
@@ -209,7 +223,7 @@ public sealed partial record NpyArray(string DType, long[] Shape, byte[] Data)
             var dims = shape.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(s => long.TryParse(s.TrimEnd('L'), NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : throw new InvalidDataException($"bad .npy shape entry '{Shorten(s)}'"))
                 .ToArray();
-            var parsed = new NpyHeader(descr.Groups[1].Value, fortran.Groups[1].Value == "True", dims);
+            var parsed = new NpyHeader(descr.Groups[1].Value, fortran.Groups[1].Value == "True", dims, preambleLength + headerLength);
             try { _ = parsed.DataBytes; }
             catch (OverflowException) { throw new InvalidDataException($"shape [{string.Join(", ", dims)}] is too large to address (overflow)"); }
             return parsed;

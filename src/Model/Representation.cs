@@ -71,8 +71,8 @@ public static class Representation
                 for (var i = 0; i < chunk.Length; i++)
                     Array.Copy(videos[chunk[i].Video], chunk[i].Start * dim, data, i * n * dim, chunk[i].Length * dim);
                 var lengths = chunk.Select(j => j.Length).ToArray();
-                var latent = TorchGc.NoCollection(() => model.EncodeAll(tensor(data, new long[] { chunk.Length, n, dim }, device: device), lengths)
-                    .to(CPU).contiguous().data<float>().ToArray());   // [B, 1 + n, W]; no GC inside libtorch (TorchGc)
+                var latent = TorchGc.Guard(() => model.EncodeAll(tensor(data, new long[] { chunk.Length, n, dim }, device: device), lengths)
+                    .to(CPU).contiguous().data<float>().ToArray());   // [B, 1 + n, W]; no finalizer inside libtorch (TorchGc)
                 for (var i = 0; i < chunk.Length; i++)
                 {
                     var (v, start, length) = chunk[i];

@@ -27,6 +27,26 @@ public class CachingEmbeddingLoaderTests
     }
 
     [Fact]
+    public async Task Windows_come_from_memory_while_the_budget_has_room_then_straight_from_the_inner_loader_without_evicting()
+    {
+        var inner = new RowCountingLoader();
+        for (var k = 0; k < 4; k++) inner.Add(new LoadedEmbeddings(Id(k), Enumerable.Range(0, 100).Select(i => (float)(k * 1000 + i)).ToArray(), 25, 4));
+        var cache = new CachingEmbeddingLoader(inner, byteBudget: 1000);   // room for two 400-byte videos
+        async Task<float[]> Window(int k) => await (await cache.OpenAsync(new EmbeddedVideoDescriptor(Id(k), Encoder, 25))).ReadRowsAsync(2, 3);
+
+        Assert.Equal(Enumerable.Range(8, 12).Select(i => (float)i), await Window(0));
+        await Window(1);
+        Assert.Equal(Enumerable.Range(2008, 12).Select(i => (float)i), await Window(2));   // full: read from the inner loader
+        await Window(3);
+        await Window(0);
+        await Window(1);
+        Assert.Equal((2L, 2L, 2L), (cache.Hits, cache.Misses, cache.Bypassed));
+        Assert.Equal(800, cache.CachedBytes);                      // 0 and 1 stayed; 2 and 3 were not admitted
+        Assert.Equal(2, inner.WholeLoads);
+        Assert.Equal([Id(2), Id(3)], inner.Opened.Order());      // only those went past the cache, for their rows alone
+    }
+
+    [Fact]
     public async Task Failures_are_not_cached()
     {
         var cache = new CachingEmbeddingLoader(new InMemoryEmbeddingLoader(), byteBudget: 1 << 20);
@@ -53,6 +73,28 @@ public class CachingEmbeddingLoaderTests
         Assert.Equal(1, gated.Calls);
         Assert.Equal((2L, 1L), (cache.Hits, cache.Misses));
         Assert.Same(await first, await cache.LoadAsync(video));   // and it is cached afterwards
+    }
+
+    /// <summary>In-memory videos; counts whole loads and the videos opened for row reads (a blob loader's range reads).</summary>
+    private sealed class RowCountingLoader : IEmbeddingLoader
+    {
+        private readonly InMemoryEmbeddingLoader _videos = new();
+        public int WholeLoads;
+        public List<string> Opened { get; } = [];
+
+        public void Add(LoadedEmbeddings embeddings) => _videos.Add(embeddings);
+
+        public Task<LoadedEmbeddings> LoadAsync(EmbeddedVideoDescriptor video, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref WholeLoads);
+            return _videos.LoadAsync(video, cancellationToken);
+        }
+
+        public async Task<IEmbeddingRows> OpenAsync(EmbeddedVideoDescriptor video, CancellationToken cancellationToken = default)
+        {
+            lock (Opened) Opened.Add(video.VideoId);
+            return new LoadedEmbeddingRows(await _videos.LoadAsync(video, cancellationToken));
+        }
     }
 
     private sealed class GatedLoader : IEmbeddingLoader

@@ -83,6 +83,67 @@ public class TrainingFeedTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_run_resumed_inside_an_epoch_reads_only_the_remaining_batches_and_gets_the_uninterrupted_runs()
+    {
+        var (source, inner) = InMemory(120, D);
+        var full = await CollectAsync(TrainingFeed.Start(source, inner, Options(D, seed: 9, epochs: 3)));
+        const int resumeAt = 5;   // a checkpoint taken after batch 4 of epoch 1
+        var counting = new InstrumentedLoader(inner);
+        var resumed = await CollectAsync(TrainingFeed.Start(source, counting,
+            Options(D, seed: 9, epochs: 2) with { FirstEpoch = 1, FirstIndexInEpoch = resumeAt }));
+
+        var expected = full.Where(b => b.Epoch == 2 || (b.Epoch == 1 && b.IndexInEpoch >= resumeAt)).ToList();
+        Assert.Equal(expected.Select(b => (b.Epoch, b.IndexInEpoch)), resumed.Select(b => (b.Epoch, b.IndexInEpoch)));
+        for (var i = 0; i < expected.Count; i++)
+        {
+            Assert.Equal(expected[i].VideoIds, resumed[i].VideoIds);
+            Assert.Equal(expected[i].Embeddings, resumed[i].Embeddings);
+        }
+        Assert.Equal(expected.Sum(b => b.Count), counting.Loaded);   // the batches before the checkpoint were planned, not read
+    }
+
+    [Fact]
+    public async Task Bucketed_batches_hold_every_video_once_per_epoch_with_the_same_windows_and_far_less_padding()
+    {
+        var (source, loader) = InMemory(400, D);
+        var bucketed = await CollectAsync(TrainingFeed.Start(source, loader, Options(D, epochs: 2)));
+        var inOrder = await CollectAsync(TrainingFeed.Start(source, loader, Options(D, epochs: 2) with { BucketByLength = false }));
+
+        foreach (var epoch in new[] { 0L, 1L })
+            Assert.Equal(Enumerable.Range(0, 400).Select(Id), bucketed.Where(b => b.Epoch == epoch).SelectMany(b => b.VideoIds).Order());
+        // Bucketing regroups the epoch's windows; each video's window is the same either way.
+        Dictionary<(long, string), float[]> Windows(IEnumerable<TrainingBatch> batches) => batches
+            .SelectMany(b => Enumerable.Range(0, b.Count).Select(i => ((b.Epoch, b.VideoIds[i]), b.Embeddings.AsSpan(i * b.MaxLength * D, b.Lengths[i] * D).ToArray())))
+            .ToDictionary(x => x.Item1, x => x.Item2);
+        var (mine, theirs) = (Windows(bucketed), Windows(inOrder));
+        Assert.Equal(theirs.Keys.Order(), mine.Keys.Order());
+        Assert.All(mine, kv => Assert.Equal(theirs[kv.Key], kv.Value));
+
+        double Valid(List<TrainingBatch> batches) => (double)batches.Sum(b => b.ValidTokens) / batches.Sum(b => b.PaddedTokens);
+        output.WriteLine($"valid tokens: bucketed {Valid(bucketed):P1}, shuffle order {Valid(inOrder):P1}");
+        Assert.True(Valid(bucketed) > 0.95, $"bucketed batches are {Valid(bucketed):P1} valid tokens");
+        Assert.True(Valid(inOrder) < 0.8, $"batches in shuffle order are {Valid(inOrder):P1} valid tokens");
+    }
+
+    [Fact]
+    public async Task Videos_listed_without_a_segment_count_are_planned_from_their_header_read_once_per_feed()
+    {
+        var (source, loader) = InMemory(60, D);
+        var unlisted = new InMemoryEmbeddedVideoSource(Enumerable.Range(0, 60).Select(k => new EmbeddedVideoDescriptor(Id(k), Encoder)));
+        var counting = new InstrumentedLoader(loader);
+        var known = await CollectAsync(TrainingFeed.Start(source, loader, Options(D, epochs: 3)));
+        var learned = await CollectAsync(TrainingFeed.Start(unlisted, counting, Options(D, epochs: 3)));
+
+        Assert.Equal(known.Select(b => (b.Epoch, b.IndexInEpoch)), learned.Select(b => (b.Epoch, b.IndexInEpoch)));
+        for (var i = 0; i < known.Count; i++)
+        {
+            Assert.Equal(known[i].VideoIds, learned[i].VideoIds);
+            Assert.Equal(known[i].Embeddings, learned[i].Embeddings);
+        }
+        Assert.Equal(60 + 3 * 60, counting.Loaded);   // each header once, then one window per video per epoch
+    }
+
+    [Fact]
     public async Task Each_epoch_is_a_different_shuffle_with_different_windows()
     {
         var (source, loader) = InMemory(100, D);

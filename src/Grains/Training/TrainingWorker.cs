@@ -60,6 +60,7 @@ public sealed class TrainingWorker(
             Dimension = dim,
             Seed = config.Seed,
             FirstEpoch = firstEpoch,
+            FirstIndexInEpoch = skipBelow,   // batches before the checkpoint are planned, not read again
             Epochs = config.Steps is null && config.Epochs is { } e ? Math.Max(1, e - firstEpoch) : null,
             MaxBatchSize = config.BatchSize,
             TokenBudget = config.BatchSize * config.MaxTokens,

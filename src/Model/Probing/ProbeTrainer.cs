@@ -63,7 +63,7 @@ public static class ProbeTrainer
             double sum = 0;
             foreach (var chunk in order.Chunk(options.BatchSize))
             {
-                sum += TorchGc.NoCollection(() =>   // no GC inside a libtorch call (see TorchGc)
+                sum += TorchGc.Guard(() =>   // no finalizer inside a libtorch call (see TorchGc)
                 {
                     using var scope = NewDisposeScope();
                     probe.train();

@@ -118,12 +118,12 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>One AdamW step on <paramref name="batch"/>: (scorer step), sample masks, choose the decoder's
-    /// targets, forward, backward, clip, update; with no GC meanwhile (see <see cref="TorchGc"/>).</summary>
+    /// targets, forward, backward, clip, update; no finalizer runs meanwhile (see <see cref="TorchGc"/>).</summary>
     /// <param name="mask">Optional explicit mask [B * N] (true = masked) instead of the strategy's.</param>
     /// <param name="decoderTargets">Optional per-sample subset of masked positions the decoder reconstructs
     /// (overrides options.Adaptive's selection).</param>
     public StepResult Step(EmbeddingBatch batch, bool[]? mask = null, IReadOnlyList<int[]>? decoderTargets = null) =>
-        TorchGc.NoCollection(() => StepUnguarded(batch, mask, decoderTargets));
+        TorchGc.Guard(() => StepUnguarded(batch, mask, decoderTargets));
 
     private StepResult StepUnguarded(EmbeddingBatch batch, bool[]? mask, IReadOnlyList<int[]>? decoderTargets)
     {

@@ -10,6 +10,9 @@ public static class SampleSeeds
 {
     public static int ForEpoch(int seed, long epoch) => Fold(Mix(Mix((ulong)(uint)seed) ^ (ulong)epoch));
 
+    /// <summary>The order of an epoch's length-bucketed batches (independent of the video shuffle of <see cref="ForEpoch"/>).</summary>
+    public static int ForBatchOrder(int seed, long epoch) => Fold(Mix(Mix(Mix((ulong)(uint)seed) ^ (ulong)epoch) ^ 0xB4C3E7D1UL));
+
     public static int ForSample(int seed, long epoch, string videoId) =>
         Fold(Mix(Mix(Mix((ulong)(uint)seed) ^ (ulong)epoch) ^ Fnv1a(videoId)));
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Threading.Tasks.Dataflow;
@@ -9,12 +10,15 @@ namespace LvMae.Pipeline;
 /// The training feed, a bounded Dataflow graph:
 /// <code>
 /// list (per epoch: source -> filter by encoder -> sort -> seeded shuffle)
-///   -> load + window (TransformMany, LoadParallelism loads, output kept in input order)
-///   -> batch by samples and token budget (TokenBudgetBatchBlock)
+///   -> plan (draw every video's window from its segment count, then BatchPlanner: batches by length and budget)
+///   -> load the planned windows (TransformBlock, LoadParallelism loads, output kept in plan order; only the rows
+///      a window covers are read where the loader can: BlobEmbeddingLoader range reads)
+///   -> reassemble the planned batches (PlannedBatchBlock)
 ///   -> Output (bounded) -> the trainer
 /// </code>
 /// Every link propagates completion, every block shares one cancellation token, and every stage is
-/// bounded, so memory does not grow with the corpus (see <see cref="TrainingFeedOptions.MaxSamplesInFlight"/>).
+/// bounded, so memory does not grow with the corpus (see <see cref="TrainingFeedOptions.MaxSamplesInFlight"/>;
+/// an epoch's plan holds a few numbers per video, no embeddings).
 /// A video that cannot be loaded is reported, counted and left out of that epoch; the run goes on.
 /// Consume with <see cref="ReadAllAsync"/> or <see cref="LinkTo"/>, or read <see cref="Output"/> directly
 /// (then cancel or dispose the feed if you stop early, or the bounded producer waits for you forever).
@@ -22,32 +26,36 @@ namespace LvMae.Pipeline;
 public sealed class TrainingFeed : IAsyncDisposable
 {
     private readonly IEmbeddedVideoSource _source;
+    private readonly IEmbeddingLoader _loader;
     private readonly TrainingFeedOptions _options;
+    private readonly BatchPlanner _planner;
     private readonly IProgress<SkippedVideo>? _skipped;
     private readonly CancellationTokenSource _cancel;
-    private readonly ITargetBlock<(long Epoch, EmbeddedVideoDescriptor Video)> _head;
+    private readonly ITargetBlock<(PlannedBatch Batch, PlannedWindow Window)> _head;
     private readonly Task _producer;
+    /// <summary>Segment counts learned from headers, for videos the source lists without one (read once, not every epoch).</summary>
+    private readonly ConcurrentDictionary<string, int> _learnedSegments = new(StringComparer.Ordinal);
     private int _consecutiveFailures;
 
     private TrainingFeed(IEmbeddedVideoSource source, IEmbeddingLoader loader, TrainingFeedOptions options,
         IProgress<SkippedVideo>? skipped, CancellationToken cancellationToken)
     {
         options.Validate();
-        (_source, _options, _skipped) = (source, options, skipped);
+        (_source, _loader, _options, _skipped) = (source, loader, options, skipped);
+        _planner = new BatchPlanner(options.MaxBatchSize, options.TokenBudget, options.BucketByLength);
         _cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var token = _cancel.Token;
 
-        var load = new TransformManyBlock<(long Epoch, EmbeddedVideoDescriptor Video), WindowedSample>(
-            item => LoadAndWindowAsync(loader, item.Epoch, item.Video, token),
+        var load = new TransformBlock<(PlannedBatch Batch, PlannedWindow Window), LoadedWindow>(
+            item => LoadWindowAsync(item.Batch, item.Window, token),
             new ExecutionDataflowBlockOptions
             {
                 MaxDegreeOfParallelism = options.LoadParallelism,
                 BoundedCapacity = options.LoadCapacity,
-                EnsureOrdered = true, // parallel loads, yet samples leave in shuffle order: reproducible batches
+                EnsureOrdered = true, // parallel loads, yet windows leave in plan order: batches reassemble in order
                 CancellationToken = token,
             });
-        var batch = TokenBudgetBatchBlock.Create(options.MaxBatchSize, options.TokenBudget, options.Dimension,
-            options.OutputCapacity, token, Stats.Emitted);
+        var batch = PlannedBatchBlock.Create(options.MaxBatchSize, options.Dimension, options.OutputCapacity, token, Stats.Emitted);
         load.LinkTo(batch, new DataflowLinkOptions { PropagateCompletion = true });
 
         // Encapsulate's block is receivable: the trainer may TryReceive as well as link.
@@ -148,9 +156,14 @@ public sealed class TrainingFeed : IAsyncDisposable
                 var videos = await ListEpochAsync(epoch, token);
                 Stats.EpochListed(epoch, videos.Count);
                 if (videos.Count == 0 && _options.Epochs is null) await Task.Delay(_options.EmptyCorpusRetry, token);
-                foreach (var video in videos)
-                    // SendAsync waits while the load stage is full; false = the graph has faulted or been cancelled.
-                    if (!await _head.SendAsync((epoch, video), token)) return;
+                var windows = await PlanWindowsAsync(epoch, videos, token);
+                foreach (var batch in _planner.Plan(_options.Seed, epoch, windows))
+                {
+                    if (epoch == first && batch.IndexInEpoch < _options.FirstIndexInEpoch) continue; // fed before a resumed run's checkpoint
+                    foreach (var window in batch.Windows)
+                        // SendAsync waits while the load stage is full; false = the graph has faulted or been cancelled.
+                        if (!await _head.SendAsync((batch, window), token)) return;
+                }
             }
             _head.Complete();
         }
@@ -178,19 +191,68 @@ public sealed class TrainingFeed : IAsyncDisposable
         return videos;
     }
 
-    private async Task<IEnumerable<WindowedSample>> LoadAndWindowAsync(
-        IEmbeddingLoader loader, long epoch, EmbeddedVideoDescriptor video, CancellationToken token)
+    /// <summary>
+    /// Every video's window for this epoch, in shuffle order. A window needs only the segment count: from the source
+    /// (the corpus index records it), else from the video's header, read once per feed (LoadParallelism at a time).
+    /// A video whose header cannot be read, or that has another width, is reported and left out of this epoch.
+    /// </summary>
+    private async Task<List<PlannedWindow>> PlanWindowsAsync(long epoch, List<EmbeddedVideoDescriptor> videos, CancellationToken token)
     {
+        var segments = new int[videos.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, videos.Count),
+            new ParallelOptions { MaxDegreeOfParallelism = _options.LoadParallelism, CancellationToken = token },
+            async (i, ct) => segments[i] = await SegmentCountAsync(epoch, videos[i], ct));
+        var windows = new List<PlannedWindow>(videos.Count);
+        for (var i = 0; i < videos.Count; i++)
+            if (segments[i] > 0) windows.Add(PlannedWindow.Draw(_options.Seed, epoch, videos[i], segments[i], _options.Window));
+        return windows;
+    }
+
+    /// <summary>The video's segment count, or 0 when it cannot be fed this epoch (reported).</summary>
+    private async ValueTask<int> SegmentCountAsync(long epoch, EmbeddedVideoDescriptor video, CancellationToken token)
+    {
+        if (video.Dimension > 0 && video.Dimension != _options.Dimension)
+        {
+            Skip(epoch, video, new EmbeddingLoadException(video.VideoId, WidthMismatch(video.Dimension)));
+            return 0;
+        }
+        if (video.SegmentCount > 0) return video.SegmentCount;
+        if (_learnedSegments.TryGetValue(video.VideoId, out var known)) return known;
         try
         {
-            var embeddings = await loader.LoadAsync(video, token);
-            if (embeddings.Dimension != _options.Dimension)
+            var rows = await _loader.OpenAsync(video, token);
+            if (rows.Dimension != _options.Dimension) throw new EmbeddingLoadException(video.VideoId, WidthMismatch(rows.Dimension));
+            Interlocked.Exchange(ref _consecutiveFailures, 0);
+            return _learnedSegments[video.VideoId] = rows.SegmentCount;
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception e)
+        {
+            Skip(epoch, video, e);
+            return 0;
+        }
+    }
+
+    private async Task<LoadedWindow> LoadWindowAsync(PlannedBatch batch, PlannedWindow planned, CancellationToken token)
+    {
+        var video = planned.Video;
+        try
+        {
+            var rows = await _loader.OpenAsync(video, token);
+            if (rows.Dimension != _options.Dimension) throw new EmbeddingLoadException(video.VideoId, WidthMismatch(rows.Dimension));
+            if (rows.SegmentCount != planned.Window.Segments)
+            {
+                _learnedSegments.TryRemove(video.VideoId, out _); // learned afresh next epoch
                 throw new EmbeddingLoadException(video.VideoId,
-                    $"embedding dimension {embeddings.Dimension} differs from the run's {_options.Dimension} (encoder {_options.Encoder})");
-            var sample = WindowedSample.Draw(epoch, video, embeddings, _options.Window, _options.Seed);
+                    $"{rows.SegmentCount} segments where {planned.Window.Segments} were planned (the embeddings changed since listing)");
+            }
+            var sample = await WindowedSample.ReadAsync(batch.Epoch, planned, rows, token);
             Stats.Loaded();
             Interlocked.Exchange(ref _consecutiveFailures, 0);
-            return [sample];
+            return new LoadedWindow(batch, sample);
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
@@ -198,15 +260,26 @@ public sealed class TrainingFeed : IAsyncDisposable
         }
         catch (Exception e)
         {
-            // One bad video must not stop a run: report it, count it, leave it out of this epoch.
-            Stats.Skipped();
-            var reason = e is EmbeddingLoadException load ? load.Reason : $"{e.GetType().Name}: {e.Message}";
-            _skipped?.Report(new SkippedVideo(video.VideoId, epoch, reason, e));
-            if (Interlocked.Increment(ref _consecutiveFailures) >= _options.MaxConsecutiveFailures)
-                throw new InvalidOperationException(
-                    $"training feed: the last {_options.MaxConsecutiveFailures} loads all failed (latest: video '{video.VideoId}': {reason}); " +
-                    "check the storage connection, the encoder name and the dimension", e);
-            return [];
+            Skip(batch.Epoch, video, e);
+            return new LoadedWindow(batch, null);
         }
+    }
+
+    private string WidthMismatch(int dimension) =>
+        $"embedding dimension {dimension} differs from the run's {_options.Dimension} (encoder {_options.Encoder})";
+
+    /// <summary>
+    /// One bad video must not stop a run: report it, count it, leave it out of this epoch. Many failures in a row
+    /// (storage down, a wrong encoder) fault the feed instead.
+    /// </summary>
+    private void Skip(long epoch, EmbeddedVideoDescriptor video, Exception e)
+    {
+        Stats.Skipped();
+        var reason = e is EmbeddingLoadException load ? load.Reason : $"{e.GetType().Name}: {e.Message}";
+        _skipped?.Report(new SkippedVideo(video.VideoId, epoch, reason, e));
+        if (Interlocked.Increment(ref _consecutiveFailures) >= _options.MaxConsecutiveFailures)
+            throw new InvalidOperationException(
+                $"training feed: the last {_options.MaxConsecutiveFailures} loads all failed (latest: video '{video.VideoId}': {reason}); " +
+                "check the storage connection, the encoder name and the dimension", e);
     }
 }

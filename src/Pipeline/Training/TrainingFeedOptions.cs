@@ -13,15 +13,26 @@ public sealed record TrainingFeedOptions
     public int Seed { get; init; }
     /// <summary>
     /// Number of the first epoch fed: a run resumed from a checkpoint taken in epoch E starts here with E and gets
-    /// exactly the batches the uninterrupted run had (skip those with IndexInEpoch below the checkpoint's).
+    /// exactly the batches the uninterrupted run had (from <see cref="FirstIndexInEpoch"/> on).
     /// </summary>
     public long FirstEpoch { get; init; }
+    /// <summary>
+    /// Batches of <see cref="FirstEpoch"/> before this position are planned but neither read nor fed: a run resumed
+    /// from a checkpoint taken after batch k of its epoch sets k + 1 and reads nothing twice.
+    /// </summary>
+    public int FirstIndexInEpoch { get; init; }
     /// <summary>Passes over the corpus fed, from <see cref="FirstEpoch"/>; null = until cancelled.</summary>
     public long? Epochs { get; init; } = 1;
     /// <summary>Samples per batch at most (paper: 16).</summary>
     public int MaxBatchSize { get; init; } = 16;
     /// <summary>Padded tokens per batch at most: batch size x longest window &lt;= budget. Must admit one full window.</summary>
     public int TokenBudget { get; init; } = 16 * 256;
+    /// <summary>
+    /// Batches of similar window lengths (see <see cref="BatchPlanner"/>): each epoch's windows are drawn first, sorted
+    /// by length, cut into batches and the batches shuffled, so little of a batch is padding. False: batches cut in the
+    /// epoch's shuffle order (about half of every batch padding; kept as the benchmarks' baseline).
+    /// </summary>
+    public bool BucketByLength { get; init; } = true;
     /// <summary>Embedding blobs loaded concurrently.</summary>
     public int LoadParallelism { get; init; } = 4;
     /// <summary>Finished batches waiting for the trainer.</summary>
@@ -52,6 +63,7 @@ public sealed record TrainingFeedOptions
         Require(!string.IsNullOrWhiteSpace(Encoder), "Encoder is required");
         Require(Dimension > 0, $"Dimension must be positive (got {Dimension})");
         Require(FirstEpoch >= 0, $"FirstEpoch must not be negative (got {FirstEpoch})");
+        Require(FirstIndexInEpoch >= 0, $"FirstIndexInEpoch must not be negative (got {FirstIndexInEpoch})");
         Require(Epochs is null or > 0, $"Epochs must be positive or null for unlimited (got {Epochs})");
         Require(MaxBatchSize > 0, $"MaxBatchSize must be positive (got {MaxBatchSize})");
         Require(LoadParallelism > 0, $"LoadParallelism must be positive (got {LoadParallelism})");

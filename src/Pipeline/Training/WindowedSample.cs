@@ -1,5 +1,3 @@
-using LvMae.Model.Data;
-
 namespace LvMae.Pipeline;
 
 /// <summary>One training sample: a duration window of one video's embeddings, row-major [Length, d].</summary>
@@ -7,17 +5,18 @@ public sealed record WindowedSample(
     long Epoch, string VideoId, float[] Tokens, int Length, int[] SegmentIndices, IReadOnlyDictionary<string, string>? Labels)
 {
     /// <summary>
-    /// Draws the window with an RNG derived from (seed, epoch, video id) alone, so a sample never depends
-    /// on load order or parallelism, and copies those rows out (the full video need not stay alive).
+    /// Reads a planned window's rows (only those: a range of the video, or all of a short tiled one) and lays
+    /// them out in window order; the full video need not be read or stay alive.
     /// </summary>
-    public static WindowedSample Draw(
-        long epoch, EmbeddedVideoDescriptor video, LoadedEmbeddings embeddings, DurationWindowOptions window, int seed)
+    public static async Task<WindowedSample> ReadAsync(long epoch, PlannedWindow planned, IEmbeddingRows rows, CancellationToken cancellationToken = default)
     {
-        var rng = new Random(SampleSeeds.ForSample(seed, epoch, video.VideoId));
-        var indices = DurationWindow.Sample(embeddings.SegmentCount, window, rng);
-        var d = embeddings.Dimension;
-        var tokens = new float[indices.Length * d];
-        for (var i = 0; i < indices.Length; i++) embeddings.Row(indices[i]).CopyTo(tokens.AsSpan(i * d, d));
-        return new WindowedSample(epoch, video.VideoId, tokens, indices.Length, indices, video.Labels);
+        var window = planned.Window;
+        var (first, count) = window.Rows;
+        var values = await rows.ReadRowsAsync(first, count, cancellationToken);
+        var d = rows.Dimension;
+        var tokens = new float[window.Length * d];
+        for (var i = 0; i < window.Length; i++)
+            values.AsSpan((window.SegmentAt(i) - first) * d, d).CopyTo(tokens.AsSpan(i * d, d));
+        return new WindowedSample(epoch, planned.Video.VideoId, tokens, window.Length, window.Indices(), planned.Video.Labels);
     }
 }
