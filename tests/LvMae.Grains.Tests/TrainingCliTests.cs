@@ -60,13 +60,13 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
             Assert.Contains("cls, LV-MAE attentive", trainOut); // a verdict line under the probe table
 
             // The same name with another config is refused unless --resume; the same config reattaches.
-            var (againCode, againOut) = await RunAsync([.. train, "--lr", "1e-3"]);
+            var (againCode, againOut) = await RunAsync([.. train, "--seed", "5"]);
             Assert.Equal(ExitCodes.Usage, againCode);
             Assert.Contains("exists with another config", againOut);
             Assert.Contains("--resume", againOut);
-            var (resumeCode, resumeOut) = await RunAsync([.. train, "--lr", "1e-3", "--resume"]);
+            var (resumeCode, resumeOut) = await RunAsync([.. train, "--seed", "5", "--resume"]);
             Assert.True(resumeCode == ExitCodes.Ok, resumeOut);
-            Assert.Contains("run cli-run: Done", resumeOut);
+            Assert.Contains(": Done on ", resumeOut); // reattached to the finished run
             Assert.Equal(ExitCodes.Ok, (await RunAsync(train)).Code);
 
             // LVMAE options: a bad value is a usage error naming it, before anything trains.
@@ -89,7 +89,7 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
             }
             var (listCode, listOut) = await RunAsync("runs");
             Assert.Equal(ExitCodes.Ok, listCode);
-            Assert.Contains("peak lr 0.002", listOut);
+            Assert.Contains("0.002", listOut); // the schedule column (wrapped in a narrow console: the JSON above has the exact values)
 
             // runs show: config, schedule, the metrics table and the probes; --plot saves the run's plot from storage.
             var plot = Path.Combine(fixture.MediaDir, "cli-run-plot.png");

@@ -148,19 +148,21 @@ public sealed class TrainingRunTests(TrainingClusterFixture fixture)
     public async Task Stop_checkpoints_where_it_stops_and_resume_finishes_the_run()
     {
         var run = fixture.Client.GetGrain<ITrainingRunGrain>("train-stop");
-        await run.Start(Tiny(steps: 200, probeEvery: -1) with { CheckpointEvery = 1000 });
+        var config = Tiny(steps: 200, probeEvery: -1) with { CheckpointEvery = 1000 };
+        await run.Start(config);
         await fixture.WaitAsync(run, p => p.Step >= 5, TimeSpan.FromSeconds(60));
         await run.Stop();
         var stopped = await fixture.WaitAsync(run, p => p.State == TrainingState.Stopped, TimeSpan.FromSeconds(30));
         Assert.InRange(stopped.LatestCheckpointStep, 5, 199);
         Assert.Equal("Stopped", (await fixture.Client.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).Get("train-stop"))!.State);
 
-        // Start on a stopped run resumes it (same as Resume); a second Start of a finished run changes nothing.
-        await run.Start(Tiny(steps: 200, probeEvery: -1));
+        // Start with its config on a stopped run resumes it (same as Resume); a second Start of a finished run changes nothing.
+        await run.Start(config);
         var done = await fixture.WaitAsync(run, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(90));
         Assert.Equal(200, done.Step);
         Assert.Equal(1, done.Resumes);
-        Assert.Equal(TrainingState.Done, (await run.Start(Tiny(steps: 5, probeEvery: -1))).State);
+        Assert.Equal(TrainingState.Done, (await run.Start(config)).State);
+        Assert.Equal(200, (await run.GetProgress()).Step);
     }
 
     [Fact]

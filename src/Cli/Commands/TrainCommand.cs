@@ -95,8 +95,8 @@ public sealed class TrainCommand : ICliCommand
                     return ExitCodes.Usage;
                 }
             }
-            AnsiConsole.MarkupLine($"run [bold]{Markup.Escape(name)}[/]: {progress.State} on {Markup.Escape(progress.Silo ?? "?")} ({progress.TotalSteps} steps" +
-                                   $"{(progress.Schedule is { } schedule ? "; " + Markup.Escape(schedule.ToString()) : "")})");
+            AnsiConsole.MarkupLine($"run [bold]{Markup.Escape(name)}[/]: {progress.State} on {Markup.Escape(progress.Silo ?? "?")} ({progress.TotalSteps} steps)");
+            if (progress.Schedule is { } schedule) Console.WriteLine($"schedule: {schedule}");
             if (!parse.GetValue(wait)) return ExitCodes.Ok;
             progress = await TrainingCli.FollowAsync(grain, cancellationToken);
             return progress.State == TrainingState.Done ? ExitCodes.Ok : ExitCodes.Failed;
