@@ -4,6 +4,7 @@ using LvMae.Contracts;
 using LvMae.Formats;
 using LvMae.Grains.Training;
 using LvMae.Storage;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace LvMae.Grains.Tests;
 
@@ -154,7 +155,20 @@ public sealed class TrainingRunTests(TrainingClusterFixture fixture)
         await run.Stop();
         var stopped = await fixture.WaitAsync(run, p => p.State == TrainingState.Stopped, TimeSpan.FromSeconds(30));
         Assert.InRange(stopped.LatestCheckpointStep, 5, 199);
-        Assert.Equal("Stopped", (await fixture.Client.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).Get("train-stop"))!.State);
+        // The registry hears of it right after the state is saved.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while ((await fixture.Client.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).Get("train-stop"))!.State != "Stopped")
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the registry never said Stopped");
+            await Task.Delay(100);
+        }
+
+        // A resume sweep that still sees the run as Training in the registry (it lags the grain) leaves a stopped run stopped.
+        var registry = fixture.Client.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key);
+        await registry.Upsert((await registry.Get("train-stop"))! with { State = "Training" });
+        var resumer = fixture.Cluster.Silos.Select(s => s.ServiceProvider.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<TrainingResumer>().Single()).First();
+        Assert.True(await resumer.SweepAsync() >= 1);
+        Assert.Equal(TrainingState.Stopped, (await run.GetProgress()).State);
 
         // Start with its config on a stopped run resumes it (same as Resume); a second Start of a finished run changes nothing.
         await run.Start(config);

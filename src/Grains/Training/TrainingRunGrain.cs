@@ -128,19 +128,22 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain
 
     public Task<TrainingProgress> GetProgress() => Task.FromResult(Progress());
 
-    /// <summary>The resume entry point: from the persisted state, whoever calls (a client, the resumer, a reminder).</summary>
     public async Task<TrainingProgress> Resume()
     {
-        if (!_state.RecordExists || S.State is TrainingState.None or TrainingState.Done) return Progress();
-        if (S.State is TrainingState.Stopped or TrainingState.Failed)
+        if (_state.RecordExists && S.State is TrainingState.Stopped or TrainingState.Failed && !Running)
         {
             S.State = TrainingState.Training;
             S.Message = null;
             await _writer.SaveAsync();
             await ReportAsync(flushMetrics: true);
         }
-        if (!Running) _ = StartTrainingAsync();
-        return Progress();
+        return await ContinueTraining();
+    }
+
+    public Task<TrainingProgress> ContinueTraining()
+    {
+        if (_state.RecordExists && S.State == TrainingState.Training && !Running) _ = StartTrainingAsync();
+        return Task.FromResult(Progress());
     }
 
     public Task<TrainingProgress> Stop()
