@@ -56,8 +56,9 @@ public sealed record OrderBenchmarkSpec
     private static bool IsPrime(int n) => n >= 2 && Enumerable.Range(2, Math.Max(0, (int)Math.Sqrt(n) - 1)).All(k => n % k != 0);
 }
 
-/// <summary>One generated video: its segment embeddings [Segments, Dimension] row-major and its labels.</summary>
-public sealed record OrderBenchmarkVideo(string Id, string Activity, string Split, float[] Embeddings, int Segments);
+/// <summary>One generated video: its segment embeddings [Segments, Dimension] row-major, its labels and the step each
+/// segment shows (0..Steps-1 core steps, then distractors).</summary>
+public sealed record OrderBenchmarkVideo(string Id, string Activity, string Split, float[] Embeddings, int Segments, int[] SegmentSteps);
 
 /// <summary>
 /// A precomputed-embedding benchmark whose label depends only on the ORDER of steps, as a stand-in for held-back
@@ -92,16 +93,18 @@ public static class OrderBenchmark
             var segments = Math.Min(spec.MaxSegments, timeline.Sum(t => t.Length));
             var style = Scaled(UnitVector(rng, d), spec.Style);
             var data = new float[segments * d];
+            var truth = new int[segments];
             var row = 0;
             foreach (var (step, length) in timeline)
                 for (var j = 0; j < length && row < segments; j++, row++)
                 {
+                    truth[row] = step;
                     var along = length == 1 ? 0 : (double)j / (length - 1) - 0.5;
                     for (var k = 0; k < d; k++)
                         data[row * d + k] = (float)(common[k] + prototypes[step][k] + along * drifts[step][k] + style[k]
                                                     + spec.Noise / Math.Sqrt(d) * Gaussian(rng));
                 }
-            videos.Add(new OrderBenchmarkVideo($"ob{v:D4}", $"class{cls:D2}", Split(v / spec.Classes, spec.Videos / spec.Classes, spec), data, segments));
+            videos.Add(new OrderBenchmarkVideo($"ob{v:D4}", $"class{cls:D2}", Split(v / spec.Classes, spec.Videos / spec.Classes, spec), data, segments, truth));
         }
         return videos;
     }

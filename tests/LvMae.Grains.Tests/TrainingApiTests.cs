@@ -1,14 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using LvMae.Contracts;
-using LvMae.Silo;
 using LvMae.Storage;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace LvMae.Grains.Tests;
 
@@ -27,16 +20,9 @@ public sealed class TrainingApiTests(TrainingClusterFixture fixture)
         });
         await fixture.WaitAsync(run, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(90));
 
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        builder.Services.AddSingleton<IGrainFactory>(fixture.Client);
-        builder.Services.AddSingleton(fixture.Blobs);
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
-        await using var app = builder.Build();
-        app.MapLvMaeApi();
-        await app.StartAsync();
-        using var http = new HttpClient { BaseAddress = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()) };
+        var (app, http) = await ApiTests.StartApiAsync(fixture.Client, fixture.Blobs);
+        await using var _ = app;
+        using var __ = http;
 
         var metrics = await http.GetAsync("/runs/api-run/metrics?rows=3");
         Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);

@@ -98,7 +98,7 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
             Assert.Contains("schedule: peak lr 0.002", showOut);
             Assert.Contains("config: preset tiny, masking random", showOut);
             Assert.Contains("loss (mean since previous row)", showOut);
-            Assert.Contains("attentive+pos", showOut);
+            Assert.Contains("raw attentive+pos", showOut);
             Assert.Equal(new byte[] { 137, 80, 78, 71 }, (await File.ReadAllBytesAsync(plot))[..4]);
             var (showJsonCode, showJson) = await RunAsync("runs", "show", "cli-run", "--json", "--rows", "3");
             Assert.Equal(ExitCodes.Ok, showJsonCode);
@@ -166,6 +166,43 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
             Assert.True(deleteCode == ExitCodes.Ok, deleteOut);
             Assert.Equal(ExitCodes.Failed, (await RunAsync("runs", "show", "cli-long")).Code);
             Assert.Equal(ExitCodes.Failed, (await RunAsync("runs", "stop", "cli-long")).Code);
+        }
+    }
+
+    [Fact]
+    public async Task The_order_benchmark_goes_through_the_product_path_synth_import_train_probe()
+    {
+        var settings = new LvMaeSiloSettings
+        {
+            Storage = new StorageOptions { ConnectionString = fixture.Azurite.ConnectionString, Container = "order-benchmark-tests" },
+            Clustering = new ClusteringOptions { SiloPort = SiloHostTests.FreePort(), GatewayPort = SiloHostTests.FreePort(), ClusterId = "order-cli", ServiceId = "order-cli" },
+            Api = new ApiOptions { Enabled = false },
+            Logging = new HostLoggingOptions { MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning },
+        };
+        using (InProcessCli.Target(settings))
+        {
+            var dir = Path.Combine(fixture.MediaDir, "order-benchmark");
+            var (synthCode, synthOut) = await RunAsync("synth-embeddings", "--out", dir, "--videos", "24", "--classes", "2", "--steps", "3", "--dim", "16");
+            Assert.True(synthCode == ExitCodes.Ok, synthOut);
+            Assert.Contains("wrote 24 videos (18 train, 6 test;", synthOut);
+            Assert.Equal(ExitCodes.Usage, (await RunAsync("synth-embeddings", "--out", dir, "--classes", "4", "--steps", "4")).Code);
+
+            await using var silo = await LvMaeSiloHost.StartAsync(settings);
+            Assert.Equal(ExitCodes.Ok, (await RunAsync("import-embeddings", dir, "--labels", Path.Combine(dir, "labels.csv"), "--encoder-name", "order")).Code);
+            var (trainCode, trainOut) = await RunAsync("train", "--run", "order", "--encoder", "order", "--preset", "tiny", "--steps", "20", "--probe-every", "0",
+                "--probe-epochs", "3", "--probe-seeds", "2", "--device", "cpu", "--wait");
+            Assert.True(trainCode == ExitCodes.Ok, trainOut);
+            Assert.Contains("schedule: peak lr 0.001, warm-up 2 steps", trainOut); // the library's defaults
+            var (probeCode, probeOut) = await RunAsync("probe", "--run", "order", "--task", "activity", "--kind", "attentive");
+            Assert.True(probeCode == ExitCodes.Ok, probeOut);
+            // The verdict line (under the table) compares with the majority baseline and both raw baselines.
+            var verdict = probeOut.Split('\n').Single(l => l.StartsWith("activity, LV-MAE attentive", StringComparison.Ordinal));
+            Assert.Contains("(majority ", verdict);
+            Assert.Contains("; raw attentive ", verdict);
+            Assert.Contains("; raw attentive+pos ", verdict);
+            var progress = await ProgressAsync("order");
+            var lvmae = Assert.Single(progress.Probes, p => p.Column == "activity" && p.Features == "lv-mae" && p.Probe == "attentive");
+            Assert.Equal((18, 6, 2), (lvmae.Train, lvmae.Test, lvmae.Seeds)); // the labels' split column: 18 train, 6 test
         }
     }
 
