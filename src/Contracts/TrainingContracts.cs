@@ -72,6 +72,8 @@ public sealed record TrainingRunConfig
     [Id(24)] public int ProbeSeeds { get; init; } = 3;
     /// <summary>Pre-train on held-out (val/test) videos too. Off by default: the held-out split is never seen in training.</summary>
     [Id(25)] public bool TrainOnHeldOut { get; init; }
+    /// <summary>Label columns probed by regression (numbers); other numeric columns with more than 10 values are too.</summary>
+    [Id(26)] public IReadOnlyList<string> RegressionColumns { get; init; } = [];
 }
 
 /// <summary>A run's effective learning-rate schedule (linear warm-up to the peak, half-cosine to MinLr at TotalSteps).</summary>

@@ -36,6 +36,9 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
     public string AzuriteDirectory => Path.Combine(Options.WorkDirectory, "azurite");
     public string ReportDirectory => Path.Combine(Options.WorkDirectory, "report");
 
+    /// <summary>The corpus's regression label (seconds of its key step), probed by the regression probe.</summary>
+    public const string RegressionColumn = "key_step_seconds";
+
     /// <summary>The training run of one masking strategy.</summary>
     public static string RunName(string masking) => $"demo-{masking}";
 
@@ -171,6 +174,7 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
         BatchSize = Options.BatchSize,
         Seed = Options.Seed,
         ProbeEvery = 0,                 // probe once, at the end
+        RegressionColumns = [RegressionColumn],
         CheckpointEvery = Math.Max(1, Options.Steps / 4),
         ProbeSeeds = Options.ProbeSeeds,
         ProbeEpochs = Options.ProbeEpochs,
@@ -272,7 +276,7 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
                 string[] labels =
                 [
                     $"activity={video.Activity}", $"first_step={video.FirstStep}", $"num_steps={video.NumSteps}",
-                    $"key_step_seconds={video.KeyStepSeconds.ToString("0.###", CultureInfo.InvariantCulture)}", $"split={video.Split}",
+                    $"{RegressionColumn}={video.KeyStepSeconds.ToString("0.###", CultureInfo.InvariantCulture)}", $"split={video.Split}",
                 ];
                 var result = await ingestor.IngestFileAsync(corpus.VideoPath(CorpusDirectory, video.VideoId), Options.Encoder, labels, c);
                 lock (ids)

@@ -41,6 +41,7 @@ public sealed class TrainCommand : ICliCommand
         var batch = new Option<int>("--batch") { Description = "Batch size", DefaultValueFactory = _ => 16 };
         var seed = new Option<int>("--seed") { Description = "Seed (weights, masks, batches, probes)", DefaultValueFactory = _ => 0 };
         var labelColumns = new Option<string?>("--label-columns") { Description = "Names of positional labels, comma-separated (e.g. the ingest CSV header after the id)" };
+        var regressionColumns = new Option<string?>("--regression-columns") { Description = "Label columns probed by regression, comma-separated (default: numeric columns with more than 10 values)" };
         var heldOut = new Option<bool>("--train-on-held-out") { Description = "Pre-train on val/test videos too (default: the held-out split is never trained on)" };
         var device = new Option<string>("--device") { Description = "auto | cpu | cuda[:N]", DefaultValueFactory = _ => "auto" };
         var resume = new Option<bool>("--resume") { Description = "Continue the existing run of this name as it is (its own config), whatever these options say" };
@@ -48,7 +49,7 @@ public sealed class TrainCommand : ICliCommand
         var command = new Command("train", "Start a training run (LV-MAE on the embedded corpus) or reattach to one")
         {
             run, preset, masking, ratio, decoder, decoderBudget, targets, fsqLevels, steps, epochs, lr, warmup, maxTokens, window, probeEpochs, probeSeeds,
-            threads, encoder, probeEvery, checkpointEvery, batch, seed, labelColumns, heldOut, device, resume, wait,
+            threads, encoder, probeEvery, checkpointEvery, batch, seed, labelColumns, regressionColumns, heldOut, device, resume, wait,
         };
         command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
         {
@@ -87,6 +88,7 @@ public sealed class TrainCommand : ICliCommand
                     TrainOnHeldOut = parse.GetValue(heldOut),
                     Device = parse.GetValue(device)!,
                     LabelColumns = (parse.GetValue(labelColumns) ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+                    RegressionColumns = (parse.GetValue(regressionColumns) ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
                 };
                 try { progress = await grain.Start(config); }
                 catch (ArgumentException e) when (e.Message.Contains("exists with another config", StringComparison.Ordinal))

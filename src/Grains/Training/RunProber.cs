@@ -80,9 +80,10 @@ public sealed class RunProber(TrainingRunConfig config, ProbeBaselineCache basel
         return (ProbeTask.Classification(column, values.Select(v => names.IndexOf(v)).ToArray(), train, test, val), rows);
     }
 
-    /// <summary>Whether a column is probed by regression when no kind is asked for: numeric with more than 10 values.</summary>
-    public static bool IsRegressionColumn(IReadOnlyList<LabelledVideo> videos, string column)
+    /// <summary>Whether a column is probed by regression when no kind is asked for: the run names it, or it is numeric with more than 10 values.</summary>
+    public bool IsRegressionColumn(IReadOnlyList<LabelledVideo> videos, string column)
     {
+        if (config.RegressionColumns.Contains(column)) return true;
         var values = videos.Where(v => v.Labels.ContainsKey(column)).Select(v => v.Labels[column]).ToList();
         return values.Count > 0 && values.Distinct().Count() > 10 && values.All(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out _));
     }
