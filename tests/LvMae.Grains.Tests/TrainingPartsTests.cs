@@ -138,6 +138,30 @@ public sealed class TrainingPartsTests
         Assert.Equal("ckpt/2", results[1].Item2);
     }
 
+    // ---- ProbeBaselineCache ----------------------------------------------------------------------------------------------
+
+    [Fact]
+    public async Task Baselines_are_computed_once_for_concurrent_runs_and_a_failure_is_not_cached()
+    {
+        var cache = new ProbeBaselineCache();
+        var computed = 0;
+        var gate = new ManualResetEventSlim();
+        LvMae.Model.Probing.ProbeSummary Compute()
+        {
+            Interlocked.Increment(ref computed);
+            gate.Wait();
+            return new LvMae.Model.Probing.ProbeSummary("linear", 0.5, 0.1, null, null, null, 3, 8, 4, 0);
+        }
+        var first = Task.Run(() => cache.GetOrAdd("k", Compute));
+        var second = Task.Run(() => cache.GetOrAdd("k", Compute));
+        gate.Set();
+        Assert.Same(await first, await second);
+        Assert.Equal(1, computed);
+
+        Assert.Throws<InvalidOperationException>(() => cache.GetOrAdd("bad", () => throw new InvalidOperationException("probe crashed")));
+        Assert.Equal(0.25, cache.GetOrAdd("bad", () => new LvMae.Model.Probing.ProbeSummary("linear", 0.25, 0, null, null, null, 1, 8, 4, 0)).Top1);
+    }
+
     // ---- RunHistory ------------------------------------------------------------------------------------------------------
 
     [Fact]

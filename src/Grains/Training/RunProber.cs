@@ -14,20 +14,25 @@ public sealed record LabelledVideo(string Id, float[] Embeddings, int Dimension,
 /// <summary>
 /// Raw-embedding baselines and majority baselines depend only on the data and the probe settings, not on the model: one
 /// per-silo cache keyed by (encoder, column, probe, settings, the videos and their splits) serves every run and checkpoint.
+/// Runs probing at the same time wait for one computation instead of repeating it.
 /// </summary>
 public sealed class ProbeBaselineCache
 {
     private const int Capacity = 512;
-    private readonly ConcurrentDictionary<string, ProbeSummary> _scores = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<ProbeSummary>> _scores = new(StringComparer.Ordinal);
 
     public int Count => _scores.Count;
 
     public ProbeSummary GetOrAdd(string key, Func<ProbeSummary> compute)
     {
-        if (_scores.TryGetValue(key, out var cached)) return cached;
-        var score = compute();
-        if (_scores.Count >= Capacity) _scores.Clear(); // rare (many corpora x settings): recompute rather than grow
-        return _scores.GetOrAdd(key, score);
+        if (!_scores.ContainsKey(key) && _scores.Count >= Capacity) _scores.Clear(); // rare (many corpora x settings): recompute rather than grow
+        var entry = _scores.GetOrAdd(key, _ => new Lazy<ProbeSummary>(compute, LazyThreadSafetyMode.ExecutionAndPublication));
+        try { return entry.Value; }
+        catch
+        {
+            _scores.TryRemove(new KeyValuePair<string, Lazy<ProbeSummary>>(key, entry)); // a failed computation is not cached
+            throw;
+        }
     }
 }
 
