@@ -13,6 +13,9 @@ public sealed record RunSummary
     [Id(5)] public Dictionary<string, double> Metrics { get; init; } = [];
     [Id(6)] public string? Message { get; init; }
     [Id(7)] public string? LatestCheckpoint { get; init; }
+    /// <summary>The run's config and its effective schedule (defaults resolved), so `lvmae runs` can show them.</summary>
+    [Id(8)] public TrainingRunConfig? Config { get; init; }
+    [Id(9)] public TrainingSchedule? Schedule { get; init; }
 }
 
 /// <summary>All training runs by name (one grain, key <see cref="Key"/>); training run grains upsert their summary.</summary>
@@ -24,4 +27,6 @@ public interface IRunRegistryGrain : IGrainWithStringKey
     [Alias("Upsert")] Task Upsert(RunSummary run);
     [Alias("List")] Task<IReadOnlyList<RunSummary>> List();
     [Alias("Get")] Task<RunSummary?> Get(string name);
+    /// <summary>Forgets a run (its grain deletes its blobs and state first).</summary>
+    [Alias("Remove")] Task Remove(string name);
 }

@@ -14,17 +14,24 @@ public enum TrainingState
 
 /// <summary>
 /// Everything that defines a run (stored with it as runs/&lt;run&gt;/config.json and in the grain state).
-/// Null fields take the model library's defaults.
+/// Null fields take the model library's defaults; the defaults learn on small corpora (src/Grains/Training/README.md, "Defaults").
 /// </summary>
 [GenerateSerializer, Alias("lvmae.TrainingRunConfig")]
 public sealed record TrainingRunConfig
 {
+    /// <summary>Steps of a run that gives neither steps nor epochs (at least; <see cref="DefaultEpochs"/> when that is more).</summary>
+    public const long DefaultSteps = 2000;
+    public const long DefaultEpochs = 10;
+    /// <summary><see cref="Window"/> value for whole videos (up to <see cref="MaxTokens"/>, at a random start when longer).</summary>
+    public const string WholeWindow = "whole";
+
     /// <summary>Model preset: tiny | small | base | paper.</summary>
     [Id(0)] public string Preset { get; init; } = "small";
     /// <summary>random | semantic | semantic-keep | uniform.</summary>
     [Id(1)] public string Masking { get; init; } = "random";
     [Id(2)] public double? MaskRatio { get; init; }
-    /// <summary>Optimisation steps; when null, <see cref="Epochs"/> passes over the corpus (estimated at start).</summary>
+    /// <summary>Optimisation steps; when null, <see cref="Epochs"/> passes over the corpus (estimated at start); both null =
+    /// max(<see cref="DefaultSteps"/>, <see cref="DefaultEpochs"/> epochs).</summary>
     [Id(3)] public long? Steps { get; init; }
     [Id(4)] public long? Epochs { get; init; }
     /// <summary>Only videos embedded with this encoder train the run.</summary>
@@ -35,10 +42,11 @@ public sealed record TrainingRunConfig
     [Id(7)] public long CheckpointEvery { get; init; } = 200;
     [Id(8)] public int BatchSize { get; init; } = 16;
     [Id(9)] public int Seed { get; init; }
+    /// <summary>Longest sequence the model sees (segments of 5 s): the positional table's size.</summary>
     [Id(10)] public int MaxTokens { get; init; } = 256;
-    /// <summary>Absolute peak learning rate (else the paper's 1.5e-4 x batch / 256).</summary>
+    /// <summary>Absolute peak learning rate; null = the library's default (<c>TrainerOptions.DefaultPeakLr</c>).</summary>
     [Id(11)] public double? Lr { get; init; }
-    /// <summary>Warm-up steps (else 10% of the steps).</summary>
+    /// <summary>Warm-up steps; null = the library's default fraction of the steps (<c>TrainerOptions.DefaultWarmupFraction</c>).</summary>
     [Id(12)] public long? WarmupSteps { get; init; }
     /// <summary>"auto" (CUDA when present), "cpu" or "cuda[:N]".</summary>
     [Id(13)] public string Device { get; init; } = "auto";
@@ -48,9 +56,6 @@ public sealed record TrainingRunConfig
     [Id(15)] public IReadOnlyList<string> LabelColumns { get; init; } = [];
     /// <summary>libtorch intra-op threads (process-wide); null = leave as is.</summary>
     [Id(16)] public int? TorchThreads { get; init; }
-    /// <summary>Duration sampling window in seconds (paper 10..1280).</summary>
-    [Id(17)] public double MinWindowSeconds { get; init; } = 10;
-    [Id(18)] public double MaxWindowSeconds { get; init; } = 1280;
     /// <summary>Which masked tokens the decoder reconstructs: all (LV-MAE) | random | adaptive (LVMAE's token scorer, trained jointly).</summary>
     [Id(19)] public string DecoderMasking { get; init; } = "all";
     /// <summary>Fraction of each video's valid tokens the decoder reconstructs when DecoderMasking is not "all" (LVMAE: 0.15).</summary>
@@ -60,23 +65,62 @@ public sealed record TrainingRunConfig
     [Id(21)] public string Targets { get; init; } = "embedding";
     /// <summary>FSQ levels per channel when Targets is "fsq" (codebook size = their product).</summary>
     [Id(22)] public IReadOnlyList<int> FsqLevels { get; init; } = [8, 5, 5, 5];
+    /// <summary>What each training sample is: "whole" (the whole video, up to MaxTokens at a random start when longer) or
+    /// "MIN..MAX" seconds (the paper's dynamic duration sampling, e.g. "10..1280").</summary>
+    [Id(23)] public string Window { get; init; } = WholeWindow;
+    /// <summary>Seeds every probe is trained with; scores are the mean (and sd) over them.</summary>
+    [Id(24)] public int ProbeSeeds { get; init; } = 3;
+    /// <summary>Pre-train on held-out (val/test) videos too. Off by default: the held-out split is never seen in training.</summary>
+    [Id(25)] public bool TrainOnHeldOut { get; init; }
+    /// <summary>Label columns probed by regression (numbers); other numeric columns with more than 10 values are too.</summary>
+    [Id(26)] public IReadOnlyList<string> RegressionColumns { get; init; } = [];
 }
 
-/// <summary>One probe score: features (lv-mae | raw) x probe (linear | attentive | regression) on one label column.</summary>
+/// <summary>A run's effective learning-rate schedule (linear warm-up to the peak, half-cosine to MinLr at TotalSteps).</summary>
+[GenerateSerializer, Alias("lvmae.TrainingSchedule")]
+public sealed record TrainingSchedule
+{
+    [Id(0)] public double PeakLr { get; init; }
+    [Id(1)] public long WarmupSteps { get; init; }
+    [Id(2)] public long TotalSteps { get; init; }
+    [Id(3)] public double MinLr { get; init; }
+    [Id(4)] public int BatchSize { get; init; }
+
+    public override string ToString() =>
+        FormattableString.Invariant($"peak lr {PeakLr:G3}, warm-up {WarmupSteps} steps, cosine to {MinLr:G3} at step {TotalSteps}, batch {BatchSize}");
+}
+
+/// <summary>
+/// One probe score on one label column: features (lv-mae | raw | majority) x probe (linear | attentive | attentive+pos |
+/// regression | baseline), trained on the train split, scored on the test split (and on val when there is one); the mean
+/// (and sd) over <see cref="Seeds"/> probe seeds. "majority / baseline" is the most frequent train class (regression: the
+/// train mean): what a useless probe scores.
+/// </summary>
 [GenerateSerializer, Alias("lvmae.ProbeScore")]
 public sealed record ProbeScore
 {
+    public const string LvMae = "lv-mae";
+    public const string Raw = "raw";
+    public const string Majority = "majority";
+
     [Id(0)] public long Step { get; init; }
     [Id(1)] public required string Column { get; init; }
     [Id(2)] public required string Features { get; init; }
     [Id(3)] public required string Probe { get; init; }
-    /// <summary>Held-out top-1 accuracy (classification).</summary>
+    /// <summary>Held-out (test) top-1 accuracy (classification), mean over seeds.</summary>
     [Id(4)] public double? Top1 { get; init; }
-    /// <summary>Held-out mean squared error (regression).</summary>
+    /// <summary>Held-out (test) mean squared error (regression, in the label's units squared), mean over seeds.</summary>
     [Id(5)] public double? Mse { get; init; }
     [Id(6)] public int Train { get; init; }
     [Id(7)] public int Test { get; init; }
     [Id(8)] public int Classes { get; init; }
+    /// <summary>Sample standard deviation of <see cref="Top1"/> / <see cref="Mse"/> over the seeds (0 with one seed).</summary>
+    [Id(9)] public double? Top1Sd { get; init; }
+    [Id(10)] public double? MseSd { get; init; }
+    [Id(11)] public int Seeds { get; init; } = 1;
+    /// <summary>Top-1 on the val split (model selection), when the labels have one.</summary>
+    [Id(12)] public double? ValTop1 { get; init; }
+    [Id(13)] public int Val { get; init; }
 }
 
 /// <summary>A run's live progress, as <see cref="ITrainingRunGrain.GetProgress"/> reports it.</summary>
@@ -111,6 +155,8 @@ public sealed record TrainingProgress
     [Id(21)] public bool Exporting { get; init; }
     /// <summary>FSQ-target runs: the fitted codebook's usage ("FSQ [8,5,5,5]: 104/1000 codes used ...").</summary>
     [Id(22)] public string? Codebook { get; init; }
+    /// <summary>The effective learning-rate schedule (defaults resolved).</summary>
+    [Id(23)] public TrainingSchedule? Schedule { get; init; }
 }
 
 /// <summary>What an export wrote (blob names under runs/&lt;run&gt;/export/).</summary>
@@ -133,15 +179,25 @@ public sealed record ExportInfo
 [Alias("lvmae.ITrainingRunGrain")]
 public interface ITrainingRunGrain : IGrainWithStringKey
 {
-    /// <summary>Starts the run (idempotent: a running or finished run with this name is left alone and reported).</summary>
+    /// <summary>Starts the run. Idempotent for the same config (a running or finished run is left alone and reported, a
+    /// stopped or failed one resumes); a run of this name with another config is refused (ArgumentException naming the
+    /// differences): resume it (<see cref="Resume"/>) or pick another name.</summary>
     [Alias("Start")] Task<TrainingProgress> Start(TrainingRunConfig config);
     [Alias("GetProgress")] Task<TrainingProgress> GetProgress();
-    /// <summary>Makes sure an unfinished run is training in this activation (after a silo loss).</summary>
+    /// <summary>Resumes a stopped or failed run (a user's decision) from its latest good checkpoint; a training run is
+    /// made sure to train in this activation; a finished run is left alone.</summary>
     [Alias("Resume")] Task<TrainingProgress> Resume();
+    /// <summary>The resume-from-persisted-state entry point a resumer (the sweep, later a reminder) calls after a silo
+    /// loss: a run whose stored state says Training trains again in this activation from its latest good checkpoint;
+    /// any other run (stopped, failed, done) is left as it is. Idempotent.</summary>
+    [Alias("ContinueTraining")] Task<TrainingProgress> ContinueTraining();
     /// <summary>Stops training after the current step and checkpoints (state Stopped; Resume continues it).</summary>
     [Alias("Stop")] Task<TrainingProgress> Stop();
     /// <summary>Starts a probe of the latest checkpoint in the background: one label column (null = all), one kind (null = linear + attentive).</summary>
     [Alias("Probe")] Task<TrainingProgress> Probe(string? column, string? kind);
     /// <summary>Starts an export of the latest checkpoint in the background (see <see cref="TrainingProgress.Export"/>).</summary>
     [Alias("Export")] Task<TrainingProgress> Export();
+    /// <summary>Stops training if it runs, deletes every blob of the run (config, checkpoints, metrics, plots, export),
+    /// its state and its registry entry. The name is free again afterwards.</summary>
+    [Alias("Delete")] Task Delete();
 }

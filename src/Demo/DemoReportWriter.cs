@@ -6,6 +6,8 @@ namespace LvMae.Demo;
 /// <summary>Writes report.md, results.json and the PNG plots (ScottPlot) of a <see cref="DemoResult"/> into a folder.</summary>
 public static class DemoReportWriter
 {
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
     /// <summary>Returns the paths written.</summary>
     public static IReadOnlyList<string> Write(DemoResult result, string directory)
     {
@@ -21,7 +23,7 @@ public static class DemoReportWriter
         File.WriteAllText(md, DemoReport.Markdown(result));
         files.Add(md);
         var json = Path.Combine(directory, DemoReport.ResultsFileName);
-        File.WriteAllText(json, JsonSerializer.Serialize(result, DemoRunner.Json));
+        File.WriteAllText(json, JsonSerializer.Serialize(result, Json));
         files.Add(json);
         return files;
     }
@@ -53,12 +55,15 @@ public static class DemoReportWriter
         return plot;
     }
 
-    /// <summary>Probe accuracy bars per classification column, one bar per row of the table, with chance as a dashed line.</summary>
-    public static Plot ProbePlot(IReadOnlyList<LabelColumn> columns, IReadOnlyList<ProbeRow> rows)
+    /// <summary>Probe accuracy bars (mean ± sd) per classification column, one bar per probe row of the table, with the
+    /// majority baseline as a dashed line.</summary>
+    public static Plot ProbePlot(IReadOnlyList<LabelColumn> columns, IReadOnlyList<ProbeRow> allRows)
     {
         var plot = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
         var classification = columns.Where(c => !c.IsRegression).ToList();
+        var majority = allRows.FirstOrDefault(r => r.Features == LvMae.Contracts.ProbeScore.Majority);
+        var rows = allRows.Where(r => r != majority).ToList();
         var group = rows.Count + 1;
         var ticks = new List<Tick>();
         for (var ci = 0; ci < classification.Count; ci++)
@@ -76,9 +81,12 @@ public static class DemoReportWriter
                 };
                 plot.Add.Bar(bar);
             }
-            var chance = plot.Add.Line(ci * group - 0.5, 100 * column.MajorityBaseline, ci * group + rows.Count - 0.5, 100 * column.MajorityBaseline);
-            chance.LinePattern = LinePattern.Dashed;
-            chance.Color = Colors.Black;
+            if (majority?.Cell(column.Column)?.Top1 is { } baseline)
+            {
+                var line = plot.Add.Line(ci * group - 0.5, 100 * baseline, ci * group + rows.Count - 0.5, 100 * baseline);
+                line.LinePattern = LinePattern.Dashed;
+                line.Color = Colors.Black;
+            }
             ticks.Add(new Tick(ci * group + (rows.Count - 1) / 2.0, column.Column));
         }
         for (var ri = 0; ri < rows.Count; ri++)

@@ -1,36 +1,42 @@
+using LvMae.Contracts;
+using LvMae.Grains.Training;
+
 namespace LvMae.Demo;
 
 /// <summary>A label column of the corpus as the demo probes it.</summary>
 /// <param name="Kind">"classification" or "regression".</param>
 /// <param name="Chance">Expected chance under the generating distribution (regression: the target's std, seconds).</param>
-/// <param name="MajorityBaseline">What a useless probe scores on this test split (classification: accuracy of the most
-/// frequent train class; regression: RMSE of the train mean, seconds).</param>
-public sealed record LabelColumn(string Column, string Kind, IReadOnlyList<string> Classes, double Chance, double MajorityBaseline, bool BagSolvable)
+public sealed record LabelColumn(string Column, string Kind, IReadOnlyList<string> Classes, double Chance, bool BagSolvable)
 {
     public bool IsRegression => Kind == "regression";
 }
 
-/// <summary>One cell of the table: a probe's held-out score on one column, over <see cref="Seeds"/> probe seeds.</summary>
+/// <summary>One cell of the table: a probe's held-out score on one column, mean and sd over <see cref="Seeds"/> probe seeds.</summary>
 /// <param name="Top1">Mean held-out top-1 accuracy (classification).</param>
-/// <param name="Top1Std">Standard deviation of the accuracy over the probe seeds (0 with one seed).</param>
 /// <param name="Mse">Mean held-out MSE in seconds² (regression).</param>
-public sealed record ProbeCell(string Column, double? Top1, double? Top1Std, double? Mse, int Seeds)
+public sealed record ProbeCell(string Column, double? Top1, double? Top1Std, double? Mse, double? MseStd, int Seeds)
 {
     public double? Rmse => Mse is { } m ? Math.Sqrt(m) : null;
 }
 
-/// <summary>One row of the table: features (raw embeddings or an LV-MAE model) x probe.</summary>
-/// <param name="Features">"raw" or "lv-mae".</param>
-/// <param name="Masking">The LV-MAE model's pre-training masking; null for raw embeddings.</param>
-/// <param name="Probe">"linear", "attentive" (no positions, as the paper runs it on raw embeddings) or "attentive+pos".</param>
+/// <summary>One row of the table: features (the majority baseline, raw embeddings or an LV-MAE run) x probe.</summary>
+/// <param name="Features">"majority", "raw" or "lv-mae".</param>
+/// <param name="Masking">The LV-MAE run's pre-training masking; null otherwise.</param>
+/// <param name="Probe">"baseline", "linear", "attentive" (no positions, as the paper runs it on raw embeddings), "attentive+pos" or "regression".</param>
 public sealed record ProbeRow(string Features, string? Masking, string Probe, IReadOnlyList<ProbeCell> Cells)
 {
-    public string Name => Masking is null ? $"raw embeddings, {Probe}" : $"LV-MAE ({Masking} masking), {Probe}";
+    public string Name => Features switch
+    {
+        ProbeScore.Majority => "majority baseline",
+        ProbeScore.Raw => $"raw embeddings, {Probe}",
+        _ => $"LV-MAE ({Masking} masking), {Probe}",
+    };
+
     public ProbeCell? Cell(string column) => Cells.FirstOrDefault(c => c.Column == column);
 }
 
-/// <summary>Pre-training loss curve of one masking strategy.</summary>
-public sealed record TrainingCurve(string Masking, long[] Steps, double[] Loss, TimeSpan Elapsed, long Tokens)
+/// <summary>Pre-training loss curve of one run (from its metrics.jsonl).</summary>
+public sealed record TrainingCurve(string Masking, long[] Steps, double[] Loss, TimeSpan Elapsed)
 {
     public double StepsPerSecond => Elapsed.TotalSeconds > 0 ? Steps.Length / Elapsed.TotalSeconds : 0;
     /// <summary>Mean loss of the first and last 10% of the steps.</summary>
@@ -41,6 +47,12 @@ public sealed record TrainingCurve(string Masking, long[] Steps, double[] Loss, 
         return (Loss.Take(n).Average(), Loss.Skip(Loss.Length - n).Average());
     }
 }
+
+/// <summary>One pre-training of the demo: a training run of the product (its name, schedule, export).</summary>
+public sealed record DemoRun(string Masking, string Run, string Schedule, long Steps, string? Device, ExportInfo? Export);
+
+/// <summary>One LV-MAE probe of one run against one baseline (see <see cref="ProbeVerdict"/>).</summary>
+public sealed record DemoClaim(string Masking, ProbeComparison Comparison);
 
 /// <summary>One masked segment of a test video: its true step and the captions retrieved for the original embedding
 /// and for the reconstruction.</summary>
@@ -70,7 +82,7 @@ public sealed record PhaseTiming(string Phase, TimeSpan Elapsed, string? Detail 
 /// <summary>What the run was: corpus, encoder, model, machine.</summary>
 public sealed record DemoSetup(
     string CorpusName, string Fingerprint, int Videos, int TrainVideos, int TestVideos, int Segments, double Hours,
-    string Encoder, int Dimension, string Preset, long Steps, int BatchSize, double LearningRate, int ProbeSeeds,
+    string Encoder, int Dimension, string Preset, long Steps, int BatchSize, string Schedule, int ProbeSeeds,
     string ProbeSettings, string Machine, bool Quick);
 
 /// <summary>The outcome of a demo run.</summary>
@@ -78,6 +90,8 @@ public sealed record DemoResult(
     DemoSetup Setup,
     IReadOnlyList<LabelColumn> Columns,
     IReadOnlyList<ProbeRow> Rows,
+    IReadOnlyList<DemoClaim> Claims,
+    IReadOnlyList<DemoRun> Runs,
     IReadOnlyList<TrainingCurve> Curves,
     IReadOnlyList<RetrievalSummary> Retrieval,
     IReadOnlyList<PhaseTiming> Timings,

@@ -1,12 +1,13 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using System.Text.Json;
 using LvMae.Contracts;
 using LvMae.Corpus;
 using LvMae.Grains.Ingestion;
-using LvMae.Model.Probing;
+using LvMae.Grains.Training;
+using LvMae.Model;
 using LvMae.Model.Training;
 using LvMae.Pipeline;
 using LvMae.Silo;
@@ -16,17 +17,14 @@ using Microsoft.Extensions.Logging;
 namespace LvMae.Demo;
 
 /// <summary>
-/// `lvmae demo` end to end: generate the synthetic corpus (reused when the work directory already holds it), start
-/// Azurite and an in-process silo, ingest every video through the video grains (blob storage, ffmpeg, the segment
-/// encoder), load the segment embeddings back from blob, pre-train one LV-MAE model per masking strategy, probe raw
-/// embeddings and LV-MAE features on the corpus's split, retrieve captions for reconstructed segments, and write the
-/// report (markdown + PNG plots + results.json) into the work directory.
+/// `lvmae demo` end to end, through the product: generate the synthetic corpus (reused when the work directory already
+/// holds it), start Azurite and an in-process silo, ingest every video through the video grains (blob storage, ffmpeg,
+/// the segment encoder), pre-train one training run per masking strategy (<see cref="ITrainingRunGrain"/>: the Dataflow
+/// feed over the corpus index, the train split only, the library's default schedule), let each run probe itself at the
+/// end (<see cref="RunProber"/>: majority, raw and LV-MAE probes over several seeds) and export (<see cref="RunExporter"/>),
+/// retrieve captions for reconstructed segments with each run's final checkpoint, and write the report (markdown + PNG
+/// plots + results.json) from the runs' metrics and probe scores into the work directory.
 /// </summary>
-/// <remarks>
-/// Training runs in this process on a dedicated thread (src/Model's Trainer fed by src/Pipeline's TrainingFeed over the
-/// embedding blobs), not through the training grain: the demo needs one model per masking, every step's loss for the
-/// curves, and the corpus's own train/test split for the probes.
-/// </remarks>
 public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null)
 {
     private readonly IDemoConsole _console = console ?? new SilentDemoConsole();
@@ -37,6 +35,12 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
     public string CorpusDirectory => Path.Combine(Options.WorkDirectory, "corpus");
     public string AzuriteDirectory => Path.Combine(Options.WorkDirectory, "azurite");
     public string ReportDirectory => Path.Combine(Options.WorkDirectory, "report");
+
+    /// <summary>The corpus's regression label (seconds of its key step), probed by the regression probe.</summary>
+    public const string RegressionColumn = "key_step_seconds";
+
+    /// <summary>The training run of one masking strategy.</summary>
+    public static string RunName(string masking) => $"demo-{masking}";
 
     public async Task<DemoResult> RunAsync(CancellationToken cancellationToken = default)
     {
@@ -87,118 +91,173 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
         {
             var blobs = new BlobStore(azurite.ConnectionString, Options.Container);
 
-            // 3. Ingestion through the video grains.
+            // 3. Ingestion through the video grains (labels, split included, ride along into the index).
             var ids = await TimedAsync("ingest", () => IngestAsync(corpus, blobs, silo.Grains, cancellationToken),
                 ids => $"{ids.Count} videos, encoder {Options.Encoder}, {silo.Settings.Processing.MaxConcurrentJobs} job(s)");
 
-            // 4. Embeddings back from blob.
+            // 4. Pre-training + probes + export: one training run per masking, all at once (one libtorch thread each).
+            var runs = await TimedAsync("train + probe + export", () => TrainAsync(silo.Grains, cancellationToken),
+                r => $"{r.Count} runs at once, {Options.Steps} steps each, preset {Options.Preset}, {Options.ProbeSeeds} probe seed(s)");
+            var curves = new List<TrainingCurve>();
+            foreach (var (masking, progress, elapsed) in runs)
+            {
+                var history = await new RunMetricsLog(blobs, progress.Run).ReadAsync(cancellationToken);
+                curves.Add(new TrainingCurve(masking, history.Steps.Select(x => x.Step).ToArray(), history.Steps.Select(x => x.Loss).ToArray(), elapsed));
+            }
+
+            // 5. Caption retrieval with each run's final checkpoint (the embeddings and the true steps come from blob and the corpus).
             var loader = new CachingEmbeddingLoader(new BlobEmbeddingLoader(blobs.Container), 1L << 30);
             var (videos, dim) = await TimedAsync("load embeddings", () => LoadAsync(corpus, ids, loader, cancellationToken),
                 r => $"{r.Videos.Sum(v => v.Segments)} segments, {r.Dim}-d");
-            var train = videos.Where(v => !v.IsTest).ToList();
-            var test = videos.Where(v => v.IsTest).ToList();
-            if (train.Count == 0 || test.Count == 0) throw new InvalidOperationException("the corpus split has no train or no test videos");
-            var columns = Columns(corpus);
-
-            // 5. Pre-training, one model per masking.
-            TorchSharp.torch.set_num_threads(Options.TorchThreads);
-            var models = new List<(string Masking, Trainer Trainer)>();
-            var curves = new List<TrainingCurve>();
-            try
+            var retrieval = await TimedAsync("caption retrieval", () => _console.PhaseAsync("caption retrieval of reconstructions", async bar =>
             {
-                foreach (var masking in Options.Maskings)
+                var b = bar("reconstruct masked test segments", runs.Count);
+                var checkpoints = new List<(string Masking, byte[] Bytes)>();
+                foreach (var (masking, progress, _) in runs)
+                    checkpoints.Add((masking, (await new CheckpointStore(blobs, progress.Run).LoadAsync(progress.LatestCheckpointStep, cancellationToken)).Checkpoint));
+                return await Task.Run(() =>
                 {
-                    var (trainer, curve) = await TimedAsync($"pre-train ({masking})", () => _console.PhaseAsync($"pre-train LV-MAE ({masking} masking)", async bar =>
+                    var train = videos.Where(v => v.Role == SplitRole.Train).ToList();
+                    var test = videos.Where(v => v.Role == SplitRole.Test).ToList();
+                    var captions = DemoRetrieval.Captions(train, dim);
+                    var summaries = new List<RetrievalSummary>();
+                    foreach (var (masking, bytes) in checkpoints)
                     {
-                        var b = bar($"{masking}: step 0/{Options.Steps}", Options.Steps);
-                        return await DemoExperiment.TrainAsync(train, dim, masking, Options, Options.Encoder, loader, r =>
-                        {
-                            b.Value = r.Step;
-                            if (r.Step % 10 == 0 || r.Step == Options.Steps) b.Description = $"{masking}: step {r.Step}/{Options.Steps}, loss {r.Loss:0.0000}";
-                        }, cancellationToken);
-                    }), r => $"{Options.Steps} steps, {r.Curve.StepsPerSecond:0.0} steps/s, preset {Options.Preset}");
-                    models.Add((masking, trainer));
-                    curves.Add(curve);
-                }
+                        using var model = ModelWeights.LoadModel(Checkpoint.ExtractWeights(bytes), TorchDevice.Resolve("cpu"));
+                        summaries.Add(DemoRetrieval.Retrieve(model, masking, test, captions, dim, Options.RetrievalExamples, Options.Seed, Options.MaskRatio, train));
+                        b.Value++;
+                    }
+                    return summaries;
+                }, cancellationToken);
+            }), r => $"{r.Count} model(s)");
 
-                // 6. Probes.
-                var rows = await TimedAsync("probe", () => _console.PhaseAsync("probe: raw embeddings vs LV-MAE features", bar =>
-                    Task.Run(() => ProbeAll(train, test, dim, columns, models, bar, cancellationToken), cancellationToken)),
-                    r => $"{r.Count} rows x {columns.Count} columns, {Options.ProbeSeeds} seed(s)");
+            var columns = Columns(corpus);
+            var rows = Rows(runs.Select(r => (r.Masking, r.Progress)).ToList(), columns);
+            var claims = runs.SelectMany(r => ProbeVerdict.Compare(r.Progress.Probes).Select(c => new DemoClaim(r.Masking, c))).ToList();
+            var first = runs[0].Progress;
+            _notes.Add($"Masking ratio: {(Options.MaskRatio is { } ratio ? ratio.ToString("0.##", CultureInfo.InvariantCulture) : "the strategy's default (random 0.4, semantic 0.5)")}; " +
+                       $"libtorch threads {Options.TorchThreads} per run; window {first.Config?.Window}; runs pre-train on the train split only (the held-out rule: the `split` label).");
+            var setup = new DemoSetup(
+                Options.Quick ? "quick" : "default", corpus.Fingerprint, videos.Count, videos.Count(v => v.Role == SplitRole.Train), videos.Count(v => v.Role == SplitRole.Test),
+                videos.Sum(v => v.Segments), corpus.Videos.Sum(v => v.DurationSeconds) / 3600, Options.Encoder, dim, Options.Preset, Options.Steps, Options.BatchSize,
+                first.Schedule?.ToString() ?? "?", Options.ProbeSeeds, DescribeProbes(), machine, Options.Quick);
+            var demoRuns = runs.Select(r => new DemoRun(r.Masking, r.Progress.Run, r.Progress.Schedule?.ToString() ?? "?", r.Progress.Step, r.Progress.Device, r.Progress.Export)).ToList();
 
-                // 7. Caption retrieval.
-                var retrieval = await TimedAsync("caption retrieval", () => _console.PhaseAsync("caption retrieval of reconstructions", bar =>
-                    Task.Run(() =>
-                    {
-                        var b = bar("reconstruct masked test segments", models.Count);
-                        var captions = DemoExperiment.Captions(train, dim);
-                        var list = new List<RetrievalSummary>();
-                        foreach (var (masking, trainer) in models)
-                        {
-                            list.Add(DemoExperiment.Retrieve(trainer.Model, masking, test, captions, dim, Options.RetrievalExamples, Options.Seed, Options.MaskRatio, train));
-                            b.Value++;
-                        }
-                        return list;
-                    }, cancellationToken)), _ => null);
-
-                _notes.Add("Pre-training ran in this process on a dedicated thread (src/Model Trainer, batches from src/Pipeline's TrainingFeed over the " +
-                           "embedding blobs), one model per masking strategy, on the training split only; the ingestion went through the silo's video grains.");
-                foreach (var retry in DemoExperiment.Retries) _notes.Add($"A libtorch error was retried once (TorchGuard): {retry}");
-                _notes.Add($"Masking ratio: {(Options.MaskRatio is { } ratio ? ratio.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture) : "the strategy's default (random 0.4, semantic 0.5)")}; " +
-                           $"warm-up {Options.WarmupFraction:P0} of the steps, cosine decay; libtorch threads {Options.TorchThreads}.");
-                var setup = new DemoSetup(
-                    Options.Quick ? "quick" : "default", corpus.Fingerprint, videos.Count, train.Count, test.Count, videos.Sum(v => v.Segments),
-                    corpus.Videos.Sum(v => v.DurationSeconds) / 3600, Options.Encoder, dim, Options.Preset, Options.Steps, Options.BatchSize,
-                    Options.LearningRate, Options.ProbeSeeds, DemoExperiment.DescribeProbes(Options), machine, Options.Quick);
-
-                // 8. Report.
-                var result = new DemoResult(setup, columns, rows, curves, retrieval, _timings, _notes);
-                var watch = Stopwatch.StartNew();
-                var cpu = CpuTime();
-                DemoReportWriter.Write(result, ReportDirectory);
-                _timings.Add(new PhaseTiming("report", watch.Elapsed, ReportDirectory, CpuTime() - cpu));
-                var files = DemoReportWriter.Write(result with { Timings = _timings.ToList() }, ReportDirectory); // again, with its own timing
-                return result with { Timings = _timings.ToList(), ReportFiles = files };
-            }
-            finally
-            {
-                foreach (var (_, trainer) in models) trainer.Dispose();
-                // Finalise every stray TorchSharp handle now, while libtorch is certainly alive, not during process exit
-                // (one run under heavy load ended in a segfault at exit).
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-                GC.Collect();
-            }
+            // 6. Report.
+            var result = new DemoResult(setup, columns, rows, claims, demoRuns, curves, retrieval, _timings, _notes);
+            var watch = Stopwatch.StartNew();
+            var cpu = CpuTime();
+            DemoReportWriter.Write(result, ReportDirectory);
+            _timings.Add(new PhaseTiming("report", watch.Elapsed, ReportDirectory, CpuTime() - cpu));
+            var files = DemoReportWriter.Write(result with { Timings = _timings.ToList() }, ReportDirectory); // again, with its own timing
+            return result with { Timings = _timings.ToList(), ReportFiles = files };
         }
         finally
         {
             await silo.DisposeAsync();
             await azurite.DisposeAsync();
+            // Finalise every stray TorchSharp handle now, while libtorch is certainly alive, not during process exit.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
         }
     }
 
-    private IReadOnlyList<ProbeRow> ProbeAll(
-        IReadOnlyList<DemoVideo> train, IReadOnlyList<DemoVideo> test, int dim, IReadOnlyList<LabelColumn> columns,
-        IReadOnlyList<(string Masking, Trainer Trainer)> models, Func<string, double, IDemoBar> bar, CancellationToken ct)
+    /// <summary>The run config of one masking: the product's defaults except what the demo's options say.</summary>
+    public TrainingRunConfig RunConfig(string masking) => new()
     {
-        var classification = columns.Count(c => !c.IsRegression);
-        var regression = columns.Count(c => c.IsRegression);
-        var total = 3 * classification + regression + models.Count * (2 * classification + regression);
-        var b = bar("probes", total);
-        void Tick(string what) { b.Value++; b.Description = what; }
+        Preset = Options.Preset,
+        Masking = masking,
+        MaskRatio = Options.MaskRatio,
+        Steps = Options.Steps,
+        Lr = Options.LearningRate,
+        Encoder = Options.Encoder,
+        BatchSize = Options.BatchSize,
+        Seed = Options.Seed,
+        ProbeEvery = 0,                 // probe once, at the end
+        RegressionColumns = [RegressionColumn],
+        CheckpointEvery = Math.Max(1, Options.Steps / 4),
+        ProbeSeeds = Options.ProbeSeeds,
+        ProbeEpochs = Options.ProbeEpochs,
+        TorchThreads = Options.TorchThreads,
+        Device = "cpu",
+    };
 
-        var rows = new List<ProbeRow>();
-        var rawTrain = ProbeSet.Raw(train.Select(v => v.Embeddings).ToList(), dim);
-        var rawTest = ProbeSet.Raw(test.Select(v => v.Embeddings).ToList(), dim);
-        rows.AddRange(DemoExperiment.Probe("raw", null, rawTrain, rawTest, train, test, columns, Options, Tick, ct));
-        foreach (var (masking, trainer) in models)
+    /// <summary>Starts every masking's run (a run of that name from an earlier demo in this work directory is deleted
+    /// first), follows them until trained, probed and exported.</summary>
+    private Task<List<(string Masking, TrainingProgress Progress, TimeSpan Elapsed)>> TrainAsync(IGrainFactory grains, CancellationToken ct) =>
+        _console.PhaseAsync($"pre-train, probe and export {Options.Maskings.Count} training run(s)", async bar =>
         {
-            var encTrain = ProbeSet.FromEncoder(trainer.Model, train.Select(v => v.Embeddings).ToList(), dim);
-            var encTest = ProbeSet.FromEncoder(trainer.Model, test.Select(v => v.Embeddings).ToList(), dim);
-            rows.AddRange(DemoExperiment.Probe("lv-mae", masking, encTrain, encTest, train, test, columns, Options, Tick, ct));
+            var bars = Options.Maskings.ToDictionary(m => m, m => bar($"{RunName(m)}: step 0/{Options.Steps}", Options.Steps));
+            foreach (var masking in Options.Maskings)
+            {
+                var run = grains.GetGrain<ITrainingRunGrain>(RunName(masking));
+                if ((await run.GetProgress()).State != TrainingState.None) await run.Delete();
+            }
+            var watch = Stopwatch.StartNew();
+            var started = new List<(string Masking, ITrainingRunGrain Run)>();
+            foreach (var masking in Options.Maskings)
+            {
+                var run = grains.GetGrain<ITrainingRunGrain>(RunName(masking));
+                await run.Start(RunConfig(masking));
+                started.Add((masking, run));
+            }
+            var trainedAt = new Dictionary<string, TimeSpan>();
+            var exporting = new HashSet<string>();
+            var done = new Dictionary<string, TrainingProgress>();
+            while (done.Count < started.Count)
+            {
+                ct.ThrowIfCancellationRequested();
+                foreach (var (masking, run) in started.Where(s => !done.ContainsKey(s.Masking)))
+                {
+                    var p = await run.GetProgress();
+                    var b = bars[masking];
+                    b.Value = p.Step;
+                    b.Description = p.State == TrainingState.Training
+                        ? $"{p.Run}: step {p.Step}/{p.TotalSteps}, loss {p.Loss?.ToString("0.0000", CultureInfo.InvariantCulture) ?? "-"}"
+                        : $"{p.Run}: {p.State}{(p.Probing ? ", probing" : "")}{(p.Exporting ? ", exporting" : "")}";
+                    if (p.State is TrainingState.Failed or TrainingState.Stopped)
+                        throw new InvalidOperationException($"training run {p.Run} {p.State}: {p.Message}");
+                    if (p.State != TrainingState.Done || p.Probing) continue;
+                    trainedAt.TryAdd(masking, watch.Elapsed);
+                    if (exporting.Add(masking)) { await run.Export(); continue; }
+                    if (!p.Exporting && p.Export is not null) done[masking] = p;
+                }
+                await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
+            }
+            foreach (var (masking, p) in done)
+                if (p.Export?.Error is { } error) _notes.Add($"{p.Run}: export failed: {error}");
+            return started.Select(s => (s.Masking, done[s.Masking], trainedAt[s.Masking])).ToList();
+        });
+
+    /// <summary>The table: the majority baseline and the raw rows (data-only, the same in every run) from the first run,
+    /// then every run's LV-MAE rows. A regression column's cell sits in the linear row (its probe is linear on the mean pool).</summary>
+    public static IReadOnlyList<ProbeRow> Rows(IReadOnlyList<(string Masking, TrainingProgress Progress)> runs, IReadOnlyList<LabelColumn> columns)
+    {
+        ProbeRow Row(string features, string? masking, string probe, IReadOnlyList<ProbeScore> scores)
+        {
+            var cells = new List<ProbeCell>();
+            foreach (var column in columns)
+            {
+                var wanted = column.IsRegression && probe == "linear" ? "regression" : probe;
+                if (scores.FirstOrDefault(s => s.Column == column.Column && s.Features == features && s.Probe == wanted) is { } s)
+                    cells.Add(new ProbeCell(column.Column, s.Top1, s.Top1Sd, s.Mse, s.MseSd, s.Seeds));
+            }
+            return new ProbeRow(features, masking, probe, cells);
         }
-        b.Value = b.MaxValue;
+        var first = runs[0].Progress.Probes;
+        var rows = new List<ProbeRow> { Row(ProbeScore.Majority, null, "baseline", first) };
+        rows.AddRange(new[] { "linear", "attentive", "attentive+pos" }.Select(probe => Row(ProbeScore.Raw, null, probe, first)));
+        foreach (var (masking, progress) in runs)
+            rows.AddRange(new[] { "linear", "attentive" }.Select(probe => Row(ProbeScore.LvMae, masking, probe, progress.Probes)));
         return rows;
+    }
+
+    private string DescribeProbes()
+    {
+        var l = LvMae.Model.Probing.ProbeOptions.Linear();
+        var a = LvMae.Model.Probing.ProbeOptions.Attentive();
+        return $"linear/regression Adam lr {l.Lr:g3}, {Options.ProbeEpochs ?? l.Epochs} epochs; attentive Adam lr {a.Lr:g3}, gamma {a.Gamma}, {Options.ProbeEpochs ?? a.Epochs} epochs; " +
+               $"batch {l.BatchSize}; inputs standardised per dimension with train statistics (regression targets too)";
     }
 
     /// <summary>Uploads and registers every corpus video (content-hash ids), then follows the grains until all are embedded.</summary>
@@ -216,7 +275,8 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
             {
                 string[] labels =
                 [
-                    $"activity={video.Activity}", $"first_step={video.FirstStep}", $"num_steps={video.NumSteps}", $"split={video.Split}",
+                    $"activity={video.Activity}", $"first_step={video.FirstStep}", $"num_steps={video.NumSteps}",
+                    $"{RegressionColumn}={video.KeyStepSeconds.ToString("0.###", CultureInfo.InvariantCulture)}", $"split={video.Split}",
                 ];
                 var result = await ingestor.IngestFileAsync(corpus.VideoPath(CorpusDirectory, video.VideoId), Options.Encoder, labels, c);
                 lock (ids)
@@ -245,7 +305,7 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
             return (IReadOnlyDictionary<string, string>)ids;
         });
 
-    /// <summary>Every video's embeddings from blob, with labels and the true step of each segment.</summary>
+    /// <summary>Every video's embeddings from blob, with its split and the true step of each segment (for caption retrieval).</summary>
     private async Task<(IReadOnlyList<DemoVideo> Videos, int Dim)> LoadAsync(CorpusManifest corpus, IReadOnlyDictionary<string, string> ids, IEmbeddingLoader loader, CancellationToken ct)
     {
         var videos = new DemoVideo[corpus.Videos.Count];
@@ -261,14 +321,8 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
                 lock (_notes) _notes.Add($"{v.VideoId}: {n} embedded segments but the timeline has {truth.Count}; the shorter is used.");
                 n = Math.Min(n, truth.Count);
             }
-            var labels = new Dictionary<string, string>
-            {
-                ["activity"] = v.Activity,
-                ["first_step"] = v.FirstStep,
-                ["num_steps"] = v.NumSteps.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            };
-            videos[i] = new DemoVideo(v.VideoId, ids[v.VideoId], v.Split, loaded.Values.AsSpan(0, n * loaded.Dimension).ToArray(), n, labels,
-                v.KeyStepSeconds, truth.Take(n).Select(t => t.Step).ToList());
+            var role = RunLabels.SplitOf(ids[v.VideoId], new Dictionary<string, string> { [RunLabels.SplitColumn] = v.Split });
+            videos[i] = new DemoVideo(v.VideoId, ids[v.VideoId], role, loaded.Values.AsSpan(0, n * loaded.Dimension).ToArray(), n, truth.Take(n).Select(t => t.Step).ToList());
             lock (dims) dims.Add(loaded.Dimension);
         });
         if (dims.Count != 1) throw new InvalidDataException($"embeddings of different widths: {string.Join(", ", dims)}");
@@ -277,7 +331,7 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
 
     /// <summary>The corpus's label columns, in labels.csv order.</summary>
     public static IReadOnlyList<LabelColumn> Columns(CorpusManifest corpus) =>
-        corpus.Labels.Select(l => new LabelColumn(l.Column, l.Kind, l.Classes, l.ExpectedChance, l.MajorityBaseline, l.BagOfSegmentsSolvable)).ToList();
+        corpus.Labels.Select(l => new LabelColumn(l.Column, l.Kind, l.Classes, l.ExpectedChance, l.BagOfSegmentsSolvable)).ToList();
 
     private async Task<T> TimedAsync<T>(string phase, Func<Task<T>> body, Func<T, string?> detail)
     {
@@ -319,6 +373,4 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
-
-    internal static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 }

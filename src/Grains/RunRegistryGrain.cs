@@ -24,4 +24,9 @@ public sealed class RunRegistryGrain(
         Task.FromResult<IReadOnlyList<RunSummary>>(state.State.Runs.Values.OrderBy(r => r.Name, StringComparer.Ordinal).ToList());
 
     public Task<RunSummary?> Get(string name) => Task.FromResult(state.State.Runs.GetValueOrDefault(name));
+
+    public async Task Remove(string name)
+    {
+        if (state.State.Runs.Remove(name)) await state.WriteStateAsync();
+    }
 }

@@ -32,7 +32,7 @@ public sealed record MaeOutput(
 
 /// <summary>
 /// LV-MAE (Amazon, ICCV 2025) over sequences of segment embeddings, after the authors' models_mae.py.
-/// Inputs are L2-normalised; the encoder sees [CLS] + visible tokens only; the shallower decoder sees
+/// Inputs are L2-normalised (and scaled by sqrt(d) with <see cref="InputScaling.SqrtDim"/>); the encoder sees [CLS] + visible tokens only; the shallower decoder sees
 /// the projected encoder tokens plus one shared mask token per target; the loss is the masked-token
 /// MSE. Parameter names equal the reference state dict so weights move through safetensors.
 /// </summary>
@@ -112,6 +112,15 @@ public sealed class LvMaeModel : nn.Module
     /// <summary>L2-normalise every segment embedding (zero PAD rows stay zero).</summary>
     public static Tensor Normalise(Tensor embeddings) => nn.functional.normalize(embeddings, p: 2, dim: -1);
 
+    /// <summary>What the encoder sees and the decoder reconstructs: L2-normalised embeddings times
+    /// <see cref="MaeConfig.InputScale"/> (1 as the reference; sqrt(d) for the presets, so inputs are O(1) per
+    /// dimension like the sin-cos positions added to them).</summary>
+    public Tensor PrepareInput(Tensor embeddings)
+    {
+        var unit = Normalise(embeddings);
+        return Config.InputScaling == InputScaling.Unit ? unit : unit * Config.InputScale;
+    }
+
     /// <summary>Boolean key mask [B, 1, 1, 1 + S] from a [B, S] validity mask, [CLS] always valid.</summary>
     private static Tensor KeyMask(params Tensor[] valid)
     {
@@ -124,7 +133,7 @@ public sealed class LvMaeModel : nn.Module
     private static Tensor Positions(Tensor table, Tensor index) =>
         table[0].index_select(0, (index + 1).flatten()).view(index.shape[0], index.shape[1], -1);
 
-    /// <summary>Encoder over [CLS] + the layout's visible tokens of normalised <paramref name="x"/> [B, N, d].
+    /// <summary>Encoder over [CLS] + the layout's visible tokens of prepared <paramref name="x"/> [B, N, d] (<see cref="PrepareInput"/>).
     /// Returns the latent [B, 1 + V, W] after the final LayerNorm.</summary>
     public Tensor Encode(Tensor x, TokenLayout layout)
     {
@@ -158,7 +167,7 @@ public sealed class LvMaeModel : nn.Module
 
     /// <summary>One masked-autoencoder pass over raw (unnormalised) embeddings [B, N, d].</summary>
     /// <param name="targets">Optional reconstruction targets [B, N, *] per position (default: the
-    /// normalised inputs, as the reference); only rows at decoder-target positions are ever read.</param>
+    /// prepared inputs, <see cref="PrepareInput"/>, as the reference); only rows at decoder-target positions are ever read.</param>
     public MaeOutput Forward(Tensor embeddings, TokenLayout layout, Tensor? targets = null)
     {
         if (embeddings.shape[1] != layout.Tokens || embeddings.shape[0] != layout.Batch)
@@ -166,7 +175,7 @@ public sealed class LvMaeModel : nn.Module
         if (embeddings.shape[2] != Config.EmbeddingDim)
             throw new ArgumentException($"embeddings are {embeddings.shape[2]}-d, the model expects {Config.EmbeddingDim}-d");
         if (layout.Tokens > Config.MaxTokens) throw new ArgumentException($"{layout.Tokens} tokens exceed the model's max of {Config.MaxTokens}");
-        var x = Normalise(embeddings);
+        var x = PrepareInput(embeddings);
         var latent = Encode(x, layout);
         var decoded = Decode(latent, layout);
         var predictions = decoded.narrow(1, 1 + layout.Visible, layout.Targets);
@@ -181,7 +190,7 @@ public sealed class LvMaeModel : nn.Module
     /// <summary>Encoder outputs for unmasked inputs (probing, export): latent [B, 1 + N, W] where
     /// row j + 1 is segment j (rows beyond each length are meaningless).</summary>
     public Tensor EncodeAll(Tensor embeddings, int[] lengths) =>
-        Encode(Normalise(embeddings), TokenLayout.Unmasked((int)embeddings.shape[1], lengths));
+        Encode(PrepareInput(embeddings), TokenLayout.Unmasked((int)embeddings.shape[1], lengths));
 }
 
 /// <summary>Per-token reconstruction objective: [B, T, d] x [B, T, d] -> [B, T].</summary>

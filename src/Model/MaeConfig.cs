@@ -5,6 +5,17 @@ namespace LvMae.Model;
 
 public enum ReconstructionLoss { Mse, Cosine }
 
+/// <summary>How the model scales its L2-normalised input embeddings (and so its reconstruction targets).</summary>
+public enum InputScaling
+{
+    /// <summary>Unit vectors, as the authors' code: O(1/sqrt(d)) per dimension, next to sin-cos positions of O(1).
+    /// The default of a config that does not say (checkpoints written before the choice existed).</summary>
+    Unit,
+    /// <summary>Unit vectors times sqrt(d): O(1) per dimension, the scale of the positions and of LayerNorm's
+    /// outputs (what the presets use; see src/Model/README.md "Input scaling").</summary>
+    SqrtDim,
+}
+
 /// <summary>
 /// Architecture of one LV-MAE autoencoder. Encoder width = <see cref="EmbeddingDim"/> as in the
 /// reference, unless a preset sets <see cref="EncoderDim"/> (then an `input_proj` linear maps d to it).
@@ -23,11 +34,15 @@ public sealed record MaeConfig
     public int MlpRatio { get; init; } = 4;
     public double LayerNormEps { get; init; } = 1e-6;
     public ReconstructionLoss Loss { get; init; } = ReconstructionLoss.Mse;
+    /// <summary>Unit (reference; what a config without this field means) or SqrtDim (the presets).</summary>
+    public InputScaling InputScaling { get; init; } = InputScaling.Unit;
     /// <summary>Preset name this config came from (informational).</summary>
     public string Preset { get; init; } = "custom";
 
     [JsonIgnore] public int Width => EncoderDim ?? EmbeddingDim;
     [JsonIgnore] public bool HasInputProjection => Width != EmbeddingDim;
+    /// <summary>The factor applied to the L2-normalised inputs.</summary>
+    [JsonIgnore] public double InputScale => InputScaling == InputScaling.SqrtDim ? Math.Sqrt(EmbeddingDim) : 1.0;
 
     public void Validate()
     {
@@ -50,10 +65,10 @@ public sealed record MaeConfig
     /// </summary>
     public static MaeConfig FromPreset(string name, int embeddingDim, int maxTokens = 256) => name.ToLowerInvariant() switch
     {
-        "tiny" => new MaeConfig { Preset = "tiny", EmbeddingDim = embeddingDim, EncoderDim = 64, MaxTokens = maxTokens, EncoderDepth = 2, EncoderHeads = 4, DecoderDim = 32, DecoderDepth = 1, DecoderHeads = 2 },
-        "small" => new MaeConfig { Preset = "small", EmbeddingDim = embeddingDim, EncoderDim = 128, MaxTokens = maxTokens, EncoderDepth = 4, EncoderHeads = 4, DecoderDim = 64, DecoderDepth = 2, DecoderHeads = 4 },
-        "base" => new MaeConfig { Preset = "base", EmbeddingDim = embeddingDim, MaxTokens = maxTokens, EncoderDepth = 8, EncoderHeads = 8, DecoderDim = 256, DecoderDepth = 2, DecoderHeads = 8 },
-        "paper" => new MaeConfig { Preset = "paper", EmbeddingDim = embeddingDim, MaxTokens = maxTokens, EncoderDepth = 32, EncoderHeads = 8, DecoderDim = 512, DecoderDepth = 8, DecoderHeads = 16 },
+        "tiny" => new MaeConfig { Preset = "tiny", InputScaling = InputScaling.SqrtDim, EmbeddingDim = embeddingDim, EncoderDim = 64, MaxTokens = maxTokens, EncoderDepth = 2, EncoderHeads = 4, DecoderDim = 32, DecoderDepth = 1, DecoderHeads = 2 },
+        "small" => new MaeConfig { Preset = "small", InputScaling = InputScaling.SqrtDim, EmbeddingDim = embeddingDim, EncoderDim = 128, MaxTokens = maxTokens, EncoderDepth = 4, EncoderHeads = 4, DecoderDim = 64, DecoderDepth = 2, DecoderHeads = 4 },
+        "base" => new MaeConfig { Preset = "base", InputScaling = InputScaling.SqrtDim, EmbeddingDim = embeddingDim, MaxTokens = maxTokens, EncoderDepth = 8, EncoderHeads = 8, DecoderDim = 256, DecoderDepth = 2, DecoderHeads = 8 },
+        "paper" => new MaeConfig { Preset = "paper", InputScaling = InputScaling.SqrtDim, EmbeddingDim = embeddingDim, MaxTokens = maxTokens, EncoderDepth = 32, EncoderHeads = 8, DecoderDim = 512, DecoderDepth = 8, DecoderHeads = 16 },
         _ => throw new ArgumentException($"unknown preset '{name}'; known: {string.Join(", ", PresetNames)}"),
     };
 

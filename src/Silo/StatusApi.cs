@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using LvMae.Contracts;
 using LvMae.Grains;
+using LvMae.Grains.Training;
 using LvMae.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -12,7 +13,9 @@ namespace LvMae.Silo;
 
 /// <summary>
 /// The HTTP JSON API: GET /videos/{id}, GET /videos?state=&amp;encoder=&amp;label=&amp;cursor=&amp;limit=, GET /corpus/summary,
-/// GET /runs, GET /runs/{name}, GET /silo/jobs (this silo's bounded ffmpeg/encoder jobs), GET /silo/storage (requests and bytes this silo sent to storage, by category; its scratch bytes), GET /health. Malformed ids/filters give 400, unknown ids 404. Queries read the corpus index.
+/// GET /runs, GET /runs/{name}, GET /runs/{name}/progress, GET /runs/{name}/metrics?rows=, GET /runs/{name}/plot (PNG),
+/// POST /runs/{name}/stop, POST /runs/{name}/resume, DELETE /runs/{name}, GET /silo/jobs (this silo's bounded ffmpeg/encoder jobs),
+/// GET /silo/storage (requests and bytes this silo sent to storage, by category; its scratch bytes), GET /health. Malformed ids/filters give 400, unknown ids 404. Queries read the corpus index.
 /// </summary>
 public static class StatusApi
 {
@@ -27,6 +30,11 @@ public static class StatusApi
         app.MapGet("/runs", ListRuns);
         app.MapGet("/runs/{name}", GetRun);
         app.MapGet("/runs/{name}/progress", async (string name, IGrainFactory grains) => BlobLayout.IsValidId(name) ? Results.Ok(await grains.GetGrain<ITrainingRunGrain>(name).GetProgress()) : BadRequest($"malformed run name '{Shown(name)}'")); // live training progress (src/Grains/Training)
+        app.MapGet("/runs/{name}/metrics", RunMetrics);
+        app.MapGet("/runs/{name}/plot", RunPlot);
+        app.MapPost("/runs/{name}/stop", (string name, IGrainFactory grains) => RunAction(name, grains, async run => await run.Stop()));
+        app.MapPost("/runs/{name}/resume", (string name, IGrainFactory grains) => RunAction(name, grains, async run => await run.Resume()));
+        app.MapDelete("/runs/{name}", (string name, IGrainFactory grains) => RunAction(name, grains, async run => { await run.Delete(); return null; }));
         app.MapGet("/silo/jobs", (HttpContext context) =>
             context.RequestServices.GetService(typeof(MediaJobLimiter)) is MediaJobLimiter limiter
                 ? Results.Ok(new { capacity = limiter.Capacity, running = limiter.Running, waiting = limiter.Waiting, completed = limiter.Completed, peakRunning = limiter.PeakRunning })
@@ -103,6 +111,34 @@ public static class StatusApi
         if (!BlobLayout.IsValidId(name)) return BadRequest($"malformed run name '{Shown(name)}'");
         var run = await grains.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).Get(name);
         return run is null ? NotFound($"no run '{name}'") : Results.Ok(run);
+    }
+
+    /// <summary>A lifecycle call on an existing run: 400 for a malformed name, 404 for an unknown run, else the new progress (204 after delete).</summary>
+    private static async Task<IResult> RunAction(string name, IGrainFactory grains, Func<ITrainingRunGrain, Task<TrainingProgress?>> act)
+    {
+        if (!BlobLayout.IsValidId(name)) return BadRequest($"malformed run name '{name}'");
+        var run = grains.GetGrain<ITrainingRunGrain>(name);
+        if ((await run.GetProgress()).State == TrainingState.None) return NotFound($"no run '{name}'");
+        return await act(run) is { } progress ? Results.Ok(progress) : Results.NoContent();
+    }
+
+    /// <summary>The run's metrics.jsonl condensed to about <paramref name="rows"/> rows (step, epoch, mean loss, lr, tokens/s) and its probe history.</summary>
+    public static async Task<IResult> RunMetrics(string name, HttpContext context, int? rows = null)
+    {
+        if (!BlobLayout.IsValidId(name)) return BadRequest($"malformed run name '{name}'");
+        if (rows is < 1 or > 10_000) return BadRequest("rows must be 1..10000");
+        if (context.RequestServices.GetService(typeof(BlobStore)) is not BlobStore blobs) return NotFound("this host has no blob store");
+        var history = await new RunMetricsLog(blobs, name).ReadAsync(context.RequestAborted);
+        if (history.Steps.Count == 0 && history.Probes.Count == 0) return NotFound($"no metrics for run '{name}'");
+        return Results.Ok(new { steps = history.Condensed(rows ?? 50), probes = history.Probes });
+    }
+
+    public static async Task<IResult> RunPlot(string name, HttpContext context)
+    {
+        if (!BlobLayout.IsValidId(name)) return BadRequest($"malformed run name '{name}'");
+        if (context.RequestServices.GetService(typeof(BlobStore)) is not BlobStore blobs) return NotFound("this host has no blob store");
+        var png = await blobs.TryDownloadAsync(BlobLayout.RunPlot(name, RunPlotter.TrainingPlot), context.RequestAborted);
+        return png is null ? NotFound($"no plot for run '{name}'") : Results.File(png, "image/png");
     }
 
     public const string ApiKeyCookie = "lvmae-api-key";

@@ -1,4 +1,6 @@
+using LvMae.Contracts;
 using LvMae.Demo;
+using LvMae.Grains.Training;
 
 namespace LvMae.Demo.Tests;
 
@@ -7,76 +9,78 @@ public sealed class DemoReportTests
 {
     private static readonly IReadOnlyList<LabelColumn> Columns =
     [
-        new("activity", "classification", ["A", "B", "C", "D"], 0.25, 0.25, false),
-        new("first_step", "classification", ["bars", "fractal", "life", "automaton", "testcard"], 0.2, 0.219, false),
-        new("num_steps", "classification", ["5", "6", "7", "8", "9"], 0.333, 0.156, true),
-        new("key_step_seconds", "regression", [], 6.4, 6.06, true),
+        new("activity", "classification", ["A", "B", "C", "D"], 0.25, false),
+        new("first_step", "classification", ["bars", "fractal", "life", "automaton", "testcard"], 0.2, false),
+        new("num_steps", "classification", ["5", "6", "7", "8", "9"], 0.333, true),
+        new("key_step_seconds", "regression", [], 6.4, true),
     ];
 
-    private static ProbeRow Row(string features, string? masking, string probe, double activity, double? mse = null) =>
-        new(features, masking, probe,
-        [
-            new ProbeCell("activity", activity, 0.02, null, 3),
-            new ProbeCell("first_step", 0.3, 0.0, null, 3),
-            new ProbeCell("num_steps", 0.4, 0.01, null, 3),
-            .. mse is { } m ? new[] { new ProbeCell("key_step_seconds", null, null, m, 3) } : [],
-        ]);
-
-    private static DemoResult Fake(double lvMaeActivity = 0.75)
+    private static ProbeScore Score(string features, string probe, double? top1, double? sd = 0.02, double? mse = null, string column = "activity") => new()
     {
-        var rows = new List<ProbeRow>
-        {
-            Row("raw", null, "linear", 0.25, 36),
-            Row("raw", null, "attentive", 0.28),
-            Row("raw", null, "attentive+pos", 0.40),
-            Row("lv-mae", "random", "linear", lvMaeActivity, 25),
-            Row("lv-mae", "random", "attentive", lvMaeActivity + 0.05),
-            Row("lv-mae", "semantic", "linear", lvMaeActivity - 0.1, 30),
-            Row("lv-mae", "semantic", "attentive", lvMaeActivity),
-        };
-        var setup = new DemoSetup("quick", "abcdef0123456789", 24, 16, 8, 386, 0.53, "builtin", 128, "small", 10, 16, 5e-4, 3, "paper", "2 cores", true);
-        var curves = new[] { new TrainingCurve("random", [1, 2, 3], [1.0, 0.8, 0.5], TimeSpan.FromSeconds(3), 300) };
+        Column = column, Features = features, Probe = probe, Top1 = top1, Top1Sd = top1 is null ? null : sd, Mse = mse, MseSd = mse is null ? null : 1.5,
+        Seeds = features == ProbeScore.Majority ? 1 : 3, Train = 88, Test = 72, Classes = 4,
+    };
+
+    /// <summary>Probe scores as a run reports them: baselines (data-only) and its own LV-MAE rows.</summary>
+    private static TrainingProgress Run(string masking, double lvmaeAttentive) => new()
+    {
+        Run = DemoRunner.RunName(masking),
+        State = TrainingState.Done,
+        Probes =
+        [
+            Score(ProbeScore.Majority, "baseline", 0.25, 0), Score(ProbeScore.Majority, "baseline", null, mse: 36.8, column: "key_step_seconds"),
+            Score(ProbeScore.Raw, "linear", 0.20), Score(ProbeScore.Raw, "attentive", 0.22), Score(ProbeScore.Raw, "attentive+pos", 0.30),
+            Score(ProbeScore.Raw, "regression", null, mse: 25.0, column: "key_step_seconds"),
+            Score(ProbeScore.Raw, "linear", 0.40, column: "first_step"),
+            Score(ProbeScore.LvMae, "linear", 0.26), Score(ProbeScore.LvMae, "attentive", lvmaeAttentive),
+            Score(ProbeScore.LvMae, "regression", null, mse: 30.0, column: "key_step_seconds"),
+        ],
+    };
+
+    private static DemoResult Fake(double random = 0.70, double semantic = 0.66)
+    {
+        var runs = new[] { ("random", Run("random", random)), ("semantic", Run("semantic", semantic)) };
+        var rows = DemoRunner.Rows(runs, Columns);
+        var claims = runs.SelectMany(r => ProbeVerdict.Compare(r.Item2.Probes).Select(c => new DemoClaim(r.Item1, c))).ToList();
+        var setup = new DemoSetup("quick", "abcdef0123456789", 160, 88, 72, 3400, 4.5, "builtin", 128, "small", 10, 16,
+            "peak lr 0.001, warm-up 1 steps, cosine to 0 at step 10, batch 16", 3, "paper", "2 cores", true);
+        var curves = new[] { new TrainingCurve("random", [1, 2, 3], [1.0, 0.8, 0.5], TimeSpan.FromSeconds(3)) };
         var retrieval = new[]
         {
             new RetrievalSummary("random", 8, 40, 0.6, 1.0, 0.125, 8,
                 [new RetrievalExample("syn0003", 4, "life", ["life", "bars", "waves"], ["life", "fractal", "bars"], 0.91)]),
         };
-        var timings = new[] { new PhaseTiming("corpus", TimeSpan.FromSeconds(12), "24 videos"), new PhaseTiming("probe", TimeSpan.FromSeconds(70)) };
-        return new DemoResult(setup, Columns, rows, curves, retrieval, timings, ["a note"]);
+        var demoRuns = new[] { new DemoRun("random", "demo-random", "peak lr 0.001", 10, "cpu", new ExportInfo { Videos = 160, Width = 128, Blobs = ["runs/demo-random/export/cls.npy"] }) };
+        var timings = new[] { new PhaseTiming("corpus", TimeSpan.FromSeconds(12), "24 videos"), new PhaseTiming("train + probe + export", TimeSpan.FromSeconds(70)) };
+        return new DemoResult(setup, Columns, rows, claims, demoRuns, curves, retrieval, timings, ["a note"]);
     }
 
     [Fact]
-    public void Table_has_a_baseline_row_and_one_row_per_probe_and_a_column_per_label()
+    public void Table_has_the_majority_row_the_raw_rows_and_each_runs_rows_with_mean_and_sd()
     {
         var result = Fake();
         var header = DemoReport.Header(result.Columns);
         Assert.Equal(["features / probe", "activity top-1", "first_step top-1", "num_steps top-1", "key_step_seconds RMSE s (MSE)"], header);
         var rows = DemoReport.TableRows(result.Columns, result.Rows);
-        Assert.Equal(1 + 7, rows.Count);
+        Assert.Equal(1 + 3 + 2 * 2, rows.Count);
         Assert.All(rows, r => Assert.Equal(header.Count, r.Count));
-        Assert.Equal(["majority baseline (chance)", "25.0% (25.0%)", "21.9% (20.0%)", "15.6% (33.3%)", "6.06 (36.7)"], rows[0]);
-        Assert.Equal("raw embeddings, linear", rows[1][0]);
-        Assert.Equal("25.0% ± 2.0", rows[1][1]);
-        Assert.Equal("6.00 (36.0)", rows[1][4]);
-        Assert.Equal("-", rows[2][4]);   // no regression probe for attentive rows
-        Assert.Equal("LV-MAE (semantic masking), attentive", rows[7][0]);
+        Assert.Equal(["majority baseline", "25.0%", "-", "-", "6.07 (36.8)"], rows[0]);
+        Assert.Equal(["raw embeddings, linear", "20.0% ± 2.0", "40.0% ± 2.0", "-", "5.00 (25.0 ± 1.5)"], rows[1]);
+        Assert.Equal("raw embeddings, attentive+pos", rows[3][0]);
+        Assert.Equal("-", rows[3][4]);   // no regression probe in attentive rows
+        Assert.Equal(["LV-MAE (semantic masking), attentive", "66.0% ± 2.0", "-", "-", "-"], rows[7]);
     }
 
     [Fact]
-    public void Claim_compares_the_same_probe_and_the_positional_baseline()
+    public void The_claim_needs_every_run_to_beat_the_majority_and_both_raw_baselines()
     {
-        var checks = DemoReport.Claim(Fake());
-        Assert.Equal(6, checks.Count); // 2 maskings x (linear, attentive) + 2 attentive vs attentive+pos
-        var linear = checks.Single(c => c.Masking == "random" && c.Probe == "linear");
-        Assert.Equal(0.25, linear.Raw, 6);
-        Assert.True(linear.Beats);
-        Assert.Equal(0.125, linear.Margin, 6); // one of 8 test videos
-        Assert.Equal("reproduced", DemoReport.ClaimVerdict(checks));
-
-        var poor = DemoReport.Claim(Fake(lvMaeActivity: 0.27));
-        Assert.Equal("not reproduced", DemoReport.ClaimVerdict(poor));
-        var partly = DemoReport.Claim(Fake(lvMaeActivity: 0.43));
-        Assert.StartsWith("partly reproduced", DemoReport.ClaimVerdict(partly));
+        var result = Fake();
+        Assert.Equal("reproduced", DemoReport.ClaimVerdict(result.Claims));
+        Assert.Equal([("random", 40.0), ("semantic", 36.0)], DemoReport.MarginOverRaw(result.Claims).Select(m => (m.Masking, Math.Round(m.Points, 6))));
+        // Above raw attentive but not above the position-aware raw baseline: not a win.
+        Assert.Equal("partly reproduced (1 of 2 runs)", DemoReport.ClaimVerdict(Fake(semantic: 0.29).Claims));
+        // At the majority baseline is never a win, whatever the raw probes score.
+        Assert.Equal("not reproduced", DemoReport.ClaimVerdict(Fake(random: 0.26, semantic: 0.25).Claims));
     }
 
     [Fact]
@@ -84,8 +88,11 @@ public sealed class DemoReportTests
     {
         var md = DemoReport.Markdown(Fake());
         Assert.Contains("| features / probe | activity top-1 |", md);
-        Assert.Contains("LV-MAE (random masking), linear", md);
+        Assert.Contains("| LV-MAE (random masking), attentive | 70.0% ± 2.0 |", md);
         Assert.Contains("**reproduced**", md);
+        Assert.Contains("- random masking: LV-MAE attentive is +40.0 points above the best raw baseline", md);
+        Assert.Contains("vs raw attentive+pos 30.0% ± 2.0", md);
+        Assert.Contains("`demo-random` (random masking, device cpu): peak lr 0.001; export 160 videos x 128", md);
         Assert.Contains("![loss curves](loss.png)", md);
         Assert.Contains("![probe accuracy](probes.png)", md);
         Assert.Contains("| LV-MAE (random) | 8 | 40 | 100.0% | 60.0% | - | 12.5% (1/8) |", md);
@@ -109,15 +116,5 @@ public sealed class DemoReportTests
     }
 
     [Fact]
-    public void Standardise_uses_train_statistics_and_smooth_is_a_trailing_mean()
-    {
-        var train = new LvMae.Model.Probing.ProbeSet([new float[] { 1, 10, 3, 30 }], null, 2);
-        var test = new LvMae.Model.Probing.ProbeSet([new float[] { 2, 20 }], null, 2);
-        var (tr, te) = LvMae.Model.Probing.ProbeSet.Standardise(train, test);
-        Assert.Equal(-1, tr.Tokens[0][0], 3);
-        Assert.Equal(1, tr.Tokens[0][3], 3);
-        Assert.Equal(0, te.Tokens[0][0], 3);
-        Assert.Equal(0, te.Tokens[0][1], 3);
-        Assert.Equal([1.0, 1.5, 2.5], DemoReportWriter.Smooth([1, 2, 3], 2));
-    }
+    public void Smooth_is_a_trailing_mean() => Assert.Equal([1.0, 1.5, 2.5], DemoReportWriter.Smooth([1, 2, 3], 2));
 }

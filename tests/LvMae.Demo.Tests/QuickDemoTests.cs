@@ -2,7 +2,8 @@ using LvMae.Demo;
 
 namespace LvMae.Demo.Tests;
 
-/// <summary>`lvmae demo --quick` end to end, in-process: quick corpus, Azurite + silo, builtin encoder, training, probes, report.</summary>
+/// <summary>`lvmae demo --quick` end to end, in-process: quick corpus, Azurite + silo, builtin encoder, training runs through
+/// the training grain (feed, prober, exporter), report.</summary>
 public sealed class QuickDemoTests
 {
     [Fact]
@@ -12,7 +13,7 @@ public sealed class QuickDemoTests
         try
         {
             var console = new SilentDemoConsole();
-            var options = DemoOptions.QuickRun(dir) with { Steps = 150, CorpusParallelism = 2 };
+            var options = DemoOptions.QuickRun(dir) with { Steps = 150, CorpusParallelism = 2, ProbeEpochs = 10 };
             using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(8));
             var result = await new DemoRunner(options, console).RunAsync(cts.Token);
 
@@ -31,23 +32,25 @@ public sealed class QuickDemoTests
             Assert.Equal("builtin", result.Setup.Encoder);
             Assert.Equal(128, result.Setup.Dimension);
 
-            // Every row and column of the table.
+            // Every row and column of the table: the majority baseline, raw linear / attentive / attentive+pos, each run's LV-MAE rows.
             Assert.Equal(["activity", "first_step", "num_steps", "key_step_seconds"], result.Columns.Select(c => c.Column));
             Assert.Equal(
-                ["raw/linear", "raw/attentive", "raw/attentive+pos", "random/linear", "random/attentive", "semantic/linear", "semantic/attentive"],
-                result.Rows.Select(r => $"{r.Masking ?? "raw"}/{r.Probe}"));
+                ["majority/baseline", "raw/linear", "raw/attentive", "raw/attentive+pos", "random/linear", "random/attentive", "semantic/linear", "semantic/attentive"],
+                result.Rows.Select(r => $"{r.Masking ?? r.Features}/{r.Probe}"));
             foreach (var row in result.Rows)
             {
                 foreach (var column in result.Columns.Where(c => !c.IsRegression))
                 {
-                    var top1 = row.Cell(column.Column)?.Top1;
-                    Assert.NotNull(top1);
-                    Assert.InRange(top1!.Value, 0, 1);
-                    // Accuracies on 8 test videos are multiples of 1/8.
-                    Assert.Equal(0, top1.Value * 8 - Math.Round(top1.Value * 8), 6);
+                    var cell = row.Cell(column.Column);
+                    Assert.NotNull(cell?.Top1);
+                    Assert.InRange(cell!.Top1!.Value, 0, 1);
+                    // The mean of 3 seeds' accuracies on 8 test videos is a multiple of 1/24; the majority baseline has one "seed".
+                    Assert.Equal(row.Features == "majority" ? 1 : 3, cell.Seeds);
+                    Assert.Equal(0, cell.Top1.Value * 24 - Math.Round(cell.Top1.Value * 24), 6);
+                    Assert.NotNull(cell.Top1Std);
                 }
                 var mse = row.Cell("key_step_seconds")?.Mse;
-                if (row.Probe == "linear")
+                if (row.Probe is "linear" or "baseline")
                 {
                     Assert.NotNull(mse);
                     Assert.InRange(mse!.Value, 0, 1e4);
@@ -58,11 +61,23 @@ public sealed class QuickDemoTests
             Assert.Equal(8, text.Count);
             Assert.All(text, r => Assert.Equal(5, r.Count));
 
-            // Training curves: every step, finite, the loss went down.
+            // Every claim compares an LV-MAE probe with the majority baseline and both raw baselines.
+            var activity = result.Claims.Where(c => c.Comparison.Column == "activity").ToList();
+            Assert.Equal(2 * 2 * 3, activity.Count); // 2 runs x (linear, attentive) x (majority, raw same probe, raw attentive+pos)
+            Assert.All(activity.GroupBy(c => (c.Masking, c.Comparison.Probe)), g =>
+                Assert.Equal(["majority", $"raw {g.Key.Probe}", "raw attentive+pos"], g.Select(c => c.Comparison.Baseline)));
+
+            // The runs: product training runs, trained, probed and exported through the training grain.
+            Assert.Equal(["demo-random", "demo-semantic"], result.Runs.Select(r => r.Run));
+            Assert.All(result.Runs, r => Assert.Equal(150, r.Steps));
+            Assert.All(result.Runs, r => Assert.Equal(24, r.Export!.Videos));
+            Assert.All(result.Runs, r => Assert.StartsWith("peak lr 0.001, warm-up 15 steps", r.Schedule));
+
+            // Training curves from the runs' metrics.jsonl: every step, finite, the loss went down.
             Assert.Equal(["random", "semantic"], result.Curves.Select(c => c.Masking));
             foreach (var curve in result.Curves)
             {
-                Assert.Equal(150, curve.Steps.Length);
+                Assert.Equal(Enumerable.Range(1, 150).Select(i => (long)i), curve.Steps);
                 Assert.All(curve.Loss, l => Assert.True(double.IsFinite(l) && l >= 0));
                 var (first, last) = curve.Ends();
                 Assert.True(last < first, $"{curve.Masking}: loss {first} -> {last}");
@@ -84,6 +99,7 @@ public sealed class QuickDemoTests
             Assert.Contains("LV-MAE (semantic masking), attentive", md);
             Assert.Contains("The paper's claim on `activity`", md);
             Assert.Contains(result.Timings, t => t.Phase == "ingest");
+            Assert.Contains(result.Timings, t => t.Phase == "train + probe + export");
             Assert.Contains(result.Timings, t => t.Phase == "report");
         }
         finally

@@ -19,12 +19,16 @@ public sealed class ApiTests(GrainsClusterFixture fixture)
 {
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
 
-    private async Task<(WebApplication App, HttpClient Http)> StartApiAsync(string? apiKey = null)
+    private Task<(WebApplication App, HttpClient Http)> StartApiAsync(string? apiKey = null) => StartApiAsync(fixture.Client, null, apiKey);
+
+    /// <summary>The API on a real Kestrel (127.0.0.1, free port) over <paramref name="grains"/> (and a blob store for the run endpoints).</summary>
+    internal static async Task<(WebApplication App, HttpClient Http)> StartApiAsync(IGrainFactory grains, LvMae.Storage.BlobStore? blobs, string? apiKey = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        builder.Services.AddSingleton<IGrainFactory>(fixture.Client);
+        builder.Services.AddSingleton(grains);
+        if (blobs is not null) builder.Services.AddSingleton(blobs);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
         var app = builder.Build();
         app.UseLvMaeApiKey(apiKey);

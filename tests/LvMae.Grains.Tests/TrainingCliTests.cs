@@ -1,5 +1,6 @@
 using System.Text.Json;
 using LvMae.Cli;
+using LvMae.Contracts;
 using LvMae.Formats;
 using LvMae.Silo;
 
@@ -49,10 +50,24 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
             await using var silo = await LvMaeSiloHost.StartAsync(settings);
             Assert.Equal(ExitCodes.Ok, (await RunAsync("import-embeddings", dir, "--encoder-name", "cli-synth", "--labels", labels)).Code);
 
-            var (trainCode, trainOut) = await RunAsync("train", "--run", "cli-run", "--preset", "tiny", "--steps", "12", "--batch", "4",
-                "--encoder", "cli-synth", "--probe-every", "6", "--checkpoint-every", "6", "--device", "cpu", "--wait");
+            string[] train = ["train", "--run", "cli-run", "--preset", "tiny", "--steps", "12", "--batch", "4", "--encoder", "cli-synth",
+                "--probe-every", "6", "--checkpoint-every", "6", "--probe-epochs", "5", "--probe-seeds", "2", "--lr", "2e-3", "--warmup", "2",
+                "--max-tokens", "64", "--window", "10..200", "--threads", "1", "--device", "cpu"];
+            var (trainCode, trainOut) = await RunAsync([.. train, "--wait"]);
             Assert.True(trainCode == ExitCodes.Ok, trainOut);
             Assert.Contains("Done step 12/12", trainOut);
+            Assert.Contains("peak lr 0.002, warm-up 2 steps, cosine to 0 at step 12, batch 4", trainOut);
+            Assert.Contains("cls, LV-MAE attentive", trainOut); // a verdict line under the probe table
+
+            // The same name with another config is refused unless --resume; the same config reattaches.
+            var (againCode, againOut) = await RunAsync([.. train, "--seed", "5"]);
+            Assert.Equal(ExitCodes.Usage, againCode);
+            Assert.Contains("exists with another config", againOut);
+            Assert.Contains("--resume", againOut);
+            var (resumeCode, resumeOut) = await RunAsync([.. train, "--seed", "5", "--resume"]);
+            Assert.True(resumeCode == ExitCodes.Ok, resumeOut);
+            Assert.Contains(": Done on ", resumeOut); // reattached to the finished run
+            Assert.Equal(ExitCodes.Ok, (await RunAsync(train)).Code);
 
             // LVMAE options: a bad value is a usage error naming it, before anything trains.
             var (levelsCode, levelsOut) = await RunAsync("train", "--run", "cli-bad", "--encoder", "cli-synth", "--targets", "fsq", "--fsq-levels", "8,x");
@@ -62,13 +77,51 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
             Assert.Equal(ExitCodes.Usage, decoderCode);
             Assert.Contains("unknown decoder masking 'topk'", decoderOut);
 
-            var (runsCode, runsJson) = await RunAsync("runs", "cli-run", "--json");
+            var (runsCode, runsJson) = await RunAsync("runs", "--json");
             Assert.Equal(ExitCodes.Ok, runsCode);
             using (var doc = JsonDocument.Parse(runsJson))
             {
-                Assert.Equal("Done", doc.RootElement.GetProperty("state").GetString());
-                Assert.True(doc.RootElement.GetProperty("metrics").TryGetProperty("cls/lv-mae/linear", out _), runsJson);
+                var summary = doc.RootElement.EnumerateArray().Single(r => r.GetProperty("name").GetString() == "cli-run");
+                Assert.Equal("Done", summary.GetProperty("state").GetString());
+                Assert.True(summary.GetProperty("metrics").TryGetProperty("cls/lv-mae/linear", out _), runsJson);
+                Assert.Equal(0.002, summary.GetProperty("schedule").GetProperty("peakLr").GetDouble());
+                Assert.Equal("10..200", summary.GetProperty("config").GetProperty("window").GetString());
             }
+            var (listCode, listOut) = await RunAsync("runs");
+            Assert.Equal(ExitCodes.Ok, listCode);
+            Assert.Contains("0.002", listOut); // the schedule column (wrapped in a narrow console: the JSON above has the exact values)
+
+            // runs show: config, schedule, the metrics table and the probes; --plot saves the run's plot from storage.
+            var plot = Path.Combine(fixture.MediaDir, "cli-run-plot.png");
+            var (showCode, showOut) = await RunAsync("runs", "show", "cli-run", "--plot", plot, "--rows", "4");
+            Assert.True(showCode == ExitCodes.Ok, showOut);
+            Assert.Contains("schedule: peak lr 0.002", showOut);
+            Assert.Contains("config: preset tiny, masking random", showOut);
+            Assert.Contains("loss (mean since previous row)", showOut);
+            Assert.Contains("raw attentive+pos", showOut);
+            Assert.Equal(new byte[] { 137, 80, 78, 71 }, (await File.ReadAllBytesAsync(plot))[..4]);
+            var (showJsonCode, showJson) = await RunAsync("runs", "show", "cli-run", "--json", "--rows", "3");
+            Assert.Equal(ExitCodes.Ok, showJsonCode);
+            using (var doc = JsonDocument.Parse(showJson))
+            {
+                Assert.Equal("Done", doc.RootElement.GetProperty("progress").GetProperty("state").GetString());
+                var steps = doc.RootElement.GetProperty("metrics").EnumerateArray().Select(r => r.GetProperty("step").GetInt64()).ToList();
+                Assert.Equal([4L, 8, 12], steps);
+            }
+            Assert.Equal(ExitCodes.Failed, (await RunAsync("runs", "show", "no-such-run")).Code);
+            Assert.Equal(ExitCodes.Usage, (await RunAsync("runs", "show", "bad/name")).Code);
+
+            // The weights alone, as the reference names in a safetensors file, equal to the checkpoint's.
+            var weights = Path.Combine(fixture.MediaDir, "cli-run.safetensors");
+            var (weightsCode, weightsOut) = await RunAsync("export", "--run", "cli-run", "--weights", weights);
+            Assert.True(weightsCode == ExitCodes.Ok, weightsOut);
+            var progress = await ProgressAsync("cli-run");
+            var checkpoint = (await new LvMae.Grains.Training.CheckpointStore(new LvMae.Storage.BlobStore(fixture.Azurite.ConnectionString, "training-cli-tests"), "cli-run")
+                .LoadAsync(progress.LatestCheckpointStep)).Checkpoint;
+            Assert.Equal(LvMae.Model.Training.Checkpoint.ExtractWeights(checkpoint), await File.ReadAllBytesAsync(weights));
+            var file = Safetensors.Read(weights);
+            Assert.Contains("blocks.0.attn.qkv.weight", file.Tensors.Keys);
+            Assert.Contains("\"InputScaling\": \"SqrtDim\"", file.Metadata[LvMae.Model.ModelWeights.ConfigMetadataKey]);
 
             Assert.Equal(ExitCodes.Ok, (await RunAsync("probe", "--run", "cli-run", "--task", "cls", "--kind", "linear")).Code);
             Assert.Equal(ExitCodes.Failed, (await RunAsync("probe", "--run", "cli-run", "--task", "nope")).Code);
@@ -95,8 +148,81 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
             var (ablateCode, ablateOut) = await RunAsync("ablate", "--embeddings", rawDir, "--labels", Path.Combine(rawDir, "labels.csv"), "--label-column", "cls",
                 "--steps", "2", "--batch", "4", "--contexts", "256", "--json");
             Assert.True(ablateCode == ExitCodes.Ok, ablateOut);
-            Assert.Equal(7, JsonDocument.Parse(ablateOut).RootElement.GetArrayLength());   // raw + FSQ summaries + the 5-row default grid (256 tokens only)
+            Assert.Equal(9, JsonDocument.Parse(ablateOut).RootElement.GetArrayLength());   // majority, raw, raw+pos, FSQ + the 5-row default grid (256 tokens only)
             Assert.Equal(ExitCodes.Failed, (await RunAsync("export-embeddings", "--encoder", "never-used", "--out", rawDir)).Code);
+
+            // Lifecycle: a long run stopped, resumed and deleted from the CLI.
+            Assert.Equal(ExitCodes.Ok, (await RunAsync("train", "--run", "cli-long", "--preset", "tiny", "--steps", "1000000", "--batch", "4", "--encoder", "cli-synth",
+                "--probe-every", "-1", "--checkpoint-every", "100000", "--device", "cpu")).Code);
+            var (stopCode, stopOut) = await RunAsync("runs", "stop", "cli-long");
+            Assert.True(stopCode == ExitCodes.Ok, stopOut);
+            Assert.Contains("stopping run 'cli-long'", stopOut);
+            var stopped = await UntilAsync("cli-long", p => p.State == TrainingState.Stopped);
+            Assert.True(stopped.LatestCheckpointStep > 0);
+            var (resumeLongCode, resumeLongOut) = await RunAsync("runs", "resume", "cli-long");
+            Assert.True(resumeLongCode == ExitCodes.Ok, resumeLongOut);
+            Assert.Contains($"run 'cli-long' is training from step {stopped.LatestCheckpointStep}", resumeLongOut);
+            var (deleteCode, deleteOut) = await RunAsync("runs", "delete", "cli-long");
+            Assert.True(deleteCode == ExitCodes.Ok, deleteOut);
+            Assert.Equal(ExitCodes.Failed, (await RunAsync("runs", "show", "cli-long")).Code);
+            Assert.Equal(ExitCodes.Failed, (await RunAsync("runs", "stop", "cli-long")).Code);
+        }
+    }
+
+    [Fact]
+    public async Task The_order_benchmark_goes_through_the_product_path_synth_import_train_probe()
+    {
+        var settings = new LvMaeSiloSettings
+        {
+            Storage = new StorageOptions { ConnectionString = fixture.Azurite.ConnectionString, Container = "order-benchmark-tests" },
+            Clustering = new ClusteringOptions { SiloPort = SiloHostTests.FreePort(), GatewayPort = SiloHostTests.FreePort(), ClusterId = "order-cli", ServiceId = "order-cli" },
+            Api = new ApiOptions { Enabled = false },
+            Logging = new HostLoggingOptions { MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning },
+        };
+        using (InProcessCli.Target(settings))
+        {
+            var dir = Path.Combine(fixture.MediaDir, "order-benchmark");
+            var (synthCode, synthOut) = await RunAsync("synth-embeddings", "--out", dir, "--videos", "24", "--classes", "2", "--steps", "3", "--dim", "16");
+            Assert.True(synthCode == ExitCodes.Ok, synthOut);
+            Assert.Contains("wrote 24 videos (18 train, 6 test;", synthOut);
+            Assert.Equal(ExitCodes.Usage, (await RunAsync("synth-embeddings", "--out", dir, "--classes", "4", "--steps", "4")).Code);
+
+            await using var silo = await LvMaeSiloHost.StartAsync(settings);
+            Assert.Equal(ExitCodes.Ok, (await RunAsync("import-embeddings", dir, "--labels", Path.Combine(dir, "labels.csv"), "--encoder-name", "order")).Code);
+            var (trainCode, trainOut) = await RunAsync("train", "--run", "order", "--encoder", "order", "--preset", "tiny", "--steps", "20", "--probe-every", "0",
+                "--probe-epochs", "3", "--probe-seeds", "2", "--device", "cpu", "--wait");
+            Assert.True(trainCode == ExitCodes.Ok, trainOut);
+            Assert.Contains("schedule: peak lr 0.001, warm-up 2 steps", trainOut); // the library's defaults
+            var (probeCode, probeOut) = await RunAsync("probe", "--run", "order", "--task", "activity", "--kind", "attentive");
+            Assert.True(probeCode == ExitCodes.Ok, probeOut);
+            // The verdict line (under the table) compares with the majority baseline and both raw baselines.
+            var verdict = probeOut.Split('\n').Single(l => l.StartsWith("activity, LV-MAE attentive", StringComparison.Ordinal));
+            Assert.Contains("(majority ", verdict);
+            Assert.Contains("; raw attentive ", verdict);
+            Assert.Contains("; raw attentive+pos ", verdict);
+            var progress = await ProgressAsync("order");
+            var lvmae = Assert.Single(progress.Probes, p => p.Column == "activity" && p.Features == "lv-mae" && p.Probe == "attentive");
+            Assert.Equal((18, 6, 2), (lvmae.Train, lvmae.Test, lvmae.Seeds)); // the labels' split column: 18 train, 6 test
+        }
+    }
+
+    private static async Task<TrainingProgress> ProgressAsync(string run)
+    {
+        var (code, json) = await RunAsync("runs", "show", run, "--json");
+        Assert.True(code == ExitCodes.Ok, json);
+        return JsonSerializer.Deserialize<TrainingProgress>(JsonDocument.Parse(json).RootElement.GetProperty("progress").GetRawText(), global::LvMae.Cli.Cli.Json)!;
+    }
+
+    /// <summary>Polls `runs show --json` until the condition holds (a minute at most).</summary>
+    private static async Task<TrainingProgress> UntilAsync(string run, Func<TrainingProgress, bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+        while (true)
+        {
+            var p = await ProgressAsync(run);
+            if (condition(p)) return p;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"run {run}: {p.State} step {p.Step}");
+            await Task.Delay(200);
         }
     }
 

@@ -14,7 +14,8 @@ namespace LvMae.Grains.Tests;
 /// <summary>
 /// Azurite + a 2-silo cluster for the training tests: the first silo declares no GPU, every later one declares one (so
 /// placement has a choice, and a silo started after a stop is a GPU silo again). Runs pause 40 ms a step (so a test can
-/// stop a silo mid-run) and are pinged every second by the resumer. A small labelled corpus of synthetic 32-d
+/// stop a silo mid-run) and are pinged every second by the resumer; grain state writes can be made to fail
+/// (<see cref="FlakyGrainStorage"/>). A small labelled corpus of synthetic 32-d
 /// embeddings (two classes, "cls=a|b") is imported through the video grains, plus one video whose blob is corrupted afterwards.
 /// </summary>
 public sealed class TrainingClusterFixture : IAsyncLifetime
@@ -46,6 +47,7 @@ public sealed class TrainingClusterFixture : IAsyncLifetime
                 o.ResumeSweepInterval = TimeSpan.FromSeconds(1);
                 o.StepDelay = TimeSpan.FromMilliseconds(40);
                 o.ReportInterval = TimeSpan.FromSeconds(1);
+                o.StateWriteRetryDelay = TimeSpan.FromMilliseconds(100);
             });
             silo.AddLvMaeGrains(connection, Container, p =>
             {
@@ -54,6 +56,7 @@ public sealed class TrainingClusterFixture : IAsyncLifetime
                 p.MaxRetryDelay = TimeSpan.FromMilliseconds(500);
                 p.DispatchInterval = TimeSpan.FromSeconds(1);
             });
+            FlakyGrainStorage.Install(silo.Services, LvMaeStorage.GrainStorageName);
         });
         Cluster = builder.Build();
         await Cluster.DeployAsync();

@@ -4,6 +4,7 @@ using LvMae.Contracts;
 using LvMae.Formats;
 using LvMae.Grains.Training;
 using LvMae.Storage;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace LvMae.Grains.Tests;
 
@@ -19,12 +20,12 @@ public sealed class TrainingRunTests(TrainingClusterFixture fixture)
         ProbeEvery = probeEvery,
         BatchSize = 8,
         MaxTokens = 32,
-        MinWindowSeconds = 10,
-        MaxWindowSeconds = 160,
+        Window = "10..160",
         Seed = 3,
         Device = "cpu",
         TorchThreads = 1,
         ProbeEpochs = 8,
+        ProbeSeeds = 2,
     };
 
     [Fact]
@@ -49,15 +50,18 @@ public sealed class TrainingRunTests(TrainingClusterFixture fixture)
         Assert.True(done.SkippedVideos > 0);
         Assert.Contains(done.RecentSkips, s => s.StartsWith(TrainingClusterFixture.CorruptId, StringComparison.Ordinal));
 
-        // Probes at step 15 (every K) and at the end, LV-MAE next to the raw baseline, linear and attentive.
-        foreach (var features in new[] { "lv-mae", "raw" })
-            foreach (var probe in new[] { "linear", "attentive" })
-            {
-                var score = Assert.Single(done.Probes, s => s.Column == "cls" && s.Features == features && s.Probe == probe);
-                Assert.Equal(30, score.Step);
-                Assert.InRange(score.Top1!.Value, 0, 1);
-                Assert.True(score.Test > 0 && score.Train > 0);
-            }
+        // Probes at step 15 (every K) and at the end: the majority baseline, LV-MAE linear + attentive, raw linear, attentive
+        // and attentive+pos, each over the run's 2 probe seeds (mean and sd).
+        foreach (var (features, probe) in new[] { ("majority", "baseline"), ("lv-mae", "linear"), ("lv-mae", "attentive"), ("raw", "linear"), ("raw", "attentive"), ("raw", "attentive+pos") })
+        {
+            var score = Assert.Single(done.Probes, s => s.Column == "cls" && s.Features == features && s.Probe == probe);
+            Assert.Equal(30, score.Step);
+            Assert.InRange(score.Top1!.Value, 0, 1);
+            Assert.True(score.Test > 0 && score.Train > 0);
+            Assert.Equal(features == "majority" ? 1 : 2, score.Seeds);
+            Assert.NotNull(score.Top1Sd);
+        }
+        Assert.Equal(done.Schedule, new TrainingSchedule { PeakLr = 1e-3, WarmupSteps = 3, TotalSteps = 30, BatchSize = 8 });
         var metrics = Encoding.UTF8.GetString((await fixture.Blobs.TryDownloadAsync(BlobLayout.RunMetrics("train-full")))!)
             .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
         Assert.Contains(metrics, m => m["probe"] is not null && m["step"]!.GetValue<long>() == 15);
@@ -126,14 +130,15 @@ public sealed class TrainingRunTests(TrainingClusterFixture fixture)
         var steps = Encoding.UTF8.GetString((await fixture.Blobs.TryDownloadAsync(BlobLayout.RunMetrics("train-late")))!)
             .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject()).Where(m => m["loss"] is not null).ToList();
         var perEpoch = steps.GroupBy(m => m["epoch"]!.GetValue<long>()).ToDictionary(g => g.Key, g => g.Count());
-        Assert.Equal(2, perEpoch[0]);          // 4 videos, batches of 2
-        Assert.Contains(perEpoch.Values, n => n == 6); // 12 videos in a later epoch
+        Assert.Equal(1, perEpoch[0]);          // 4 videos, 2 of them train (the held-out 'test' ones are never trained on), batches of 2
+        Assert.Contains(perEpoch.Values, n => n == 3); // 12 videos, 6 train, in a later epoch
 
         // A probe asked for now sees all 12 labelled videos, split by their 'split' column.
         await run.Probe("cls", "linear");
         var probed = await fixture.WaitAsync(run, p => !p.Probing && p.Probes.Count > 0, TimeSpan.FromSeconds(60));
         var lvmae = Assert.Single(probed.Probes, s => s.Features == "lv-mae");
         var raw = Assert.Single(probed.Probes, s => s.Features == "raw");
+        Assert.Single(probed.Probes, s => s.Features == "majority");
         Assert.Equal("linear", lvmae.Probe);
         Assert.Equal((6, 6), (lvmae.Train, lvmae.Test));
         Assert.Equal((6, 6), (raw.Train, raw.Test));
@@ -144,19 +149,34 @@ public sealed class TrainingRunTests(TrainingClusterFixture fixture)
     public async Task Stop_checkpoints_where_it_stops_and_resume_finishes_the_run()
     {
         var run = fixture.Client.GetGrain<ITrainingRunGrain>("train-stop");
-        await run.Start(Tiny(steps: 200, probeEvery: -1) with { CheckpointEvery = 1000 });
+        var config = Tiny(steps: 200, probeEvery: -1) with { CheckpointEvery = 1000 };
+        await run.Start(config);
         await fixture.WaitAsync(run, p => p.Step >= 5, TimeSpan.FromSeconds(60));
         await run.Stop();
         var stopped = await fixture.WaitAsync(run, p => p.State == TrainingState.Stopped, TimeSpan.FromSeconds(30));
         Assert.InRange(stopped.LatestCheckpointStep, 5, 199);
-        Assert.Equal("Stopped", (await fixture.Client.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).Get("train-stop"))!.State);
+        // The registry hears of it right after the state is saved.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while ((await fixture.Client.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).Get("train-stop"))!.State != "Stopped")
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the registry never said Stopped");
+            await Task.Delay(100);
+        }
 
-        // Start on a stopped run resumes it (same as Resume); a second Start of a finished run changes nothing.
-        await run.Start(Tiny(steps: 200, probeEvery: -1));
+        // A resume sweep that still sees the run as Training in the registry (it lags the grain) leaves a stopped run stopped.
+        var registry = fixture.Client.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key);
+        await registry.Upsert((await registry.Get("train-stop"))! with { State = "Training" });
+        var resumer = fixture.Cluster.Silos.Select(s => s.ServiceProvider.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<TrainingResumer>().Single()).First();
+        Assert.True(await resumer.SweepAsync() >= 1);
+        Assert.Equal(TrainingState.Stopped, (await run.GetProgress()).State);
+
+        // Start with its config on a stopped run resumes it (same as Resume); a second Start of a finished run changes nothing.
+        await run.Start(config);
         var done = await fixture.WaitAsync(run, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(90));
         Assert.Equal(200, done.Step);
         Assert.Equal(1, done.Resumes);
-        Assert.Equal(TrainingState.Done, (await run.Start(Tiny(steps: 5, probeEvery: -1))).State);
+        Assert.Equal(TrainingState.Done, (await run.Start(config)).State);
+        Assert.Equal(200, (await run.GetProgress()).Step);
     }
 
     [Fact]
@@ -212,5 +232,69 @@ public sealed class TrainingRunTests(TrainingClusterFixture fixture)
         var done = await fixture.WaitAsync(run, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(60));
         Assert.Equal(10, done.Step);
         Assert.Equal("finished at step 10", done.Message);
+    }
+
+    [Fact]
+    public async Task A_state_write_that_fails_is_retried_and_the_run_is_never_marked_failed_while_it_trains()
+    {
+        var run = fixture.Client.GetGrain<ITrainingRunGrain>("train-flaky");
+        await run.Start(Tiny(steps: 30, probeEvery: -1));
+        await fixture.WaitAsync(run, p => p.Step >= 3, TimeSpan.FromSeconds(60));
+        const string id = "lvmae.training-run/train-flaky";
+        FlakyGrainStorage.FailNextWrites(id, 2); // the next state write (checkpoint 10) fails twice
+        // WaitAsync throws as soon as the run says Failed.
+        var done = await fixture.WaitAsync(run, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(90));
+        Assert.Equal(2, FlakyGrainStorage.Failed(id));
+        Assert.Equal(30, done.Step);
+        Assert.Equal(30, done.LatestCheckpointStep);
+        Assert.Equal(0, done.Resumes);
+    }
+
+    [Fact]
+    public async Task A_corrupt_newest_checkpoint_is_skipped_and_the_run_resumes_from_the_previous_one_to_the_uninterrupted_loss()
+    {
+        var config = Tiny(steps: 40, probeEvery: -1);
+        var reference = fixture.Client.GetGrain<ITrainingRunGrain>("train-fallback-ref");
+        await reference.Start(config);
+        var expected = await fixture.WaitAsync(reference, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(90));
+
+        var run = fixture.Client.GetGrain<ITrainingRunGrain>("train-fallback");
+        await run.Start(config);
+        await fixture.WaitAsync(run, p => p.LatestCheckpointStep >= 20, TimeSpan.FromSeconds(60));
+        await run.Stop();
+        var stopped = await fixture.WaitAsync(run, p => p.State == TrainingState.Stopped, TimeSpan.FromSeconds(30));
+        var newest = (await fixture.Blobs.TryGetPropertiesAsync(stopped.LatestCheckpoint!))!;
+        await fixture.Blobs.UploadAsync(newest.Name, new byte[] { 1, 2, 3, 4 }, new Dictionary<string, string>(newest.Metadata)); // torn write
+
+        await run.Resume();
+        var done = await fixture.WaitAsync(run, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(90));
+        Assert.Equal(1, done.Resumes);
+        Assert.Equal(40, done.Step);
+        Assert.Equal(expected.Loss!.Value, done.Loss!.Value, 6); // the previous checkpoint's feed position replays the same batches
+        var metrics = Encoding.UTF8.GetString((await fixture.Blobs.TryDownloadAsync(BlobLayout.RunMetrics("train-fallback")))!);
+        Assert.Contains($"\"checkpoint_rejected\":\"{newest.Name}\"", metrics);
+    }
+
+    [Fact]
+    public async Task Another_config_under_the_same_name_is_refused_and_delete_frees_the_name()
+    {
+        var run = fixture.Client.GetGrain<ITrainingRunGrain>("train-del");
+        var config = Tiny(steps: 12, probeEvery: -1);
+        await run.Start(config);
+        await fixture.WaitAsync(run, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(60));
+        var refused = await Assert.ThrowsAsync<ArgumentException>(() => run.Start(config with { Lr = 3e-4, Steps = 20 }));
+        Assert.Contains("steps 12 vs 20", refused.Message);
+        Assert.Contains("lr null vs 0.0003", refused.Message);
+        Assert.Equal(TrainingState.Done, (await run.Start(config with { FsqLevels = [8, 5, 5, 5] })).State); // the same config: idempotent
+
+        await run.Delete();
+        Assert.Equal(TrainingState.None, (await run.GetProgress()).State);
+        Assert.Null(await fixture.Client.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).Get("train-del"));
+        await foreach (var blob in fixture.Blobs.ListAsync(BlobLayout.RunPrefix("train-del"))) Assert.Fail($"{blob.Name} was left behind");
+
+        await run.Start(config with { Lr = 3e-4 });
+        var again = await fixture.WaitAsync(run, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(60));
+        Assert.Equal(3e-4, again.Schedule!.PeakLr);
+        Assert.Equal(0, again.Resumes);
     }
 }

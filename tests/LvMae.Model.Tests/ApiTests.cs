@@ -82,16 +82,23 @@ public class ApiTests
     }
 
     [Fact]
-    public void Probe_suite_reports_every_comparison_row()
+    public void Probe_suite_runs_every_default_probe_over_seeds_on_the_tasks_split()
     {
         var rng = new Random(2);
         var videos = Enumerable.Range(0, 12).Select(_ => Synthetic.Video(rng, rng.Next(2, 9), 16)).ToList();
-        var labels = Enumerable.Range(0, 12).Select(i => i % 3).ToArray();
+        var task = ProbeTask.Classification("c", Enumerable.Range(0, 12).Select(i => i % 3).ToArray(), [0, 1, 2, 3, 4, 5, 6, 7], [8, 9, 10], [11]);
         using var model = new LvMaeModel(Synthetic.TinyConfig(), seed: 2);
-        var rows = ProbeSuite.Compare(model, videos, 16, labels, 0.25, 0, o => o with { Epochs = 1, Heads = 2, Device = "cpu" });
-        Assert.Equal(["lv-mae/linear", "lv-mae/attentive", "raw/linear", "raw/attentive", "raw/attentive+pos"], rows.Select(r => $"{r.Features}/{r.Probe}"));
-        Assert.All(rows, r => Assert.InRange(r.Result.Top1!.Value, 0, 1));
-        Assert.All(rows, r => Assert.Equal(3, r.Result.TestCount));
+        var settings = new ProbeSettings { Seeds = 2, Epochs = 1, Device = "cpu" };
+        var encoded = ProbeSet.FromEncoder(model, videos, 16);
+        var raw = ProbeSet.Raw(videos, 16);
+        Assert.Equal(["linear", "attentive"], ProbeSuite.DefaultProbes(task, raw: false));
+        Assert.Equal(["linear", "attentive", "attentive+pos"], ProbeSuite.DefaultProbes(task, raw: true));
+        var rows = ProbeSuite.DefaultProbes(task, false).Select(p => ProbeSuite.Run(encoded, task, p, settings))
+            .Concat(ProbeSuite.DefaultProbes(task, true).Select(p => ProbeSuite.Run(raw, task, p, settings))).ToList();
+        Assert.All(rows, r => Assert.Equal((8, 3, 1, 2), (r.Train, r.Test, r.Val, r.Seeds)));
+        Assert.All(rows, r => Assert.InRange(r.Top1!.Value, 0, 1));
+        Assert.All(rows, r => Assert.NotNull(r.ValTop1));
+        Assert.Throws<ArgumentException>(() => ProbeSuite.Run(raw, task, "regression", settings));
     }
 
     [Fact]

@@ -1,15 +1,21 @@
 using System.CommandLine;
 using LvMae.Corpus;
 using LvMae.Media;
-using LvMae.Model.Ablation;
+using LvMae.Contracts;
+using LvMae.Grains.Training;
+using LvMae.Model.Probing;
+using LvMae.Pipeline;
+using LvMae.Pipeline.Ablation;
 using Spectre.Console;
 
 namespace LvMae.Cli.Commands;
 
 /// <summary>
 /// `lvmae ablate`: LVMAE's ablation at the embedding level (masking x target x decoder budget, and the
-/// context sweep) on one set of embeddings, printed as a table. Needs no silo: it loads embeddings
-/// (a folder of .npy + labels CSV, or a synthetic set) and runs <see cref="AblationRunner"/> in process.
+/// context sweep) on one set of embeddings, printed as a table with mean ± sd over probe seeds and a verdict per row
+/// against the majority and both raw baselines. Needs no silo: it loads embeddings (a folder of .npy + labels CSV with an
+/// optional `split` column, or a synthetic set) and runs <see cref="AblationRunner"/> in process: the product's Trainer
+/// fed by the product's TrainingFeed, probed by the product's ProbeSuite.
 /// </summary>
 public sealed class AblateCommand : ICliCommand
 {
@@ -22,6 +28,9 @@ public sealed class AblateCommand : ICliCommand
         var full = new Option<bool>("--full") { Description = "The whole grid: 4 maskings x 2 targets x 3 budgets + contexts 256/512/1024 (slow on CPU)" };
         var preset = new Option<string>("--preset") { Description = "Model preset: tiny | small | base | paper", DefaultValueFactory = _ => "tiny" };
         var steps = new Option<int>("--steps") { Description = "Training steps per configuration", DefaultValueFactory = _ => 40 };
+        var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default: the product's, as lvmae train)" };
+        var probeSeeds = new Option<int>("--probe-seeds") { Description = "Seeds per probe (mean ± sd)", DefaultValueFactory = _ => 3 };
+        var probeEpochs = new Option<int?>("--probe-epochs") { Description = "Probe epochs (default: the paper's 30 linear / 20 attentive)" };
         var batch = new Option<int>("--batch") { Description = "Videos per training batch", DefaultValueFactory = _ => 8 };
         var seed = new Option<long>("--seed") { Description = "Seed for data split, weights, masks", DefaultValueFactory = _ => 0 };
         var device = new Option<string>("--device") { Description = "cpu | cuda | auto", DefaultValueFactory = _ => "cpu" };
@@ -29,10 +38,10 @@ public sealed class AblateCommand : ICliCommand
         var contexts = new Option<string>("--contexts") { Description = "Max-tokens sweep, comma-separated (full decoder vs 15% adaptive at each)", DefaultValueFactory = _ => "256,512,1024" };
         var json = new Option<bool>("--json") { Description = "Print the rows as JSON" };
         var command = new Command("ablate", "Train and probe masking x target x decoder-budget configurations on the same embeddings; print the table")
-            { embeddings, labels, labelColumn, synthetic, full, preset, steps, batch, seed, device, threads, contexts, json };
+            { embeddings, labels, labelColumn, synthetic, full, preset, steps, lr, probeSeeds, probeEpochs, batch, seed, device, threads, contexts, json };
         command.SetAction(parse =>
         {
-            (IReadOnlyList<float[]> Videos, int Dim, int[] Labels, string Source) data;
+            (IReadOnlyList<AblationVideo> Videos, int Dim, string Source) data;
             try
             {
                 data = parse.GetValue(embeddings) is { } dir
@@ -44,59 +53,81 @@ public sealed class AblateCommand : ICliCommand
                 Cli.Error(e.Message);
                 return ExitCodes.Usage;
             }
-            if (data.Labels.Distinct().Count() < 2) { Cli.Error("probing needs at least two classes"); return ExitCodes.Usage; }
+            if (data.Videos.Select(v => v.Label).Distinct().Count() < 2) { Cli.Error("probing needs at least two classes"); return ExitCodes.Usage; }
+            if (!data.Videos.Any(v => v.Role == SplitRole.Train) || !data.Videos.Any(v => v.Role == SplitRole.Test))
+            { Cli.Error("the ablation needs train and test videos (a 'split' column with train/test, or labels without one: 1 in 5 held out by id)"); return ExitCodes.Usage; }
             if (!Cli.TryWholeNumbers("--contexts", parse.GetValue(contexts)!, 2, out var contextTokens)) return ExitCodes.Usage;
             if (parse.GetValue(threads) is { } t) TorchSharp.torch.set_num_threads(t);
             var options = new AblationOptions
             {
-                Full = parse.GetValue(full), Preset = parse.GetValue(preset)!, Steps = parse.GetValue(steps),
+                Full = parse.GetValue(full), Preset = parse.GetValue(preset)!, Steps = parse.GetValue(steps), Lr = parse.GetValue(lr),
+                ProbeSeeds = parse.GetValue(probeSeeds), ProbeEpochs = parse.GetValue(probeEpochs),
                 BatchSize = parse.GetValue(batch), Seed = parse.GetValue(seed), Device = parse.GetValue(device)!,
                 ContextTokens = [.. contextTokens],
             };
             var asJson = parse.GetValue(json);
             if (!asJson)
-                AnsiConsole.MarkupLine($"[bold]ablate[/] {Markup.Escape(data.Source)}: {data.Videos.Count} videos, d = {data.Dim}, {data.Labels.Distinct().Count()} classes; " +
+                AnsiConsole.MarkupLine($"[bold]ablate[/] {Markup.Escape(data.Source)}: {data.Videos.Count} videos ({data.Videos.Count(v => v.Role == SplitRole.Train)} train, " +
+                                       $"{data.Videos.Count(v => v.Role == SplitRole.Test)} test), d = {data.Dim}, {data.Videos.Select(v => v.Label).Distinct().Count()} classes; " +
                                        $"preset {options.Preset}, {options.Steps} steps x batch {options.BatchSize}, {AblationRunner.Grid(options).Count} configurations");
-            var rows = AblationRunner.Run(data.Videos, data.Dim, data.Labels, options,
+            var rows = AblationRunner.Run(data.Videos, data.Dim, options,
                 row => { if (!asJson) AnsiConsole.MarkupLine($"[grey]done:[/] {Markup.Escape(row.Name)}"); });
             if (asJson) { Cli.WriteJson(rows); return ExitCodes.Ok; }
             foreach (var row in rows.Where(r => r.Config is null))
-                AnsiConsole.MarkupLine(Markup.Escape(row.LinearTop1 is null ? row.Name : $"{row.Name}: linear top-1 {row.LinearTop1:P1}, attentive top-1 {row.AttentiveTop1:P1}"));
-            Table(rows.Where(r => r.Config is not null).ToList()).Write();
+                AnsiConsole.MarkupLine(Markup.Escape(row.Linear is null && row.Attentive is null ? row.Name
+                    : $"{row.Name}:{(row.Linear is { } l ? $" linear top-1 {Mean(l)}" : "")}{(row.Attentive is { } a ? $" attentive top-1 {Mean(a)}" : "")}"));
+            Table(rows).Write();
             return ExitCodes.Ok;
         });
         return command;
     }
 
+    private static string Mean(ProbeSummary s) => s.Top1 is { } t ? ProbeVerdict.Mean(t, s.Seeds > 1 ? s.Top1Sd : null) : "-";
+
+    /// <summary>The trained rows, each with its verdict: its attentive probe against the majority baseline and both raw baselines.</summary>
     private static ResultTable Table(IReadOnlyList<AblationRow> rows)
     {
-        var table = new ResultTable("masking", "target", "budget", "tokens", "linear", "attentive", "ms/step", "of it scorer", "peak RSS MiB", "decoded/step", "loss");
-        static string Pct(double? v) => v is { } x ? $"{x:P1}" : "";
-        foreach (var row in rows)
+        var baselines = new List<ProbeScore>();
+        foreach (var row in rows.Where(r => r.Config is null))
+        {
+            if (row.Name.StartsWith("majority", StringComparison.Ordinal) && row.Linear is { } m) baselines.Add(Score(ProbeScore.Majority, m));
+            else if (row.Name.StartsWith("raw", StringComparison.Ordinal))
+                foreach (var s in new[] { row.Linear, row.Attentive }.OfType<ProbeSummary>()) baselines.Add(Score(ProbeScore.Raw, s));
+        }
+        var table = new ResultTable("masking", "target", "budget", "tokens", "linear", "attentive", "attentive verdict", "ms/step", "of it scorer", "peak RSS MiB", "decoded/step", "loss");
+        foreach (var row in rows.Where(r => r.Config is not null))
         {
             var c = row.Config!;
-            table.Row(c.Masking, c.Target, $"{c.DecoderBudget:P0}", $"{c.MaxTokens}", Pct(row.LinearTop1), Pct(row.AttentiveTop1),
+            var mine = new[] { row.Linear, row.Attentive }.OfType<ProbeSummary>().Select(s => Score(ProbeScore.LvMae, s));
+            var verdict = ProbeVerdict.Compare(baselines.Concat(mine)).Where(x => x.Probe == ProbeSuite.Attentive).ToList();
+            table.Row(c.Masking, c.Target, $"{c.DecoderBudget:P0}", $"{c.MaxTokens}", row.Linear is { } l ? Mean(l) : "", row.Attentive is { } a ? Mean(a) : "",
+                verdict.Count == 0 ? "" : verdict.All(v => v.Beats) ? "beats all" : $"not above {verdict.First(v => !v.Beats).Baseline}",
                 $"{row.MsPerStep:F1}", c.Decoder == LvMae.Model.Adaptive.DecoderMasking.Adaptive ? $"{row.ScorerMsPerStep:F1}" : "", row.PeakRssBytes > 0 ? $"{row.PeakRssBytes / 1048576.0:F0}" : "n/a",
                 $"{row.DecoderTokensPerStep:F1}", $"{row.FinalLoss:F4}");
         }
         return table;
     }
 
-    private static (IReadOnlyList<float[]>, int, int[], string) Load(string dir, string? labelsCsv, string? column)
+    private static ProbeScore Score(string features, ProbeSummary s) => new()
+    {
+        Column = "label", Features = features, Probe = s.Probe, Top1 = s.Top1, Top1Sd = s.Top1Sd, Seeds = s.Seeds, Train = s.Train, Test = s.Test, Val = s.Val,
+    };
+
+    private static (IReadOnlyList<AblationVideo>, int, string) Load(string dir, string? labelsCsv, string? column)
     {
         var imported = EmbeddingImport.ImportDirectory(dir, labelsCsv);
         if (imported.LabelColumns.Count == 0) throw new ArgumentException("--labels is required with --embeddings (a CSV with an id column and a label column)");
-        var name = column ?? imported.LabelColumns[0];
+        var name = column ?? imported.LabelColumns.First(c => c != RunLabels.SplitColumn);
         if (!imported.LabelColumns.Contains(name)) throw new ArgumentException($"no label column '{name}'; columns: {string.Join(", ", imported.LabelColumns)}");
-        var videos = imported.Videos.Where(v => v.Labels.ContainsKey(name)).ToList();
-        var classes = videos.Select(v => v.Labels[name]).Distinct().Order(StringComparer.Ordinal).ToList();
-        return (videos.Select(v => v.Embeddings).ToList(), imported.Dimension, videos.Select(v => classes.IndexOf(v.Labels[name])).ToArray(), $"{dir} (label '{name}')");
+        var videos = imported.Videos.Where(v => v.Labels.ContainsKey(name))
+            .Select(v => new AblationVideo(v.VideoId, v.Embeddings, v.Labels[name], RunLabels.SplitOf(v.VideoId, v.Labels))).ToList();
+        return (videos, imported.Dimension, $"{dir} (label '{name}')");
     }
 
     /// <summary>Embedding-level stand-in for the benchmark corpus: the corpus plan's step timelines
     /// (labels = activity, decided by step ORDER), each 5 s segment embedded as its step's fixed random
     /// prototype plus noise. No rendering, no encoder: seconds to build.</summary>
-    private static (IReadOnlyList<float[]>, int, int[], string) Synthetic(int count, long seed)
+    private static (IReadOnlyList<AblationVideo>, int, string) Synthetic(int count, long seed)
     {
         const int dim = 64;
         var manifest = SyntheticCorpus.Plan(CorpusSpec.Default with { VideoCount = count });
@@ -104,15 +135,14 @@ public sealed class AblateCommand : ICliCommand
         double Gaussian() => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
         var prototypes = manifest.StepTypes.Select(_ => Enumerable.Range(0, dim).Select(_ => (float)Gaussian()).ToArray()).ToList();
         var index = manifest.StepTypes.Select((s, i) => (s, i)).ToDictionary(x => x.s.Name, x => x.i);
-        var activities = manifest.Videos.Select(v => v.Activity).Distinct().Order(StringComparer.Ordinal).ToList();
         var videos = manifest.Videos.Select(v =>
         {
             var segments = manifest.SegmentSteps(v.VideoId);
             var data = new float[segments.Count * dim];
             for (var j = 0; j < segments.Count; j++)
                 for (var k = 0; k < dim; k++) data[j * dim + k] = prototypes[index[segments[j].Step]][k] + (float)(0.5 * Gaussian());
-            return data;
+            return new AblationVideo(v.VideoId, data, v.Activity, RunLabels.SplitOf(v.VideoId, new Dictionary<string, string> { [RunLabels.SplitColumn] = v.Split }));
         }).ToList();
-        return (videos, dim, manifest.Videos.Select(v => activities.IndexOf(v.Activity)).ToArray(), $"synthetic corpus plan ({count} videos, label 'activity')");
+        return (videos, dim, $"synthetic corpus plan ({count} videos, label 'activity', the plan's split)");
     }
 }

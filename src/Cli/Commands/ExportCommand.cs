@@ -1,18 +1,25 @@
 using System.CommandLine;
 using LvMae.Contracts;
+using LvMae.Model.Training;
 using LvMae.Storage;
 using Spectre.Console;
 
 namespace LvMae.Cli.Commands;
 
-/// <summary>`lvmae export --run R [--out DIR]`: one long-video embedding per video ([CLS] and mean-pooled .npy + index.csv) to blob, optionally copied to DIR.</summary>
+/// <summary>
+/// `lvmae export --run R [--out DIR]`: one long-video embedding per video ([CLS] and mean-pooled .npy + index.csv) to blob,
+/// optionally copied to DIR. `lvmae export --run R --weights FILE.safetensors`: the latest checkpoint's model weights alone,
+/// with the reference parameter names (PyTorch: safetensors.torch.load_file + load_state_dict of the authors' model; the
+/// config, input scaling included, is in the file's metadata under "lvmae_config").
+/// </summary>
 public sealed class ExportCommand : ICliCommand
 {
     public Command Build()
     {
         var run = new Option<string>("--run") { Description = "Run name", Required = true };
         var output = new Option<string?>("--out") { Description = "Also copy the export files to this local folder" };
-        var command = new Command("export", "Export long-video embeddings from a run's latest checkpoint") { run, output };
+        var weights = new Option<string?>("--weights") { Description = "Write the latest checkpoint's model weights to this .safetensors file instead (reference parameter names)" };
+        var command = new Command("export", "Export long-video embeddings (or the model weights) from a run's latest checkpoint") { run, output, weights };
         command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
         {
             var name = parse.GetValue(run)!;
@@ -21,6 +28,16 @@ public sealed class ExportCommand : ICliCommand
             var before = await grain.GetProgress();
             if (before.State == TrainingState.None) { Cli.Error($"no run '{name}'"); return ExitCodes.Failed; }
             if (before.LatestCheckpoint is null) { Cli.Error($"run '{name}' has no checkpoint yet"); return ExitCodes.Failed; }
+            if (parse.GetValue(weights) is { } file)
+            {
+                var checkpoint = await TrainingCli.LatestCheckpointAsync(Cli.Blobs(settings), before, cancellationToken);
+                if (checkpoint is null) return ExitCodes.Failed;
+                var bytes = Checkpoint.ExtractWeights(checkpoint);
+                Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(file))!);
+                await File.WriteAllBytesAsync(file, bytes, cancellationToken);
+                AnsiConsole.MarkupLine($"wrote the weights of step {before.LatestCheckpointStep} ({bytes.Length} bytes) to [bold]{Markup.Escape(Path.GetFullPath(file))}[/]");
+                return ExitCodes.Ok;
+            }
             var started = DateTimeOffset.UtcNow;
             await grain.Export();
             TrainingProgress p;

@@ -40,9 +40,9 @@ public sealed class RetrieveCommand : ICliCommand
             if (p.State == TrainingState.None || p.Config is null) { Cli.Error($"no run '{name}'"); return ExitCodes.Failed; }
             if (p.LatestCheckpoint is null) { Cli.Error($"run '{name}' has no checkpoint yet"); return ExitCodes.Failed; }
             var blobs = Cli.Blobs(settings);
-            var checkpoint = await blobs.TryDownloadAsync(p.LatestCheckpoint, cancellationToken);
+            var checkpoint = await TrainingCli.LatestCheckpointAsync(blobs, p, cancellationToken);
             var embeddings = await blobs.TryDownloadAsync(BlobLayout.Embeddings(id, p.Config.Encoder), cancellationToken);
-            if (checkpoint is null) { Cli.Error($"checkpoint {p.LatestCheckpoint} is missing"); return ExitCodes.Failed; }
+            if (checkpoint is null) return ExitCodes.Failed;
             if (embeddings is null) { Cli.Error($"video '{id}' has no {p.Config.Encoder} embeddings"); return ExitCodes.Failed; }
             var array = NpyArray.Read(new MemoryStream(embeddings));
             var dim = (int)array.Shape[^1];

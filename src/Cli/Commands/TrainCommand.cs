@@ -1,13 +1,18 @@
 using System.CommandLine;
 using LvMae.Contracts;
+using LvMae.Grains.Training;
+using LvMae.Model.Training;
 using LvMae.Storage;
 using Spectre.Console;
 
 namespace LvMae.Cli.Commands;
 
 /// <summary>
-/// `lvmae train --run R [--preset tiny|small|base|paper] [--masking random|semantic|semantic-keep|uniform] [--ratio X]
-/// [--decoder all|random|adaptive] [--decoder-budget F] [--targets embedding|fsq] [--fsq-levels 8,5,5,5] [--steps N | --epochs N] [--encoder E] [--probe-every K] [--wait]`: starts (or reattaches to) a training run.
+/// `lvmae train --run R [--preset tiny|small|base|paper] [--masking ...] [--ratio X] [--decoder all|random|adaptive]
+/// [--decoder-budget F] [--targets embedding|fsq] [--fsq-levels 8,5,5,5] [--steps N | --epochs N] [--lr X] [--warmup N]
+/// [--max-tokens N] [--window whole|MIN..MAX] [--probe-epochs N] [--probe-seeds N] [--threads N] [--encoder E]
+/// [--probe-every K] [--resume] [--wait]`: starts a training run, or reattaches to one with the same config; a run of that
+/// name with another config is refused unless --resume (which continues the existing run as it is).
 /// </summary>
 public sealed class TrainCommand : ICliCommand
 {
@@ -21,45 +26,79 @@ public sealed class TrainCommand : ICliCommand
         var decoderBudget = new Option<double>("--decoder-budget") { Description = "Fraction of each video's tokens the decoder reconstructs with random/adaptive", DefaultValueFactory = _ => 0.15 };
         var targets = new Option<string>("--targets") { Description = "Reconstruction targets: embedding (MSE) | fsq (cross-entropy on FSQ codes fitted on the corpus first)", DefaultValueFactory = _ => "embedding" };
         var fsqLevels = new Option<string>("--fsq-levels") { Description = "FSQ levels per channel, comma-separated", DefaultValueFactory = _ => "8,5,5,5" };
-        var steps = new Option<long?>("--steps") { Description = "Optimisation steps" };
-        var epochs = new Option<long?>("--epochs") { Description = "Passes over the corpus (when --steps is not given; default 10)" };
+        var steps = new Option<long?>("--steps") { Description = $"Optimisation steps (default: {TrainingRunConfig.DefaultSteps}, or {TrainingRunConfig.DefaultEpochs} epochs when that is more)" };
+        var epochs = new Option<long?>("--epochs") { Description = "Passes over the training videos (instead of --steps)" };
+        var lr = new Option<double?>("--lr") { Description = $"Peak learning rate (default {TrainerOptions.DefaultPeakLr})" };
+        var warmup = new Option<long?>("--warmup") { Description = $"Warm-up steps (default {TrainerOptions.DefaultWarmupFraction:P0} of the steps), then cosine decay" };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Longest sequence the model sees, in 5 s segments", DefaultValueFactory = _ => 256 };
+        var window = new Option<string>("--window") { Description = "Training samples: whole (whole videos up to --max-tokens) | MIN..MAX seconds of duration sampling (paper: 10..1280)", DefaultValueFactory = _ => TrainingRunConfig.WholeWindow };
+        var probeEpochs = new Option<int?>("--probe-epochs") { Description = "Probe epochs (default: the paper's 30 linear / 20 attentive)" };
+        var probeSeeds = new Option<int>("--probe-seeds") { Description = "Seeds per probe (scores are mean ± sd)", DefaultValueFactory = _ => 3 };
+        var threads = new Option<int?>("--threads") { Description = "libtorch threads of the silo (process-wide; default: leave as is)" };
         var encoder = new Option<string>("--encoder") { Description = "Train on videos embedded with this encoder", DefaultValueFactory = _ => "resnet18" };
         var probeEvery = new Option<long>("--probe-every") { Description = "Probe every K steps (0 = only at the end, -1 = never)", DefaultValueFactory = _ => 500 };
         var checkpointEvery = new Option<long>("--checkpoint-every") { Description = "Checkpoint every N steps", DefaultValueFactory = _ => 200 };
         var batch = new Option<int>("--batch") { Description = "Batch size", DefaultValueFactory = _ => 16 };
-        var seed = new Option<int>("--seed") { Description = "Seed (weights, masks, batches)", DefaultValueFactory = _ => 0 };
+        var seed = new Option<int>("--seed") { Description = "Seed (weights, masks, batches, probes)", DefaultValueFactory = _ => 0 };
         var labelColumns = new Option<string?>("--label-columns") { Description = "Names of positional labels, comma-separated (e.g. the ingest CSV header after the id)" };
+        var regressionColumns = new Option<string?>("--regression-columns") { Description = "Label columns probed by regression, comma-separated (default: numeric columns with more than 10 values)" };
+        var heldOut = new Option<bool>("--train-on-held-out") { Description = "Pre-train on val/test videos too (default: the held-out split is never trained on)" };
         var device = new Option<string>("--device") { Description = "auto | cpu | cuda[:N]", DefaultValueFactory = _ => "auto" };
+        var resume = new Option<bool>("--resume") { Description = "Continue the existing run of this name as it is (its own config), whatever these options say" };
         var wait = new Option<bool>("--wait") { Description = "Print progress until the run ends" };
         var command = new Command("train", "Start a training run (LV-MAE on the embedded corpus) or reattach to one")
-            { run, preset, masking, ratio, decoder, decoderBudget, targets, fsqLevels, steps, epochs, encoder, probeEvery, checkpointEvery, batch, seed, labelColumns, device, wait };
+        {
+            run, preset, masking, ratio, decoder, decoderBudget, targets, fsqLevels, steps, epochs, lr, warmup, maxTokens, window, probeEpochs, probeSeeds,
+            threads, encoder, probeEvery, checkpointEvery, batch, seed, labelColumns, regressionColumns, heldOut, device, resume, wait,
+        };
         command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
         {
             var name = parse.GetValue(run)!;
             if (!BlobLayout.IsValidId(name)) { Cli.Error($"malformed run name '{name}'"); return ExitCodes.Usage; }
             if (!Cli.TryWholeNumbers("--fsq-levels", parse.GetValue(fsqLevels)!, 1, out var levels)) return ExitCodes.Usage;
-            var config = new TrainingRunConfig
-            {
-                Preset = parse.GetValue(preset)!,
-                Masking = parse.GetValue(masking)!,
-                MaskRatio = parse.GetValue(ratio),
-                DecoderMasking = parse.GetValue(decoder)!,
-                DecoderBudget = parse.GetValue(decoderBudget),
-                Targets = parse.GetValue(targets)!,
-                FsqLevels = levels,
-                Steps = parse.GetValue(steps),
-                Epochs = parse.GetValue(steps) is null ? parse.GetValue(epochs) ?? 10 : null,
-                Encoder = parse.GetValue(encoder)!,
-                ProbeEvery = parse.GetValue(probeEvery),
-                CheckpointEvery = parse.GetValue(checkpointEvery),
-                BatchSize = parse.GetValue(batch),
-                Seed = parse.GetValue(seed),
-                Device = parse.GetValue(device)!,
-                LabelColumns = (parse.GetValue(labelColumns) ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
-            };
             var grain = client.Grains.GetGrain<ITrainingRunGrain>(name);
-            var progress = await grain.Start(config);
+            TrainingProgress progress;
+            if (parse.GetValue(resume) && (await grain.GetProgress()).State != TrainingState.None)
+                progress = await grain.Resume();
+            else
+            {
+                var config = new TrainingRunConfig
+                {
+                    Preset = parse.GetValue(preset)!,
+                    Masking = parse.GetValue(masking)!,
+                    MaskRatio = parse.GetValue(ratio),
+                    DecoderMasking = parse.GetValue(decoder)!,
+                    DecoderBudget = parse.GetValue(decoderBudget),
+                    Targets = parse.GetValue(targets)!,
+                    FsqLevels = levels,
+                    Steps = parse.GetValue(steps),
+                    Epochs = parse.GetValue(steps) is null ? parse.GetValue(epochs) : null,
+                    Lr = parse.GetValue(lr),
+                    WarmupSteps = parse.GetValue(warmup),
+                    MaxTokens = parse.GetValue(maxTokens),
+                    Window = parse.GetValue(window)!,
+                    ProbeEpochs = parse.GetValue(probeEpochs),
+                    ProbeSeeds = parse.GetValue(probeSeeds),
+                    TorchThreads = parse.GetValue(threads),
+                    Encoder = parse.GetValue(encoder)!,
+                    ProbeEvery = parse.GetValue(probeEvery),
+                    CheckpointEvery = parse.GetValue(checkpointEvery),
+                    BatchSize = parse.GetValue(batch),
+                    Seed = parse.GetValue(seed),
+                    TrainOnHeldOut = parse.GetValue(heldOut),
+                    Device = parse.GetValue(device)!,
+                    LabelColumns = (parse.GetValue(labelColumns) ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+                    RegressionColumns = (parse.GetValue(regressionColumns) ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+                };
+                try { progress = await grain.Start(config); }
+                catch (ArgumentException e) when (e.Message.Contains("exists with another config", StringComparison.Ordinal))
+                {
+                    Cli.Error($"{e.Message} (lvmae train --run {name} --resume continues it; lvmae runs delete {name} removes it)");
+                    return ExitCodes.Usage;
+                }
+            }
             AnsiConsole.MarkupLine($"run [bold]{Markup.Escape(name)}[/]: {progress.State} on {Markup.Escape(progress.Silo ?? "?")} ({progress.TotalSteps} steps)");
+            if (progress.Schedule is { } schedule) Console.WriteLine($"schedule: {schedule}");
             if (!parse.GetValue(wait)) return ExitCodes.Ok;
             progress = await TrainingCli.FollowAsync(grain, cancellationToken);
             return progress.State == TrainingState.Done ? ExitCodes.Ok : ExitCodes.Failed;
@@ -98,13 +137,30 @@ public static class TrainingCli
         }
     }
 
+    /// <summary>The probe table (mean ± sd over seeds; majority baseline and raw baselines next to LV-MAE) and the verdict
+    /// lines: an LV-MAE probe wins only when it beats the majority baseline and both raw baselines.</summary>
     public static void RenderProbes(IEnumerable<ProbeScore> scores)
     {
-        var list = scores.OrderBy(s => s.Column, StringComparer.Ordinal).ThenBy(s => s.Probe, StringComparer.Ordinal).ThenBy(s => s.Features, StringComparer.Ordinal).ToList();
+        var list = scores.OrderBy(s => s.Column, StringComparer.Ordinal).ThenBy(s => FeatureOrder(s.Features)).ThenBy(s => s.Probe, StringComparer.Ordinal).ToList();
         if (list.Count == 0) return;
-        var table = new ResultTable("column", "probe", "features", "top-1", "mse", "train/test", "step");
+        var table = new ResultTable("column", "features", "probe", "test top-1 (mean ± sd)", "val top-1", "test mse (mean ± sd)", "train/val/test", "seeds", "step");
         foreach (var s in list)
-            table.Row(s.Column, s.Probe, s.Features, s.Top1?.ToString("P1") ?? "-", s.Mse?.ToString("G4") ?? "-", $"{s.Train}/{s.Test}", s.Step.ToString());
+            table.Row(s.Column, s.Features, s.Probe, s.Top1 is { } t ? ProbeVerdict.Mean(t, s.Top1Sd) : "-",
+                s.ValTop1 is { } v ? ProbeVerdict.Mean(v, null) : "-", s.Mse is { } m ? $"{m:G4}{(s.MseSd is { } sd ? $" ± {sd:G3}" : "")}" : "-",
+                $"{s.Train}/{s.Val}/{s.Test}", s.Seeds.ToString(), s.Step.ToString());
         table.Write();
+        var comparisons = ProbeVerdict.Compare(list);
+        foreach (var (column, probe) in comparisons.Select(c => (c.Column, c.Probe)).Distinct())
+            Console.WriteLine(ProbeVerdict.Line(comparisons, column, probe));
     }
+
+    /// <summary>The run's latest checkpoint, SHA-256 verified (<see cref="CheckpointStore"/>); null after printing why not.</summary>
+    public static async Task<byte[]?> LatestCheckpointAsync(BlobStore blobs, TrainingProgress run, CancellationToken cancellationToken)
+    {
+        if (run.LatestCheckpoint is null) { Cli.Error($"run '{run.Run}' has no checkpoint yet"); return null; }
+        try { return (await new CheckpointStore(blobs, run.Run).LoadAsync(run.LatestCheckpointStep, cancellationToken)).Checkpoint; }
+        catch (InvalidDataException e) { Cli.Error(e.Message); return null; }
+    }
+
+    private static int FeatureOrder(string features) => features switch { ProbeScore.Majority => 0, ProbeScore.Raw => 1, _ => 2 };
 }

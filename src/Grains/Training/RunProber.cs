@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using LvMae.Contracts;
 using LvMae.Model;
@@ -11,16 +12,39 @@ namespace LvMae.Grains.Training;
 public sealed record LabelledVideo(string Id, float[] Embeddings, int Dimension, IReadOnlyDictionary<string, string> Labels);
 
 /// <summary>
-/// Probes one checkpoint (on the calling thread: a dedicated one) with src/Model's probes on the labelled videos: per label
-/// column, linear + attentive probes on the frozen LV-MAE features next to the same probes on the raw segment embeddings
-/// (the paper's baseline); numeric columns with many values get the regression probe. Held-out split: the 'split' column when
-/// present, else a deterministic id hash (<see cref="RunLabels.IsTest"/>). Raw baselines depend only on the data, so they are
-/// cached per (column, probe, video set).
+/// Raw-embedding baselines and majority baselines depend only on the data and the probe settings, not on the model: one
+/// per-silo cache keyed by (encoder, column, probe, settings, the videos and their splits) serves every run and checkpoint.
+/// Runs probing at the same time wait for one computation instead of repeating it.
 /// </summary>
-public sealed class RunProber(TrainingRunConfig config)
+public sealed class ProbeBaselineCache
 {
-    private readonly Dictionary<string, ProbeScore> _rawCache = new(StringComparer.Ordinal);
+    private const int Capacity = 512;
+    private readonly ConcurrentDictionary<string, Lazy<ProbeSummary>> _scores = new(StringComparer.Ordinal);
 
+    public int Count => _scores.Count;
+
+    public ProbeSummary GetOrAdd(string key, Func<ProbeSummary> compute)
+    {
+        if (!_scores.ContainsKey(key) && _scores.Count >= Capacity) _scores.Clear(); // rare (many corpora x settings): recompute rather than grow
+        var entry = _scores.GetOrAdd(key, _ => new Lazy<ProbeSummary>(compute, LazyThreadSafetyMode.ExecutionAndPublication));
+        try { return entry.Value; }
+        catch
+        {
+            _scores.TryRemove(new KeyValuePair<string, Lazy<ProbeSummary>>(key, entry)); // a failed computation is not cached
+            throw;
+        }
+    }
+}
+
+/// <summary>
+/// Probes one checkpoint (on the calling thread: a dedicated one) with <see cref="ProbeSuite"/> on the labelled videos:
+/// per label column the majority baseline, linear + attentive probes on the frozen LV-MAE features, and linear,
+/// attentive and position-aware attentive probes on the raw segment embeddings; numeric columns with many values get the
+/// regression probe instead. Splits follow <see cref="RunLabels.SplitOf"/> (train / val / test); scores are the mean
+/// and sd over the run's probe seeds.
+/// </summary>
+public sealed class RunProber(TrainingRunConfig config, ProbeBaselineCache baselines)
+{
     public static IReadOnlyList<LabelledVideo> LoadLabelled(IEmbeddedVideoSource source, IEmbeddingLoader loader, string encoder, int dim, CancellationToken ct)
     {
         var result = new List<LabelledVideo>();
@@ -37,80 +61,75 @@ public sealed class RunProber(TrainingRunConfig config)
         return result;
     }
 
-    /// <summary>Scores for <paramref name="column"/> (null = every column but 'split') and <paramref name="kind"/> (null = linear + attentive).</summary>
+    /// <summary>The probe task of one column over the videos that have it: null when it cannot be probed (fewer than 4
+    /// videos, an empty train or test split, fewer than 2 classes, a regression on non-numbers).</summary>
+    public static (ProbeTask Task, IReadOnlyList<int> Rows)? TaskFor(IReadOnlyList<LabelledVideo> videos, string column, bool regression)
+    {
+        var rows = Enumerable.Range(0, videos.Count).Where(i => videos[i].Labels.ContainsKey(column)).ToList();
+        if (rows.Count < 4) return null;
+        var values = rows.Select(i => videos[i].Labels[column]).ToList();
+        var roles = rows.Select(i => RunLabels.SplitOf(videos[i].Id, videos[i].Labels)).ToList();
+        int[] Of(SplitRole role) => Enumerable.Range(0, rows.Count).Where(k => roles[k] == role).ToArray();
+        var (train, test, val) = (Of(SplitRole.Train), Of(SplitRole.Test), Of(SplitRole.Val));
+        if (train.Length == 0 || test.Length == 0) return null;
+        if (regression)
+        {
+            var targets = new float[values.Count];
+            for (var k = 0; k < values.Count; k++)
+                if (!double.TryParse(values[k], NumberStyles.Float, CultureInfo.InvariantCulture, out var v)) return null;
+                else targets[k] = (float)v;
+            return (ProbeTask.Regression(column, targets, train, test, val), rows);
+        }
+        var names = values.Distinct().Order(StringComparer.Ordinal).ToList();
+        if (names.Count < 2) return null;
+        return (ProbeTask.Classification(column, values.Select(v => names.IndexOf(v)).ToArray(), train, test, val), rows);
+    }
+
+    /// <summary>Whether a column is probed by regression when no kind is asked for: the run names it, or it is numeric with more than 10 values.</summary>
+    public bool IsRegressionColumn(IReadOnlyList<LabelledVideo> videos, string column)
+    {
+        if (config.RegressionColumns.Contains(column)) return true;
+        var values = videos.Where(v => v.Labels.ContainsKey(column)).Select(v => v.Labels[column]).ToList();
+        return values.Count > 0 && values.Distinct().Count() > 10 && values.All(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out _));
+    }
+
+    /// <summary>Scores for <paramref name="column"/> (null = every column but 'split') and <paramref name="kind"/>
+    /// (null = the default probes; "linear" / "attentive" also run their raw counterparts and the baseline).</summary>
     public IReadOnlyList<ProbeScore> Run(byte[] checkpoint, long step, IReadOnlyList<LabelledVideo> videos, string? column, string? kind)
     {
+        if (kind is not null && kind != ProbeSuite.Regression) ProbeSuite.Options(kind);
         var scores = new List<ProbeScore>();
         if (videos.Count == 0) return scores;
         var dim = videos[0].Dimension;
         var columns = column is not null ? [column]
             : videos.SelectMany(v => v.Labels.Keys).Distinct().Where(c => c != RunLabels.SplitColumn).Order(StringComparer.Ordinal).ToList();
+        var settings = new ProbeSettings { Seeds = config.ProbeSeeds, Seed = config.Seed, Epochs = config.ProbeEpochs, Device = config.Device };
         using var model = ModelWeights.LoadModel(Checkpoint.ExtractWeights(checkpoint), TorchDevice.Resolve(config.Device));
         IReadOnlyList<EncodedVideo>? encoded = null;
         foreach (var col in columns)
         {
-            var rows = videos.Where(v => v.Labels.ContainsKey(col)).ToList();
-            if (rows.Count < 4) continue;
-            var values = rows.Select(v => v.Labels[col]).ToList();
-            var numeric = values.All(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out _));
-            var regression = kind is "regression" || (kind is null && numeric && values.Distinct().Count() > 10);
-            if (regression && !numeric) continue;
-            var test = rows.Select(v => RunLabels.IsTest(v.Id, v.Labels)).ToArray();
-            var trainIdx = Enumerable.Range(0, rows.Count).Where(i => !test[i]).ToList();
-            var testIdx = Enumerable.Range(0, rows.Count).Where(i => test[i]).ToList();
-            if (trainIdx.Count == 0 || testIdx.Count == 0) continue;
-
-            int[]? labels = null;
-            float[]? targets = null;
-            var classes = 0;
-            if (regression) targets = values.Select(v => (float)double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
-            else
-            {
-                var names = values.Distinct().Order(StringComparer.Ordinal).ToList();
-                if (names.Count < 2) continue;
-                classes = names.Count;
-                labels = values.Select(v => names.IndexOf(v)).ToArray();
-            }
-            var raw = rows.Select(v => v.Embeddings).ToList();
+            var regression = kind == ProbeSuite.Regression || (kind is null && IsRegressionColumn(videos, col));
+            if (TaskFor(videos, col, regression) is not { } found) continue;
+            var (task, rows) = found;
             encoded ??= Representation.EncodeMany(model, videos.Select(v => v.Embeddings).ToList(), dim);
-            var byId = videos.Select((v, i) => (v.Id, i)).ToDictionary(x => x.Id, x => x.i);
-            var enc = rows.Select(v => encoded[byId[v.Id]]).ToList();
-            var lvmae = new ProbeSet(enc.Select(e => e.Tokens).ToList(), enc.Select(e => e.Cls).ToList(), model.Config.Width, labels, targets);
-            var rawSet = ProbeSet.Raw(raw, dim, labels, targets);
+            var lvmae = new ProbeSet(rows.Select(i => encoded[i].Tokens).ToList(), rows.Select(i => encoded[i].Cls).ToList(), model.Config.Width);
+            var raw = ProbeSet.Raw(rows.Select(i => videos[i].Embeddings).ToList(), dim);
+            var key = $"{config.Encoder}|{col}|{settings}|{string.Join(",", rows.Select(i => videos[i].Id))}|{string.Join(",", task.Test)}|{string.Join(",", task.Val)}";
 
-            var kinds = regression ? ["regression"] : kind is null ? new[] { "linear", "attentive" } : [kind];
-            var key = string.Join(",", rows.Select(r => r.Id));
-            foreach (var k in kinds)
-            {
-                var probeOptions = Options(k);
-                scores.Add(Score(step, col, "lv-mae", k, ProbeTrainer.Run(lvmae.Subset(trainIdx), lvmae.Subset(testIdx), probeOptions with { Heads = Heads(model.Config.Width) }), classes));
-                var cacheKey = $"{col}|{k}|{key}";
-                if (!_rawCache.TryGetValue(cacheKey, out var rawScore))
-                    _rawCache[cacheKey] = rawScore = Score(step, col, "raw", k, ProbeTrainer.Run(rawSet.Subset(trainIdx), rawSet.Subset(testIdx), probeOptions with { Heads = Heads(dim) }), classes);
-                scores.Add(rawScore with { Step = step });
-            }
+            scores.Add(Score(step, task, ProbeScore.Majority, baselines.GetOrAdd($"{key}|majority", () => ProbeSuite.Majority(task))));
+            var lvmaeProbes = kind is null || regression ? ProbeSuite.DefaultProbes(task, raw: false) : [kind];
+            var rawProbes = kind is null || regression ? ProbeSuite.DefaultProbes(task, raw: true) : kind == ProbeSuite.Attentive ? [kind, ProbeSuite.AttentivePositions] : [kind];
+            foreach (var probe in lvmaeProbes.Where(p => p != ProbeSuite.AttentivePositions))
+                scores.Add(Score(step, task, ProbeScore.LvMae, ProbeSuite.Run(lvmae, task, probe, settings)));
+            foreach (var probe in rawProbes)
+                scores.Add(Score(step, task, ProbeScore.Raw, baselines.GetOrAdd($"{key}|raw|{probe}", () => ProbeSuite.Run(raw, task, probe, settings))));
         }
         return scores;
     }
 
-    private ProbeOptions Options(string kind)
+    private static ProbeScore Score(long step, ProbeTask task, string features, ProbeSummary s) => new()
     {
-        var o = kind switch
-        {
-            "linear" => ProbeOptions.Linear(),
-            "attentive" => ProbeOptions.Attentive(),
-            "regression" => ProbeOptions.Regression(),
-            _ => throw new ArgumentException($"unknown probe kind '{kind}' (linear, attentive, regression)"),
-        };
-        o = o with { Device = config.Device, Seed = config.Seed };
-        return config.ProbeEpochs is { } epochs ? o with { Epochs = epochs } : o;
-    }
-
-    private static int Heads(int width) => new[] { 8, 4, 2, 1 }.First(h => width % h == 0);
-
-    private static ProbeScore Score(long step, string column, string features, string probe, ProbeResult r, int classes) => new()
-    {
-        Step = step, Column = column, Features = features, Probe = probe, Top1 = r.Top1, Mse = r.Mse,
-        Train = r.TrainCount, Test = r.TestCount, Classes = classes,
+        Step = step, Column = task.Column, Features = features, Probe = s.Probe, Top1 = s.Top1, Top1Sd = s.Top1Sd, Mse = s.Mse, MseSd = s.MseSd,
+        ValTop1 = s.ValTop1, Seeds = s.Seeds, Train = s.Train, Test = s.Test, Val = s.Val, Classes = task.Classes,
     };
 }

@@ -24,6 +24,10 @@ public sealed class TrainingOptions
     public TimeSpan ReportInterval { get; set; } = TimeSpan.FromSeconds(5);
     /// <summary>FSQ-target runs fit their quantizer on the segments of this many embedded videos (at most).</summary>
     public int FsqFitVideos { get; set; } = 512;
+    /// <summary>Tries of one state write (storage blips must not end a run); the delay doubles after each failure
+    /// (6 tries from 0.5 s = about 16 s in all).</summary>
+    public int StateWriteAttempts { get; set; } = 6;
+    public TimeSpan StateWriteRetryDelay { get; set; } = TimeSpan.FromMilliseconds(500);
 }
 
 /// <summary>Wiring of the training runs into a silo: options, GPU silo metadata + placement filter, the run resumer.</summary>
@@ -48,7 +52,11 @@ public static class TrainingHosting
             o.StepDelay = options.StepDelay;
             o.CacheBytes = options.CacheBytes;
             o.ReportInterval = options.ReportInterval;
+            o.FsqFitVideos = options.FsqFitVideos;
+            o.StateWriteAttempts = options.StateWriteAttempts;
+            o.StateWriteRetryDelay = options.StateWriteRetryDelay;
         });
+        silo.Services.AddSingleton<ProbeBaselineCache>();
         silo.Services.AddHostedService<TrainingResumer>();
         return silo;
     }

@@ -6,8 +6,9 @@ using Microsoft.Extensions.Options;
 namespace LvMae.Grains.Training;
 
 /// <summary>
-/// Runs in every silo: periodically pings the runs the registry lists as Training (<see cref="ITrainingRunGrain.Resume"/>), so a
-/// run lost with a silo is activated again (on a GPU silo when one is left) and resumes from its latest checkpoint. Idempotent.
+/// Runs in every silo: periodically pings the runs the registry lists as Training (<see cref="ITrainingRunGrain.ContinueTraining"/>),
+/// so a run lost with a silo is activated again (on a GPU silo when one is left) and resumes from its latest checkpoint. A run
+/// the registry still lists as Training a moment after it stopped is left stopped (the grain's stored state decides). Idempotent.
 /// </summary>
 public sealed class TrainingResumer(IGrainFactory grains, IOptions<TrainingOptions> options, ILogger<TrainingResumer> logger) : BackgroundService
 {
@@ -26,7 +27,7 @@ public sealed class TrainingResumer(IGrainFactory grains, IOptions<TrainingOptio
     {
         var runs = await grains.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).List();
         var training = runs.Where(r => r.State == nameof(TrainingState.Training)).ToList();
-        await Task.WhenAll(training.Select(r => grains.GetGrain<ITrainingRunGrain>(r.Name).Resume()));
+        await Task.WhenAll(training.Select(r => grains.GetGrain<ITrainingRunGrain>(r.Name).ContinueTraining()));
         return training.Count;
     }
 }

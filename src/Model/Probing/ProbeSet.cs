@@ -64,18 +64,27 @@ public sealed record ProbeSet(IReadOnlyList<float[]> Tokens, IReadOnlyList<float
     /// <summary>Per-dimension z-scores of tokens (and [CLS]) with the train set's statistics.</summary>
     public static (ProbeSet Train, ProbeSet Test) Standardise(ProbeSet train, ProbeSet test)
     {
-        var d = train.Dim;
-        var (tm, ts) = Stats(train.Tokens, d);
-        var trainTokens = train.Tokens.Select(t => Apply(t, tm, ts, d)).ToList();
-        var testTokens = test.Tokens.Select(t => Apply(t, tm, ts, d)).ToList();
-        IReadOnlyList<float[]>? trainCls = null, testCls = null;
-        if (train.Cls is not null && test.Cls is not null)
+        var standardiser = Standardiser.Fit(train);
+        return (standardiser.Apply(train), standardiser.Apply(test));
+    }
+
+    /// <summary>Per-dimension means and standard deviations of a train set's tokens (and [CLS]), applied to any set.</summary>
+    public sealed class Standardiser
+    {
+        private readonly int _dim;
+        private readonly (double[] Mean, double[] Std) _tokens;
+        private readonly (double[] Mean, double[] Std)? _cls;
+
+        private Standardiser(int dim, (double[], double[]) tokens, (double[], double[])? cls) => (_dim, _tokens, _cls) = (dim, tokens, cls);
+
+        public static Standardiser Fit(ProbeSet train) =>
+            new(train.Dim, Stats(train.Tokens, train.Dim), train.Cls is null ? null : Stats(train.Cls, train.Dim));
+
+        public ProbeSet Apply(ProbeSet set) => set with
         {
-            var (cm, cs) = Stats(train.Cls, d);
-            trainCls = train.Cls.Select(c => Apply(c, cm, cs, d)).ToList();
-            testCls = test.Cls.Select(c => Apply(c, cm, cs, d)).ToList();
-        }
-        return (train with { Tokens = trainTokens, Cls = trainCls }, test with { Tokens = testTokens, Cls = testCls });
+            Tokens = set.Tokens.Select(t => ProbeSet.Apply(t, _tokens.Mean, _tokens.Std, _dim)).ToList(),
+            Cls = set.Cls is null || _cls is not { } c ? null : set.Cls.Select(x => ProbeSet.Apply(x, c.Mean, c.Std, _dim)).ToList(),
+        };
     }
 
     private static (double[] Mean, double[] Std) Stats(IReadOnlyList<float[]> rows, int d)

@@ -35,20 +35,40 @@ public sealed record ProbeOptions
 }
 
 /// <param name="Top1">Held-out top-1 accuracy (classification), else null.</param>
-/// <param name="Mse">Held-out mean squared error (regression), else null.</param>
-public sealed record ProbeResult(ProbeKind Kind, double? Top1, double? Mse, double FinalTrainLoss, int TrainCount, int TestCount, int[] Predictions);
+/// <param name="Mse">Held-out mean squared error (regression, in the targets' units squared), else null.</param>
+public sealed record ProbeResult(ProbeKind Kind, double? Top1, double? Mse, double FinalTrainLoss, int TrainCount, int TestCount, int[] Predictions)
+{
+    /// <summary>The same scores on a validation set, when one was given.</summary>
+    public double? ValTop1 { get; init; }
+    public double? ValMse { get; init; }
+    public int ValCount { get; init; }
+}
 
-/// <summary>Trains a probe on frozen features and scores it on a held-out set.</summary>
+/// <summary>Trains a probe on frozen features and scores it on a held-out set (and a validation set when given).</summary>
 public static class ProbeTrainer
 {
-    public static ProbeResult Run(ProbeSet train, ProbeSet test, ProbeOptions options)
+    public static ProbeResult Run(ProbeSet train, ProbeSet test, ProbeOptions options, ProbeSet? validation = null)
     {
         var device = TorchDevice.Resolve(options.Device);
         var regression = options.Kind == ProbeKind.Regression;
         if (regression ? train.Targets is null || test.Targets is null : train.Labels is null || test.Labels is null)
             throw new ArgumentException(regression ? "regression probing needs Targets" : "classification probing needs Labels");
-        var classes = regression ? 1 : train.Labels!.Concat(test.Labels!).Max() + 1;
-        if (options.Standardise) (train, test) = ProbeSet.Standardise(train, test);
+        var classes = regression ? 1 : train.Labels!.Concat(test.Labels!).Concat(validation?.Labels ?? []).Max() + 1;
+        // Standardised: features per dimension, and regression targets (a regressor from a near-zero init cannot reach a
+        // mean of ~40 s in a few hundred small Adam steps), all with train statistics; MSEs are reported in target units.
+        var (targetMean, targetScale) = (0.0, 1.0);
+        if (options.Standardise)
+        {
+            var standardiser = ProbeSet.Standardiser.Fit(train);
+            (train, test, validation) = (standardiser.Apply(train), standardiser.Apply(test), validation is null ? null : standardiser.Apply(validation));
+            if (regression)
+            {
+                targetMean = train.Targets!.Average(t => (double)t);
+                targetScale = Math.Max(Math.Sqrt(train.Targets!.Average(t => (t - targetMean) * (t - targetMean))), 1e-6);
+                (train, test, validation) = (ScaleTargets(train), ScaleTargets(test), validation is null ? null : ScaleTargets(validation));
+            }
+        }
+        ProbeSet ScaleTargets(ProbeSet set) => set with { Targets = set.Targets!.Select(t => (float)((t - targetMean) / targetScale)).ToArray() };
 
         manual_seed(options.Seed);
         using var probe = Create(options, train.Dim, classes);
@@ -84,23 +104,28 @@ public static class ProbeTrainer
 
         // Held-out evaluation.
         probe.eval();
+        var (top1, mse, predicted) = Evaluate(probe, test, options, classes, device, targetScale);
+        var result = new ProbeResult(options.Kind, regression ? null : top1, regression ? mse : null, lastLoss, train.Count, test.Count, regression ? [] : predicted);
+        if (validation is null) return result;
+        var (valTop1, valMse, _) = Evaluate(probe, validation, options, classes, device, targetScale);
+        return result with { ValTop1 = regression ? null : valTop1, ValMse = regression ? valMse : null, ValCount = validation.Count };
+    }
+
+    /// <summary>Top-1 and predicted classes (classification) or MSE in target units (regression) on one set.</summary>
+    private static (double Top1, double Mse, int[] Predicted) Evaluate(ProbeHead probe, ProbeSet set, ProbeOptions options, int classes, Device device, double targetScale)
+    {
         var predictions = new List<float[]>();
-        foreach (var chunk in Enumerable.Range(0, test.Count).Chunk(options.BatchSize))
+        foreach (var chunk in Enumerable.Range(0, set.Count).Chunk(options.BatchSize))
         {
             using var scope = NewDisposeScope();
             using var _ = no_grad();
-            var output = Forward(probe, test, chunk, device).to(CPU).contiguous();
-            var rows = output.data<float>().ToArray();
-            for (var i = 0; i < chunk.Length; i++) predictions.Add(rows.AsSpan(i * classes, classes).ToArray());
+            var output = TorchGc.Guard(() => Forward(probe, set, chunk, device).to(CPU).contiguous().data<float>().ToArray()); // no finalizer inside a libtorch call (see TorchGc)
+            for (var i = 0; i < chunk.Length; i++) predictions.Add(output.AsSpan(i * classes, classes).ToArray());
         }
-        if (regression)
-        {
-            var mse = predictions.Select((p, i) => Math.Pow(p[0] - test.Targets![i], 2)).DefaultIfEmpty(double.NaN).Average();
-            return new ProbeResult(options.Kind, null, mse, lastLoss, train.Count, test.Count, []);
-        }
+        if (options.Kind == ProbeKind.Regression)
+            return (double.NaN, predictions.Select((p, i) => Math.Pow((p[0] - set.Targets![i]) * targetScale, 2)).DefaultIfEmpty(double.NaN).Average(), []);
         var predicted = predictions.Select(p => Array.IndexOf(p, p.Max())).ToArray();
-        var top1 = predicted.Select((p, i) => p == test.Labels![i] ? 1.0 : 0.0).DefaultIfEmpty(double.NaN).Average();
-        return new ProbeResult(options.Kind, top1, null, lastLoss, train.Count, test.Count, predicted);
+        return (predicted.Select((p, i) => p == set.Labels![i] ? 1.0 : 0.0).DefaultIfEmpty(double.NaN).Average(), double.NaN, predicted);
     }
 
     private static ProbeHead Create(ProbeOptions options, int dim, int outputs) => options.Kind switch

@@ -1,0 +1,45 @@
+using System.CommandLine;
+using LvMae.Corpus;
+using Spectre.Console;
+
+namespace LvMae.Cli.Commands;
+
+/// <summary>
+/// `lvmae synth-embeddings --out DIR [--videos N] [--classes N] [--dim D] [--seed S]`: writes an order-only benchmark of
+/// precomputed segment embeddings (<see cref="OrderBenchmark"/>): &lt;id&gt;.npy per video and labels.csv (videoId,activity,split),
+/// ready for `lvmae import-embeddings DIR --labels DIR/labels.csv`. Needs no silo.
+/// </summary>
+public sealed class SynthEmbeddingsCommand : ICliCommand
+{
+    public Command Build()
+    {
+        var output = new Option<string>("--out") { Description = "Folder to write the .npy files and labels.csv into", Required = true };
+        var videos = new Option<int>("--videos") { Description = "Videos (classes balanced)", DefaultValueFactory = _ => new OrderBenchmarkSpec().Videos };
+        var classes = new Option<int>("--classes") { Description = "Activity classes (cycles over a prime number of steps above it)", DefaultValueFactory = _ => new OrderBenchmarkSpec().Classes };
+        var steps = new Option<int>("--steps") { Description = "Steps per cycle: a prime above --classes", DefaultValueFactory = _ => new OrderBenchmarkSpec().Steps };
+        var dim = new Option<int>("--dim") { Description = "Embedding width", DefaultValueFactory = _ => new OrderBenchmarkSpec().Dimension };
+        var seed = new Option<long>("--seed") { Description = "Seed (same seed, same files)", DefaultValueFactory = _ => new OrderBenchmarkSpec().Seed };
+        var command = new Command("synth-embeddings", "Write an order-only benchmark of precomputed segment embeddings (+ labels.csv with a split column)")
+            { output, videos, classes, steps, dim, seed };
+        command.SetAction(parse =>
+        {
+            var spec = new OrderBenchmarkSpec
+            {
+                Videos = parse.GetValue(videos), Classes = parse.GetValue(classes), Steps = parse.GetValue(steps), Dimension = parse.GetValue(dim), Seed = parse.GetValue(seed),
+            };
+            IReadOnlyList<OrderBenchmarkVideo> written;
+            try { written = OrderBenchmark.Write(parse.GetValue(output)!, spec); }
+            catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
+            {
+                Cli.Error(e.Message);
+                return ExitCodes.Usage;
+            }
+            var dir = Path.GetFullPath(parse.GetValue(output)!);
+            Console.WriteLine($"wrote {written.Count} videos ({written.Count(v => v.Split == "train")} train, {written.Count(v => v.Split == "test")} test; " +
+                              $"{written.Sum(v => v.Segments)} segments, {spec.Dimension}-d, {spec.Classes} classes) and {OrderBenchmark.LabelsFileName} to {dir}");
+            AnsiConsole.MarkupLine($"next: [bold]lvmae import-embeddings {Markup.Escape(dir)} --labels {Markup.Escape(Path.Combine(dir, OrderBenchmark.LabelsFileName))} --encoder-name NAME[/]");
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,129 @@
+using LvMae.Model;
+using LvMae.Model.Masking;
+using LvMae.Model.Retrieval;
+using LvMae.Pipeline;
+
+namespace LvMae.Demo;
+
+/// <summary>One corpus video with its segment embeddings (as loaded from blob storage) and the true step of each segment.</summary>
+/// <param name="Id">The corpus id (syn0001 ...).</param>
+/// <param name="VideoId">The video's id in the system (its content hash).</param>
+/// <param name="Role">Its split by the held-out rule (<see cref="RunLabels.SplitOf"/>), as the training runs see it.</param>
+/// <param name="Embeddings">[Segments, dim] row-major, raw encoder outputs.</param>
+public sealed record DemoVideo(string Id, string VideoId, SplitRole Role, float[] Embeddings, int Segments, IReadOnlyList<string> SegmentSteps);
+
+/// <summary>
+/// The demo's interpretability check on a trained run's model: captions are the step names, each embedded as the mean of
+/// the L2-normalised embeddings of that step's training segments; every test video is masked with the model's own
+/// strategy and reconstructed, and the captions nearest to each masked segment's original and reconstruction are compared
+/// with the true step (next to model-free copy and mean-embedding baselines).
+/// </summary>
+public static class DemoRetrieval
+{
+    /// <summary>
+    /// Caption index over the step names: each caption's embedding is the mean of the L2-normalised embeddings of that
+    /// step's segments in the training videos. Steps are ordered by name.
+    /// </summary>
+    public static CaptionIndex Captions(IReadOnlyList<DemoVideo> train, int dim)
+    {
+        var sums = new SortedDictionary<string, (double[] Sum, int Count)>(StringComparer.Ordinal);
+        foreach (var v in train)
+            for (var j = 0; j < v.Segments; j++)
+            {
+                var step = v.SegmentSteps[j];
+                if (!sums.TryGetValue(step, out var acc)) acc = (new double[dim], 0);
+                var row = v.Embeddings.AsSpan(j * dim, dim);
+                double norm = 0;
+                foreach (var x in row) norm += x * x;
+                var scale = 1 / Math.Max(Math.Sqrt(norm), 1e-12);
+                for (var k = 0; k < dim; k++) acc.Sum[k] += row[k] * scale;
+                sums[step] = (acc.Sum, acc.Count + 1);
+            }
+        var names = sums.Keys.ToList();
+        var data = new float[names.Count * dim];
+        for (var c = 0; c < names.Count; c++)
+        {
+            var (sum, count) = sums[names[c]];
+            for (var k = 0; k < dim; k++) data[c * dim + k] = (float)(sum[k] / count);
+        }
+        return new CaptionIndex(data, names, dim);
+    }
+
+    /// <summary>Masks and reconstructs every test video; top-1 retrieval hit rates and a few listed examples.</summary>
+    public static RetrievalSummary Retrieve(LvMaeModel model, string masking, IReadOnlyList<DemoVideo> test, CaptionIndex captions, int dim, int exampleVideos, int seed, double? ratio = null, IReadOnlyList<DemoVideo>? train = null)
+    {
+        var strategy = MaskingStrategies.Create(masking, ratio);
+        var rng = new Random(seed);
+        int masked = 0, recHits = 0, origHits = 0, copyHits = 0;
+        double recCos = 0, copyCos = 0, meanCos = 0;
+        var meanEmbedding = MeanEmbedding(train ?? test, dim);
+        var examples = new List<RetrievalExample>();
+        for (var i = 0; i < test.Count; i++)
+        {
+            var v = test[i];
+            var results = ReconstructionRetrieval.Explain(model, v.Embeddings, dim, captions, strategy, rng, k: 3);
+            var maskedPositions = results.Select(r => r.Position).ToHashSet();
+            foreach (var r in results)
+            {
+                var truth = v.SegmentSteps[r.Position];
+                masked++;
+                if (r.Reconstructed[0].Caption == truth) recHits++;
+                if (r.Original[0].Caption == truth) origHits++;
+                recCos += r.ReconstructionCosine;
+                var original = v.Embeddings.AsSpan(r.Position * dim, dim);
+                meanCos += Cosine(original, meanEmbedding);
+                if (NearestVisible(r.Position, v.Segments, maskedPositions) is { } n)
+                {
+                    var neighbour = v.Embeddings.AsSpan(n * dim, dim);
+                    copyCos += Cosine(original, neighbour);
+                    if (captions.Search(neighbour, 1)[0].Caption == truth) copyHits++;
+                }
+                if (i < exampleVideos)
+                    examples.Add(new RetrievalExample(v.Id, r.Position, truth, r.Original.Select(m => m.Caption).ToList(),
+                        r.Reconstructed.Select(m => m.Caption).ToList(), r.ReconstructionCosine));
+            }
+        }
+        double Share(double x) => masked == 0 ? double.NaN : x / masked;
+        return new RetrievalSummary(masking, test.Count, masked, Share(recHits), Share(origHits),
+            1.0 / captions.Captions.Count, captions.Captions.Count, examples)
+        {
+            NeighbourCopyHit = Share(copyHits),
+            ReconstructionCosine = Share(recCos),
+            NeighbourCopyCosine = Share(copyCos),
+            MeanEmbeddingCosine = Share(meanCos),
+        };
+    }
+
+    /// <summary>The visible position nearest to <paramref name="position"/> (the earlier one on a tie), or null when none is visible.</summary>
+    public static int? NearestVisible(int position, int length, IReadOnlySet<int> masked)
+    {
+        for (var d = 1; d < length; d++)
+        {
+            if (position - d >= 0 && !masked.Contains(position - d)) return position - d;
+            if (position + d < length && !masked.Contains(position + d)) return position + d;
+        }
+        return null;
+    }
+
+    private static float[] MeanEmbedding(IReadOnlyList<DemoVideo> videos, int dim)
+    {
+        var sum = new double[dim];
+        foreach (var v in videos)
+            for (var j = 0; j < v.Segments; j++)
+            {
+                var row = v.Embeddings.AsSpan(j * dim, dim);
+                double norm = 0;
+                foreach (var x in row) norm += x * x;
+                var scale = 1 / Math.Max(Math.Sqrt(norm), 1e-12);
+                for (var k = 0; k < dim; k++) sum[k] += row[k] * scale;
+            }
+        return sum.Select(x => (float)x).ToArray();
+    }
+
+    private static double Cosine(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        double dot = 0, na = 0, nb = 0;
+        for (var i = 0; i < a.Length; i++) { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i]; }
+        return dot / Math.Max(Math.Sqrt(na * nb), 1e-12);
+    }
+}

@@ -1,0 +1,191 @@
+using LvMae.Model;
+using LvMae.Model.Adaptive;
+using LvMae.Model.Data;
+using LvMae.Model.Probing;
+using LvMae.Model.Quantization;
+using LvMae.Model.Training;
+
+namespace LvMae.Pipeline.Ablation;
+
+/// <summary>One ablation configuration. <paramref name="Masking"/>: the encoder masking strategy
+/// ("random", "semantic", "uniform"), or "adaptive" = random encoder masking with the scorer choosing
+/// the decoder's tokens; the non-adaptive rows below a 100% budget decode a random subset (the control).</summary>
+public sealed record AblationConfig(string Masking, bool FsqTargets, double DecoderBudget, int MaxTokens)
+{
+    public DecoderMasking Decoder => Masking == "adaptive" ? DecoderMasking.Adaptive : DecoderBudget >= 1 ? DecoderMasking.All : DecoderMasking.Random;
+    public string EncoderMasking => Masking == "adaptive" ? "random" : Masking;
+    public string Target => FsqTargets ? "fsq" : "embedding";
+}
+
+/// <summary>One video of an ablation: its raw segment embeddings [n, d], its label and its split (<see cref="RunLabels.SplitOf"/>).</summary>
+public sealed record AblationVideo(string Id, float[] Embeddings, string Label, SplitRole Role);
+
+/// <summary>One row of the table: the probes' held-out top-1 (mean and sd over the probe seeds; null: not run).
+/// MsPerStep is the whole step, ScorerMsPerStep the part of it spent training the scorer (adaptive rows).</summary>
+public sealed record AblationRow(
+    AblationConfig? Config, string Name, ProbeSummary? Linear, ProbeSummary? Attentive,
+    double MsPerStep, long PeakRssBytes, double? FinalLoss, double DecoderTokensPerStep, double ScorerMsPerStep = 0)
+{
+    public double? LinearTop1 => Linear?.Top1;
+    public double? AttentiveTop1 => Attentive?.Top1;
+}
+
+public sealed record AblationOptions
+{
+    public string Preset { get; init; } = "tiny";
+    public int Steps { get; init; } = 40;
+    public int BatchSize { get; init; } = 8;
+    /// <summary>Peak lr; null = the product's default (<see cref="TrainerOptions.DefaultPeakLr"/>).</summary>
+    public double? Lr { get; init; }
+    /// <summary>Null = the paper's (linear 30, attentive 20).</summary>
+    public int? ProbeEpochs { get; init; }
+    public int ProbeSeeds { get; init; } = 3;
+    public int[] FsqLevels { get; init; } = [8, 5, 5, 5];
+    public long Seed { get; init; }
+    /// <summary>The whole grid (4 x 2 x 3 + the context sweep) instead of the small default.</summary>
+    public bool Full { get; init; }
+    /// <summary>Context lengths for the cost sweep (full decoder vs 15% adaptive).</summary>
+    public int[] ContextTokens { get; init; } = [256, 512, 1024];
+    public string Device { get; init; } = "cpu";
+}
+
+/// <summary>
+/// LVMAE's ablation on one set of embeddings: trains each configuration through the product's training path (the
+/// <see cref="Trainer"/> fed by the Dataflow <see cref="TrainingFeed"/>, <see cref="FeedTraining"/>, whole videos, the
+/// default schedule) on the train split, and probes it with <see cref="ProbeSuite"/> (mean ± sd over seeds) on the same
+/// held-out split: masking {random, semantic, uniform, adaptive} x target {embedding, FSQ} x decoder budget {100%, 50%,
+/// 15%}, then max tokens {256, 512, 1024} with the full decoder vs a 15% adaptive one (videos tiled to the context so every
+/// step really is that long). Baselines: the majority class and raw embeddings (linear, attentive, attentive+pos).
+/// Reports ms/step (mean over steps after the first) and the peak RSS of each training. The FSQ autoencoder is fitted
+/// once, on the train split.
+/// </summary>
+public static class AblationRunner
+{
+    private const string Encoder = "ablation";
+
+    public static IReadOnlyList<AblationConfig> Grid(AblationOptions options)
+    {
+        var configs = new List<AblationConfig>();
+        if (options.Full)
+        {
+            foreach (var masking in new[] { "random", "semantic", "uniform", "adaptive" })
+                foreach (var fsq in new[] { false, true })
+                    foreach (var budget in new[] { 1.0, 0.5, 0.15 })
+                        if (!(masking == "adaptive" && budget >= 1)) configs.Add(new(masking, fsq, budget, 256));   // adaptive at 100% = random
+        }
+        else
+        {
+            configs.AddRange([new("random", false, 1.0, 256), new("semantic", false, 1.0, 256), new("random", false, 0.15, 256),
+                              new("adaptive", false, 0.15, 256), new("adaptive", true, 0.15, 256)]);
+        }
+        foreach (var tokens in options.Full ? options.ContextTokens : options.ContextTokens.Where(t => t <= 512))
+        {
+            configs.Add(new("random", false, 1.0, tokens));
+            configs.Add(new("adaptive", false, 0.15, tokens));
+        }
+        return configs.Distinct().ToList();   // the sweep's 256 rows are grid rows already
+    }
+
+    /// <param name="onRow">Called as each row completes (progress).</param>
+    public static IReadOnlyList<AblationRow> Run(IReadOnlyList<AblationVideo> videos, int dim, AblationOptions options, Action<AblationRow>? onRow = null)
+    {
+        var classes = videos.Select(v => v.Label).Distinct().Order(StringComparer.Ordinal).ToList();
+        int[] Of(SplitRole role) => Enumerable.Range(0, videos.Count).Where(i => videos[i].Role == role).ToArray();
+        var task = ProbeTask.Classification("label", videos.Select(v => classes.IndexOf(v.Label)).ToArray(), Of(SplitRole.Train), Of(SplitRole.Test), Of(SplitRole.Val));
+        if (task.Train.Length == 0 || task.Test.Length == 0) throw new ArgumentException("the ablation needs train and test videos (the 'split' label, or 1 in 5 held out by id)");
+        var settings = new ProbeSettings { Seeds = options.ProbeSeeds, Seed = options.Seed, Epochs = options.ProbeEpochs, Device = options.Device };
+        var trainVideos = task.Train.Select(i => videos[i]).ToList();
+        var rows = new List<AblationRow>();
+        void Add(AblationRow row) { rows.Add(row); onRow?.Invoke(row); }
+
+        var raw = ProbeSet.Raw(videos.Select(v => v.Embeddings).ToList(), dim);
+        Add(new AblationRow(null, "majority baseline", ProbeSuite.Majority(task), null, 0, 0, null, 0));
+        Add(new AblationRow(null, "raw embeddings (no pre-training)", ProbeSuite.Run(raw, task, ProbeSuite.Linear, settings), ProbeSuite.Run(raw, task, ProbeSuite.Attentive, settings), 0, 0, null, 0));
+        Add(new AblationRow(null, "raw embeddings, attentive probe with positions", null, ProbeSuite.Run(raw, task, ProbeSuite.AttentivePositions, settings), 0, 0, null, 0));
+
+        var configs = Grid(options);
+        FsqAutoencoder? fsq = null;
+        if (configs.Any(c => c.FsqTargets))
+        {
+            var (model, loss, usage) = FsqAutoencoder.Fit(trainVideos.Select(v => v.Embeddings).ToList(), dim, new FsqOptions { Levels = options.FsqLevels, Seed = options.Seed }, TorchDevice.Resolve(options.Device));
+            fsq = model;
+            Add(new AblationRow(null, $"FSQ [{string.Join(",", options.FsqLevels)}]: {usage.Used}/{usage.CodebookSize} codes used ({usage.Fraction:P1}), perplexity {usage.Perplexity:F1}", null, null, 0, 0, loss, 0));
+        }
+        try
+        {
+            foreach (var config in configs) Add(RunOne(config, videos, trainVideos, dim, task, settings, fsq, options));
+        }
+        finally { fsq?.Dispose(); }
+        return rows;
+    }
+
+    private static AblationRow RunOne(AblationConfig config, IReadOnlyList<AblationVideo> videos, IReadOnlyList<AblationVideo> trainVideos, int dim,
+        ProbeTask task, ProbeSettings settings, FsqAutoencoder? fsq, AblationOptions options)
+    {
+        var name = $"{config.Masking} / {config.Target} / {config.DecoderBudget:P0} / {config.MaxTokens}";
+        // Context-sweep rows train on full-length windows of videos tiled to the context; the others on whole videos.
+        var sweep = config.MaxTokens > 256;
+        var loader = new InMemoryEmbeddingLoader();
+        foreach (var v in trainVideos)
+        {
+            var data = sweep ? Tile(v.Embeddings, dim, config.MaxTokens) : v.Embeddings;
+            loader.Add(new LoadedEmbeddings(v.Id, data, data.Length / dim, dim));
+        }
+        var source = new InMemoryEmbeddedVideoSource(trainVideos.Select(v => new EmbeddedVideoDescriptor(v.Id, Encoder)));
+        var feedOptions = new TrainingFeedOptions
+        {
+            Encoder = Encoder, Dimension = dim, Seed = (int)options.Seed, Epochs = null, MaxBatchSize = options.BatchSize,
+            TokenBudget = options.BatchSize * config.MaxTokens,
+            Window = new DurationWindowOptions { MaxTokens = config.MaxTokens, MinSeconds = config.MaxTokens * 5.0, MaxSeconds = config.MaxTokens * 5.0 },
+        };
+        var trainerOptions = new TrainerOptions
+        {
+            Model = MaeConfig.FromPreset(options.Preset, dim, config.MaxTokens),
+            Masking = config.EncoderMasking, AbsoluteLr = options.Lr ?? TrainerOptions.DefaultPeakLr,
+            WarmupSteps = TrainerOptions.DefaultWarmup(options.Steps), TotalSteps = options.Steps, Seed = options.Seed, BatchSize = options.BatchSize,
+            Adaptive = new AdaptiveOptions { DecoderMasking = config.Decoder, DecoderBudget = Math.Min(1, config.DecoderBudget), FsqTargets = config.FsqTargets },
+        };
+
+        var memory = PeakMemory.Track();
+        using var trainer = new Trainer(trainerOptions, options.Device, fsq: config.FsqTargets ? fsq : null);
+        double ms = 0, scorerMs = 0, loss = double.NaN, decoded = 0;
+        using (var cancel = new CancellationTokenSource())
+        {
+            var feed = TrainingFeed.Start(source, loader, feedOptions, cancellationToken: cancel.Token);
+            try
+            {
+                FeedTraining.Run(trainer, feed, options.Steps, default, (result, _) =>
+                {
+                    if (result.Step > 1 || options.Steps == 1)
+                    {
+                        ms += result.Elapsed.TotalMilliseconds;
+                        scorerMs += trainer.LastScorerTime.TotalMilliseconds;
+                        decoded += result.MaskedTokens;
+                    }
+                    loss = result.Loss;
+                    return true;
+                }, cancel.Token);
+            }
+            finally
+            {
+                feed.Cancel();
+                feed.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+        }
+        var measured = Math.Max(1, options.Steps - 1);
+        var peak = memory.PeakBytes;
+        memory.Dispose();   // training only: no sampler thread while probing
+        var features = ProbeSet.FromEncoder(trainer.Model, videos.Select(v => v.Embeddings).ToList(), dim);
+        return new AblationRow(config, name, ProbeSuite.Run(features, task, ProbeSuite.Linear, settings), ProbeSuite.Run(features, task, ProbeSuite.Attentive, settings),
+            ms / measured, peak, loss, decoded / measured, scorerMs / measured);
+    }
+
+    private static float[] Tile(float[] video, int dim, int tokens)
+    {
+        var n = video.Length / dim;
+        if (n >= tokens) return video;
+        var tiled = new float[tokens * dim];
+        for (var j = 0; j < tokens; j++) Array.Copy(video, (j % n) * dim, tiled, j * dim, dim);
+        return tiled;
+    }
+}
