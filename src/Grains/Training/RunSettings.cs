@@ -88,13 +88,14 @@ public static class RunSettings
     /// <summary>The schedule a config gives (the model width does not change it).</summary>
     public static TrainingSchedule Schedule(TrainingRunConfig config, long totalSteps) => Schedule(TrainerOptions(config, 8, totalSteps));
 
-    public static TrainingFeedOptions FeedOptions(TrainingRunConfig config, int dim, long firstEpoch) => new()
+    public static TrainingFeedOptions FeedOptions(TrainingRunConfig config, int dim, FeedPosition start) => new()
     {
         Encoder = config.Encoder,
         Dimension = dim,
         Seed = config.Seed,
-        FirstEpoch = firstEpoch,
-        Epochs = config.Steps is null && config.Epochs is { } e ? Math.Max(1, e - firstEpoch) : null,
+        FirstEpoch = start.Epoch,
+        FirstIndexInEpoch = start.NextIndex,   // batches before a checkpoint are planned, not read again
+        Epochs = config.Steps is null && config.Epochs is { } e ? Math.Max(1, e - start.Epoch) : null,
         MaxBatchSize = config.BatchSize,
         TokenBudget = config.BatchSize * config.MaxTokens,
         Window = Window(config),

@@ -130,6 +130,12 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain
 
     public async Task<TrainingProgress> Resume()
     {
+        // A stop or failure is recorded before its trainer and pump have wound down: a resume right after it waits for them
+        // (it would otherwise see the run still running and do nothing).
+        if (S.State is TrainingState.Stopped or TrainingState.Failed)
+            foreach (var task in new Task?[] { _training, _pump }.OfType<Task>())
+                try { await task.WaitAsync(TimeSpan.FromMinutes(1)); }
+                catch (Exception) { /* its outcome is in the state; Running says whether it is still going */ }
         if (_state.RecordExists && S.State is TrainingState.Stopped or TrainingState.Failed && !Running)
         {
             S.State = TrainingState.Training;

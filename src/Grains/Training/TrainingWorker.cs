@@ -56,7 +56,7 @@ public sealed class TrainingWorker(
         var uploader = new CheckpointUploader(checkpoints.SaveAsync,
             (c, blob, error) => Send(blob is not null ? new CheckpointEvent(c.Step, blob, c.Position, c.Probe, c.Final) : new CheckpointFailedEvent(c.Step, error?.Message ?? "unknown"), ct), ct);
         var start = resume?.Position ?? new FeedPosition(0, 0);
-        var feed = TrainingFeed.Start(runSource, loader, RunSettings.FeedOptions(config, dim, start.Epoch), new InlineSkipReporter(s => Send(new SkipEvent(s), ct)), ct);
+        var feed = TrainingFeed.Start(runSource, loader, RunSettings.FeedOptions(config, dim, start), new InlineSkipReporter(s => Send(new SkipEvent(s), ct)), ct);
         var watch = Stopwatch.StartNew();
         long tokensSinceStart = 0;
         try
