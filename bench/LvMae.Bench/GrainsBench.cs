@@ -37,17 +37,10 @@ public sealed class GrainsBench : IBenchSuite
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     private static LvMaeSiloSettings Settings(AzuriteFixture azurite, string container, int jobs, int? primarySiloPort = null, bool api = true) => new()
     {
         Storage = new StorageOptions { ConnectionString = azurite.ConnectionString, Container = container },
-        Clustering = new ClusteringOptions { SiloPort = FreePort(), GatewayPort = FreePort(), ClusterId = container, ServiceId = container, PrimarySiloPort = primarySiloPort },
+        Clustering = new ClusteringOptions { SiloPort = ExternalSilo.FreePort(), GatewayPort = ExternalSilo.FreePort(), ClusterId = container, ServiceId = container, PrimarySiloPort = primarySiloPort },
         Processing = new ProcessingOptions { MaxConcurrentJobs = jobs },
         Api = new ApiOptions { Port = 0, Enabled = api, Dashboard = false },
         Logging = new HostLoggingOptions { MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning, OrleansLevel = Microsoft.Extensions.Logging.LogLevel.Error },

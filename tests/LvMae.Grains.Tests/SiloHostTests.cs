@@ -34,12 +34,7 @@ public sealed class SiloHostCollection : ICollectionFixture<SiloHostFixture>
 [Collection(SiloHostCollection.Name)]
 public sealed class SiloHostTests(SiloHostFixture fixture)
 {
-    internal static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    internal static int FreePort() => LvMae.Testing.ExternalSilo.FreePort();
 
     private LvMaeSiloSettings Settings(string container) => new()
     {

@@ -15,16 +15,19 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
 
     private static Task<(int Code, string Output)> RunAsync(params string[] args) => InProcessCli.RunAsync(args);
 
+    /// <summary>A silo of its own container and cluster id for one test, API off.</summary>
+    private LvMaeSiloSettings Settings(string container, string clusterId) => new()
+    {
+        Storage = new StorageOptions { ConnectionString = fixture.Azurite.ConnectionString, Container = container },
+        Clustering = new ClusteringOptions { SiloPort = SiloHostTests.FreePort(), GatewayPort = SiloHostTests.FreePort(), ClusterId = clusterId, ServiceId = clusterId },
+        Api = new ApiOptions { Enabled = false },
+        Logging = new HostLoggingOptions { MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning },
+    };
+
     [Fact]
     public async Task Train_wait_runs_probe_export_and_retrieve_through_the_cli()
     {
-        var settings = new LvMaeSiloSettings
-        {
-            Storage = new StorageOptions { ConnectionString = fixture.Azurite.ConnectionString, Container = "training-cli-tests" },
-            Clustering = new ClusteringOptions { SiloPort = SiloHostTests.FreePort(), GatewayPort = SiloHostTests.FreePort(), ClusterId = "training-cli", ServiceId = "training-cli" },
-            Api = new ApiOptions { Enabled = false },
-            Logging = new HostLoggingOptions { MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning },
-        };
+        var settings = Settings("training-cli-tests", "training-cli");
         using (InProcessCli.Target(settings))
         {
             // 12 labelled videos (two classes, split column) as .npy files + a labels CSV, and a caption bank.
@@ -172,13 +175,7 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
     [Fact]
     public async Task The_order_benchmark_goes_through_the_product_path_synth_import_train_probe()
     {
-        var settings = new LvMaeSiloSettings
-        {
-            Storage = new StorageOptions { ConnectionString = fixture.Azurite.ConnectionString, Container = "order-benchmark-tests" },
-            Clustering = new ClusteringOptions { SiloPort = SiloHostTests.FreePort(), GatewayPort = SiloHostTests.FreePort(), ClusterId = "order-cli", ServiceId = "order-cli" },
-            Api = new ApiOptions { Enabled = false },
-            Logging = new HostLoggingOptions { MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning },
-        };
+        var settings = Settings("order-benchmark-tests", "order-cli");
         using (InProcessCli.Target(settings))
         {
             var dir = Path.Combine(fixture.MediaDir, "order-benchmark");

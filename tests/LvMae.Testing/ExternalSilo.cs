@@ -110,27 +110,28 @@ public sealed class ExternalSilo : IAsyncDisposable
         catch (IOException) { return "(no log)"; }
     }
 
-    /// <summary><paramref name="count"/> distinct free ports (held open together while chosen, so none is handed out twice).</summary>
+    /// <summary>
+    /// <paramref name="count"/> free loopback ports, none handed out before by this process: ports chosen one after the
+    /// other (a silo port, then its gateway port) can otherwise come back equal once the first listener is closed.
+    /// </summary>
     public static int[] FreePorts(int count)
     {
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
-        try
-        {
-            foreach (var l in listeners) l.Start();
-            return listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
-        }
-        finally
-        {
-            foreach (var l in listeners) l.Stop();
-        }
+        var ports = new List<int>(count);
+        lock (HandedOut)
+            while (ports.Count < count)
+            {
+                var listener = new TcpListener(IPAddress.Loopback, 0);
+                listener.Start();
+                var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+                listener.Stop();
+                if (HandedOut.Add(port)) ports.Add(port);
+            }
+        return [.. ports];
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => FreePorts(1)[0];
+
+    private static readonly HashSet<int> HandedOut = [];
 
     public async ValueTask DisposeAsync()
     {
