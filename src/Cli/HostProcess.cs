@@ -10,19 +10,16 @@ namespace LvMae.Cli;
 /// </summary>
 public static class HostProcess
 {
-    /// <summary>Environment variable naming lvmae-host.dll explicitly (otherwise it is looked for beside lvmae.dll, then in ../host).</summary>
+    /// <summary>Environment variable naming lvmae-host.dll; when it is set, only that file is used.</summary>
     public const string PathVariable = "LVMAE_HOST";
 
     public const string AssemblyFile = "lvmae-host.dll";
 
-    /// <summary>Where lvmae-host.dll is looked for, in order: $LVMAE_HOST, beside lvmae.dll (tests, a publish of both), ../host (./lvmae's .artifacts/cli + .artifacts/host).</summary>
+    /// <summary>Where lvmae-host.dll is looked for, in order: $LVMAE_HOST alone when set; else beside lvmae.dll (tests, a publish of both), then ../host (./lvmae's .artifacts/cli + .artifacts/host).</summary>
     public static IReadOnlyList<string> Candidates()
     {
-        var candidates = new List<string>();
-        if (Environment.GetEnvironmentVariable(PathVariable) is { Length: > 0 } configured) candidates.Add(Path.GetFullPath(configured));
-        candidates.Add(Path.Combine(AppContext.BaseDirectory, AssemblyFile));
-        candidates.Add(Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "host", AssemblyFile)));
-        return candidates;
+        if (Environment.GetEnvironmentVariable(PathVariable) is { Length: > 0 } configured) return [Path.GetFullPath(configured)];
+        return [Path.Combine(AppContext.BaseDirectory, AssemblyFile), Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "host", AssemblyFile))];
     }
 
     /// <summary>Runs lvmae-host with <paramref name="args"/> until it exits; its exit code, or <see cref="ExitCodes.Failed"/> after an error line when it is not there.</summary>
