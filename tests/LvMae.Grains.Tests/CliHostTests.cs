@@ -71,7 +71,7 @@ public sealed class CliHostTests : IDisposable
         Assert.Contains("--quick Smoke run in a few minutes", help);
 
         var output = Path.Combine(_folder, "ob");
-        (code, var written) = await cli.RunAsync("synth-embeddings", "--out", output, "--videos", "12", "--dim", "8");
+        (code, var written) = await cli.RunAsync("synth-embeddings", "--out", output, "--videos", "12", "--classes", "3", "--steps", "5", "--dim", "8");
         Assert.Equal(ExitCodes.Ok, code);
         Assert.Contains("wrote 12 videos", written);
         Assert.Equal(12, Directory.GetFiles(output, "*.npy").Length);
