@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using LvMae.Silo;
+using LvMae.Client;
 using LvMae.Storage;
 using Spectre.Console;
 
@@ -15,21 +15,41 @@ public interface ICliCommand
 
 public static class CliCommands
 {
-    /// <summary>The `lvmae` root command with every discovered sub-command.</summary>
-    public static RootCommand Root()
+    /// <summary>Ctrl+C / SIGTERM cancel the command; a silo (`up`, `silo`) gets 30 s to leave its cluster before the process ends.</summary>
+    public static readonly InvocationConfiguration Invocation = new() { ProcessTerminationTimeout = TimeSpan.FromSeconds(30) };
+
+    /// <summary>
+    /// The `lvmae` root command: every command of this assembly, and every hosted command (<see cref="HostedCommands"/>) as
+    /// <paramref name="hosted"/> implements it (lvmae-host), or else as a <see cref="ForwardedCommand"/>.
+    /// </summary>
+    public static RootCommand Root(IReadOnlyList<ICliCommand>? hosted = null)
     {
         CliConsole.Prepare();
-        var root = new RootCommand("lvmae: long-video representations at corpus scale (LV-MAE) on an Orleans cluster");
-        foreach (var command in Discover()) root.Add(command.Build());
+        var root = new RootCommand("lvmae: long-video representations at corpus scale (LV-MAE) on an Orleans cluster") { HelpName = "lvmae" };
+        var implemented = (hosted ?? []).Select(c => c.Build()).ToDictionary(c => c.Name, StringComparer.Ordinal);
+        if (implemented.Keys.FirstOrDefault(name => HostedCommands.All.All(h => h.Name != name)) is { } stray)
+            throw new InvalidOperationException($"'{stray}' is implemented by the host but not listed in {nameof(HostedCommands)}.{nameof(HostedCommands.All)}");
+        var commands = Discover(typeof(CliCommands).Assembly).Select(c => c.Build())
+            .Concat(HostedCommands.All.Select(h => implemented.GetValueOrDefault(h.Name) ?? new ForwardedCommand(h)));
+        foreach (var command in commands.OrderBy(c => c.Name, StringComparer.Ordinal)) root.Add(command);
         return root;
     }
 
-    public static IReadOnlyList<ICliCommand> Discover() =>
-        typeof(CliCommands).Assembly.GetTypes()
+    /// <summary>The commands <paramref name="assembly"/> implements (each one class implementing <see cref="ICliCommand"/>).</summary>
+    public static IReadOnlyList<ICliCommand> Discover(System.Reflection.Assembly assembly) =>
+        assembly.GetTypes()
             .Where(t => typeof(ICliCommand).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false })
             .Select(t => (ICliCommand)Activator.CreateInstance(t)!)
             .OrderBy(c => c.GetType().Name, StringComparer.Ordinal)
             .ToList();
+
+    /// <summary>`lvmae ARGS`: a hosted command goes to lvmae-host as typed (its help and usage errors too); the others run here.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var parse = Root().Parse(args);
+        if (parse.CommandResult.Command is ForwardedCommand forwarded) return await HostProcess.RunAsync(forwarded.Name, args);
+        return await parse.InvokeAsync(Invocation);
+    }
 }
 
 /// <summary>Exit codes shared by all commands.</summary>
@@ -50,12 +70,12 @@ public static class Cli
         Converters = { new JsonStringEnumConverter() },
     };
 
-    public static LvMaeSiloSettings Settings() => LvMaeSiloSettings.Load(LvMaeSiloSettings.BuildConfiguration());
+    public static LvMaeClientSettings Settings() => LvMaeClientSettings.Load(LvMaeClientSettings.BuildConfiguration());
 
-    public static BlobStore Blobs(LvMaeSiloSettings settings) => new(settings.Storage.ConnectionString, settings.Storage.Container);
+    public static BlobStore Blobs(LvMaeClientSettings settings) => new(settings.Storage.ConnectionString, settings.Storage.Container);
 
     /// <summary>Runs <paramref name="body"/> with a connected client; turns the usual failures into one clear line and an exit code.</summary>
-    public static async Task<int> WithClientAsync(Func<LvMaeSiloSettings, LvMaeClient, Task<int>> body)
+    public static async Task<int> WithClientAsync(Func<LvMaeClientSettings, LvMaeClient, Task<int>> body)
     {
         try
         {

@@ -1,4 +1,4 @@
-using LvMae.Grains.Ingestion;
+using LvMae.Client;
 
 namespace LvMae.Cli;
 

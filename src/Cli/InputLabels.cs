@@ -1,5 +1,4 @@
 using LvMae.Formats;
-using LvMae.Media;
 
 namespace LvMae.Cli;
 

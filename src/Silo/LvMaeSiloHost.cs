@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Serialization;
+using LvMae.Client;
 using LvMae.Grains;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;

@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Reflection;
+using LvMae.Client;
 using Microsoft.Extensions.Configuration;
 
 namespace LvMae.Silo;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using LvMae.Cli;
+using LvMae.Client;
 using LvMae.Formats;
 using LvMae.Silo;
 using LvMae.Testing;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using LvMae.Cli;
+using LvMae.Client;
 using LvMae.Silo;
 using LvMae.Testing;
 

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json;
+using LvMae.Client;
 using LvMae.Contracts;
 using LvMae.Formats;
-using LvMae.Grains.Ingestion;
 using LvMae.Silo;
 using LvMae.Storage;
 using LvMae.Testing;

@@ -1,6 +1,6 @@
+using LvMae.Client;
 using LvMae.Contracts;
 using LvMae.Grains;
-using LvMae.Grains.Ingestion;
 using LvMae.Storage;
 using LvMae.Testing;
 using Microsoft.Extensions.DependencyInjection;

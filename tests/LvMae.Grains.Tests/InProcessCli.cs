@@ -1,11 +1,12 @@
-using LvMae.Cli;
+using LvMae.Cli.Hosted;
 using LvMae.Silo;
 using Spectre.Console;
 
 namespace LvMae.Grains.Tests;
 
 /// <summary>Runs `lvmae` commands in this process against a real silo: configuration through LVMAE__ environment
-/// variables (as ./lvmae gets it), output captured from both Console and Spectre's console, one command at a time.</summary>
+/// variables (as ./lvmae gets it), output captured from both Console and Spectre's console, one command at a time. The
+/// root is lvmae-host's (every command, the hosted ones included, in this process).</summary>
 internal static class InProcessCli
 {
     private static readonly SemaphoreSlim ConsoleLock = new(1, 1);
@@ -21,7 +22,7 @@ internal static class InProcessCli
             Console.SetOut(writer);
             // Spectre's console (errors, tables) keeps the writer it was created with: point it at the capture too.
             AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer) });
-            var code = await CliCommands.Root().Parse(args).InvokeAsync();
+            var code = await HostCommands.Root().Parse(args).InvokeAsync();
             return (code, writer.ToString());
         }
         finally

@@ -1,3 +1,4 @@
+using LvMae.Client;
 using LvMae.Testing;
 using System.Net;
 using System.Net.Sockets;

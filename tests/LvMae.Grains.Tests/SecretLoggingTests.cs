@@ -1,6 +1,6 @@
 using System.Net;
+using LvMae.Client;
 using LvMae.Contracts;
-using LvMae.Grains.Ingestion;
 using LvMae.Silo;
 using LvMae.Storage;
 using LvMae.Testing;

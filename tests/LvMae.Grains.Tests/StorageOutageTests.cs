@@ -1,3 +1,4 @@
+using LvMae.Client;
 using LvMae.Contracts;
 
 namespace LvMae.Grains.Tests;
@@ -54,7 +55,7 @@ public sealed class StorageOutageTests(GrainsClusterFixture fixture)
     public async Task A_failure_that_cannot_be_saved_during_an_outage_reaches_storage_and_the_index_when_it_ends()
     {
         var corrupt = fixture.CorruptFile();
-        var (id, _) = await Grains.Ingestion.VideoIngestor.ContentIdAsync(corrupt);
+        var (id, _) = await VideoIngestor.ContentIdAsync(corrupt);
         var gate = FlakyMediaWork.Gates[id] = new FlakyMediaWork.Gate();
         await fixture.Ingestor.IngestFileAsync(corrupt, "builtin", ["unsaved-failure"]);
         await gate.Reached.Task.WaitAsync(Timeout); // its probe is about to run

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using LvMae.Cli;
+using LvMae.Client;
 using LvMae.Contracts;
 using LvMae.Formats;
 using LvMae.Silo;

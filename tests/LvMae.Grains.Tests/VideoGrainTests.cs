@@ -1,3 +1,4 @@
+using LvMae.Client;
 using LvMae.Contracts;
 using LvMae.Formats;
 using LvMae.Grains;
@@ -18,7 +19,7 @@ public sealed class VideoGrainTests(GrainsClusterFixture fixture)
             good.Add((await fixture.NewVideoAsync(seconds, source), seconds));
         var corrupt = fixture.CorruptFile();
 
-        var results = new List<Grains.Ingestion.IngestResult>();
+        var results = new List<IngestResult>();
         foreach (var (path, _) in good)
             results.Add(await fixture.Ingestor.IngestFileAsync(path, "builtin", ["good", "corpus-a"]));
         var bad = await fixture.Ingestor.IngestFileAsync(corrupt, "builtin", ["corpus-a"]);
@@ -151,11 +152,11 @@ public sealed class VideoGrainTests(GrainsClusterFixture fixture)
     {
         // Two transient failures: the third attempt succeeds.
         var flaky = await fixture.NewVideoAsync(6, "testsrc2");
-        var (flakyId, _) = await Grains.Ingestion.VideoIngestor.ContentIdAsync(flaky);
+        var (flakyId, _) = await VideoIngestor.ContentIdAsync(flaky);
         FlakyMediaWork.Failures[flakyId] = 2;
         // More transient failures than attempts: Failed (not permanent), then Retry succeeds.
         var broken = await fixture.NewVideoAsync(6, "smptebars");
-        var (brokenId, _) = await Grains.Ingestion.VideoIngestor.ContentIdAsync(broken);
+        var (brokenId, _) = await VideoIngestor.ContentIdAsync(broken);
         FlakyMediaWork.Failures[brokenId] = GrainsClusterFixture.MaxAttempts;
 
         await fixture.Ingestor.IngestFileAsync(flaky, "builtin", ["flaky"]);

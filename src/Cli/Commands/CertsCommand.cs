@@ -1,5 +1,5 @@
 using System.CommandLine;
-using LvMae.Silo;
+using LvMae.Client;
 using Spectre.Console;
 
 namespace LvMae.Cli.Commands;

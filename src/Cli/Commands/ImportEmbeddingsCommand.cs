@@ -1,5 +1,5 @@
 using System.CommandLine;
-using LvMae.Grains.Ingestion;
+using LvMae.Client;
 using LvMae.Storage;
 
 namespace LvMae.Cli.Commands;

@@ -1,7 +1,7 @@
 using Polly;
 using System.CommandLine;
+using LvMae.Client;
 using LvMae.Contracts;
-using LvMae.Grains.Ingestion;
 using LvMae.Storage;
 using Spectre.Console;
 

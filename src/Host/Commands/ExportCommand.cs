@@ -4,7 +4,7 @@ using LvMae.Model.Training;
 using LvMae.Storage;
 using Spectre.Console;
 
-namespace LvMae.Cli.Commands;
+namespace LvMae.Cli.Hosted.Commands;
 
 /// <summary>
 /// `lvmae export --run R [--out DIR]`: one long-video embedding per video ([CLS] and mean-pooled .npy + index.csv) to blob,
@@ -19,7 +19,7 @@ public sealed class ExportCommand : ICliCommand
         var run = new Option<string>("--run") { Description = "Run name", Required = true };
         var output = new Option<string?>("--out") { Description = "Also copy the export files to this local folder" };
         var weights = new Option<string?>("--weights") { Description = "Write the latest checkpoint's model weights to this .safetensors file instead (reference parameter names)" };
-        var command = new Command("export", "Export long-video embeddings (or the model weights) from a run's latest checkpoint") { run, output, weights };
+        var command = new Command(HostedCommands.Export.Name, HostedCommands.Export.Description) { run, output, weights };
         command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
         {
             var name = parse.GetValue(run)!;

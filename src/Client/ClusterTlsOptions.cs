@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace LvMae.Silo;
+namespace LvMae.Client;
 
 /// <summary>
 /// Mutual TLS on the silo-to-silo and client-to-gateway ports (section LvMae:Tls). Every silo and client presents a

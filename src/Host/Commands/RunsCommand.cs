@@ -1,12 +1,12 @@
 using System.CommandLine;
 using System.Globalization;
+using LvMae.Client;
 using LvMae.Contracts;
 using LvMae.Grains.Training;
-using LvMae.Silo;
 using LvMae.Storage;
 using Spectre.Console;
 
-namespace LvMae.Cli.Commands;
+namespace LvMae.Cli.Hosted.Commands;
 
 /// <summary>
 /// `lvmae runs [--json]`: every training run with its config, effective learning rate and schedule.
@@ -19,7 +19,7 @@ public sealed class RunsCommand : ICliCommand
     public Command Build()
     {
         var json = new Option<bool>("--json") { Description = "JSON output" };
-        var command = new Command("runs", "List training runs; show, stop, resume or delete one") { json, Show(), Stop(), Resume(), Delete() };
+        var command = new Command(HostedCommands.Runs.Name, HostedCommands.Runs.Description) { json, Show(), Stop(), Resume(), Delete() };
         command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
         {
             var runs = await client.Grains.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).List();
@@ -103,7 +103,7 @@ public sealed class RunsCommand : ICliCommand
     }
 
     /// <summary>A usage error for a malformed name, "no run" (exit 1) for an unknown one, else the body.</summary>
-    private static Task<int> WithRunAsync(string name, Func<LvMaeSiloSettings, ITrainingRunGrain, TrainingProgress, Task<int>> body) =>
+    private static Task<int> WithRunAsync(string name, Func<LvMaeClientSettings, ITrainingRunGrain, TrainingProgress, Task<int>> body) =>
         Cli.WithClientAsync(async (settings, client) =>
         {
             if (!BlobLayout.IsValidId(name)) { Cli.Error($"malformed run name '{name}'"); return ExitCodes.Usage; }

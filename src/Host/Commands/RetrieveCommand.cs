@@ -8,7 +8,7 @@ using LvMae.Model.Training;
 using LvMae.Storage;
 using Spectre.Console;
 
-namespace LvMae.Cli.Commands;
+namespace LvMae.Cli.Hosted.Commands;
 
 /// <summary>
 /// `lvmae retrieve --run R --video ID --captions FILE`: the paper's interpretability check on one video with the run's latest
@@ -25,7 +25,7 @@ public sealed class RetrieveCommand : ICliCommand
         var captions = new Option<string>("--captions") { Description = "Caption embeddings .npy [C, d] (captions in the sibling .txt)", Required = true };
         var top = new Option<int>("--top") { Description = "Captions per segment", DefaultValueFactory = _ => 3 };
         var seed = new Option<int>("--seed") { Description = "Mask seed", DefaultValueFactory = _ => 0 };
-        var command = new Command("retrieve", "Nearest captions of masked segments: original vs reconstruction") { run, video, captions, top, seed };
+        var command = new Command(HostedCommands.Retrieve.Name, HostedCommands.Retrieve.Description) { run, video, captions, top, seed };
         command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
         {
             var name = parse.GetValue(run)!;

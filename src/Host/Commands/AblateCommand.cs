@@ -8,7 +8,7 @@ using LvMae.Pipeline;
 using LvMae.Pipeline.Ablation;
 using Spectre.Console;
 
-namespace LvMae.Cli.Commands;
+namespace LvMae.Cli.Hosted.Commands;
 
 /// <summary>
 /// `lvmae ablate`: LVMAE's ablation at the embedding level (masking x target x decoder budget, and the
@@ -37,7 +37,7 @@ public sealed class AblateCommand : ICliCommand
         var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: libtorch's)" };
         var contexts = new Option<string>("--contexts") { Description = "Max-tokens sweep, comma-separated (full decoder vs 15% adaptive at each)", DefaultValueFactory = _ => "256,512,1024" };
         var json = new Option<bool>("--json") { Description = "Print the rows as JSON" };
-        var command = new Command("ablate", "Train and probe masking x target x decoder-budget configurations on the same embeddings; print the table")
+        var command = new Command(HostedCommands.Ablate.Name, HostedCommands.Ablate.Description)
             { embeddings, labels, labelColumn, synthetic, full, preset, steps, lr, probeSeeds, probeEpochs, batch, seed, device, threads, contexts, json };
         command.SetAction(parse =>
         {

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using LvMae.Silo;
 
-namespace LvMae.Cli.Commands;
+namespace LvMae.Cli.Hosted.Commands;
 
 /// <summary>
 /// `lvmae silo [--LvMae:Section:Key=value ...]`: one silo in the foreground, what each machine of a cluster runs. Hosted
@@ -11,10 +11,8 @@ public sealed class SiloCommand : ICliCommand
 {
     public Command Build()
     {
-        var settings = new Argument<string[]>("settings") { Description = "--LvMae:Section:Key=value ... (e.g. --LvMae:Clustering:GatewayPort=30001)", Arity = ArgumentArity.ZeroOrMore };
-        var command = new Command("silo",
-            "Run one silo in the foreground (a machine of a cluster), configured by appsettings.json, LVMAE__Section__Key environment " +
-            "variables and --LvMae:Section:Key=value arguments; prints where it listens; Ctrl+C or SIGTERM stops it. Exit code 2: bad configuration, every problem listed")
+        var settings = new Argument<string[]>(HostedCommands.Silo.Arguments!) { Description = "--LvMae:Section:Key=value ... (e.g. --LvMae:Clustering:GatewayPort=30001)", Arity = ArgumentArity.ZeroOrMore };
+        var command = new Command(HostedCommands.Silo.Name, HostedCommands.Silo.Description)
         {
             settings,
         };

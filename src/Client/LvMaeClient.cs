@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using RedisConfiguration = StackExchange.Redis.ConfigurationOptions;
 
-namespace LvMae.Silo;
+namespace LvMae.Client;
 
 /// <summary>No silo answered at the configured gateway(s).</summary>
 public sealed class SiloUnreachableException(string message, Exception? inner = null) : Exception(message, inner);
@@ -21,7 +21,7 @@ public sealed class LvMaeClient : IAsyncDisposable
     public IGrainFactory Grains => Cluster;
 
     /// <summary>Connects, or throws <see cref="SiloUnreachableException"/> with a message saying where it looked and how to start a silo.</summary>
-    public static Task<LvMaeClient> ConnectAsync(LvMaeSiloSettings settings, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+    public static Task<LvMaeClient> ConnectAsync(LvMaeClientSettings settings, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
         ConnectAsync(settings.Clustering, settings.Tls, timeout, cancellationToken, settings.Storage.ConnectionString);
 
     public static Task<LvMaeClient> ConnectAsync(ClusteringOptions clustering, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>

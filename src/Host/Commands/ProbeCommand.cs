@@ -2,7 +2,7 @@ using System.CommandLine;
 using LvMae.Contracts;
 using LvMae.Storage;
 
-namespace LvMae.Cli.Commands;
+namespace LvMae.Cli.Hosted.Commands;
 
 /// <summary>`lvmae probe --run R --task COLUMN [--kind linear|attentive|regression]`: probes the run's latest checkpoint on one label column.</summary>
 public sealed class ProbeCommand : ICliCommand
@@ -12,7 +12,7 @@ public sealed class ProbeCommand : ICliCommand
         var run = new Option<string>("--run") { Description = "Run name", Required = true };
         var task = new Option<string>("--task") { Description = "Label column to probe (column=value labels, or --label-columns names)", Required = true };
         var kind = new Option<string?>("--kind") { Description = "linear | attentive | regression (default: linear and attentive)" };
-        var command = new Command("probe", "Probe a run's latest checkpoint on one label column, next to the raw-embedding baseline") { run, task, kind };
+        var command = new Command(HostedCommands.Probe.Name, HostedCommands.Probe.Description) { run, task, kind };
         command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
         {
             var name = parse.GetValue(run)!;

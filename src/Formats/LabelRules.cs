@@ -1,4 +1,4 @@
-namespace LvMae.Media;
+namespace LvMae.Formats;
 
 /// <summary>
 /// What a label may be: labels travel into grain state, the corpus index and every status table, so a label that is

@@ -2,7 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace LvMae.Silo;
+namespace LvMae.Client;
 
 /// <summary>The files of a lab certificate set: the CA's certificate and key, and one node certificate (PFX).</summary>
 public sealed record LabCertificateFiles(string CaCertificate, string CaKey, string NodeCertificate, bool CaCreated);

@@ -3,7 +3,7 @@ using LvMae.Corpus;
 using LvMae.Demo;
 using Spectre.Console;
 
-namespace LvMae.Cli.Commands;
+namespace LvMae.Cli.Hosted.Commands;
 
 /// <summary>`lvmae demo [--quick]`: the main job end to end on this machine (a thin shell over <see cref="DemoRunner"/>).</summary>
 public sealed class DemoCommand : ICliCommand
@@ -21,7 +21,7 @@ public sealed class DemoCommand : ICliCommand
         var maskRatio = new Option<double?>("--mask-ratio") { Description = "Masking ratio (default: random 0.4, semantic 0.5)" };
         var probeEpochs = new Option<int?>("--probe-epochs") { Description = "Epochs of every probe (default: the paper's 30 linear / 20 attentive)" };
         var jobs = new Option<int?>("--jobs") { Description = "Concurrent ffmpeg/encoder jobs in the demo's silo (default: half the cores)" };
-        var command = new Command("demo", "The main job: synthetic long-video corpus -> Azurite + local silo ingestion -> LV-MAE pre-training -> probes vs raw embeddings -> report")
+        var command = new Command(HostedCommands.Demo.Name, HostedCommands.Demo.Description)
         {
             quick, workDir, encoder, steps, preset, maskings, lr, probeSeeds, maskRatio, probeEpochs, jobs,
         };

@@ -3,7 +3,7 @@ using LvMae.Contracts;
 using LvMae.Storage;
 using Microsoft.Extensions.FileSystemGlobbing;
 
-namespace LvMae.Grains.Ingestion;
+namespace LvMae.Client;
 
 /// <summary>The outcome of ingesting one file.</summary>
 public sealed record IngestResult(string Path, string VideoId, bool Uploaded, VideoStatus Status);

@@ -2,7 +2,7 @@ using System.CommandLine;
 using LvMae.Corpus;
 using Spectre.Console;
 
-namespace LvMae.Cli.Commands;
+namespace LvMae.Cli.Hosted.Commands;
 
 /// <summary>
 /// `lvmae synth-embeddings --out DIR [--videos N] [--classes N] [--dim D] [--seed S]`: writes an order-only benchmark of
@@ -19,7 +19,7 @@ public sealed class SynthEmbeddingsCommand : ICliCommand
         var steps = new Option<int>("--steps") { Description = "Steps per cycle: a prime above --classes", DefaultValueFactory = _ => new OrderBenchmarkSpec().Steps };
         var dim = new Option<int>("--dim") { Description = "Embedding width", DefaultValueFactory = _ => new OrderBenchmarkSpec().Dimension };
         var seed = new Option<long>("--seed") { Description = "Seed (same seed, same files)", DefaultValueFactory = _ => new OrderBenchmarkSpec().Seed };
-        var command = new Command("synth-embeddings", "Write an order-only benchmark of precomputed segment embeddings (+ labels.csv with a split column)")
+        var command = new Command(HostedCommands.SynthEmbeddings.Name, HostedCommands.SynthEmbeddings.Description)
             { output, videos, classes, steps, dim, seed };
         command.SetAction(parse =>
         {

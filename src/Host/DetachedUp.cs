@@ -1,8 +1,9 @@
 using System.Diagnostics;
+using LvMae.Client;
 using LvMae.Silo;
 using Spectre.Console;
 
-namespace LvMae.Cli;
+namespace LvMae.Cli.Hosted;
 
 /// <summary>
 /// `lvmae up --detach`: starts `lvmae up` as a background process of its own session (it outlives this shell), its
@@ -16,7 +17,7 @@ public static class DetachedUp
     {
         Directory.CreateDirectory(state.Directory);
         var log = state.LogPath;
-        using var child = Process.Start(BackgroundStart(log, [.. CliInvocation(), "up", .. upArguments, "--detached-log", log]))
+        using var child = Process.Start(BackgroundStart(log, [.. HostInvocation(), "up", .. upArguments, "--detached-log", log]))
             ?? throw new InvalidOperationException("could not start the background `lvmae up`");
 
         var deadline = DateTime.UtcNow + StartTimeout;
@@ -63,14 +64,11 @@ public static class DetachedUp
         return ExitCodes.Ok;
     }
 
-    /// <summary>How to start this CLI again: its own executable (the apphost beside lvmae.dll), else `dotnet lvmae.dll`.</summary>
-    private static string[] CliInvocation()
+    /// <summary>How to start this program (lvmae-host) again.</summary>
+    private static string[] HostInvocation()
     {
-        var assembly = typeof(DetachedUp).Assembly.Location;
-        var host = Environment.ProcessPath ?? "dotnet";
-        var isDotnet = Path.GetFileNameWithoutExtension(host) == "dotnet";
-        if (!isDotnet && Path.GetDirectoryName(host) == Path.GetDirectoryName(assembly)) return [host];
-        return [isDotnet ? host : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", assembly];
+        var start = DotnetProcess.StartInfo(typeof(DetachedUp).Assembly.Location, []);
+        return [start.FileName, .. start.ArgumentList];
     }
 
     // sh redirects the output to the log and execs setsid, which puts the process in a session of its own (no terminal:

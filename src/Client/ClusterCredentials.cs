@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace LvMae.Silo;
+namespace LvMae.Client;
 
 /// <summary>
 /// This node's certificate and the cluster CA it trusts, loaded from <see cref="ClusterTlsOptions"/>. Peers are trusted

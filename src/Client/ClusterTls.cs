@@ -1,6 +1,6 @@
 using Orleans.Connections.Security;
 
-namespace LvMae.Silo;
+namespace LvMae.Client;
 
 /// <summary>
 /// Mutual TLS (Microsoft.Orleans.Connections.Security) on a silo (silo-to-silo and gateway ports) or a client, from

@@ -1,10 +1,11 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Net.Sockets;
+using LvMae.Client;
 using LvMae.Silo;
 using Spectre.Console;
 
-namespace LvMae.Cli.Commands;
+namespace LvMae.Cli.Hosted.Commands;
 
 /// <summary>
 /// `lvmae up [--detach]`: Azurite (blob storage) + one local silo with the HTTP API and dashboard; in the foreground until
@@ -20,14 +21,14 @@ public sealed class UpCommand : ICliCommand
         var jobs = new Option<int?>("--jobs") { Description = "Concurrent ffmpeg/encoder jobs in this silo" };
         var detach = new Option<bool>("--detach", "-d") { Description = "Run in the background (log in .lvmae/up.log); returns once the silo answers. `lvmae down` stops it" };
         var detachedLog = new Option<string?>("--detached-log") { Hidden = true }; // set by --detach for the background process
-        var command = new Command("up", "Start Azurite and a local silo (HTTP API + dashboard on 127.0.0.1); Ctrl+C stops both, or --detach and `lvmae down`")
+        var command = new Command(HostedCommands.Up.Name, HostedCommands.Up.Description)
         {
             blobPort, data, noAzurite, jobs, detach, detachedLog,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             LvMaeSiloSettings settings;
-            try { settings = Cli.Settings(); }
+            try { settings = HostCommands.SiloSettings(); }
             catch (LvMaeConfigurationException e) { Cli.Error(e.Message); return ExitCodes.Usage; }
             if (parse.GetValue(jobs) is { } j) settings.Processing.MaxConcurrentJobs = j;
             if (settings.Problems() is { Count: > 0 } problems) { Cli.Error(new LvMaeConfigurationException(problems).Message); return ExitCodes.Usage; }

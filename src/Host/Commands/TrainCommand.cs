@@ -5,7 +5,7 @@ using LvMae.Model.Training;
 using LvMae.Storage;
 using Spectre.Console;
 
-namespace LvMae.Cli.Commands;
+namespace LvMae.Cli.Hosted.Commands;
 
 /// <summary>
 /// `lvmae train --run R [--preset tiny|small|base|paper] [--masking ...] [--ratio X] [--decoder all|random|adaptive]
@@ -46,7 +46,7 @@ public sealed class TrainCommand : ICliCommand
         var device = new Option<string>("--device") { Description = "auto | cpu | cuda[:N]", DefaultValueFactory = _ => "auto" };
         var resume = new Option<bool>("--resume") { Description = "Continue the existing run of this name as it is (its own config), whatever these options say" };
         var wait = new Option<bool>("--wait") { Description = "Print progress until the run ends" };
-        var command = new Command("train", "Start a training run (LV-MAE on the embedded corpus) or reattach to one")
+        var command = new Command(HostedCommands.Train.Name, HostedCommands.Train.Description)
         {
             run, preset, masking, ratio, decoder, decoderBudget, targets, fsqLevels, steps, epochs, lr, warmup, maxTokens, window, probeEpochs, probeSeeds,
             threads, encoder, probeEvery, checkpointEvery, batch, seed, labelColumns, regressionColumns, heldOut, device, resume, wait,
