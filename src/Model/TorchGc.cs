@@ -57,6 +57,9 @@ public static class TorchGc
     /// <summary>Parks ended early because a guarded thread waited for the finalizers (see <see cref="TorchGc"/>).</summary>
     public static long EarlyReleases => Interlocked.Read(ref FinalizerPark.EarlyReleases);
 
+    /// <summary>Tests: a collection while each park's sentinel is still referenced (promoting it out of gen 0).</summary>
+    internal static bool PromoteSentinels { get; set; }
+
     /// <summary>Runs <paramref name="body"/> (libtorch calls) so that no finalizer runs meanwhile.</summary>
     public static T Guard<T>(Func<T> body) => Mechanism switch
     {
@@ -162,8 +165,11 @@ public static class TorchGc
                 var sentinel = Sentinel.Create(this);
                 GC.Collect(0, GCCollectionMode.Forced, blocking: true);
                 Interlocked.Increment(ref Parks);
+                // Still reachable after 100 ms: a collection on another thread promoted it out of gen 0 while Create held it,
+                // or a debugger keeps it: collect every generation. The check must not leave the sentinel in a slot of this
+                // frame (TryGetTarget(out _) here did, and kept it alive forever: a deadlock seen with two training runs).
                 while (!Parked.Wait(TimeSpan.FromMilliseconds(100)))
-                    if (sentinel.TryGetTarget(out _)) GC.Collect(); // still reachable (a debugger, an unusual JIT): collect harder
+                    if (Sentinel.IsAlive(sentinel)) GC.Collect();
             }
 
             /// <summary>Runs on the finalizer thread, inside the sentinel's finalizer, until the park ends.</summary>
@@ -201,7 +207,16 @@ public static class TorchGc
 
             /// <summary>A sentinel nothing references (not inlined, so no stack slot keeps it); a weak handle to watch it.</summary>
             [MethodImpl(MethodImplOptions.NoInlining)]
-            public static WeakReference<Sentinel> Create(Park park) => new(new Sentinel(park));
+            public static WeakReference<Sentinel> Create(Park park)
+            {
+                var sentinel = new Sentinel(park);
+                if (PromoteSentinels) GC.Collect(0);   // tests: what another thread's collection can do at this moment
+                return new(sentinel);
+            }
+
+            /// <summary>Whether the sentinel is still reachable, without handing it to the caller's frame.</summary>
+            [MethodImpl(MethodImplOptions.NoInlining)]
+            public static bool IsAlive(WeakReference<Sentinel> sentinel) => sentinel.TryGetTarget(out _);
 
             ~Sentinel() => _park.Hold();
         }

@@ -137,4 +137,26 @@ public class TorchGcTests
         Assert.False(FinalizerRanInside(TorchGc.Guard, after));
         Assert.True(after.Wait(Liveness));
     }
+
+    [Fact]
+    public void A_park_whose_sentinel_was_promoted_out_of_gen_0_still_parks_the_finalizer_thread()
+    {
+        // Two training runs in one silo deadlocked: another thread's collection promoted a park's sentinel before the
+        // park's own gen-0 collection, and the park's liveness check then kept the sentinel reachable forever.
+        using var finalized = new ManualResetEventSlim();
+        bool? ranInside = null;
+        Thread.Sleep(TorchGc.Linger * 3);   // a park an earlier test left lingering ends: this call must start its own
+        var parks = TorchGc.Parks;
+        TorchGc.PromoteSentinels = true;
+        try
+        {
+            var call = new Thread(() => ranInside = FinalizerRanInside(TorchGc.Guard, finalized));
+            call.Start();
+            Assert.True(call.Join(Liveness), "the guarded call never returned (its park never started)");
+        }
+        finally { TorchGc.PromoteSentinels = false; }
+        Assert.Equal(parks + 1, TorchGc.Parks);
+        Assert.False(ranInside);
+        Assert.True(finalized.Wait(Liveness));
+    }
 }
