@@ -46,7 +46,6 @@ public sealed class BadInputBench : IBenchSuite
             await using var cluster = await ChaosCluster.StartAsync(azurite, name, work, silos: 1, new Dictionary<string, string> { ["Api__ApiKey"] = Key });
             var silo = cluster.Silos[0];
             using var http = new HttpClient { BaseAddress = silo.Api, Timeout = TimeSpan.FromSeconds(60) };
-            http.DefaultRequestHeaders.Add("X-Api-Key", Key);
             var peakReset = ProcessStats.TryResetPeak(silo.Pid);
 
             var results = new List<Result>();
@@ -64,7 +63,7 @@ public sealed class BadInputBench : IBenchSuite
             var embedded = 0;
             foreach (var id in goodIds.Values)
             {
-                using var response = await http.GetAsync($"videos/{id}");
+                using var response = await SendAsync(http, $"videos/{id}");
                 if (response.IsSuccessStatusCode && (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("stage").GetString() == "Embedded") embedded++;
             }
             var verify = await cluster.CliAsync("verify");
@@ -113,10 +112,7 @@ public sealed class BadInputBench : IBenchSuite
 
     private static async Task<(string State, string Error, bool Named)> GetAsync(BadInput input, HttpClient http)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, input.Args[0]);
-        if (input.Key != ApiKey.Right) request.Headers.Remove("X-Api-Key");
-        if (input.Key == ApiKey.Wrong) request.Headers.Add("X-Api-Key", "not-the-key");
-        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseContentRead);
+        using var response = await SendAsync(http, input.Args[0], input.Key);
         var body = await response.Content.ReadAsStringAsync();
         var error = "";
         if (!response.IsSuccessStatusCode)
@@ -127,13 +123,21 @@ public sealed class BadInputBench : IBenchSuite
             response.StatusCode == HttpStatusCode.OK ? $"{body.Length} bytes" : error, named);
     }
 
+    private static async Task<HttpResponseMessage> SendAsync(HttpClient http, string path, ApiKey key = ApiKey.Right)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        if (key != ApiKey.None) request.Headers.Add("X-Api-Key", key == ApiKey.Right ? Key : "not-the-key");
+        return await http.SendAsync(request, HttpCompletionOption.ResponseContentRead);
+    }
+
     /// <summary>Until the silo runs and queues no media job (bounded: a stuck job shows as a failed input, not a hung bench).</summary>
     private static async Task WaitIdleAsync(HttpClient http)
     {
         var deadline = DateTime.UtcNow.AddMinutes(5);
         while (DateTime.UtcNow < deadline)
         {
-            var jobs = await http.GetFromJsonAsync<JsonElement>("silo/jobs");
+            using var response = await SendAsync(http, "silo/jobs");
+            var jobs = await response.EnsureSuccessStatusCode().Content.ReadFromJsonAsync<JsonElement>();
             if (jobs.GetProperty("running").GetInt32() == 0 && jobs.GetProperty("waiting").GetInt32() == 0) return;
             await Task.Delay(200);
         }

@@ -137,7 +137,7 @@ public static class BadInputCorpus
             Import(".npy: 3-d array", N("three-d.npy"), Refused),
             Import($".npy: {bigRows * 256 * 4 >> 20} MiB with a NaN in its last row", N($"nan-at-end-{bigRows * 256 * 4 >> 20}MiB.npy"), Refused),
             Import($"large import ({bigRows * 256 * 4 >> 20} MiB, valid)", N($"large-valid-{bigRows * 256 * 4 >> 20}MiB.npy"), Embedded),
-            Import(".npy: file name not a video id", N("日本 not an id.npy"), Refused),
+            Import("import named by no video id (its content id is used)", N("日本 not an id.npy"), Embedded),
         };
         inputs.AddRange(malformedInputs);
         inputs.AddRange(csvInputs);
