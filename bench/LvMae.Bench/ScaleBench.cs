@@ -60,11 +60,11 @@ public sealed class ScaleBench : IBenchSuite
             var idleB = await probe.IdleAsync(total);
 
             var check = await RunCliAsync(cliEnv, work, "index", "check");
-            var peakRssImports = ReadStatusKb(silo.Pid, "VmHWM") / 1024.0;
+            var peakRssImports = ProcessStats.PeakRssMiB(silo.Pid);
             var summary = await http.GetFromJsonAsync<JsonElement>("corpus/summary");
             var embedded = summary.GetProperty("byStage").TryGetProperty("Embedded", out var e) ? e.GetInt32() : 0;
             var peakRss = peakRssImports;
-            var rss = ReadStatusKb(silo.Pid, "VmRSS") / 1024.0;
+            var rss = ProcessStats.RssMiB(silo.Pid);
             await silo.DisposeAsync();
             silo = null;
             var real = await RealFilesAsync(azurite, work, context.Quick ? 100 : 1000);
@@ -153,7 +153,7 @@ public sealed class ScaleBench : IBenchSuite
                 ["Clustering__GatewayPort"] = silo.GatewayPort.ToString(CultureInfo.InvariantCulture),
                 ["Clustering__SiloPort"] = silo.SiloPort.ToString(CultureInfo.InvariantCulture),
             };
-            var cpu0 = ReadCpuSeconds(silo.Pid);
+            var cpu0 = ProcessStats.CpuSeconds(silo.Pid);
             var watch = Stopwatch.StartNew();
             var import = await RunCliAsync(cliEnv, work, "ingest", dir, "--encoder", "resnet18", "--no-wait");
             if (import.Code != 0) throw new InvalidOperationException($"ingest failed ({import.Code}): {Tail(import.Output, 20)}");
@@ -170,8 +170,8 @@ public sealed class ScaleBench : IBenchSuite
                 await Task.Delay(500);
             }
             var wall = watch.Elapsed.TotalSeconds;
-            runs.Add(new RealRun(setup, count, count * seconds, (int)summary.GetProperty("segments").GetInt64(), wall, ReadCpuSeconds(silo.Pid) - cpu0,
-                ReadStatusKb(silo.Pid, "VmHWM") / 1024.0, peakScratch));
+            runs.Add(new RealRun(setup, count, count * seconds, (int)summary.GetProperty("segments").GetInt64(), wall, ProcessStats.CpuSeconds(silo.Pid) - cpu0,
+                ProcessStats.PeakRssMiB(silo.Pid), peakScratch));
             Console.WriteLine($"scale: real files, {setup}: {wall:F0} s");
         }
 
@@ -185,16 +185,6 @@ public sealed class ScaleBench : IBenchSuite
         foreach (var r in runs)
             md.AppendLine($"| {r.Setup} | {r.WallSeconds:F0} | {r.SegmentsPerSecond:F2} | {r.CpuSecondsPerVideoHour:F0} | {r.PeakRssMiB:F0} | {r.PeakScratchBytes / 1024.0:F0} KiB | {r.SegmentsPerSecond / runs[0].SegmentsPerSecond:F2}x |");
         return md.ToString();
-    }
-
-    /// <summary>utime + stime + cutime + cstime of a process (its reaped children included), in seconds.</summary>
-    private static double ReadCpuSeconds(int pid)
-    {
-        var stat = File.ReadAllText($"/proc/{pid}/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        // After "pid (comm) ": state is field 3, so utime (14), stime (15), cutime (16), cstime (17) sit at 11..14 here.
-        var ticks = fields.Skip(11).Take(4).Sum(f => long.Parse(f, CultureInfo.InvariantCulture));
-        return ticks / 100.0; // USER_HZ
     }
 
     private sealed record Latency(double P50, double P99);
@@ -329,12 +319,4 @@ public sealed class ScaleBench : IBenchSuite
         new CliProcess(work, CliProcess.Settings(env)).RunRawAsync(TimeSpan.FromMinutes(60), args);
 
     private static string Tail(string text, int lines) => CliProcess.Tail(text, lines);
-
-    private static long ReadStatusKb(int pid, string field)
-    {
-        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-            if (line.StartsWith(field + ":", StringComparison.Ordinal))
-                return long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-        return 0;
-    }
 }

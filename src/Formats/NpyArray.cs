@@ -42,21 +42,25 @@ public sealed partial record NpyArray(string DType, long[] Shape, byte[] Data)
     /// <summary>The values as float32, converting from f2/f8/i8/i4/b1/u1 where needed.</summary>
     public float[] ToFloats()
     {
-        var n = checked((int)Count);
-        var result = new float[n];
-        var span = Data.AsSpan();
-        for (var i = 0; i < n; i++)
-            result[i] = DType switch
-            {
-                "<f4" => BinaryPrimitives.ReadSingleLittleEndian(span[(i * 4)..]),
-                "<f8" => (float)BinaryPrimitives.ReadDoubleLittleEndian(span[(i * 8)..]),
-                "<f2" => (float)BinaryPrimitives.ReadHalfLittleEndian(span[(i * 2)..]),
-                "<i8" => BinaryPrimitives.ReadInt64LittleEndian(span[(i * 8)..]),
-                "<i4" => BinaryPrimitives.ReadInt32LittleEndian(span[(i * 4)..]),
-                "|b1" or "|u1" => span[i],
-                _ => throw new NotSupportedException($".npy dtype '{DType}' is not supported"),
-            };
+        var result = new float[checked((int)Count)];
+        ReadFloats(DType, Data, result);
         return result;
+    }
+
+    /// <summary>Canonical (little-endian) elements of <paramref name="dtype"/> in <paramref name="bytes"/> as float32 into <paramref name="values"/>.</summary>
+    private static void ReadFloats(string dtype, ReadOnlySpan<byte> bytes, Span<float> values)
+    {
+        for (var i = 0; i < values.Length; i++)
+            values[i] = dtype switch
+            {
+                "<f4" => BinaryPrimitives.ReadSingleLittleEndian(bytes[(i * 4)..]),
+                "<f8" => (float)BinaryPrimitives.ReadDoubleLittleEndian(bytes[(i * 8)..]),
+                "<f2" => (float)BinaryPrimitives.ReadHalfLittleEndian(bytes[(i * 2)..]),
+                "<i8" => BinaryPrimitives.ReadInt64LittleEndian(bytes[(i * 8)..]),
+                "<i4" => BinaryPrimitives.ReadInt32LittleEndian(bytes[(i * 4)..]),
+                "|b1" or "|u1" => bytes[i],
+                _ => throw new NotSupportedException($".npy dtype '{dtype}' is not supported"),
+            };
     }
 
     /// <summary>The values as int64 (integer and boolean dtypes only).</summary>
@@ -110,14 +114,48 @@ public sealed partial record NpyArray(string DType, long[] Shape, byte[] Data)
     public static NpyArray Read(Stream stream, long maxDataBytes = DefaultMaxDataBytes)
     {
         var header = NpyHeader.Read(stream);
-        var bytes = header.DataBytes;
-        var what = $"{bytes} bytes for shape [{string.Join(", ", header.Shape)}] of '{header.Descr}'";
-        if (stream.CanSeek && stream.Length - stream.Position < bytes)
-            throw new InvalidDataException($"truncated .npy file: its header declares {what} but only {stream.Length - stream.Position} bytes follow it");
-        if (bytes > maxDataBytes)
-            throw new InvalidDataException($"its header declares {what}, more than the {maxDataBytes} bytes accepted");
-        var data = ReadBounded(stream, bytes, $"the .npy data ({what})");
+        CheckDataSize(header, stream.CanSeek ? stream.Length - stream.Position : null, maxDataBytes);
+        var data = ReadBounded(stream, header.DataBytes, $"the .npy data ({header.Declared})");
         return header.ToCanonical(data);
+    }
+
+    /// <summary>
+    /// Reads one array's header and hands its values to <paramref name="visit"/> as float32, a chunk at a time in file order
+    /// (the first axis fastest in a Fortran-order file) with the index of the chunk's first value: checks a file of any size
+    /// in constant memory. <paramref name="length"/> is the stream's whole length where known (a download's Content-Length);
+    /// the declared size is checked against it and <paramref name="maxDataBytes"/> as by <see cref="Read(Stream, long)"/>, and
+    /// <paramref name="accept"/> sees the header before any data is read (it throws to refuse it).
+    /// </summary>
+    public static NpyHeader ScanFloats(Stream stream, long? length, long maxDataBytes, Action<NpyHeader> accept, Action<ReadOnlySpan<float>, long> visit)
+    {
+        var header = NpyHeader.Read(stream);
+        CheckDataSize(header, length - header.DataOffset, maxDataBytes);
+        accept(header);
+        var (dtype, size) = (header.CanonicalDType, header.ItemBytes);
+        var bytes = new byte[Math.Max(size, (1 << 20) / size * size)];
+        var values = new float[bytes.Length / size];
+        long first = 0;
+        for (var left = header.DataBytes; left > 0;)
+        {
+            var chunk = bytes.AsSpan(0, (int)Math.Min(bytes.Length, left));
+            ReadExactly(stream, chunk, $"the .npy data ({header.Declared})");
+            if (header.Descr[0] == '>' && size > 1)
+                for (var i = 0; i < chunk.Length; i += size) chunk.Slice(i, size).Reverse();
+            var count = chunk.Length / size;
+            ReadFloats(dtype, chunk, values.AsSpan(0, count));
+            visit(values.AsSpan(0, count), first);
+            (first, left) = (first + count, left - chunk.Length);
+        }
+        return header;
+    }
+
+    /// <summary>A header that declares more data than <paramref name="available"/> (when known) or <paramref name="maxDataBytes"/> is refused before anything is allocated for it.</summary>
+    private static void CheckDataSize(NpyHeader header, long? available, long maxDataBytes)
+    {
+        if (available is { } there && there < header.DataBytes)
+            throw new InvalidDataException($"truncated .npy file: its header declares {header.Declared} but only {there} bytes follow it");
+        if (header.DataBytes > maxDataBytes)
+            throw new InvalidDataException($"its header declares {header.Declared}, more than the {maxDataBytes} bytes accepted");
     }
 
     /// <summary>
@@ -191,6 +229,9 @@ public sealed partial record NpyArray(string DType, long[] Shape, byte[] Data)
 
         /// <summary>The whole file's length: preamble, header and data.</summary>
         public long FileBytes => DataOffset + DataBytes;
+
+        /// <summary>What the header declares, as errors say it: "800 bytes for shape [10, 20] of '&lt;f4'".</summary>
+        public string Declared => $"{DataBytes} bytes for shape [{string.Join(", ", Shape)}] of '{Descr}'";
 
         public static NpyHeader Read(Stream stream)
         {

@@ -12,8 +12,8 @@ public interface IMediaWork
     /// <summary>Probes and plans again, then encodes (prefer the overload that takes the probe and the plan).</summary>
     /// <summary>Encodes <paramref name="plan"/> (from <see cref="Plan"/>) of a video already probed (<paramref name="info"/>): one probe per video.</summary>
     Task<EmbeddedVideo> EncodeAsync(string path, VideoInfo info, IReadOnlyList<SegmentSpan> plan, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken);
-    /// <summary>Validates a precomputed float32 [N, d] .npy held in memory (<paramref name="name"/> names it in errors).</summary>
-    (float[] Embeddings, int Count, int Dimension) ReadNpy(BlobContent content);
+    /// <summary>Validates a precomputed float32 [N, d] .npy as it is read from storage, in constant memory; its [count, dim] (<see cref="BlobReader.Name"/> names it in errors).</summary>
+    (int Count, int Dimension) ValidateNpy(BlobReader content);
 }
 
 /// <summary>
@@ -64,7 +64,7 @@ public sealed class MediaWork(ProcessingOptions options, EncoderOptions encoderO
         }
     }
 
-    public (float[] Embeddings, int Count, int Dimension) ReadNpy(BlobContent content) => EmbeddingImport.ReadNpy(content.Content, content.Name);
+    public (int Count, int Dimension) ValidateNpy(BlobReader content) => EmbeddingImport.ValidateNpy(content.Content, content.Length, content.Name);
 
     public void Dispose()
     {

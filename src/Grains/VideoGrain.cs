@@ -326,7 +326,8 @@ public sealed class VideoGrain(
     private async Task<(string Blob, int Count, int Dimension, string? Sha256)> ValidateImportAsync(CancellationToken ct)
     {
         var blob = S.SourceBlob!;
-        var content = await blobs.TryDownloadWithPropertiesAsync(blob, ct)
+        // Streamed, never held whole: a 256 MiB import (or one that lies) costs the silo one chunk of memory, not its size several times.
+        using var content = await blobs.TryOpenReadAsync(blob, ct)
             ?? throw new MediaException(blob, MediaErrorKind.FileNotFound, $"embeddings blob {blob} does not exist (upload it before registering)");
         var stored = content.Metadata.GetValueOrDefault("sha256");
         if (S.ContentHash is { } expected && stored != expected)
@@ -334,7 +335,7 @@ public sealed class VideoGrain(
                 $"{blob} holds other content (sha256 {stored?[..Math.Min(12, stored.Length)] ?? "none"}) than was registered ({expected[..Math.Min(12, expected.Length)]}): registered twice with different files?");
         try
         {
-            var (_, count, dimension) = media.ReadNpy(content);
+            var (count, dimension) = await Task.Run(() => media.ValidateNpy(content), ct); // blocking reads: off the grain's scheduler
             return (blob, count, dimension, stored);
         }
         catch (MediaException e)

@@ -38,12 +38,6 @@ internal static class ImportImpl
         }
     }
 
-    public static (float[] Embeddings, int Count, int Dimension) ReadNpy(ReadOnlyMemory<byte> content, string name)
-    {
-        using var stream = new MemoryStream(content.ToArray(), writable: false);
-        return ReadNpy(stream, name);
-    }
-
     private static (float[] Embeddings, int Count, int Dimension) ReadNpy(Stream stream, string path)
     {
         NpyArray array;
@@ -52,20 +46,57 @@ internal static class ImportImpl
         {
             throw new MediaException(path, MediaErrorKind.BadEmbeddings, e.Message, e);
         }
-        if (array.Shape.Length != 2)
-            throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"expected a 2-d float32 array [segments, dim], got shape [{string.Join(", ", array.Shape)}]");
-        if (!array.IsFloatingPoint)
-            throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"expected float32 values (or float16/float64), got dtype '{array.DType}'");
-        var (count, dim) = (array.Shape[0], array.Shape[1]);
+        var (count, dim) = CheckShape(array.Shape, array.DType, path);
+        var values = array.ToFloats();
+        CheckFinite(values, 0, fortran: false, count, dim, path);
+        return (values, count, dim);
+    }
+
+    /// <summary>
+    /// The checks of <see cref="ReadNpy(string)"/> on a .npy streamed from <paramref name="stream"/> (<paramref name="length"/>
+    /// bytes in all), in constant memory whatever its size (a silo validating an import): its shape, or the named problem.
+    /// </summary>
+    public static (int Count, int Dimension) ValidateNpy(Stream stream, long length, string name)
+    {
+        try
+        {
+            var (count, dim, fortran) = (0, 0, false);
+            NpyArray.ScanFloats(stream, length, MaxValues * 8,
+                header => ((count, dim), fortran) = (CheckShape(header.Shape, header.CanonicalDType, name), header.FortranOrder),
+                (values, first) => CheckFinite(values, first, fortran, count, dim, name));
+            return (count, dim);
+        }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or OverflowException)
+        {
+            throw new MediaException(name, MediaErrorKind.BadEmbeddings, e.Message, e);
+        }
+    }
+
+    /// <summary>A 2-d float array of a plausible size: its [segments, dim], or the named problem.</summary>
+    private static (int Count, int Dimension) CheckShape(long[] shape, string dtype, string path)
+    {
+        if (shape.Length != 2)
+            throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"expected a 2-d float32 array [segments, dim], got shape [{string.Join(", ", shape)}]");
+        if (!NpyArray.IsFloatingPointDType(dtype))
+            throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"expected float32 values (or float16/float64), got dtype '{dtype}'");
+        var (count, dim) = (shape[0], shape[1]);
         if (count < 1 || dim < 1)
             throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"empty embeddings [{count}, {dim}]");
         if (dim > 1 << 16 || count > 1 << 20 || count * dim > MaxValues)
             throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"implausible embeddings shape [{count}, {dim}]");
-        var values = array.ToFloats();
+        return ((int)count, (int)dim);
+    }
+
+    /// <summary>Values <paramref name="first"/>.. of a [count, dim] array (in file order: Fortran files run down columns) are all finite, or the named problem.</summary>
+    private static void CheckFinite(ReadOnlySpan<float> values, long first, bool fortran, int count, int dim, string path)
+    {
         for (var i = 0; i < values.Length; i++)
             if (!float.IsFinite(values[i]))
-                throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"non-finite value {values[i]} at row {i / dim}, column {i % dim}");
-        return (values, (int)count, (int)dim);
+            {
+                var at = first + i;
+                var (row, column) = fortran ? (at % count, at / count) : (at / dim, at % dim);
+                throw new MediaException(path, MediaErrorKind.BadEmbeddings, $"non-finite value {values[i]} at row {row}, column {column}");
+            }
     }
 
     public static ImportedEmbeddings ImportDirectory(string directory, string? labelsCsv)

@@ -103,8 +103,11 @@ public static class EmbeddingImport
     /// <summary>Reads a precomputed float32 [N, d] `.npy` (as Python pipelines write them); clear error when malformed.</summary>
     public static (float[] Embeddings, int Count, int Dimension) ReadNpy(string path) => ImportImpl.ReadNpy(path);
 
-    /// <summary>The same checks on bytes already in memory (a blob); <paramref name="name"/> names the input in errors.</summary>
-    public static (float[] Embeddings, int Count, int Dimension) ReadNpy(ReadOnlyMemory<byte> content, string name) => ImportImpl.ReadNpy(content, name);
+    /// <summary>
+    /// The same checks on a .npy streamed from <paramref name="content"/> (<paramref name="length"/> bytes: a blob download),
+    /// in constant memory whatever its size; its [count, dim]. <paramref name="name"/> names the input in errors.
+    /// </summary>
+    public static (int Count, int Dimension) ValidateNpy(Stream content, long length, string name) => ImportImpl.ValidateNpy(content, length, name);
 
     /// <summary>Every &lt;videoId&gt;.npy in <paramref name="directory"/> (same dimension), with labels from an optional CSV (id column videoId/video_id/id + label columns).</summary>
     public static ImportedEmbeddings ImportDirectory(string directory, string? labelsCsv = null) => ImportImpl.ImportDirectory(directory, labelsCsv);

@@ -12,7 +12,11 @@ public sealed record BlobEntry(string Name, long Size, string ETag, DateTimeOffs
 }
 
 /// <summary>A blob read whole, with what was known about it at that moment.</summary>
-public sealed record BlobContent(string Name, byte[] Content, string ETag, IReadOnlyDictionary<string, string> Metadata);
+/// <summary>A blob opened for reading: its content as a stream (read once, then disposed), length, ETag and metadata.</summary>
+public sealed record BlobReader(string Name, Stream Content, long Length, string ETag, IReadOnlyDictionary<string, string> Metadata) : IDisposable
+{
+    public void Dispose() => Content.Dispose();
+}
 
 /// <summary>A conditional upload lost the race: the blob exists (If-None-Match) or changed (If-Match).</summary>
 public sealed class BlobConflictException(string blobName, string message, Exception inner) : Exception(message, inner)
@@ -129,14 +133,14 @@ public sealed class BlobStore
         catch (RequestFailedException e) when (e.Status == 404) { return null; }
     }
 
-    /// <summary>Downloads bytes, ETag and metadata in one request, or null when the blob does not exist.</summary>
-    public async Task<BlobContent?> TryDownloadWithPropertiesAsync(string name, CancellationToken cancellationToken = default)
+    /// <summary>Opens a blob for reading (length, ETag and metadata in the same request), or null when it does not exist: content too large to hold in memory is read as it arrives.</summary>
+    public async Task<BlobReader?> TryOpenReadAsync(string name, CancellationToken cancellationToken = default)
     {
         try
         {
-            var response = await Blob(name).DownloadContentAsync(cancellationToken);
+            var response = await Blob(name).DownloadStreamingAsync(cancellationToken: cancellationToken);
             var details = response.Value.Details;
-            return new BlobContent(name, response.Value.Content.ToArray(), details.ETag.ToString(), new Dictionary<string, string>(details.Metadata));
+            return new BlobReader(name, response.Value.Content, details.ContentLength, details.ETag.ToString(), new Dictionary<string, string>(details.Metadata));
         }
         catch (RequestFailedException e) when (e.Status == 404) { return null; }
     }

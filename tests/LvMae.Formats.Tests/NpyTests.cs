@@ -1,4 +1,3 @@
-using System.Text;
 using LvMae.Testing;
 
 namespace LvMae.Formats.Tests;
@@ -101,28 +100,9 @@ public sealed class NpyTests
 
     public static TheoryData<string, byte[], string> Malformed()
     {
-        var good = NumpyFiles.Save("<f4", false, [2, 2], [1, 2, 3, 4]);
-        byte[] WithHeader(string dict)
-        {
-            var header = dict + "\n";
-            return [0x93, .. "NUMPY"u8, 1, 0, (byte)header.Length, 0, .. Encoding.Latin1.GetBytes(header), .. new byte[64]];
-        }
-        return new()
-        {
-            { "bad magic", "PK\x03\x04 a zip file"u8.ToArray(), "bad magic" },
-            { "version 9", [0x93, .. "NUMPY"u8, 9, 0, 10, 0, .. "{}        "u8], "unsupported .npy version 9" },
-            { "header length beyond the file", [0x93, .. "NUMPY"u8, 1, 0, 0xFF, 0xFF, .. "{'descr'"u8], "its header needs 65535 bytes" },
-            { "version 2 header of 4 GB", [0x93, .. "NUMPY"u8, 2, 0, 0xFF, 0xFF, 0xFF, 0xFF], "implausible .npy header length" },
-            { "ends inside the preamble", good[..7], "ended inside the .npy preamble" },
-            { "ends inside the data", good[..^3], "only 13 bytes follow" },
-            { "no shape", WithHeader("{'descr': '<f4', 'fortran_order': False, }"), "malformed .npy header" },
-            { "negative dimension", WithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (2, -3), }"), "bad .npy shape entry '-3'" },
-            { "words in the shape", WithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (two, 3), }"), "bad .npy shape entry 'two'" },
-            { "shape that overflows", WithHeader("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }"), "too large to address" },
-            { "complex dtype", WithHeader("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }"), "'<c8' is not supported" },
-            { "object dtype (pickles)", WithHeader("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }"), "'|O' is not supported" },
-            { "unicode strings", WithHeader("{'descr': '<U8', 'fortran_order': False, 'shape': (2,), }"), "'<U8' is not supported" },
-        };
+        var data = new TheoryData<string, byte[], string>();
+        foreach (var (name, bytes, expected) in NumpyFiles.Malformed) data.Add(name, bytes, expected);
+        return data;
     }
 
     [Theory]

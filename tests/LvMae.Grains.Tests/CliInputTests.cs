@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using LvMae.Cli;
 using LvMae.Client;
@@ -85,7 +84,7 @@ public sealed class CliInputTests(SiloHostFixture fixture)
         await BadMedia.CutAsync(full, Path.Combine(videos, "cut.mkv"), 0.7);
         await BadMedia.LyingDurationAsync(Path.Combine(videos, "lying.mkv"), 1e9);
         await File.WriteAllTextAsync(Path.Combine(videos, "text.mp4"), "not a video\n");
-        using (var mkfifo = Process.Start("mkfifo", [Path.Combine(videos, "pipe.mp4")])) await mkfifo.WaitForExitAsync();
+        await BadMedia.FifoAsync(Path.Combine(videos, "pipe.mp4"));
         var labels = Path.Combine(fixture.MediaDir, "corpus-labels.csv");
         await File.WriteAllTextAsync(labels, $"file,note,label\n\"{longName}\",\"a, b\",long\ngood.mkv,plain,good\nghost.mp4,x,y\n", new System.Text.UTF8Encoding(true));
 

@@ -1,5 +1,6 @@
 using System.Text;
 using LvMae.Cli;
+using LvMae.Testing;
 
 namespace LvMae.Grains.Tests;
 
@@ -75,22 +76,12 @@ public class CliLabelsTests : IDisposable
         Assert.Null(labels.Unmatched([up, child, Path.Combine(_dir, "ghost.mp4")]));
     }
 
-    public static TheoryData<string, string, string> BadCsvs() => new()
+    public static TheoryData<string, string, string> BadCsvs()
     {
-        { "missing column", "videoId,activity,split\nv1,a,train\nv2,b\n", "line 3: 2 cells, the header has 3" },
-        { "extra column", "file,label\na.mp4,x,y\n", "line 2: 3 cells, the header has 2" },
-        { "duplicate id", "file,label\na.mp4,x\nb.mp4,y\n\na.mp4,z\n", "line 5: 'a.mp4' is already labelled on line 2" },
-        { "duplicate headerless", "a.mp4,x\na.mp4,y\n", "line 2: 'a.mp4' is already labelled on line 1" },
-        { "duplicate column", "file,label,label\na.mp4,x,y\n", "line 1: column 'label' appears twice in the header" },
-        { "10 MB label", "file,note\na.mp4," + new string('x', 10 << 20) + "\n", "line 2: a label of 10485765 characters (at most 256)" },
-        { "line break in a label", "file,note\na.mp4,\"two\nlines\"\n", "line 2: a label with a control character (U+000A)" },
-        { "NUL in a label", "a.mp4,x\0y\n", "line 1: a label with a control character (U+0000)" },
-        { "stray quote", "file,label\na.mp4,x\"y\n", "line 2: a quote inside an unquoted field" },
-        { "unterminated quote", "file,label\na.mp4,\"x\nb.mp4,y\n", "line 2: a quoted field that is never closed" },
-        { "no file name", "file,label\n,x\n", "line 2: the first cell (the file) is empty" },
-        { "empty file", "", "the labels CSV is empty" },
-        { "only comments", "# nothing here\n", "the labels CSV is empty" },
-    };
+        var data = new TheoryData<string, string, string>();
+        foreach (var (name, text, expected) in BadLabels.Refused) data.Add(name, text, expected);
+        return data;
+    }
 
     [Theory]
     [MemberData(nameof(BadCsvs))]

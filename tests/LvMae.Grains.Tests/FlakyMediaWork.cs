@@ -67,5 +67,5 @@ public sealed class FlakyMediaWork(IMediaWork inner, ScratchSpace scratch) : IMe
         return inner.EncodeAsync(path, info, plan, encoderSpec, segmentSeconds, progress, cancellationToken);
     }
 
-    public (float[] Embeddings, int Count, int Dimension) ReadNpy(BlobContent content) => inner.ReadNpy(content);
+    public (int Count, int Dimension) ValidateNpy(BlobReader content) => inner.ValidateNpy(content);
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using LvMae.Testing;
 
 namespace LvMae.Media.Tests;
@@ -122,11 +121,9 @@ public sealed class BadVideoTests(MediaFixture media)
                 case "header-only.mkv":
                     var full = media.P("for-header.mkv");
                     await TestVideos.GenerateAsync(full, 4, "testsrc2", size: 32, fps: 5);
-                    await File.WriteAllBytesAsync(path, (await File.ReadAllBytesAsync(full))[..300]);
+                    await BadMedia.HeadAsync(full, path, 300);
                     break;
-                case "fifo.mp4":
-                    using (var mkfifo = Process.Start("mkfifo", [path])) await mkfifo.WaitForExitAsync();
-                    break;
+                case "fifo.mp4": await BadMedia.FifoAsync(path); break;
             }
         }
         var error = await Assert.ThrowsAsync<MediaException>(() => VideoProber.ProbeAsync(path));

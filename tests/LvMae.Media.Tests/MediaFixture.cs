@@ -50,14 +50,12 @@ public sealed class MediaFixture : IAsyncLifetime
         await Parallel.ForEachAsync(jobs, new ParallelOptions { MaxDegreeOfParallelism = 2 }, async (job, _) => await job());
 
         await File.WriteAllBytesAsync(Empty, []);
-        var random = new byte[50_000];
-        new Random(7).NextBytes(random);
-        await File.WriteAllBytesAsync(RandomBytes, random);
+        await BadMedia.RandomBytesAsync(RandomBytes, 50_000, seed: 7);
         var full = await File.ReadAllBytesAsync(Path12); // ffmpeg writes the index (moov) last: half a file has none
         await File.WriteAllBytesAsync(TruncatedMp4, full[..(full.Length / 2)]);
         await File.WriteAllTextAsync(TextAsMp4, "This is not a video, just a text file with a .mp4 name.\n");
-        await File.WriteAllTextAsync(HugeY4m, "YUV4MPEG2 W40000 H40000 F10:1 Ip A1:1 C420jpeg\n");
-        await File.WriteAllTextAsync(WideY4m, "YUV4MPEG2 W20000 H16 F10:1 Ip A1:1 C420jpeg\n");
+        await BadMedia.Y4mHeaderAsync(HugeY4m, 40000, 40000);
+        await BadMedia.Y4mHeaderAsync(WideY4m, 20000, 16);
     }
 
     public Task DisposeAsync()

@@ -219,6 +219,53 @@ public sealed class ImportTests : IDisposable
         Assert.Contains("only 0 bytes follow it", error.Message);
     }
 
+    [Fact]
+    public void A_large_import_streams_through_validation_in_constant_memory_and_its_NaN_is_named()
+    {
+        const int rows = 32 * 1024, dim = 256; // 32 MiB of float32
+        var values = new float[rows * dim];
+        values[(rows - 1) * dim + 7] = float.NaN;
+        var path = Path.Combine(_dir, "large-nan.npy");
+        NpyArray.FromFloats(values, rows, dim).Write(path);
+        using var stream = File.OpenRead(path);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var error = Assert.Throws<MediaException>(() => EmbeddingImport.ValidateNpy(stream, stream.Length, "large-nan.npy"));
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(MediaErrorKind.BadEmbeddings, error.Kind);
+        Assert.Contains("large-nan.npy", error.Message);
+        Assert.Contains($"non-finite value NaN at row {rows - 1}, column 7", error.Message);
+        // Reading it whole would allocate its 32 MiB several times over (bytes, converted values): a chunk is what it costs.
+        Assert.True(allocated < 4 << 20, $"{allocated} bytes allocated to validate a {stream.Length} byte file");
+    }
+
+    [Theory]
+    [InlineData("<f4", false)]
+    [InlineData(">f4", true)]
+    [InlineData(">f8", true)]
+    [InlineData("<f2", false)]
+    public void Streamed_validation_names_the_same_rows_and_shape_as_reading(string descr, bool fortran)
+    {
+        var path = Path.Combine(_dir, "v.npy");
+        double[] values = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+        File.WriteAllBytes(path, LvMae.Testing.NumpyFiles.Save(descr, fortran, [3, 4], values));
+        using (var stream = File.OpenRead(path)) Assert.Equal((3, 4), EmbeddingImport.ValidateNpy(stream, stream.Length, "v.npy"));
+
+        values[1 * 4 + 2] = double.PositiveInfinity; // row 1, column 2, wherever the layout puts it in the file
+        File.WriteAllBytes(path, LvMae.Testing.NumpyFiles.Save(descr, fortran, [3, 4], values));
+        var read = Assert.Throws<MediaException>(() => EmbeddingImport.ReadNpy(path));
+        using (var stream = File.OpenRead(path))
+        {
+            var streamed = Assert.Throws<MediaException>(() => EmbeddingImport.ValidateNpy(stream, stream.Length, "v.npy"));
+            Assert.Equal(read.Problem, streamed.Problem);
+        }
+        Assert.Contains("at row 1, column 2", read.Problem);
+
+        // A blob shorter than its header declares is refused before its data is read, as a file is.
+        var bytes = File.ReadAllBytes(path);
+        var cut = Assert.Throws<MediaException>(() => EmbeddingImport.ValidateNpy(new MemoryStream(bytes[..^4]), bytes.Length - 4, "v.npy"));
+        Assert.Contains("truncated .npy file", cut.Problem);
+    }
+
     public static TheoryData<string, string, string> BadLabelCsvs => new()
     {
         { "missing column", "videoId,activity,split\nv1,a,train\nv2,b\n", "line 3: 2 cells, the header has 3" },

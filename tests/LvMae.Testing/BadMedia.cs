@@ -27,4 +27,27 @@ public static class BadMedia
         var bytes = await File.ReadAllBytesAsync(source);
         await File.WriteAllBytesAsync(path, bytes[..(int)(bytes.Length * fraction)]);
     }
+
+    /// <summary>The first <paramref name="bytes"/> bytes of <paramref name="source"/>: a container header and nothing after it.</summary>
+    public static async Task HeadAsync(string source, string path, int bytes) =>
+        await File.WriteAllBytesAsync(path, (await File.ReadAllBytesAsync(source))[..bytes]);
+
+    /// <summary>A raw YUV4MPEG2 stream header declaring <paramref name="width"/> x <paramref name="height"/> frames, and no frame: a memory bomb for a decoder that believes it.</summary>
+    public static Task Y4mHeaderAsync(string path, int width, int height) =>
+        File.WriteAllTextAsync(path, $"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n");
+
+    /// <summary><paramref name="bytes"/> random bytes (seeded) under a video's name.</summary>
+    public static Task RandomBytesAsync(string path, int bytes, int seed)
+    {
+        var data = new byte[bytes];
+        new Random(seed).NextBytes(data);
+        return File.WriteAllBytesAsync(path, data);
+    }
+
+    /// <summary>A named pipe (FIFO) under a video's name: reading it would block forever.</summary>
+    public static async Task FifoAsync(string path)
+    {
+        using var mkfifo = System.Diagnostics.Process.Start("mkfifo", [path]) ?? throw new InvalidOperationException("could not run mkfifo");
+        await mkfifo.WaitForExitAsync();
+    }
 }
