@@ -1,0 +1,127 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using LvMae.Contracts;
+using LvMae.Silo;
+using LvMae.Storage;
+using LvMae.Testing;
+using Xunit.Abstractions;
+
+namespace LvMae.Grains.Tests;
+
+/// <summary>
+/// A training run whose silo PROCESS is SIGKILLed mid-run (three silos on Azure Table membership and reminders, one
+/// Azurite, the `lvmae` CLI as its own process, the product's 1-minute resume reminder): nothing calls the run after the
+/// kill, its reminder's tick activates it on a live silo, it continues from its newest checkpoint, reaches its final step
+/// and the loss of the same run uninterrupted.
+/// </summary>
+public sealed class TrainingFailoverProcessTests(AzuriteFixture azurite, ITestOutputHelper output) : IClassFixture<AzuriteFixture>, IDisposable
+{
+    private const int Steps = 60;
+    private readonly string _dir = Directory.CreateTempSubdirectory("lvmae-train-procs-").FullName;
+
+    [Fact]
+    public async Task A_run_whose_silo_is_killed_resumes_through_its_reminder_on_another_silo_and_reaches_the_uninterrupted_loss()
+    {
+        var cluster = $"trainp-{Guid.NewGuid():N}"[..14];
+        var env = new Dictionary<string, string>
+        {
+            ["Storage__ConnectionString"] = azurite.ConnectionString,
+            ["Storage__Container"] = cluster,
+            ["Clustering__Mode"] = "AzureTable",
+            ["Clustering__ClusterId"] = cluster,
+            ["Clustering__ServiceId"] = cluster,
+            ["Processing__DispatchInterval"] = "00:00:01",
+            ["Training__StepDelay"] = "00:00:00.100", // a run lasts long enough to be killed between checkpoints
+            ["Training__ReportInterval"] = "00:00:01",
+            ["Logging__MinimumLevel"] = "Warning",
+        };
+        var silos = await Task.WhenAll(Enumerable.Range(0, 3).Select(i => ExternalSilo.StartAsync($"silo{i}", env, _dir)));
+        try
+        {
+            var cli = new CliProcess(_dir, CliProcess.Settings(env));
+            var npys = Path.Combine(_dir, "npys");
+            Assert.Equal(0, (await cli.RunAsync("synth-embeddings", "--out", npys, "--videos", "24", "--classes", "2", "--steps", "3", "--dim", "32", "--seed", "5")).Code);
+            var import = await cli.RunAsync("import-embeddings", npys, "--labels", Path.Combine(npys, "labels.csv"), "--encoder-name", "synth");
+            Assert.True(import.Code == 0, import.Output);
+            string[] Train(string run) =>
+            [
+                "train", "--run", run, "--preset", "tiny", "--encoder", "synth", "--steps", $"{Steps}", "--checkpoint-every", "10",
+                "--batch", "4", "--max-tokens", "32", "--probe-every", "-1", "--seed", "3", "--device", "cpu", "--threads", "1",
+            ];
+
+            var settings = new LvMaeSiloSettings
+            {
+                Storage = new StorageOptions { ConnectionString = azurite.ConnectionString, Container = cluster },
+                Clustering = new ClusteringOptions { Mode = ClusteringMode.AzureTable, ClusterId = cluster, ServiceId = cluster },
+            };
+            await using var client = await LvMaeClient.ConnectAsync(settings, TimeSpan.FromSeconds(30));
+            var registry = client.Grains.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key);
+            async Task<RunSummary?> Summary(string run)
+            {
+                try { return await registry.Get(run); }
+                catch (Exception e) when (e is OrleansException or TimeoutException) { return null; } // its silo is going away
+            }
+            async Task<RunSummary> WaitAsync(string run, Func<RunSummary, bool> until, TimeSpan timeout)
+            {
+                var deadline = DateTime.UtcNow + timeout;
+                while (true)
+                {
+                    if (await Summary(run) is { } s && until(s)) return s;
+                    if (DateTime.UtcNow > deadline) throw new TimeoutException($"run {run}: {(await Summary(run))?.State} at step {(await Summary(run))?.Step}");
+                    await Task.Delay(250);
+                }
+            }
+
+            Assert.Equal(0, (await cli.RunAsync(Train("ref"))).Code);
+            await WaitAsync("ref", s => s.State == "Done", TimeSpan.FromMinutes(3));
+            var expected = await client.Grains.GetGrain<ITrainingRunGrain>("ref").GetProgress();
+            Assert.Equal(Steps, expected.Step);
+
+            Assert.Equal(0, (await cli.RunAsync(Train("victim"))).Code);
+            await WaitAsync("victim", s => s.LatestCheckpoint is not null && s.Step >= 20, TimeSpan.FromMinutes(3));
+            var run = client.Grains.GetGrain<ITrainingRunGrain>("victim");
+            var before = await run.GetProgress();
+            Assert.Equal(TrainingState.Training, before.State);
+            Assert.True(before.Step < Steps, "the run should still be going");
+            var host = silos.Single(s => before.Silo!.Contains($":{s.SiloPort}@", StringComparison.Ordinal) || before.Silo.Contains($":{s.SiloPort}:", StringComparison.Ordinal));
+            host.Kill();
+            var killedAt = DateTimeOffset.UtcNow;
+            output.WriteLine($"killed {host.Name} (silo {before.Silo}) at step {before.Step}, checkpoint {before.LatestCheckpointStep}");
+
+            // Nothing calls the run from here on until the registry (another grain) says Done: only its reminder can bring it back.
+            var done = await WaitAsync("victim", s => s.State == "Done", TimeSpan.FromMinutes(4));
+            var after = await run.GetProgress();
+            Assert.Equal(Steps, after.Step);
+            Assert.True(after.Resumes >= 1);
+            Assert.DoesNotContain($":{host.SiloPort}:", after.Silo!);
+            Assert.Equal(expected.Loss!.Value, after.Loss!.Value, 6);
+            Assert.Equal(Steps, done.Step);
+
+            // From the kill to the first step the new activation logged (metrics.jsonl stamps every step).
+            var blobs = new BlobStore(azurite.ConnectionString, cluster);
+            var lines = System.Text.Encoding.UTF8.GetString((await blobs.TryDownloadAsync(BlobLayout.RunMetrics("victim")))!)
+                .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject());
+            var firstResumed = lines.Where(l => l["loss"] is not null && l["time"] is not null)
+                .Select(l => (Step: l["step"]!.GetValue<long>(), Time: DateTimeOffset.Parse(l["time"]!.GetValue<string>(), CultureInfo.InvariantCulture)))
+                .Where(l => l.Time > killedAt).MinBy(l => l.Time);
+            Assert.True(firstResumed.Step > 0, "the new activation logged steps");
+            Assert.InRange(firstResumed.Step, 1, before.Step + 1); // it went back to a checkpoint, not ahead
+            output.WriteLine($"resumed: first step {firstResumed.Step} logged {(firstResumed.Time - killedAt).TotalSeconds:F1} s after the kill; " +
+                             $"done {(DateTimeOffset.UtcNow - killedAt).TotalSeconds:F1} s after it; loss {after.Loss:F6} vs uninterrupted {expected.Loss:F6}");
+        }
+        catch
+        {
+            foreach (var silo in silos) output.WriteLine($"--- {silo.Name} log:\n{ExternalSilo.Tail(silo.LogPath, 60)}");
+            throw;
+        }
+        finally
+        {
+            await Task.WhenAll(silos.Select(s => s.DisposeAsync().AsTask()));
+        }
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+}
