@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using LvMae.Contracts;
+using LvMae.Corpus;
+using LvMae.Grains.Ingestion;
 using LvMae.Silo;
 using LvMae.Storage;
 using LvMae.Testing;
@@ -38,23 +40,23 @@ public sealed class TrainingFailoverProcessTests(AzuriteFixture azurite, ITestOu
         var silos = await Task.WhenAll(Enumerable.Range(0, 3).Select(i => ExternalSilo.StartAsync($"silo{i}", env, _dir)));
         try
         {
-            var cli = new CliProcess(_dir, CliProcess.Settings(env));
-            var npys = Path.Combine(_dir, "npys");
-            Assert.Equal(0, (await cli.RunAsync("synth-embeddings", "--out", npys, "--videos", "24", "--classes", "2", "--steps", "3", "--dim", "32", "--seed", "5")).Code);
-            var import = await cli.RunAsync("import-embeddings", npys, "--labels", Path.Combine(npys, "labels.csv"), "--encoder-name", "synth");
-            Assert.True(import.Code == 0, import.Output);
-            string[] Train(string run) =>
-            [
-                "train", "--run", run, "--preset", "tiny", "--encoder", "synth", "--steps", $"{Steps}", "--checkpoint-every", "10",
-                "--batch", "4", "--max-tokens", "32", "--probe-every", "-1", "--seed", "3", "--device", "cpu", "--threads", "1",
-            ];
-
             var settings = new LvMaeSiloSettings
             {
                 Storage = new StorageOptions { ConnectionString = azurite.ConnectionString, Container = cluster },
                 Clustering = new ClusteringOptions { Mode = ClusteringMode.AzureTable, ClusterId = cluster, ServiceId = cluster },
             };
-            await using var client = await LvMaeClient.ConnectAsync(settings, TimeSpan.FromSeconds(30));
+            await using var client = await LvMaeClient.ConnectAsync(settings, TimeSpan.FromSeconds(60));
+            var blobs = new BlobStore(azurite.ConnectionString, cluster);
+            var npys = Path.Combine(_dir, "npys");
+            var videos = OrderBenchmark.Write(npys, new OrderBenchmarkSpec { Videos = 24, Classes = 2, Steps = 3, Dimension = 32, Seed = 5 });
+            var ingestor = new VideoIngestor(blobs, client.Grains);
+            var ids = new List<string>();
+            foreach (var video in videos) ids.Add((await ingestor.ImportEmbeddingsAsync(Path.Combine(npys, video.Id + ".npy"), "synth", [])).VideoId);
+            var config = new TrainingRunConfig
+            {
+                Preset = "tiny", Encoder = "synth", Steps = Steps, CheckpointEvery = 10, BatchSize = 4, MaxTokens = 32, ProbeEvery = -1,
+                Seed = 3, Device = "cpu", TorchThreads = 1,
+            };
             var registry = client.Grains.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key);
             async Task<RunSummary?> Summary(string run)
             {
@@ -72,14 +74,15 @@ public sealed class TrainingFailoverProcessTests(AzuriteFixture azurite, ITestOu
                 }
             }
 
-            Assert.Equal(0, (await cli.RunAsync(Train("ref"))).Code);
-            await WaitAsync("ref", s => s.State == "Done", TimeSpan.FromMinutes(3));
+            await WaitIndexAsync(client, ids);
+            await client.Grains.GetGrain<ITrainingRunGrain>("ref").Start(config);
+            await WaitAsync("ref", s => s.State == "Done", TimeSpan.FromMinutes(5));
             var expected = await client.Grains.GetGrain<ITrainingRunGrain>("ref").GetProgress();
             Assert.Equal(Steps, expected.Step);
 
-            Assert.Equal(0, (await cli.RunAsync(Train("victim"))).Code);
-            await WaitAsync("victim", s => s.LatestCheckpoint is not null && s.Step >= 20, TimeSpan.FromMinutes(3));
             var run = client.Grains.GetGrain<ITrainingRunGrain>("victim");
+            await run.Start(config);
+            await WaitAsync("victim", s => s.LatestCheckpoint is not null && s.Step >= 20, TimeSpan.FromMinutes(5));
             var before = await run.GetProgress();
             Assert.Equal(TrainingState.Training, before.State);
             Assert.True(before.Step < Steps, "the run should still be going");
@@ -89,7 +92,7 @@ public sealed class TrainingFailoverProcessTests(AzuriteFixture azurite, ITestOu
             output.WriteLine($"killed {host.Name} (silo {before.Silo}) at step {before.Step}, checkpoint {before.LatestCheckpointStep}");
 
             // Nothing calls the run from here on until the registry (another grain) says Done: only its reminder can bring it back.
-            var done = await WaitAsync("victim", s => s.State == "Done", TimeSpan.FromMinutes(4));
+            var done = await WaitAsync("victim", s => s.State == "Done", TimeSpan.FromMinutes(6));
             var after = await run.GetProgress();
             Assert.Equal(Steps, after.Step);
             Assert.True(after.Resumes >= 1);
@@ -98,7 +101,6 @@ public sealed class TrainingFailoverProcessTests(AzuriteFixture azurite, ITestOu
             Assert.Equal(Steps, done.Step);
 
             // From the kill to the first step the new activation logged (metrics.jsonl stamps every step).
-            var blobs = new BlobStore(azurite.ConnectionString, cluster);
             var lines = System.Text.Encoding.UTF8.GetString((await blobs.TryDownloadAsync(BlobLayout.RunMetrics("victim")))!)
                 .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject());
             var firstResumed = lines.Where(l => l["loss"] is not null && l["time"] is not null)
@@ -117,6 +119,19 @@ public sealed class TrainingFailoverProcessTests(AzuriteFixture azurite, ITestOu
         finally
         {
             await Task.WhenAll(silos.Select(s => s.DisposeAsync().AsTask()));
+        }
+    }
+
+    /// <summary>Waits until the index says every imported video is Embedded.</summary>
+    private static async Task WaitIndexAsync(LvMaeClient client, IReadOnlyList<string> ids)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
+        while (true)
+        {
+            var entries = await client.Grains.IndexEntriesAsync(ids);
+            if (entries.Count == ids.Count && entries.All(e => e.Stage == VideoStage.Embedded)) return;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{entries.Count(e => e.Stage == VideoStage.Embedded)} of {ids.Count} imported videos embedded");
+            await Task.Delay(250);
         }
     }
 
