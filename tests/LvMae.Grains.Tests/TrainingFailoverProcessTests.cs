@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using LvMae.Contracts;
 using LvMae.Corpus;
-using LvMae.Grains.Ingestion;
+using LvMae.Client;
 using LvMae.Silo;
 using LvMae.Storage;
 using LvMae.Testing;
