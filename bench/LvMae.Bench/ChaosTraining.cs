@@ -25,17 +25,17 @@ public static class ChaosTraining
     private static readonly TimeSpan StepDelay = TimeSpan.FromMilliseconds(100);
 
     public sealed record Trial(string Scenario, int Faults, string State, long Step, long TotalSteps, double? Loss, double? ReferenceLoss,
-        int Checkpoints, int CheckpointsVerified, int UploadsFailed, int Resumes, double? RecoverySeconds, double Seconds, string Notes)
+        int Checkpoints, int CheckpointsVerified, int UploadsFailed, int Resumes, int StepsDuringFault, double? RecoverySeconds, double Seconds, string Notes)
     {
         public double? LossDifference => Loss is { } l && ReferenceLoss is { } r ? Math.Abs(l - r) : null;
         public bool Ok => State == "Done" && Step == TotalSteps && Checkpoints == CheckpointsVerified && LossDifference is <= 1e-6;
     }
 
-    private delegate Task<(int Faults, DateTimeOffset Ended, string Note)> Fault(ChaosCluster cluster, HttpClient http, string run);
+    private delegate Task<(int Faults, DateTimeOffset Began, DateTimeOffset Ended, string Note)> Fault(ChaosCluster cluster, HttpClient http, string run);
 
     public static async Task<IReadOnlyList<Trial>> RunAsync(AzuriteFixture azurite, string work, bool quick)
     {
-        var steps = quick ? 300 : 1200;
+        var steps = quick ? 400 : 1600; // about 60 s (240 s): the long outage ends well before the run
         var longOutage = TimeSpan.FromSeconds(quick ? 30 : 120);
         var name = $"chaostr-{Guid.NewGuid():N}"[..14];
         Console.WriteLine($"chaos: training trials ({steps} steps a run, {StepDelay.TotalMilliseconds:F0} ms pause a step)");
@@ -67,7 +67,7 @@ public static class ChaosTraining
         var train = await cluster.CliAsync("train", "--run", run, "--preset", "tiny", "--encoder", Encoder, "--steps", $"{steps}", "--checkpoint-every", "50",
             "--batch", "8", "--max-tokens", "64", "--probe-every", "-1", "--seed", "7", "--device", "cpu", "--threads", "1");
         if (train.Code != 0)
-            return new Trial(scenario, 0, "not started", 0, steps, null, referenceLoss, 0, 0, 0, 0, null, watch.Elapsed.TotalSeconds, $"train exit {train.Code}: {CliProcess.Tail(train.Output, 2)}");
+            return new Trial(scenario, 0, "not started", 0, steps, null, referenceLoss, 0, 0, 0, 0, 0, null, watch.Elapsed.TotalSeconds, $"train exit {train.Code}: {CliProcess.Tail(train.Output, 2)}");
         var injected = fault?.Invoke(cluster, http, run);
 
         // Only the registry is asked (GET /runs/{name}): a call to the run itself would activate it, doing the reminder's work.
@@ -80,7 +80,7 @@ public static class ChaosTraining
             await Task.Delay(500);
         }
         var seconds = watch.Elapsed.TotalSeconds;
-        var (faults, ended, note) = injected is null ? (0, DateTimeOffset.MinValue, "") : await injected;
+        var (faults, began, ended, note) = injected is null ? (0, DateTimeOffset.MinValue, DateTimeOffset.MinValue, "") : await injected;
 
         var blobs = new BlobStore(cluster.Azurite.ConnectionString, cluster.Name);
         var (logged, uploadsFailed) = await MetricsAsync(blobs, run);
@@ -97,26 +97,28 @@ public static class ChaosTraining
         }
         double? recovery = faults == 0 ? null
             : logged.Where(s => s.Time > ended).Select(s => (double?)(s.Time - ended).TotalSeconds).Min();
+        var during = logged.Count(s => s.Time >= began && s.Time <= ended);
         var state = summary?.GetProperty("state").GetString() ?? "unknown";
         var trial = new Trial(scenario, faults, state, last.Step, steps, logged.Count == 0 ? null : last.Loss, referenceLoss ?? (logged.Count == 0 ? null : last.Loss),
-            checkpoints, verified, uploadsFailed, resumes, recovery, seconds, note);
+            checkpoints, verified, uploadsFailed, resumes, during, recovery, seconds, note);
         Console.WriteLine($"chaos: training trial {run}: {state} at step {trial.Step}/{steps}, loss {trial.Loss:F6} (reference {trial.ReferenceLoss:F6}), " +
-                          $"{verified}/{checkpoints} checkpoints verify, {uploadsFailed} uploads failed, {resumes} resumes, recovery {recovery:F1} s ({note})");
+                          $"{verified}/{checkpoints} checkpoints verify, {uploadsFailed} uploads failed, {resumes} resumes, {during} steps during the fault, recovery {recovery:F1} s ({note})");
         return trial;
     }
 
     // ---- faults -------------------------------------------------------------------------------------------------------------
 
-    private static async Task<(int, DateTimeOffset, string)> OutageAsync(ChaosCluster cluster, HttpClient http, string run, long atStep, TimeSpan length)
+    private static async Task<(int, DateTimeOffset, DateTimeOffset, string)> OutageAsync(ChaosCluster cluster, HttpClient http, string run, long atStep, TimeSpan length)
     {
         var step = await WaitStepAsync(cluster, http, run, atStep);
+        var began = DateTimeOffset.UtcNow;
         await cluster.Azurite.StopAsync();
         await Task.Delay(length);
         await cluster.Azurite.StartAsync();
-        return (1, DateTimeOffset.UtcNow, $"storage down at step {step} for {length.TotalSeconds:F0} s");
+        return (1, began, DateTimeOffset.UtcNow, $"storage down at step {step} for {length.TotalSeconds:F0} s");
     }
 
-    private static async Task<(int, DateTimeOffset, string)> KillHostAsync(ChaosCluster cluster, HttpClient http, string run, long atStep)
+    private static async Task<(int, DateTimeOffset, DateTimeOffset, string)> KillHostAsync(ChaosCluster cluster, HttpClient http, string run, long atStep)
     {
         await WaitStepAsync(cluster, http, run, atStep);
         // The run is active now: asking it where it runs does not bring anything back.
@@ -128,7 +130,7 @@ public static class ChaosTraining
         var killed = DateTimeOffset.UtcNow;
         await Task.Delay(TimeSpan.FromSeconds(5));
         await cluster.StartSiloAsync();
-        return (1, killed, $"killed {host.Name} (hosting the run) at step {step}");
+        return (1, killed, killed, $"killed {host.Name} (hosting the run) at step {step}");
     }
 
     // ---- reading what the cluster says ------------------------------------------------------------------------------------
@@ -185,16 +187,17 @@ public static class ChaosTraining
                       "--checkpoint-every 50 --batch 8 --max-tokens 64 --seed 7 --device cpu --threads 1` on the same 3 silo processes (a 100 ms pause a step, " +
                       "`LvMae:Training:StepDelay`, so faults land mid-run); nothing resumes a run by hand: after a kill only its reminder (1 min) brings it back. " +
                       "Loss: the loss logged at the final step against the same run without a fault (CPU, one thread: resuming replays the same batches " +
-                      "and RNG from the checkpoint, so it is exact). Recovery: from the end of the fault (the kill) to the first step the run logged after it. " +
-                      "Uploads failed: checkpoints the run could not store (it trains on from its cached embeddings and stores the next one); resumes: " +
+                      "and RNG from the checkpoint, so it is exact). Steps during the fault: steps the run logged while storage was down (it trains on from its cached embeddings). " +
+                      "Recovery: from the end of the fault (the kill) to the first step the run logged after it. " +
+                      "Uploads failed: checkpoints the run could not store (it stores the next one; a checkpoint still waiting when a newer one comes is replaced, not counted); resumes: " +
                       "activations that continued the run from a checkpoint.");
         md.AppendLine();
-        md.AppendLine("| scenario | faults | state | final step | loss at the final step | uninterrupted | difference | checkpoints verified | uploads failed | resumes | recovery s | trial s | notes |");
-        md.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        md.AppendLine("| scenario | faults | state | final step | loss at the final step | uninterrupted | difference | checkpoints verified | uploads failed | resumes | steps during the fault | recovery s | trial s | notes |");
+        md.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var t in trials)
             md.AppendLine($"| {t.Scenario} | {t.Faults} | {t.State} | {t.Step}/{t.TotalSteps} | {t.Loss?.ToString("F6", CultureInfo.InvariantCulture) ?? "-"} | " +
                           $"{t.ReferenceLoss?.ToString("F6", CultureInfo.InvariantCulture) ?? "-"} | {t.LossDifference?.ToString("G3", CultureInfo.InvariantCulture) ?? "-"} | " +
-                          $"{t.CheckpointsVerified}/{t.Checkpoints} | {t.UploadsFailed} | {t.Resumes} | {t.RecoverySeconds?.ToString("F0", CultureInfo.InvariantCulture) ?? "-"} | {t.Seconds:F0} | {t.Notes.Replace("|", "/")} |");
+                          $"{t.CheckpointsVerified}/{t.Checkpoints} | {t.UploadsFailed} | {t.Resumes} | {(t.Faults == 0 ? "-" : t.StepsDuringFault.ToString(CultureInfo.InvariantCulture))} | {t.RecoverySeconds?.ToString("F0", CultureInfo.InvariantCulture) ?? "-"} | {t.Seconds:F0} | {t.Notes.Replace("|", "/")} |");
         md.AppendLine();
         md.AppendLine($"**Training: {trials.Count} trials, {trials.Sum(t => t.Faults)} faults, {trials.Count(t => t.Ok)} reached their final step with every checkpoint " +
                       $"verified and the uninterrupted loss (within 1e-6), {trials.Count(t => !t.Ok)} did not.**");
