@@ -24,28 +24,15 @@ public sealed class TrainingFailoverProcessTests(AzuriteFixture azurite, ITestOu
     [Fact]
     public async Task A_run_whose_silo_is_killed_resumes_through_its_reminder_on_another_silo_and_reaches_the_uninterrupted_loss()
     {
-        var cluster = $"trainp-{Guid.NewGuid():N}"[..14];
-        var env = new Dictionary<string, string>
+        await using var procs = await ProcessCluster.StartAsync(azurite, _dir, 3, env =>
         {
-            ["Storage__ConnectionString"] = azurite.ConnectionString,
-            ["Storage__Container"] = cluster,
-            ["Clustering__Mode"] = "AzureTable",
-            ["Clustering__ClusterId"] = cluster,
-            ["Clustering__ServiceId"] = cluster,
-            ["Processing__DispatchInterval"] = "00:00:01",
-            ["Training__StepDelay"] = "00:00:00.100", // a run lasts long enough to be killed between checkpoints
-            ["Training__ReportInterval"] = "00:00:01",
-            ["Logging__MinimumLevel"] = "Warning",
-        };
-        var silos = await Task.WhenAll(Enumerable.Range(0, 3).Select(i => ExternalSilo.StartAsync($"silo{i}", env, _dir)));
+            env["Processing__DispatchInterval"] = "00:00:01";
+            env["Training__StepDelay"] = "00:00:00.100"; // a run lasts long enough to be killed between checkpoints
+            env["Training__ReportInterval"] = "00:00:01";
+        });
+        var (cluster, silos, client) = (procs.Name, procs.Silos, procs.Client);
         try
         {
-            var settings = new LvMaeSiloSettings
-            {
-                Storage = new StorageOptions { ConnectionString = azurite.ConnectionString, Container = cluster },
-                Clustering = new ClusteringOptions { Mode = ClusteringMode.AzureTable, ClusterId = cluster, ServiceId = cluster },
-            };
-            await using var client = await LvMaeClient.ConnectAsync(settings, TimeSpan.FromSeconds(60));
             var blobs = new BlobStore(azurite.ConnectionString, cluster);
             var npys = Path.Combine(_dir, "npys");
             var videos = OrderBenchmark.Write(npys, new OrderBenchmarkSpec { Videos = 24, Classes = 2, Steps = 3, Dimension = 32, Seed = 5 });
@@ -113,12 +100,8 @@ public sealed class TrainingFailoverProcessTests(AzuriteFixture azurite, ITestOu
         }
         catch
         {
-            foreach (var silo in silos) output.WriteLine($"--- {silo.Name} log:\n{ExternalSilo.Tail(silo.LogPath, 60)}");
+            procs.WriteLogs(output);
             throw;
-        }
-        finally
-        {
-            await Task.WhenAll(silos.Select(s => s.DisposeAsync().AsTask()));
         }
     }
 
