@@ -13,7 +13,9 @@ namespace LvMae.Bench;
 /// started again), storage stopped for 10 s and for 120 s. After each trial `lvmae verify` checks the invariant: every
 /// video Embedded or Failed with a reason, index entry and data blobs agreeing with the video's persisted state, no
 /// orphaned blobs. No trial retries anything by hand. A first, fault-free trial measures the ingest and status-query
-/// latency from 4 clients at a steady rate while the cluster is saturated. Results go to docs/RELIABILITY.md as well.
+/// latency from 4 clients at a steady rate while the cluster is saturated. Then the training trials (<see cref="ChaosTraining"/>):
+/// a run through `lvmae train` with storage stopped, and with the silo hosting it SIGKILLed, against the same run without
+/// a fault. Results go to docs/RELIABILITY.md as well.
 /// </summary>
 public sealed class ChaosBench : IBenchSuite
 {
@@ -54,7 +56,8 @@ public sealed class ChaosBench : IBenchSuite
                 trials.Add((await IngestTrialAsync(azurite, work, corpus, videos, $"storage stopped {outage.TotalSeconds:F0} s mid-ingest", trials.Count,
                     cluster => OutageAsync(cluster, TimeSpan.FromSeconds(t0 * 0.3), outage), measureLoad: false)).Trial);
 
-            var md = Report(trials, load, videos);
+            var training = await ChaosTraining.RunAsync(azurite, work, context.Quick);
+            var md = Report(trials, load, videos) + ChaosTraining.Report(training);
             Reliability.WriteResults(md);
             return md;
         }

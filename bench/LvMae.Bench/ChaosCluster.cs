@@ -18,16 +18,8 @@ public sealed class ChaosCluster : IAsyncDisposable
     private ChaosCluster(AzuriteFixture azurite, string name, string work)
     {
         (Azurite, Name, Work) = (azurite, name, work);
-        _env = new Dictionary<string, string>
-        {
-            ["Storage__ConnectionString"] = azurite.ConnectionString,
-            ["Storage__Container"] = name,
-            ["Clustering__Mode"] = "AzureTable",
-            ["Clustering__ClusterId"] = name,
-            ["Clustering__ServiceId"] = name,
-            ["Processing__MaxConcurrentJobs"] = "1",
-            ["Logging__MinimumLevel"] = "Warning",
-        };
+        _env = ExternalSilo.TableClusterSettings(azurite.ConnectionString, name);
+        _env["Processing__MaxConcurrentJobs"] = "1";
     }
 
     public AzuriteFixture Azurite { get; }

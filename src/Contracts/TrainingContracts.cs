@@ -187,10 +187,6 @@ public interface ITrainingRunGrain : IGrainWithStringKey
     /// <summary>Resumes a stopped or failed run (a user's decision) from its latest good checkpoint; a training run is
     /// made sure to train in this activation; a finished run is left alone.</summary>
     [Alias("Resume")] Task<TrainingProgress> Resume();
-    /// <summary>The resume-from-persisted-state entry point a resumer (the sweep, later a reminder) calls after a silo
-    /// loss: a run whose stored state says Training trains again in this activation from its latest good checkpoint;
-    /// any other run (stopped, failed, done) is left as it is. Idempotent.</summary>
-    [Alias("ContinueTraining")] Task<TrainingProgress> ContinueTraining();
     /// <summary>Stops training after the current step and checkpoints (state Stopped; Resume continues it).</summary>
     [Alias("Stop")] Task<TrainingProgress> Stop();
     /// <summary>Starts a probe of the latest checkpoint in the background: one label column (null = all), one kind (null = linear + attentive).</summary>

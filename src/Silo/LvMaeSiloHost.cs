@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json.Serialization;
 using LvMae.Client;
 using LvMae.Grains;
+using LvMae.Grains.Training;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -99,6 +100,7 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
                 silo.UseRedisClustering(o => o.ConfigurationOptions = RedisConfiguration.Parse(c.RedisConnectionString!));
         }
         silo.UseClusterTls(settings.Tls);
+        silo.AddLvMaeTraining(settings.Training.CopyTo);
         silo.AddLvMaeGrains(settings.Storage.ConnectionString, settings.Storage.Container, settings.Processing, settings.Index, traffic);
         if (settings.Api.Enabled && settings.Api.Dashboard) silo.AddDashboard();
     }

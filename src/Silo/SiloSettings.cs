@@ -1,6 +1,7 @@
 using System.Net;
 using LvMae.Client;
 using LvMae.Grains;
+using LvMae.Grains.Training;
 using Microsoft.Extensions.Configuration;
 
 namespace LvMae.Silo;
@@ -50,6 +51,7 @@ public sealed class LvMaeSiloSettings : LvMaeClientSettings
     public IndexOptions Index { get; set; } = new();
     public ApiOptions Api { get; set; } = new();
     public HostLoggingOptions Logging { get; set; } = new();
+    public TrainingOptions Training { get; set; } = new();
 
     public static new LvMaeSiloSettings Load(IConfiguration configuration)
     {
@@ -67,7 +69,7 @@ public sealed class LvMaeSiloSettings : LvMaeClientSettings
     }
 
     protected override IEnumerable<(string Section, object Options)> Sections() =>
-        [.. base.Sections(), (ProcessingOptions.Section, Processing), (IndexOptions.Section, Index), (ApiOptions.Section, Api), (HostLoggingOptions.Section, Logging)];
+        [.. base.Sections(), (ProcessingOptions.Section, Processing), (IndexOptions.Section, Index), (ApiOptions.Section, Api), (HostLoggingOptions.Section, Logging), (TrainingOptions.Section, Training)];
 
     public IReadOnlyList<string> Problems() =>
         Storage.Problems().Concat(Clustering.Problems()).Concat(Processing.Problems()).Concat(Index.Problems()).Concat(Api.Problems()).Concat(Tls.Problems(Clustering)).ToList();

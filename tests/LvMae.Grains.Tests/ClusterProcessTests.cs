@@ -22,27 +22,14 @@ public sealed class ClusterProcessTests(AzuriteFixture azurite, ITestOutputHelpe
     [Fact]
     public async Task Three_silo_processes_on_table_membership_ingest_and_recover_from_a_killed_silo()
     {
-        var cluster = $"procs-{Guid.NewGuid():N}"[..14];
-        var env = new Dictionary<string, string>
+        await using var procs = await ProcessCluster.StartAsync(azurite, _dir, 3, env =>
         {
-            ["Storage__ConnectionString"] = azurite.ConnectionString,
-            ["Storage__Container"] = cluster,
-            ["Clustering__Mode"] = "AzureTable",
-            ["Clustering__ClusterId"] = cluster,
-            ["Clustering__ServiceId"] = cluster,
-            ["Processing__MaxConcurrentJobs"] = "1",
-            ["Processing__DispatchInterval"] = "00:00:01",
-            ["Logging__MinimumLevel"] = "Warning",
-        };
-        var silos = await Task.WhenAll(Enumerable.Range(0, 3).Select(i => ExternalSilo.StartAsync($"silo{i}", env, _dir)));
+            env["Processing__MaxConcurrentJobs"] = "1";
+            env["Processing__DispatchInterval"] = "00:00:01";
+        });
+        var (cluster, silos, client) = (procs.Name, procs.Silos, procs.Client);
         try
         {
-            var settings = new LvMaeSiloSettings
-            {
-                Storage = new StorageOptions { ConnectionString = azurite.ConnectionString, Container = cluster },
-                Clustering = new ClusteringOptions { Mode = ClusteringMode.AzureTable, ClusterId = cluster, ServiceId = cluster },
-            };
-            await using var client = await LvMaeClient.ConnectAsync(settings, TimeSpan.FromSeconds(30));
             var management = client.Cluster.GetGrain<IManagementGrain>(0);
             Assert.Equal(3, (await management.GetHosts(onlyActive: true)).Count);
 
@@ -114,12 +101,8 @@ public sealed class ClusterProcessTests(AzuriteFixture azurite, ITestOutputHelpe
         }
         catch
         {
-            foreach (var silo in silos) output.WriteLine($"--- {silo.Name} log:\n{ExternalSilo.Tail(silo.LogPath, 60)}");
+            procs.WriteLogs(output);
             throw;
-        }
-        finally
-        {
-            await Task.WhenAll(silos.Select(s => s.DisposeAsync().AsTask()));
         }
     }
 

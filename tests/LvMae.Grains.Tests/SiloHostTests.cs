@@ -126,6 +126,25 @@ public sealed class SiloHostTests(SiloHostFixture fixture)
     }
 
     [Fact]
+    public async Task Training_settings_bind_and_a_resume_reminder_below_the_reminder_minimum_stops_the_silo_at_start()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["LVMAE:Training:ResumeReminderPeriod"] = "00:00:10",
+            ["LVMAE:Training:StepDelay"] = "00:00:00.050",
+        }).Build();
+        var bound = LvMaeSiloSettings.Load(configuration);
+        Assert.Equal(TimeSpan.FromSeconds(10), bound.Training.ResumeReminderPeriod);
+        Assert.Equal(TimeSpan.FromMilliseconds(50), bound.Training.StepDelay);
+        Assert.Empty(SiloProcess.UnknownKeys(configuration));
+
+        var settings = Settings("reminder-minimum");
+        settings.Training = bound.Training;
+        var refused = await Assert.ThrowsAnyAsync<Exception>(() => LvMaeSiloHost.StartAsync(settings));
+        Assert.Contains("ResumeReminderPeriod", refused.Message); // Orleans' minimum is 1 minute: no run could register its reminder
+    }
+
+    [Fact]
     public async Task Two_silos_with_redis_membership_and_shared_blob_storage()
     {
         await using var redis = await RedisServer.StartAsync();

@@ -14,7 +14,8 @@ namespace LvMae.Grains.Tests;
 /// <summary>
 /// Azurite + a 2-silo cluster for the training tests: the first silo declares no GPU, every later one declares one (so
 /// placement has a choice, and a silo started after a stop is a GPU silo again). Runs pause 40 ms a step (so a test can
-/// stop a silo mid-run) and are pinged every second by the resumer; grain state writes can be made to fail
+/// stop a silo mid-run) and keep their resume reminder at a 2 s period (Orleans' minimum lowered to match; the product's is
+/// 1 minute, measured in <see cref="TrainingFailoverProcessTests"/>); grain state writes can be made to fail
 /// (<see cref="FlakyGrainStorage"/>). A small labelled corpus of synthetic 32-d
 /// embeddings (two classes, "cls=a|b") is imported through the video grains, plus one video whose blob is corrupted afterwards.
 /// </summary>
@@ -25,6 +26,7 @@ public sealed class TrainingClusterFixture : IAsyncLifetime
     public const int Dim = 32;
     public const int Videos = 24;
     public const string CorruptId = "train-corrupt";
+    public static readonly TimeSpan ReminderPeriod = TimeSpan.FromSeconds(2);
 
     private int _silos;
     public AzuriteFixture Azurite { get; } = new();
@@ -44,7 +46,7 @@ public sealed class TrainingClusterFixture : IAsyncLifetime
             silo.AddLvMaeTraining(o =>
             {
                 o.DeclareGpu = gpu;
-                o.ResumeSweepInterval = TimeSpan.FromSeconds(1);
+                o.ResumeReminderPeriod = ReminderPeriod;
                 o.StepDelay = TimeSpan.FromMilliseconds(40);
                 o.ReportInterval = TimeSpan.FromSeconds(1);
                 o.StateWriteRetryDelay = TimeSpan.FromMilliseconds(100);
@@ -56,6 +58,7 @@ public sealed class TrainingClusterFixture : IAsyncLifetime
                 p.MaxRetryDelay = TimeSpan.FromMilliseconds(500);
                 p.DispatchInterval = TimeSpan.FromSeconds(1);
             });
+            silo.Configure<Orleans.Hosting.ReminderOptions>(o => o.MinimumReminderPeriod = ReminderPeriod);
             FlakyGrainStorage.Install(silo.Services, LvMaeStorage.GrainStorageName);
         });
         Cluster = builder.Build();
@@ -153,6 +156,26 @@ public sealed class TrainingClusterFixture : IAsyncLifetime
             await Task.Delay(200);
         }
         throw new TimeoutException($"run not there in time; last: state {last?.State}, step {last?.Step}, ckpt {last?.LatestCheckpointStep}, message {last?.Message}");
+    }
+
+    /// <summary>Whether the cluster's reminder table (Azure tables on Azurite) holds the run's resume reminder.</summary>
+    public async Task<bool> HasResumeReminderAsync(string run)
+    {
+        var table = Cluster.Silos.First().ServiceProvider.GetRequiredService<IReminderTable>();
+        var rows = await table.ReadRows(GrainId.Create("lvmae.training-run", run));
+        return rows.Reminders.Any(r => r.ReminderName == TrainingRunGrain.ResumeReminder);
+    }
+
+    /// <summary>Waits until the run registry says <paramref name="state"/>: the grain upserts it after its state and its reminder are settled.</summary>
+    public async Task WaitRegistryAsync(string run, TrainingState state, TimeSpan timeout)
+    {
+        var registry = Client.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key);
+        var deadline = DateTime.UtcNow + timeout;
+        while ((await registry.Get(run))?.State != state.ToString())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"the registry never said {state} for run {run}");
+            await Task.Delay(100);
+        }
     }
 
     /// <summary>The silos that declare a GPU, once every silo's metadata cache knows them.</summary>

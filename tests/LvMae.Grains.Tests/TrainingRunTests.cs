@@ -103,14 +103,18 @@ public sealed class TrainingRunTests(TrainingClusterFixture fixture)
         var midway = await fixture.WaitAsync(run, p => p.LatestCheckpointStep >= 20, TimeSpan.FromSeconds(60));
         Assert.True(midway.Step < 40, "the run should still be going");
         Assert.Contains(midway.Silo, gpuSilos);
+        Assert.True(await fixture.HasResumeReminderAsync("train-crash"), "a training run keeps its resume reminder");
         var host = fixture.Cluster.Silos.Single(s => s.SiloAddress.ToString() == midway.Silo);
         await fixture.Cluster.StopSiloAsync(host);
 
-        var resumed = await fixture.WaitAsync(run, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(90));
+        // Nothing calls the run until the registry says Done: its reminder's tick activates it on the other silo.
+        await fixture.WaitRegistryAsync("train-crash", TrainingState.Done, TimeSpan.FromSeconds(90));
+        var resumed = await run.GetProgress();
         Assert.True(resumed.Resumes >= 1);
         Assert.NotEqual(midway.Silo, resumed.Silo);
         Assert.Equal(40, resumed.Step);
         Assert.Equal(expected.Loss!.Value, resumed.Loss!.Value, 6);
+        Assert.False(await fixture.HasResumeReminderAsync("train-crash"), "a finished run drops its reminder");
 
         await fixture.Cluster.StartAdditionalSiloAsync(); // a GPU silo again for the other tests
     }
@@ -155,23 +159,13 @@ public sealed class TrainingRunTests(TrainingClusterFixture fixture)
         await run.Stop();
         var stopped = await fixture.WaitAsync(run, p => p.State == TrainingState.Stopped, TimeSpan.FromSeconds(30));
         Assert.InRange(stopped.LatestCheckpointStep, 5, 199);
-        // The registry hears of it right after the state is saved.
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while ((await fixture.Client.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).Get("train-stop"))!.State != "Stopped")
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the registry never said Stopped");
-            await Task.Delay(100);
-        }
-
-        // A resume sweep that still sees the run as Training in the registry (it lags the grain) leaves a stopped run stopped.
-        var registry = fixture.Client.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key);
-        await registry.Upsert((await registry.Get("train-stop"))! with { State = "Training" });
-        var resumer = fixture.Cluster.Silos.Select(s => s.ServiceProvider.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<TrainingResumer>().Single()).First();
-        Assert.True(await resumer.SweepAsync() >= 1);
-        Assert.Equal(TrainingState.Stopped, (await run.GetProgress()).State);
+        // The registry hears of it right after the state is saved and the reminder dropped: a stopped run is not resumed by a tick.
+        await fixture.WaitRegistryAsync("train-stop", TrainingState.Stopped, TimeSpan.FromSeconds(30));
+        Assert.False(await fixture.HasResumeReminderAsync("train-stop"), "a stopped run drops its reminder");
 
         // Start with its config on a stopped run resumes it (same as Resume); a second Start of a finished run changes nothing.
         await run.Start(config);
+        Assert.True(await fixture.HasResumeReminderAsync("train-stop"), "a resumed run keeps a reminder again");
         var done = await fixture.WaitAsync(run, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(90));
         Assert.Equal(200, done.Step);
         Assert.Equal(1, done.Resumes);
@@ -296,5 +290,14 @@ public sealed class TrainingRunTests(TrainingClusterFixture fixture)
         var again = await fixture.WaitAsync(run, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(60));
         Assert.Equal(3e-4, again.Schedule!.PeakLr);
         Assert.Equal(0, again.Resumes);
+
+        // A run deleted while it trains takes its resume reminder with it.
+        var live = fixture.Client.GetGrain<ITrainingRunGrain>("train-del-live");
+        await live.Start(Tiny(steps: 500, probeEvery: -1));
+        await fixture.WaitAsync(live, p => p.Step >= 3, TimeSpan.FromSeconds(60));
+        Assert.True(await fixture.HasResumeReminderAsync("train-del-live"));
+        await live.Delete();
+        Assert.False(await fixture.HasResumeReminderAsync("train-del-live"), "a deleted run leaves no reminder");
+        Assert.Equal(TrainingState.None, (await live.GetProgress()).State);
     }
 }

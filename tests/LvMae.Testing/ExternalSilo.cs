@@ -30,6 +30,18 @@ public sealed class ExternalSilo : IAsyncDisposable
     /// <summary>The silo program beside the test binaries (a project reference to src/Silo puts it there).</summary>
     public static string Program => Path.Combine(AppContext.BaseDirectory, "LvMae.Silo.dll");
 
+    /// <summary>Settings of a silo of cluster <paramref name="cluster"/> (also its container) on Azure Table membership in the storage
+    /// account of <paramref name="connectionString"/>, logging warnings and worse.</summary>
+    public static Dictionary<string, string> TableClusterSettings(string connectionString, string cluster) => new()
+    {
+        ["Storage__ConnectionString"] = connectionString,
+        ["Storage__Container"] = cluster,
+        ["Clustering__Mode"] = "AzureTable",
+        ["Clustering__ClusterId"] = cluster,
+        ["Clustering__ServiceId"] = cluster,
+        ["Logging__MinimumLevel"] = "Warning",
+    };
+
     /// <summary>Starts a silo with <paramref name="settings"/> (LVMAE__ keys, e.g. "Clustering__Mode" = "AzureTable") and waits until its API answers.</summary>
     public static async Task<ExternalSilo> StartAsync(string name, IReadOnlyDictionary<string, string> settings, string logDirectory, TimeSpan? timeout = null)
     {

@@ -36,14 +36,18 @@ public sealed class TrainingRunState
 /// SHA-256 verified); a bounded channel brings its events here, where this grain records checkpoints in its state
 /// (<see cref="RunStateWriter"/>: retried writes), logs metrics (<see cref="RunMetricsLog"/>), upserts the registry,
 /// queues probes (<see cref="ProbeQueue"/>, <see cref="RunProber"/>), exports (<see cref="RunExporter"/>) and draws the
-/// plot (<see cref="RunPlotter"/>). Placed on GPU silos when there are any. After a crash the state still says Training:
-/// the next activation (<see cref="TrainingResumer"/> pings <see cref="Resume"/>) resumes from the newest checkpoint that
-/// verifies, whose metadata records the feed position, so the resumed run sees the batches the lost one would have.
+/// plot (<see cref="RunPlotter"/>). Placed on GPU silos when there are any. While the run trains it keeps an Orleans
+/// reminder (<see cref="ResumeReminder"/>, stored in the cluster's reminder table): after a crash the state still says
+/// Training, and the next tick activates the grain on a live silo, which resumes from the newest checkpoint that verifies,
+/// whose metadata records the feed position, so the resumed run sees the batches the lost one would have. The reminder
+/// goes when the run is done, stopped, failed or deleted.
 /// </summary>
 [GrainType("lvmae.training-run")]
 [PreferGpuSilo]
-public sealed class TrainingRunGrain : Grain, ITrainingRunGrain
+public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
 {
+    /// <summary>The reminder a training run keeps while its state says Training.</summary>
+    public const string ResumeReminder = "resume";
     private const int RecentSkipCount = 20;
     private static readonly TimeSpan MetricsFlushInterval = TimeSpan.FromSeconds(30);
     private static readonly JsonSerializerOptions ConfigJson = new() { WriteIndented = true };
@@ -74,6 +78,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain
     private IEmbeddingLoader? _loader;
     private Task? _exporting;
     private Task _plotting = Task.CompletedTask;
+    private bool _reminderOn;
 
     public TrainingRunGrain(
         [PersistentState("state", LvMaeStorage.GrainStorageName)] IPersistentState<TrainingRunState> state,
@@ -143,13 +148,14 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain
             await _writer.SaveAsync();
             await ReportAsync(flushMetrics: true);
         }
-        return await ContinueTraining();
+        ContinueTraining();
+        return Progress();
     }
 
-    public Task<TrainingProgress> ContinueTraining()
+    /// <summary>A run whose stored state says Training trains in this activation; any other run is left as it is.</summary>
+    private void ContinueTraining()
     {
         if (_state.RecordExists && S.State == TrainingState.Training && !Running) _ = StartTrainingAsync();
-        return Task.FromResult(Progress());
     }
 
     public Task<TrainingProgress> Stop()
@@ -181,8 +187,45 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain
         await foreach (var blob in _blobs.ListAsync(BlobLayout.RunPrefix(Name))) await _blobs.DeleteIfExistsAsync(blob.Name);
         if (_state.RecordExists) await _state.ClearStateAsync();
         _state.State = new TrainingRunState();
+        await DropResumeReminderAsync();
         await GrainFactory.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).Remove(Name);
         DeactivateOnIdle();
+    }
+
+    // ---- durable resume: the reminder ------------------------------------------------------------------------------------
+
+    /// <summary>A tick activates the grain (on a live silo after its silo died): a run still Training continues from its newest
+    /// good checkpoint (<see cref="OnActivateAsync"/> started it already when this tick activated it); any other run drops the reminder.</summary>
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != ResumeReminder) return;
+        if (_state.RecordExists && S.State == TrainingState.Training) ContinueTraining();
+        else await DropResumeReminderAsync();
+    }
+
+    /// <summary>Registers the reminder (once per activation that trains). A failure is logged and tried again at the next report:
+    /// the run trains meanwhile, only a silo loss before then would wait for a call to the run.</summary>
+    private async Task KeepResumeReminderAsync()
+    {
+        if (_reminderOn) return;
+        try
+        {
+            await this.RegisterOrUpdateReminder(ResumeReminder, _options.ResumeReminderPeriod, _options.ResumeReminderPeriod);
+            _reminderOn = true;
+        }
+        catch (Exception e) { _logger.LogWarning("run {Run}: registering the resume reminder failed ({Error}); trying again later", Name, e.Message); }
+    }
+
+    /// <summary>Removes the reminder (read afresh: the handle of another activation may be stale). A failure is logged; the next tick
+    /// finds the run not Training and tries again.</summary>
+    private async Task DropResumeReminderAsync()
+    {
+        _reminderOn = false;
+        try
+        {
+            if (await this.GetReminder(ResumeReminder) is { } reminder) await this.UnregisterReminder(reminder);
+        }
+        catch (Exception e) { _logger.LogWarning("run {Run}: removing the resume reminder failed ({Error}); its next tick removes it", Name, e.Message); }
     }
 
     private TrainingProgress Progress()
@@ -241,6 +284,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain
         try
         {
             DelayDeactivation(TimeSpan.FromHours(1));
+            await KeepResumeReminderAsync();
             var (source, loader) = Data(config);
             var rejected = new List<RejectedCheckpoint>();
             var resume = await _checkpoints.LatestGoodAsync(rejected);
@@ -295,6 +339,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain
                 if (DateTimeOffset.UtcNow - _lastReport > _options.ReportInterval)
                 {
                     DelayDeactivation(TimeSpan.FromHours(1));
+                    await KeepResumeReminderAsync();
                     await ReportAsync(flushMetrics: DateTimeOffset.UtcNow - _metrics.LastFlush > MetricsFlushInterval);
                 }
             }
@@ -305,7 +350,11 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain
             if (finished) (S.State, S.Message) = (TrainingState.Done, $"finished at step {S.LatestCheckpointStep}");
             else if (worker.StopRequested) (S.State, S.Message) = (TrainingState.Stopped, $"stopped at step {S.LatestCheckpointStep}");
             // else: cancelled (deactivation, delete, storage gone); the state stays Training and the next activation resumes.
-            if (finished || worker.StopRequested) await _writer.SaveAsync();
+            if (finished || worker.StopRequested)
+            {
+                await _writer.SaveAsync();
+                await DropResumeReminderAsync();
+            }
             await ReportAsync(flushMetrics: true);
             if (finished) await PlotAsync();
         }
@@ -401,6 +450,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain
         try
         {
             await _writer.SaveAsync();
+            await DropResumeReminderAsync();
             await ReportAsync(flushMetrics: true);
         }
         catch (Exception e) { _logger.LogError(e, "run {Run}: could not record the failure", Name); }
