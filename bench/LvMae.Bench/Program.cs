@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using LvMae.Bench;
 
-// Usage: dotnet run -c Release --project bench/LvMae.Bench -- [suite ...] [--quick] [--no-write] [--videos N]
+// Usage: dotnet run -c Release --project bench/LvMae.Bench -- [suite ...] [--quick] [--no-write] [--videos N] [--in-memory-storage]
 // Runs the named suites (all by default), prints each one's figures and writes docs/BENCHMARKS.md.
 if (args.Length > 0 && args[0] == TorchGcBench.ChildFlag) return TorchGcBench.RunChild(args);   // one run of the torchgc suite's crash test
 var quick = args.Contains("--quick");
@@ -23,7 +23,7 @@ if (suites.Count == 0)
     return 2;
 }
 
-var context = new BenchContext(quick) { Videos = videos };
+var context = new BenchContext(quick) { Videos = videos, InMemoryStorage = args.Contains("--in-memory-storage") };
 var sections = new List<(string Name, string Markdown)>();
 foreach (var suite in suites)
 {
@@ -51,6 +51,9 @@ namespace LvMae.Bench
     {
         /// <summary>--videos N: corpus size for the suites that take one (scale).</summary>
         public int? Videos { get; init; }
+
+        /// <summary>--in-memory-storage: Azurite without its metadata file (scale), so the figures are the silo's, not the emulator's.</summary>
+        public bool InMemoryStorage { get; init; }
 
         /// <summary>Median of <paramref name="runs"/> timings of <paramref name="action"/> in seconds (after one warm-up).</summary>
         public static double MedianSeconds(int runs, Action action)

@@ -28,7 +28,7 @@ public sealed class ScaleBench : IBenchSuite
         var total = context.Videos ?? (context.Quick ? 10_000 : 100_000);
         var firstWave = total / 10;
         var work = Directory.CreateTempSubdirectory("lvmae-scale-").FullName;
-        var azurite = new AzuriteFixture();
+        var azurite = new AzuriteFixture { InMemory = context.InMemoryStorage };
         await azurite.InitializeAsync();
         ExternalSilo? silo = null;
         try
@@ -72,7 +72,7 @@ public sealed class ScaleBench : IBenchSuite
             var md = new StringBuilder();
             md.AppendLine($"### Import of {total:N0} precomputed-embedding videos into one silo process ({Dim}-d, 12-60 segments each)");
             md.AppendLine();
-            md.AppendLine("`lvmae import-embeddings DIR --labels labels.csv --no-wait` (its own process, 16 files at once) against a silo process on Azurite;");
+            md.AppendLine($"`lvmae import-embeddings DIR --labels labels.csv --no-wait` (its own process, 16 files at once) against a silo process on Azurite{(context.InMemoryStorage ? " (in-memory persistence: no metadata file rewritten on autosave)" : "")};");
             md.AppendLine("then the silo works through its queue. Bytes written are what the silo sent to storage (its traffic counters), beyond the");
             md.AppendLine(".npy data the CLI uploaded: grain state, index log and snapshots, reminder and membership tables.");
             md.AppendLine();
