@@ -58,7 +58,7 @@ public sealed class ChaosBench : IBenchSuite
 
             var training = await ChaosTraining.RunAsync(azurite, work, context.Quick);
             var md = Report(trials, load, videos) + ChaosTraining.Report(training);
-            Reliability.WriteResults(md);
+            DocResults.Write("RELIABILITY.md", "chaos", $"./bench.sh chaos{(context.Quick ? " --quick" : "")}", md);
             return md;
         }
         finally
@@ -225,23 +225,5 @@ public static class ChaosCorpus
             File.Move(path + ".tmp.mp4", path, overwrite: true);
         });
         return dir;
-    }
-}
-
-/// <summary>docs/RELIABILITY.md: the chaos results live between markers, the rest of the page is written by hand.</summary>
-public static class Reliability
-{
-    private const string Begin = "<!-- chaos-results:begin -->";
-    private const string End = "<!-- chaos-results:end -->";
-
-    public static void WriteResults(string markdown)
-    {
-        var path = Path.Combine(BenchmarkReport.FindRoot(), "docs", "RELIABILITY.md");
-        if (!File.Exists(path)) return;
-        var text = File.ReadAllText(path);
-        var (b, e) = (text.IndexOf(Begin, StringComparison.Ordinal), text.IndexOf(End, StringComparison.Ordinal));
-        if (b < 0 || e < b) return;
-        var stamp = $"_Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores; command: `./bench.sh chaos`_\n\n";
-        File.WriteAllText(path, text[..(b + Begin.Length)] + "\n" + stamp + markdown.Trim() + "\n" + text[e..]);
     }
 }

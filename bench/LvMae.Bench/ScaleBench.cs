@@ -54,6 +54,7 @@ public sealed class ScaleBench : IBenchSuite
             using var http = new HttpClient { BaseAddress = silo.Api, Timeout = TimeSpan.FromSeconds(30) };
             var probe = new Prober(http, Math.Min(firstWave, 1000));
 
+            var modes = await RegistrationModesAsync(azurite, work, context.Quick ? 1_000 : 2_500);
             var a = await WaveAsync("wave 1", waveA, labels, firstWave, cliEnv, silo, http, probe, work);
             var idleA = await probe.IdleAsync(firstWave);
             var b = await WaveAsync("wave 2", waveB, labels, total, cliEnv, silo, http, probe, work);
@@ -67,20 +68,27 @@ public sealed class ScaleBench : IBenchSuite
             var rss = ProcessStats.RssMiB(silo.Pid);
             await silo.DisposeAsync();
             silo = null;
+            // The real files get an emulator of their own: the 100k imports' blobs (in memory or in its metadata file) would
+            // otherwise slow every request of theirs.
+            await azurite.DisposeAsync();
+            azurite = new AzuriteFixture { InMemory = context.InMemoryStorage };
+            await azurite.InitializeAsync();
             var real = await RealFilesAsync(azurite, work, context.Quick ? 100 : 1000);
 
             var md = new StringBuilder();
             md.AppendLine($"### Import of {total:N0} precomputed-embedding videos into one silo process ({Dim}-d, 12-60 segments each)");
             md.AppendLine();
             md.AppendLine($"`lvmae import-embeddings DIR --labels labels.csv --no-wait` (its own process, 16 files at once) against a silo process on Azurite{(context.InMemoryStorage ? " (in-memory persistence: no metadata file rewritten on autosave)" : "")};");
-            md.AppendLine("then the silo works through its queue. Bytes written are what the silo sent to storage (its traffic counters), beyond the");
-            md.AppendLine(".npy data the CLI uploaded: grain state, index log and snapshots, reminder and membership tables.");
+            md.AppendLine("each small .npy travels inside its registration (the silo validates and stores it). Bytes written are what the silo sent to");
+            md.AppendLine("storage (its traffic counters), beyond the .npy data itself: grain state, index log and snapshots, reminder and membership tables.");
             md.AppendLine();
             md.AppendLine("| wave | videos | registration s | registrations/s | until all Embedded s | state B/video | index B/video | tables B/video | total B/video |");
             md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var w in new[] { a, b })
                 md.AppendLine($"| {w.Name} (corpus {w.CorpusAfter:N0}) | {w.Videos:N0} | {w.RegistrationSeconds:F1} | {w.Videos / w.RegistrationSeconds:F0} | {w.EmbeddedSeconds:F1} | " +
                               $"{w.StateBytes / (double)w.Videos:F0} | {w.IndexBytes / (double)w.Videos:F0} | {w.TableBytes / (double)w.Videos:F0} | **{w.TotalBytes / (double)w.Videos:F0}** |");
+            md.AppendLine();
+            md.Append(modes);
             md.AppendLine();
             md.AppendLine($"Bytes written per video, wave 2 vs wave 1: **{b.TotalBytes / (double)b.Videos / (a.TotalBytes / (double)a.Videos):F2}x** (flat = constant work per video as the corpus grows 10x).");
             md.AppendLine($"Silo RSS: peak **{peakRss:F0} MiB**, {rss:F0} MiB at the end with {embedded:N0} videos Embedded. Scratch disk: none (imports are validated in memory).");
@@ -103,6 +111,63 @@ public sealed class ScaleBench : IBenchSuite
             await azurite.DisposeAsync();
             try { Directory.Delete(work, recursive: true); } catch (IOException) { }
         }
+    }
+
+    /// <summary>
+    /// Registration with the .npy uploaded by the client first (the silo reads it back to validate it) against the .npy
+    /// carried inside the registration (validated in memory, stored by the silo), alternating rounds of the same size on one
+    /// fresh silo, so both see the same machine, index size and emulator: registrations/s and CPU per registration.
+    /// </summary>
+    private static async Task<string> RegistrationModesAsync(AzuriteFixture azurite, string work, int perRound)
+    {
+        var env = new Dictionary<string, string>
+        {
+            ["Storage__ConnectionString"] = azurite.ConnectionString,
+            ["Storage__Container"] = "scale-modes",
+            ["Clustering__ClusterId"] = "scale-modes",
+            ["Clustering__ServiceId"] = "scale-modes",
+            ["Logging__MinimumLevel"] = "Warning",
+        };
+        await using var silo = await ExternalSilo.StartAsync("scale-modes", env, work);
+        var cliEnv = new Dictionary<string, string>(env)
+        {
+            ["Clustering__GatewayPort"] = silo.GatewayPort.ToString(CultureInfo.InvariantCulture),
+            ["Clustering__SiloPort"] = silo.SiloPort.ToString(CultureInfo.InvariantCulture),
+        };
+        var rows = new List<(string Mode, int Round, double Seconds, double SiloCpu, double StorageCpu)>();
+        var round = 0;
+        foreach (var (mode, inlineBytes) in new[] { ("upload first", 0), ("inline", VideoRegistration.MaxInlineContentBytes), ("upload first", 0), ("inline", VideoRegistration.MaxInlineContentBytes) })
+        {
+            var dir = Path.Combine(work, $"modes{round}");
+            Directory.CreateDirectory(dir);
+            for (var i = 0; i < perRound; i++)
+            {
+                var rng = new Random(round * perRound + i);
+                var count = 12 + rng.Next(49);
+                var values = new float[count * Dim];
+                for (var k = 0; k < values.Length; k++) values[k] = (float)(rng.NextDouble() * 2 - 1);
+                NpyArray.FromFloats(values, count, Dim).Write(Path.Combine(dir, $"mode{round}-{i:D5}.npy"));
+            }
+            var (silo0, storage0) = (ProcessStats.CpuSeconds(silo.Pid), azurite.ProcessId is { } p0 ? ProcessStats.CpuSeconds(p0) : 0);
+            var watch = Stopwatch.StartNew();
+            var import = await RunCliAsync(cliEnv, work, "import-embeddings", dir, "--no-wait", "--parallel", "16", "--inline-bytes", inlineBytes.ToString(CultureInfo.InvariantCulture));
+            var seconds = watch.Elapsed.TotalSeconds;
+            if (import.Code != 0) throw new InvalidOperationException($"import ({mode}) failed ({import.Code}): {Tail(import.Output, 20)}");
+            rows.Add((mode, ++round, seconds, ProcessStats.CpuSeconds(silo.Pid) - silo0, azurite.ProcessId is { } p1 ? ProcessStats.CpuSeconds(p1) - storage0 : double.NaN));
+            Console.WriteLine($"scale: registration {mode}, round {round}: {perRound / seconds:F0}/s");
+            Directory.Delete(dir, recursive: true);
+        }
+        double Rate(string mode) => rows.Where(r => r.Mode == mode).Sum(_ => perRound) / rows.Where(r => r.Mode == mode).Sum(r => r.Seconds);
+        var md = new StringBuilder();
+        md.AppendLine($"Registration, the .npy uploaded by the client first (the silo reads it back to validate it) vs carried inside the registration (`--inline-bytes`, the default up to 1 MiB), alternating rounds of {perRound:N0} videos on one fresh silo in this run:");
+        md.AppendLine();
+        md.AppendLine("| round | mode | registrations/s | silo CPU ms per video | Azurite CPU ms per video |");
+        md.AppendLine("|---:|---|---:|---:|---:|");
+        foreach (var r in rows)
+            md.AppendLine($"| {r.Round} | {r.Mode} | {perRound / r.Seconds:F0} | {1000 * r.SiloCpu / perRound:F2} | {1000 * r.StorageCpu / perRound:F2} |");
+        md.AppendLine();
+        md.AppendLine($"Inline / upload first: **{Rate("inline") / Rate("upload first"):F2}x** registrations/s.");
+        return md.ToString();
     }
 
     private sealed record RealRun(string Setup, int Videos, double VideoSeconds, int Segments, double WallSeconds, double CpuSeconds, double PeakRssMiB, long PeakScratchBytes)

@@ -55,6 +55,7 @@ public sealed class VideoIngestor(BlobStore blobs, IGrainFactory grains)
     public async Task<IngestResult> ImportEmbeddingsAsync(string path, string encoderName, IReadOnlyList<string> labels, CancellationToken cancellationToken = default)
     {
         var stem = Path.GetFileNameWithoutExtension(path);
+        if (new FileInfo(path).Length <= InlineImportBytes) return await ImportInlineAsync(path, stem, encoderName, labels, cancellationToken);
         var (contentId, sha) = await ContentIdAsync(path, cancellationToken);
         var id = BlobLayout.IsValidId(stem) ? stem : contentId;
         var blob = BlobLayout.Embeddings(id, encoderName);
@@ -81,6 +82,31 @@ public sealed class VideoIngestor(BlobStore blobs, IGrainFactory grains)
             }
         }
         return await RegisterAsync(path, id, VideoSourceKind.Embeddings, blob, encoderName, labels, sha, uploaded);
+    }
+
+    /// <summary>
+    /// Imports up to this size travel inside the registration (<see cref="VideoRegistration.Content"/>): one call, no client
+    /// upload, no read-back by the silo. 0 = always upload first.
+    /// </summary>
+    public int InlineImportBytes { get; init; } = VideoRegistration.MaxInlineContentBytes;
+
+    private async Task<IngestResult> ImportInlineAsync(string path, string stem, string encoderName, IReadOnlyList<string> labels, CancellationToken cancellationToken)
+    {
+        var content = await File.ReadAllBytesAsync(path, cancellationToken);
+        var sha = Convert.ToHexStringLower(SHA256.HashData(content));
+        var id = BlobLayout.IsValidId(stem) ? stem : "v" + sha[..24];
+        var status = await grains.GetGrain<IVideoGrain>(id).Register(new VideoRegistration
+        {
+            Kind = VideoSourceKind.Embeddings,
+            SourceBlob = BlobLayout.Embeddings(id, encoderName),
+            Encoder = encoderName,
+            Labels = labels,
+            OriginalName = Path.GetFileName(path),
+            SizeBytes = content.Length,
+            ContentHash = sha,
+            Content = content,
+        });
+        return new IngestResult(path, id, Uploaded: true, status);
     }
 
     /// <summary>Registers the stored source with its video grain (idempotent: the grain merges a repeat).</summary>

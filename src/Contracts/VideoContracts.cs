@@ -36,6 +36,15 @@ public sealed record VideoRegistration
     [Id(5)] public long SizeBytes { get; init; }
     /// <summary>SHA-256 (hex) of the source content.</summary>
     [Id(6)] public string? ContentHash { get; init; }
+    /// <summary>
+    /// A small import's .npy itself (at most <see cref="MaxInlineContentBytes"/>): the silo validates it in memory and stores it
+    /// at <see cref="SourceBlob"/>, so the client never touches storage and nothing invalid is ever stored. Null: the client
+    /// uploaded the source first.
+    /// </summary>
+    [Id(7)] public byte[]? Content { get; init; }
+
+    /// <summary>Largest <see cref="Content"/> a registration may carry (larger imports are uploaded by the client).</summary>
+    public const int MaxInlineContentBytes = 1 << 20;
 }
 
 /// <summary>Why a video failed.</summary>

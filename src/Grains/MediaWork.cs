@@ -14,6 +14,8 @@ public interface IMediaWork
     Task<EmbeddedVideo> EncodeAsync(string path, VideoInfo info, IReadOnlyList<SegmentSpan> plan, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken);
     /// <summary>Validates a precomputed float32 [N, d] .npy as it is read from storage, in constant memory; its [count, dim] (<see cref="BlobReader.Name"/> names it in errors).</summary>
     (int Count, int Dimension) ValidateNpy(BlobReader content);
+    /// <summary>Validates a precomputed .npy already in memory (an import that came with its registration).</summary>
+    (int Count, int Dimension) ValidateNpy(Stream content, long length, string name);
 }
 
 /// <summary>
@@ -65,6 +67,8 @@ public sealed class MediaWork(ProcessingOptions options, EncoderOptions encoderO
     }
 
     public (int Count, int Dimension) ValidateNpy(BlobReader content) => EmbeddingImport.ValidateNpy(content.Content, content.Length, content.Name);
+
+    public (int Count, int Dimension) ValidateNpy(Stream content, long length, string name) => EmbeddingImport.ValidateNpy(content, length, name);
 
     public void Dispose()
     {

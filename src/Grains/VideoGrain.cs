@@ -66,6 +66,7 @@ public sealed class VideoGrain(
         if (registration.Labels.Count > MaxLabels) throw new ArgumentException($"video {Id}: {registration.Labels.Count} labels (at most {MaxLabels})");
         foreach (var label in registration.Labels)
             if (LabelRules.Problem(label) is { } problem) throw new ArgumentException($"video {Id}: {problem}");
+        if (registration.Content is { } carried) registration = CheckInlineContent(registration, carried);
 
         if (state.RecordExists)
         {
@@ -97,6 +98,11 @@ public sealed class VideoGrain(
             S.OriginalName = registration.OriginalName ?? S.OriginalName;
             S.SizeBytes = registration.SizeBytes;
             Restart(VideoStage.Registered);
+            if (registration.Content is { } replacement)
+            {
+                await ImportContentAsync(replacement);
+                return Status();
+            }
         }
         else
         {
@@ -115,6 +121,11 @@ public sealed class VideoGrain(
                 UpdatedAt = now,
                 Version = 0,
             };
+            if (registration.Content is { } content)
+            {
+                await ImportContentAsync(content);
+                return Status();
+            }
             if (await TryImportInlineAsync()) return Status();
         }
         await CommitAsync(); // the index shard now queues it and asks it to Process when there is room
@@ -371,6 +382,66 @@ public sealed class VideoGrain(
         await CommitAsync();
         return true;
     }
+
+    /// <summary>An import whose bytes came with its registration: their hash and size must be what the registration says.</summary>
+    private VideoRegistration CheckInlineContent(VideoRegistration registration, byte[] content)
+    {
+        if (registration.Kind != VideoSourceKind.Embeddings)
+            throw new ArgumentException($"video {Id}: only embeddings imports may carry their content in the registration");
+        if (content.Length > VideoRegistration.MaxInlineContentBytes)
+            throw new ArgumentException($"video {Id}: {content.Length} bytes of content in the registration (at most {VideoRegistration.MaxInlineContentBytes}; upload larger imports first)");
+        var sha = Convert.ToHexStringLower(SHA256.HashData(content));
+        if (registration.ContentHash is { } claimed && !string.Equals(claimed, sha, StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"video {Id}: the registration's content has sha256 {sha[..12]}, not the {claimed[..Math.Min(12, claimed.Length)]} it claims");
+        return registration with { ContentHash = sha, SizeBytes = content.Length };
+    }
+
+    /// <summary>
+    /// A new import whose bytes came with its registration: validated in memory first, so an invalid file is never stored (the
+    /// video is Failed with the reason); a valid one is stored at the embeddings name (the same content already there is kept;
+    /// other content there was left by a failed or unregistered import, since this video is new or Failed: replaced), then the
+    /// video is Embedded with one state write. Storage trouble throws to the caller, before anything is recorded.
+    /// </summary>
+    private async Task ImportContentAsync(byte[] content)
+    {
+        var name = S.OriginalName ?? S.SourceBlob!;
+        try
+        {
+            using var stream = new MemoryStream(content, writable: false);
+            var (count, dimension) = media.ValidateNpy(stream, content.Length, name);
+            await StoreContentAsync(content);
+            MarkEmbedded(S.SourceBlob!, count, dimension, "imported", S.ContentHash);
+            S.Stage = VideoStage.Embedded;
+        }
+        catch (MediaException e)
+        {
+            S.Stage = VideoStage.Failed;
+            S.Failure = new VideoFailure { Kind = e.Kind.ToString(), Message = e.Problem, Permanent = e.IsPermanent, At = DateTimeOffset.UtcNow };
+            S.CompletedAt = S.Failure.At;
+        }
+        await CommitAsync();
+    }
+
+    private async Task StoreContentAsync(byte[] content)
+    {
+        var blob = S.SourceBlob!;
+        var metadata = new Dictionary<string, string>
+        {
+            ["sha256"] = S.ContentHash!,
+            ["encoder"] = AsciiMetadata(S.Encoder ?? ""),
+            ["encoderversion"] = "imported",
+            ["originalname"] = AsciiMetadata(S.OriginalName ?? ""),
+        };
+        try { await blobs.UploadConditionalAsync(blob, content, ifMatch: null, metadata); }
+        catch (BlobConflictException)
+        {
+            var existing = await blobs.TryGetPropertiesAsync(blob);
+            if (existing?.Metadata.GetValueOrDefault("sha256") == S.ContentHash) return; // this content is there already
+            await blobs.UploadConditionalAsync(blob, content, existing?.ETag ?? "*", metadata); // left by a failed import: replaced unless it changes under us
+        }
+    }
+
+    private static string AsciiMetadata(string value) => new(value.Select(c => c is >= ' ' and <= '~' ? c : '_').ToArray());
 
     /// <summary>Imports up to this size are validated inside Register (a few ms); larger ones are queued like videos.</summary>
     public const long InlineImportBytes = 4 << 20;

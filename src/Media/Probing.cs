@@ -159,6 +159,9 @@ internal static class ProbeImpl
     {
         var text = string.Join("\n", stderr ?? []);
         var detail = LastMeaningfulLine(stderr, path);
+        if (System.Text.RegularExpressions.Regex.Match(text, @"Picture size (\d+x\d+) is invalid") is { Success: true } size)
+            // Just ffmpeg's finding: the lines after it (e.g. "Device or resource busy", its errno) only confuse.
+            return new MediaException(path, MediaErrorKind.AbsurdDimensions, $"absurd picture size {size.Groups[1].Value}: ffmpeg refuses frames that large", inner);
         if (text.Contains("Picture size", StringComparison.Ordinal) && text.Contains("invalid", StringComparison.OrdinalIgnoreCase))
             return new MediaException(path, MediaErrorKind.AbsurdDimensions, $"absurd picture size: {detail}", inner);
         if (text.Contains("Permission denied", StringComparison.OrdinalIgnoreCase))

@@ -68,4 +68,5 @@ public sealed class FlakyMediaWork(IMediaWork inner, ScratchSpace scratch) : IMe
     }
 
     public (int Count, int Dimension) ValidateNpy(BlobReader content) => inner.ValidateNpy(content);
+    public (int Count, int Dimension) ValidateNpy(Stream content, long length, string name) => inner.ValidateNpy(content, length, name);
 }

@@ -222,23 +222,58 @@ public sealed class VideoGrainTests(GrainsClusterFixture fixture)
         Assert.Equal(VideoStage.Embedded, (await fixture.Client.IndexEntryAsync(e0.Id))!.Stage);
     }
 
-    [Fact]
-    public async Task Import_of_precomputed_embeddings_and_a_malformed_npy()
+    [Theory]
+    [InlineData(true)]  // small files travel inside the registration (the default)
+    [InlineData(false)] // uploaded by the client first, then read back by the silo (what larger files do)
+    public async Task Import_of_precomputed_embeddings_and_a_malformed_npy(bool inline)
     {
-        var good = Path.Combine(fixture.MediaDir, "imported-video-1.npy");
+        var mode = inline ? "inline" : "upload";
+        var ingestor = new VideoIngestor(fixture.Blobs, fixture.Client) { InlineImportBytes = inline ? VideoRegistration.MaxInlineContentBytes : 0 };
+        var good = Path.Combine(fixture.MediaDir, $"imported-{mode}-1.npy");
         NpyArray.FromFloats(Enumerable.Range(0, 7 * 16).Select(i => (float)i).ToArray(), 7, 16).Write(good);
-        var bad = Path.Combine(fixture.MediaDir, "imported-video-2.npy");
+        var bad = Path.Combine(fixture.MediaDir, $"imported-{mode}-2.npy");
         await File.WriteAllTextAsync(bad, "not an npy");
 
-        var a = await fixture.Ingestor.ImportEmbeddingsAsync(good, "imported", ["import"]);
-        var b = await fixture.Ingestor.ImportEmbeddingsAsync(bad, "imported", ["import"]);
-        Assert.Equal("imported-video-1", a.VideoId);
+        var a = await ingestor.ImportEmbeddingsAsync(good, "imported", ["import"]);
+        var b = await ingestor.ImportEmbeddingsAsync(bad, "imported", ["import"]);
+        Assert.Equal($"imported-{mode}-1", a.VideoId);
+        // Stored with the content hash the state records; nothing invalid is left at the embeddings name.
+        var stored = await fixture.Blobs.TryGetPropertiesAsync(BlobLayout.Embeddings(a.VideoId, "imported"));
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await File.ReadAllBytesAsync(good))), stored!.Metadata["sha256"]);
+        Assert.Null(await fixture.Blobs.TryGetPropertiesAsync(BlobLayout.Embeddings(b.VideoId, "imported")));
+        // The same file again is the same video; other content under its id is refused.
+        Assert.Equal(VideoStage.Embedded, (await ingestor.ImportEmbeddingsAsync(good, "imported", ["again"])).Status.Stage);
+        var other = Path.Combine(fixture.MediaDir, "other", $"imported-{mode}-1.npy");
+        Directory.CreateDirectory(Path.GetDirectoryName(other)!);
+        NpyArray.FromFloats(new float[3 * 16], 3, 16).Write(other);
+        Assert.Contains("other content", (await Assert.ThrowsAnyAsync<ArgumentException>(() => ingestor.ImportEmbeddingsAsync(other, "imported", []))).Message);
         var index = await fixture.WaitForIndexAsync([a.VideoId, b.VideoId], Timeout);
         Assert.Equal(VideoStage.Embedded, index[a.VideoId].Stage);
         Assert.Equal(7, index[a.VideoId].SegmentCount);
         Assert.Equal(VideoStage.Failed, index[b.VideoId].Stage);
         var status = await fixture.Client.GetGrain<IVideoGrain>(b.VideoId).GetStatus();
         Assert.True(status.Failure!.Permanent);
+    }
+
+    [Fact]
+    public async Task Content_carried_by_a_registration_must_match_its_hash_and_kind()
+    {
+        var npy = Path.Combine(fixture.MediaDir, "carried.npy");
+        NpyArray.FromFloats(new float[4 * 8], 4, 8).Write(npy);
+        var content = await File.ReadAllBytesAsync(npy);
+        var lying = await Assert.ThrowsAnyAsync<ArgumentException>(() => fixture.Client.GetGrain<IVideoGrain>("v-carried").Register(new VideoRegistration
+        {
+            Kind = VideoSourceKind.Embeddings, SourceBlob = BlobLayout.Embeddings("v-carried", "imported"), Encoder = "imported",
+            Content = content, ContentHash = new string('0', 64),
+        }));
+        Assert.Contains("not the 000000000000 it claims", lying.Message);
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => fixture.Client.GetGrain<IVideoGrain>("v-carried").Register(new VideoRegistration
+        {
+            Kind = VideoSourceKind.VideoFile, SourceBlob = "videos/v-carried/source.mp4", Encoder = "builtin", Content = content,
+        }));
+        // Neither stored anything nor registered the video.
+        Assert.False((await fixture.Client.GetGrain<IVideoGrain>("v-carried").GetStatus()).Exists);
+        Assert.Null(await fixture.Blobs.TryGetPropertiesAsync(BlobLayout.Embeddings("v-carried", "imported")));
     }
 
     [Fact]

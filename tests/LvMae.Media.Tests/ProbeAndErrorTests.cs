@@ -69,6 +69,15 @@ public sealed class ProbeAndErrorTests(MediaFixture media)
     }
 
     [Fact]
+    public void An_absurd_picture_size_is_named_without_the_errno_ffmpeg_prints_after_it()
+    {
+        var error = ProbeImpl.FromProbeError("huge.y4m", 1,
+            ["[IMGUTILS @ 0x7fffb5062760] Picture size 40000x40000 is invalid", "huge.y4m: Device or resource busy"], null);
+        Assert.Equal(MediaErrorKind.AbsurdDimensions, error.Kind);
+        Assert.Equal("absurd picture size 40000x40000: ffmpeg refuses frames that large", error.Problem);
+    }
+
+    [Fact]
     public async Task A_video_shorter_than_the_minimum_segment_is_too_short()
     {
         var path = media.P("short-0_6.mp4");

@@ -25,6 +25,8 @@ public sealed class AzuriteFixture : IAsyncLifetime
     public bool InMemory { get; init; }
 
     public int Port { get; private set; }
+    /// <summary>The emulator's process id while it runs (benchmarks read its CPU time).</summary>
+    public int? ProcessId => _process is { HasExited: false } process ? process.Id : null;
     public int TablePort { get; private set; }
     private int _queuePort;
 
