@@ -269,7 +269,15 @@ public sealed class ScaleBench : IBenchSuite
         var busy = probe.SampleAsync(stop.Token); // queries at a steady rate while the wave registers and processes
         var import = await RunCliAsync(env, work, "import-embeddings", dir, "--labels", labels, "--no-wait", "--parallel", "16");
         var registration = watch.Elapsed.TotalSeconds;
-        if (import.Code != 0) throw new InvalidOperationException($"import failed ({import.Code}): {Tail(import.Output, 20)}");
+        if (import.Code != 0)
+        {
+            // Kept for the post-mortem (the work folder goes with the run): the CLI's whole output and the silo's log.
+            var keep = Path.Combine(Path.GetTempPath(), $"lvmae-scale-failure-{DateTime.UtcNow:HHmmss}");
+            Directory.CreateDirectory(keep);
+            File.WriteAllText(Path.Combine(keep, "cli.log"), import.Output);
+            if (File.Exists(silo.LogPath)) File.Copy(silo.LogPath, Path.Combine(keep, "silo.log"), overwrite: true);
+            throw new InvalidOperationException($"import failed ({import.Code}; CLI output and silo log in {keep}): {Tail(import.Output, 20)}");
+        }
         while (true)
         {
             var summary = await http.GetFromJsonAsync<JsonElement>("corpus/summary");

@@ -73,6 +73,8 @@ public sealed class AzuriteFixture : IAsyncLifetime
             UseShellExecute = false,
         };
         foreach (var option in InMemory ? ["--inMemoryPersistence"] : new[] { "--location", _dataDir! }) start.ArgumentList.Add(option);   // Azurite refuses both
+        // In memory, every blob's metadata lives in node's heap: a 100k-video corpus outgrows node's default limit (~2 GB).
+        if (InMemory) start.Environment["NODE_OPTIONS"] = "--max-old-space-size=8192";
         _process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {executable}");
         _process.OutputDataReceived += (_, _) => { };
         _process.ErrorDataReceived += (_, _) => { };
