@@ -93,8 +93,12 @@ namespace LvMae.Bench
             var path = Path.Combine(root, "docs", "BENCHMARKS.md");
             var existing = File.Exists(path) ? ParseSections(File.ReadAllText(path)) : new Dictionary<string, string>();
             var machine = $"{RuntimeInformation.OSDescription}, {Environment.ProcessorCount} cores, {RuntimeInformation.ProcessArchitecture}, .NET {Environment.Version}";
+            // The options as given (--quick, --videos N, ...), without the suite names: the command that reproduces a section.
+            var tokens = arguments.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var options = string.Concat(tokens.Where((t, i) => t.StartsWith("--", StringComparison.Ordinal) || (i > 0 && tokens[i - 1].StartsWith("--", StringComparison.Ordinal) && !t.StartsWith("--", StringComparison.Ordinal) && !sections.Any(s => s.Name == t)))
+                .Select(t => " " + t));
             foreach (var (name, markdown) in sections)
-                existing[name] = $"_Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {machine}; command: `dotnet run -c Release --project bench/LvMae.Bench -- {name}{(arguments.Contains("--quick") ? " --quick" : "")}`_\n\n{markdown.Trim()}\n";
+                existing[name] = $"_Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {machine}; command: `dotnet run -c Release --project bench/LvMae.Bench -- {name}{options}`_\n\n{markdown.Trim()}\n";
             var text = new StringBuilder("# LvMae benchmarks\n\nWritten by `bench/LvMae.Bench` (`./bench.sh`); each section is replaced when its suite runs. Ratios compare against a baseline measured in the same run.\n");
             foreach (var (name, body) in existing.OrderBy(kv => kv.Key, StringComparer.Ordinal))
                 text.Append($"\n<!-- suite:{name} -->\n## {name}\n\n{body}");
