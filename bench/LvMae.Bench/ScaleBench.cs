@@ -37,20 +37,9 @@ public sealed class ScaleBench : IBenchSuite
             var (waveA, waveB, labels) = Generate(work, total, firstWave);
             Console.WriteLine($"scale: {total:N0} .npy files generated in {generate.Elapsed.TotalSeconds:F0} s");
 
-            var env = new Dictionary<string, string>
-            {
-                ["Storage__ConnectionString"] = azurite.ConnectionString,
-                ["Storage__Container"] = "scale",
-                ["Clustering__ClusterId"] = "scale",
-                ["Clustering__ServiceId"] = "scale",
-                ["Logging__MinimumLevel"] = "Warning",
-            };
+            var env = SiloSettings(azurite, "scale");
             silo = await ExternalSilo.StartAsync("scale-silo", env, work);
-            var cliEnv = new Dictionary<string, string>(env)
-            {
-                ["Clustering__GatewayPort"] = silo.GatewayPort.ToString(CultureInfo.InvariantCulture),
-                ["Clustering__SiloPort"] = silo.SiloPort.ToString(CultureInfo.InvariantCulture),
-            };
+            var cliEnv = ClientSettings(env, silo);
             using var http = new HttpClient { BaseAddress = silo.Api, Timeout = TimeSpan.FromSeconds(30) };
             var probe = new Prober(http, Math.Min(firstWave, 1000));
 
@@ -129,20 +118,9 @@ public sealed class ScaleBench : IBenchSuite
     /// </summary>
     private static async Task<string> RegistrationModesAsync(AzuriteFixture azurite, string work, int perRound)
     {
-        var env = new Dictionary<string, string>
-        {
-            ["Storage__ConnectionString"] = azurite.ConnectionString,
-            ["Storage__Container"] = "scale-modes",
-            ["Clustering__ClusterId"] = "scale-modes",
-            ["Clustering__ServiceId"] = "scale-modes",
-            ["Logging__MinimumLevel"] = "Warning",
-        };
+        var env = SiloSettings(azurite, "scale-modes");
         await using var silo = await ExternalSilo.StartAsync("scale-modes", env, work);
-        var cliEnv = new Dictionary<string, string>(env)
-        {
-            ["Clustering__GatewayPort"] = silo.GatewayPort.ToString(CultureInfo.InvariantCulture),
-            ["Clustering__SiloPort"] = silo.SiloPort.ToString(CultureInfo.InvariantCulture),
-        };
+        var cliEnv = ClientSettings(env, silo);
         var rows = new List<(string Mode, int Round, double Seconds, double SiloCpu, double StorageCpu)>();
         var round = 0;
         foreach (var (mode, inlineBytes) in new[] { ("upload first", 0), ("inline", VideoRegistration.MaxInlineContentBytes), ("upload first", 0), ("inline", VideoRegistration.MaxInlineContentBytes) })
@@ -214,22 +192,11 @@ public sealed class ScaleBench : IBenchSuite
         foreach (var (setup, batch) in new[] { ("batch 1 (one frame per ONNX call, as before)", (int?)1), ("batched (default)", null) })
         {
             var container = batch is null ? "real-batched" : "real-batch1";
-            var env = new Dictionary<string, string>
-            {
-                ["Storage__ConnectionString"] = azurite.ConnectionString,
-                ["Storage__Container"] = container,
-                ["Clustering__ClusterId"] = container,
-                ["Clustering__ServiceId"] = container,
-                ["Logging__MinimumLevel"] = "Warning",
-            };
+            var env = SiloSettings(azurite, container);
             if (batch is { } b) env["Processing__InferenceBatchFrames"] = b.ToString(CultureInfo.InvariantCulture);
             await using var silo = await ExternalSilo.StartAsync(container, env, work);
             using var http = new HttpClient { BaseAddress = silo.Api, Timeout = TimeSpan.FromSeconds(30) };
-            var cliEnv = new Dictionary<string, string>(env)
-            {
-                ["Clustering__GatewayPort"] = silo.GatewayPort.ToString(CultureInfo.InvariantCulture),
-                ["Clustering__SiloPort"] = silo.SiloPort.ToString(CultureInfo.InvariantCulture),
-            };
+            var cliEnv = ClientSettings(env, silo);
             var cpu0 = ProcessStats.CpuSeconds(silo.Pid);
             var watch = Stopwatch.StartNew();
             var import = await RunCliAsync(cliEnv, work, "ingest", dir, "--encoder", "resnet18", "--no-wait");
@@ -400,6 +367,23 @@ public sealed class ScaleBench : IBenchSuite
         });
         return (a, b, labels);
     }
+
+    /// <summary>A silo process of its own cluster and container on <paramref name="azurite"/>.</summary>
+    private static Dictionary<string, string> SiloSettings(AzuriteFixture azurite, string name) => new()
+    {
+        ["Storage__ConnectionString"] = azurite.ConnectionString,
+        ["Storage__Container"] = name,
+        ["Clustering__ClusterId"] = name,
+        ["Clustering__ServiceId"] = name,
+        ["Logging__MinimumLevel"] = "Warning",
+    };
+
+    /// <summary>The `lvmae` CLI's settings for talking to <paramref name="silo"/>.</summary>
+    private static Dictionary<string, string> ClientSettings(Dictionary<string, string> siloSettings, ExternalSilo silo) => new(siloSettings)
+    {
+        ["Clustering__GatewayPort"] = silo.GatewayPort.ToString(CultureInfo.InvariantCulture),
+        ["Clustering__SiloPort"] = silo.SiloPort.ToString(CultureInfo.InvariantCulture),
+    };
 
     private static Task<(int Code, string Output)> RunCliAsync(IReadOnlyDictionary<string, string> env, string work, params string[] args) =>
         new CliProcess(work, CliProcess.Settings(env)).RunRawAsync(TimeSpan.FromMinutes(60), args);
