@@ -38,7 +38,7 @@ public sealed class VideoIngestor(BlobStore blobs, IGrainFactory grains)
             await blobs.UploadFileAsync(blob, path, new Dictionary<string, string>
             {
                 ["sha256"] = sha,
-                ["originalname"] = Ascii(Path.GetFileName(path)),
+                ["originalname"] = BlobLayout.MetadataValue(Path.GetFileName(path)),
             }, ifMatch: null, cancellationToken: cancellationToken);
             uploaded = true;
         }
@@ -59,13 +59,7 @@ public sealed class VideoIngestor(BlobStore blobs, IGrainFactory grains)
         var (contentId, sha) = await ContentIdAsync(path, cancellationToken);
         var id = BlobLayout.IsValidId(stem) ? stem : contentId;
         var blob = BlobLayout.Embeddings(id, encoderName);
-        var metadata = new Dictionary<string, string>
-        {
-            ["sha256"] = sha,
-            ["encoder"] = Ascii(encoderName),
-            ["encoderversion"] = "imported",
-            ["originalname"] = Ascii(Path.GetFileName(path)),
-        };
+        var metadata = BlobLayout.ImportMetadata(sha, encoderName, Path.GetFileName(path));
         var uploaded = true;
         try { await blobs.UploadFileAsync(blob, path, metadata, ifMatch: null, cancellationToken: cancellationToken); }
         catch (BlobConflictException)
@@ -145,6 +139,4 @@ public sealed class VideoIngestor(BlobStore blobs, IGrainFactory grains)
         }
         throw new FileNotFoundException($"no file, directory or glob matches '{target}'");
     }
-
-    private static string Ascii(string value) => new(value.Select(c => c is >= ' ' and <= '~' ? c : '_').ToArray());
 }

@@ -436,13 +436,7 @@ public sealed class VideoGrain(
     private async Task StoreContentAsync(byte[] content)
     {
         var blob = S.SourceBlob!;
-        var metadata = new Dictionary<string, string>
-        {
-            ["sha256"] = S.ContentHash!,
-            ["encoder"] = AsciiMetadata(S.Encoder ?? ""),
-            ["encoderversion"] = "imported",
-            ["originalname"] = AsciiMetadata(S.OriginalName ?? ""),
-        };
+        var metadata = BlobLayout.ImportMetadata(S.ContentHash!, S.Encoder ?? "", S.OriginalName ?? "");
         try { await blobs.UploadConditionalAsync(blob, content, ifMatch: null, metadata); }
         catch (BlobConflictException)
         {
@@ -451,8 +445,6 @@ public sealed class VideoGrain(
             await blobs.UploadConditionalAsync(blob, content, existing?.ETag ?? "*", metadata); // left by a failed import: replaced unless it changes under us
         }
     }
-
-    private static string AsciiMetadata(string value) => new(value.Select(c => c is >= ' ' and <= '~' ? c : '_').ToArray());
 
     /// <summary>Imports up to this size are validated inside Register (a few ms); larger ones are queued like videos.</summary>
     public const long InlineImportBytes = 4 << 20;
@@ -479,9 +471,9 @@ public sealed class VideoGrain(
         var metadata = new Dictionary<string, string>
         {
             ["videoid"] = Id,
-            ["encoder"] = Ascii(encoderName),
-            ["encoderversion"] = Ascii(encoderVersion),
-            ["encoderspec"] = Ascii(S.Encoder ?? ""),
+            ["encoder"] = BlobLayout.MetadataValue(encoderName),
+            ["encoderversion"] = BlobLayout.MetadataValue(encoderVersion),
+            ["encoderspec"] = BlobLayout.MetadataValue(S.Encoder ?? ""),
             ["rows"] = rows.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["dimension"] = dimension.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["sha256"] = sha,
@@ -489,8 +481,6 @@ public sealed class VideoGrain(
         await blobs.UploadAsync(blob, bytes, metadata, "application/octet-stream", ct);
         return sha;
     }
-
-    private static string Ascii(string value) => new(value.Select(c => c is >= ' ' and <= '~' ? c : '_').ToArray());
 
     private async Task DownloadAsync(string blob, string local, CancellationToken ct)
     {

@@ -15,6 +15,18 @@ public static class BlobLayout
 {
     public const string DefaultContainer = "lvmae";
 
+    /// <summary>A value blob metadata can carry (printable ASCII; anything else becomes '_').</summary>
+    public static string MetadataValue(string value) => new(value.Select(c => c is >= ' ' and <= '~' ? c : '_').ToArray());
+
+    /// <summary>The metadata of an imported .npy at its embeddings name: whoever stores it (the client or the video grain) writes the same.</summary>
+    public static Dictionary<string, string> ImportMetadata(string sha256, string encoderName, string originalName) => new()
+    {
+        ["sha256"] = sha256,
+        ["encoder"] = MetadataValue(encoderName),
+        ["encoderversion"] = "imported",
+        ["originalname"] = MetadataValue(originalName),
+    };
+
     public static string VideoPrefix(string videoId) => $"videos/{ValidateId(videoId, "video id")}/";
     public static string Source(string videoId, string extension) => $"{VideoPrefix(videoId)}source{NormalizeExtension(extension)}";
     public static string Segments(string videoId) => $"{VideoPrefix(videoId)}segments.json";
