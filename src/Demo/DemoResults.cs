@@ -83,7 +83,7 @@ public sealed record PhaseTiming(string Phase, TimeSpan Elapsed, string? Detail 
 public sealed record DemoSetup(
     string CorpusName, string Fingerprint, int Videos, int TrainVideos, int TestVideos, int Segments, double Hours,
     string Encoder, int Dimension, string Preset, long Steps, int BatchSize, string Schedule, int ProbeSeeds,
-    string ProbeSettings, string Machine, bool Quick);
+    string ProbeSettings, string Machine, bool Quick, bool PretrainedOnHeldOut = false);
 
 /// <summary>The outcome of a demo run.</summary>
 public sealed record DemoResult(

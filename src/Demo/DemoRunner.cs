@@ -20,7 +20,7 @@ namespace LvMae.Demo;
 /// `lvmae demo` end to end, through the product: generate the synthetic corpus (reused when the work directory already
 /// holds it), start Azurite and an in-process silo, ingest every video through the video grains (blob storage, ffmpeg,
 /// the segment encoder), pre-train one training run per masking strategy (<see cref="ITrainingRunGrain"/>: the Dataflow
-/// feed over the corpus index, the train split only, the library's default schedule), let each run probe itself at the
+/// feed over the corpus index: every video's embeddings, no labels, unless told to use the train split only; the library's default schedule), let each run probe itself at the
 /// end (<see cref="RunProber"/>: majority, raw and LV-MAE probes over several seeds) and export (<see cref="RunExporter"/>),
 /// retrieve captions for reconstructed segments with each run's final checkpoint, and write the report (markdown + PNG
 /// plots + results.json) from the runs' metrics and probe scores into the work directory.
@@ -124,7 +124,7 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
                     foreach (var (masking, bytes) in checkpoints)
                     {
                         using var model = ModelWeights.LoadModel(Checkpoint.ExtractWeights(bytes), TorchDevice.Resolve("cpu"));
-                        summaries.Add(DemoRetrieval.Retrieve(model, masking, test, captions, dim, Options.RetrievalExamples, Options.Seed, Options.MaskRatio, train));
+                        summaries.Add(DemoRetrieval.Retrieve(model, masking, test, captions, dim, Options.RetrievalExamples, Options.Seed, Options.MaskRatioFor(masking), train));
                         b.Value++;
                     }
                     return summaries;
@@ -135,12 +135,15 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
             var rows = Rows(runs.Select(r => (r.Masking, r.Progress)).ToList(), columns);
             var claims = runs.SelectMany(r => ProbeVerdict.Compare(r.Progress.Probes).Select(c => new DemoClaim(r.Masking, c))).ToList();
             var first = runs[0].Progress;
-            _notes.Add($"Masking ratio: {(Options.MaskRatio is { } ratio ? ratio.ToString("0.##", CultureInfo.InvariantCulture) : "the strategy's default (random 0.4, semantic 0.5)")}; " +
-                       $"libtorch threads {Options.TorchThreads} per run; window {first.Config?.Window}; runs pre-train on the train split only (the held-out rule: the `split` label).");
+            _notes.Add($"Masking ratio: {string.Join(", ", Options.Maskings.Select(m => $"{m} {(Options.MaskRatioFor(m) is { } ratio ? ratio.ToString("0.##", CultureInfo.InvariantCulture) : "(the strategy's default)")}"))}; " +
+                       $"libtorch threads {Options.TorchThreads} per run; window {first.Config?.Window}; " +
+                       (Options.PretrainOnHeldOut
+                           ? "runs pre-train on every video's embeddings, test videos included, without labels (self-supervised); probes train on the train split only (the held-out rule: the `split` label)."
+                           : "runs pre-train on the train split only (the held-out rule: the `split` label).")); 
             var setup = new DemoSetup(
                 Options.Quick ? "quick" : "default", corpus.Fingerprint, videos.Count, videos.Count(v => v.Role == SplitRole.Train), videos.Count(v => v.Role == SplitRole.Test),
                 videos.Sum(v => v.Segments), corpus.Videos.Sum(v => v.DurationSeconds) / 3600, Options.Encoder, dim, Options.Preset, Options.Steps, Options.BatchSize,
-                first.Schedule?.ToString() ?? "?", Options.ProbeSeeds, DescribeProbes(), machine, Options.Quick);
+                first.Schedule?.ToString() ?? "?", Options.ProbeSeeds, DescribeProbes(), machine, Options.Quick, Options.PretrainOnHeldOut);
             var demoRuns = runs.Select(r => new DemoRun(r.Masking, r.Progress.Run, r.Progress.Schedule?.ToString() ?? "?", r.Progress.Step, r.Progress.Device, r.Progress.Export)).ToList();
 
             // 6. Report.
@@ -167,7 +170,7 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
     {
         Preset = Options.Preset,
         Masking = masking,
-        MaskRatio = Options.MaskRatio,
+        MaskRatio = Options.MaskRatioFor(masking),
         Steps = Options.Steps,
         Lr = Options.LearningRate,
         Encoder = Options.Encoder,
@@ -177,6 +180,7 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
         RegressionColumns = [RegressionColumn],
         CheckpointEvery = Math.Max(1, Options.Steps / 4),
         ProbeSeeds = Options.ProbeSeeds,
+        TrainOnHeldOut = Options.PretrainOnHeldOut,
         ProbeEpochs = Options.ProbeEpochs,
         TorchThreads = Options.TorchThreads,
         Device = "cpu",

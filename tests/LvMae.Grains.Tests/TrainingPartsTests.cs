@@ -8,6 +8,23 @@ namespace LvMae.Grains.Tests;
 /// <summary>The small parts the training run grain orchestrates, each on its own (no silo, no storage).</summary>
 public sealed class TrainingPartsTests
 {
+    // ---- RunSettings.TrainingSource --------------------------------------------------------------------------------------
+
+    [Fact]
+    public async Task A_run_pre_trains_on_the_train_split_unless_it_trains_on_held_out_videos_too()
+    {
+        EmbeddedVideoDescriptor Video(string id, string split) => new(id, "enc", 4, 8, new Dictionary<string, string> { ["activity"] = "A", ["split"] = split });
+        var corpus = new InMemoryEmbeddedVideoSource([Video("a", "train"), Video("b", "test"), Video("c", "val"), Video("d", "train")]);
+        async Task<string[]> Ids(TrainingRunConfig config)
+        {
+            var ids = new List<string>();
+            await foreach (var v in RunSettings.TrainingSource(config, corpus).ListAsync("enc")) ids.Add(v.VideoId);
+            return [.. ids.Order()];
+        }
+        Assert.Equal(["a", "d"], await Ids(new TrainingRunConfig { Encoder = "enc" }));
+        Assert.Equal(["a", "b", "c", "d"], await Ids(new TrainingRunConfig { Encoder = "enc", TrainOnHeldOut = true }));
+    }
+
     // ---- RunStateWriter --------------------------------------------------------------------------------------------------
 
     [Fact]

@@ -18,6 +18,11 @@ namespace LvMae.Grains.Training;
 /// </summary>
 public static class RunSettings
 {
+    /// <summary>The videos a run pre-trains on: the train split of <paramref name="corpus"/>, or every video (labels are never
+    /// read by pre-training) when the run trains on held-out videos too.</summary>
+    public static IEmbeddedVideoSource TrainingSource(TrainingRunConfig config, IEmbeddedVideoSource corpus) =>
+        config.TrainOnHeldOut ? corpus : new TrainSplitSource(corpus);
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad setting.</summary>
     public static void Validate(TrainingRunConfig c)
     {

@@ -268,8 +268,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
     /// <summary>The videos the run pre-trains on now (Train split unless it trains on held-out videos too).</summary>
     private async Task<long> CountTrainingVideosAsync(TrainingRunConfig config)
     {
-        IEmbeddedVideoSource source = new IndexEmbeddedVideoSource(GrainFactory, config.LabelColumns);
-        if (!config.TrainOnHeldOut) source = new TrainSplitSource(source);
+        var source = RunSettings.TrainingSource(config, new IndexEmbeddedVideoSource(GrainFactory, config.LabelColumns));
         long count = 0;
         await foreach (var _ in source.ListAsync(config.Encoder)) count++;
         return count;

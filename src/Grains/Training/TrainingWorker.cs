@@ -44,7 +44,7 @@ public sealed class TrainingWorker(
 
     public bool Run(CancellationToken ct)
     {
-        var runSource = config.TrainOnHeldOut ? source : new TrainSplitSource(source);
+        var runSource = RunSettings.TrainingSource(config, source);
         var dim = resume is null ? WaitForDimension(runSource, ct) : Checkpoint.ReadHeader(resume.Checkpoint).Options.Model.EmbeddingDim;
         // FSQ targets: the quantizer is fitted once, before step 0; a resumed run finds it in its checkpoint.
         using var fsq = resume is null && RunSettings.IsFsq(config) ? FitFsq(runSource, dim, ct) : null;

@@ -18,12 +18,13 @@ public sealed class DemoCommand : ICliCommand
         var maskings = new Option<string?>("--masking") { Description = "Comma-separated masking strategies, one model each (default random,semantic)" };
         var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default: the product's, as lvmae train)" };
         var probeSeeds = new Option<int?>("--probe-seeds") { Description = "Seeds per probe cell (default 3; the table shows mean ± sd)" };
-        var maskRatio = new Option<double?>("--mask-ratio") { Description = "Masking ratio (default: random 0.4, semantic 0.5)" };
+        var maskRatio = new Option<double?>("--mask-ratio") { Description = "Masking ratio of every strategy (default: random 0.25, semantic 0.5)" };
         var probeEpochs = new Option<int?>("--probe-epochs") { Description = "Epochs of every probe (default: the paper's 30 linear / 20 attentive)" };
+        var trainSplitOnly = new Option<bool>("--pretrain-train-split-only") { Description = "Pre-train on the train split's videos only (default: every video's embeddings, never a test label: self-supervised)" };
         var jobs = new Option<int?>("--jobs") { Description = "Concurrent ffmpeg/encoder jobs in the demo's silo (default: half the cores)" };
         var command = new Command(HostedCommands.Demo.Name, HostedCommands.Demo.Description)
         {
-            quick, workDir, encoder, steps, preset, maskings, lr, probeSeeds, maskRatio, probeEpochs, jobs,
+            quick, workDir, encoder, steps, preset, maskings, lr, probeSeeds, maskRatio, probeEpochs, jobs, trainSplitOnly,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -39,6 +40,7 @@ public sealed class DemoCommand : ICliCommand
             if (parse.GetValue(maskRatio) is { } mr) options = options with { MaskRatio = mr };
             if (parse.GetValue(probeEpochs) is { } pe) options = options with { ProbeEpochs = pe };
             if (parse.GetValue(jobs) is { } j) options = options with { Jobs = j };
+            if (parse.GetValue(trainSplitOnly)) options = options with { PretrainOnHeldOut = false };
             try { options.Validate(); }
             catch (ArgumentException ex) { Cli.Error(ex.Message); return ExitCodes.Usage; }
 
