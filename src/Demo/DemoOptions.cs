@@ -33,8 +33,9 @@ public sealed record DemoOptions
     /// <summary>Peak learning rate; null = the product's default (what `lvmae train` uses: src/Model README, "Defaults").</summary>
     public double? LearningRate { get; init; }
     /// <summary>Pre-train on the test videos' embeddings too (never their labels): self-supervised pre-training over the
-    /// whole unlabelled corpus, as a user pre-trains on everything ingested. False = the train split only.</summary>
-    public bool PretrainOnHeldOut { get; init; } = true;
+    /// whole unlabelled corpus, as a user may pre-train on everything ingested. False (default) = the train split only, so
+    /// every test video is unseen by the model as well as by the probes.</summary>
+    public bool PretrainOnHeldOut { get; init; }
     /// <summary>Seeds each probe is trained with (the table shows mean ± sd).</summary>
     public int ProbeSeeds { get; init; } = 3;
     /// <summary>Probe epochs: null = the paper's 30 (linear, regression) / 20 (attentive).</summary>

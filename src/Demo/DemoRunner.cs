@@ -20,7 +20,7 @@ namespace LvMae.Demo;
 /// `lvmae demo` end to end, through the product: generate the synthetic corpus (reused when the work directory already
 /// holds it), start Azurite and an in-process silo, ingest every video through the video grains (blob storage, ffmpeg,
 /// the segment encoder), pre-train one training run per masking strategy (<see cref="ITrainingRunGrain"/>: the Dataflow
-/// feed over the corpus index: every video's embeddings, no labels, unless told to use the train split only; the library's default schedule), let each run probe itself at the
+/// feed over the corpus index, the train split only unless told to pre-train on held-out videos' embeddings too, the library's default schedule), let each run probe itself at the
 /// end (<see cref="RunProber"/>: majority, raw and LV-MAE probes over several seeds) and export (<see cref="RunExporter"/>),
 /// retrieve captions for reconstructed segments with each run's final checkpoint, and write the report (markdown + PNG
 /// plots + results.json) from the runs' metrics and probe scores into the work directory.

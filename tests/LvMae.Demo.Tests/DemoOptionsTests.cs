@@ -6,25 +6,25 @@ namespace LvMae.Demo.Tests;
 public sealed class DemoOptionsTests
 {
     [Fact]
-    public void Default_runs_pre_train_on_every_video_with_random_masking_at_its_demo_ratio()
+    public void Default_runs_pre_train_on_the_train_split_with_random_masking_at_its_demo_ratio()
     {
         var runner = new DemoRunner(DemoOptions.Default("/tmp/x"));
         var random = runner.RunConfig("random");
         var semantic = runner.RunConfig("semantic");
-        Assert.True(random.TrainOnHeldOut);
+        Assert.False(random.TrainOnHeldOut);
         Assert.Equal(0.25, random.MaskRatio);
         Assert.Null(semantic.MaskRatio);   // the strategy's default (0.5)
-        Assert.True(semantic.TrainOnHeldOut);
+        Assert.False(semantic.TrainOnHeldOut);
     }
 
     [Fact]
-    public void A_mask_ratio_applies_to_every_strategy_and_the_train_split_can_be_kept_alone()
+    public void A_mask_ratio_applies_to_every_strategy_and_held_out_videos_can_join_pre_training()
     {
-        var options = DemoOptions.Default("/tmp/x") with { MaskRatio = 0.6, PretrainOnHeldOut = false };
+        var options = DemoOptions.Default("/tmp/x") with { MaskRatio = 0.6, PretrainOnHeldOut = true };
         var runner = new DemoRunner(options);
         Assert.Equal(0.6, runner.RunConfig("random").MaskRatio);
         Assert.Equal(0.6, runner.RunConfig("semantic").MaskRatio);
-        Assert.False(runner.RunConfig("random").TrainOnHeldOut);
+        Assert.True(runner.RunConfig("random").TrainOnHeldOut);
         Assert.Throws<ArgumentException>(() => (DemoOptions.Default("/tmp/x") with { DemoMaskRatios = new Dictionary<string, double> { ["random"] = 1.5 } }).Validate());
     }
 }

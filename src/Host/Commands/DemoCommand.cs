@@ -20,11 +20,11 @@ public sealed class DemoCommand : ICliCommand
         var probeSeeds = new Option<int?>("--probe-seeds") { Description = "Seeds per probe cell (default 3; the table shows mean ± sd)" };
         var maskRatio = new Option<double?>("--mask-ratio") { Description = "Masking ratio of every strategy (default: random 0.25, semantic 0.5)" };
         var probeEpochs = new Option<int?>("--probe-epochs") { Description = "Epochs of every probe (default: the paper's 30 linear / 20 attentive)" };
-        var trainSplitOnly = new Option<bool>("--pretrain-train-split-only") { Description = "Pre-train on the train split's videos only (default: every video's embeddings, never a test label: self-supervised)" };
+        var pretrainOnHeldOut = new Option<bool>("--pretrain-on-held-out") { Description = "Pre-train on the test videos' embeddings too, never their labels (default: the train split only)" };
         var jobs = new Option<int?>("--jobs") { Description = "Concurrent ffmpeg/encoder jobs in the demo's silo (default: half the cores)" };
         var command = new Command(HostedCommands.Demo.Name, HostedCommands.Demo.Description)
         {
-            quick, workDir, encoder, steps, preset, maskings, lr, probeSeeds, maskRatio, probeEpochs, jobs, trainSplitOnly,
+            quick, workDir, encoder, steps, preset, maskings, lr, probeSeeds, maskRatio, probeEpochs, jobs, pretrainOnHeldOut,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -40,7 +40,7 @@ public sealed class DemoCommand : ICliCommand
             if (parse.GetValue(maskRatio) is { } mr) options = options with { MaskRatio = mr };
             if (parse.GetValue(probeEpochs) is { } pe) options = options with { ProbeEpochs = pe };
             if (parse.GetValue(jobs) is { } j) options = options with { Jobs = j };
-            if (parse.GetValue(trainSplitOnly)) options = options with { PretrainOnHeldOut = false };
+            if (parse.GetValue(pretrainOnHeldOut)) options = options with { PretrainOnHeldOut = true };
             try { options.Validate(); }
             catch (ArgumentException ex) { Cli.Error(ex.Message); return ExitCodes.Usage; }
 
