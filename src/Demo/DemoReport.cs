@@ -59,6 +59,11 @@ public static class DemoReport
 
     public const string ClaimColumn = "activity";
 
+    /// <summary>What the demo's runs pre-train on (the report's setup line and the run notes say it the same way).</summary>
+    public static string PretrainingScope(bool heldOutToo) => heldOutToo
+        ? "pre-training on every video's embeddings, test videos included, never their labels; probes train on the train split only"
+        : "pre-training on the train split only";
+
     /// <summary>The whole report as markdown (plots referenced by file name, next to it).</summary>
     public static string Markdown(DemoResult result)
     {
@@ -70,9 +75,7 @@ public static class DemoReport
                   $"LV-MAE preset `{s.Preset}`, {s.Steps} steps per masking, batch {s.BatchSize}, {s.Schedule}. " +
                   $"Probes: {s.ProbeSettings}; {s.ProbeSeeds} probe seed(s) per cell (mean ± sd). Machine: {s.Machine}.\n\n");
         sb.Append("Every pre-training is a training run of the product (`ITrainingRunGrain`: the Dataflow training feed over the corpus index, ");
-        sb.Append(s.PretrainedOnHeldOut
-            ? "pre-training on every video's embeddings, test videos included, never their labels), probed by the run's prober (probes train on the train split only) and exported by the run's exporter:\n\n"
-            : "pre-training on the train split only), probed by the run's prober and exported by the run's exporter:\n\n");
+        sb.Append($"{PretrainingScope(s.PretrainedOnHeldOut)}), probed by the run's prober and exported by the run's exporter:\n\n");
         foreach (var r in result.Runs)
             sb.Append($"- `{r.Run}` ({r.Masking} masking, device {r.Device ?? "?"}): {r.Schedule}; export " +
                       (r.Export is { Error: null } e ? $"{e.Videos} videos x {e.Width} ({string.Join(", ", e.Blobs.Select(x => $"`{x}`"))})" : $"failed: {r.Export?.Error ?? "not run"}") + "\n");

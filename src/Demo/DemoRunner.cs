@@ -20,8 +20,9 @@ namespace LvMae.Demo;
 /// `lvmae demo` end to end, through the product: generate the synthetic corpus (reused when the work directory already
 /// holds it), start Azurite and an in-process silo, ingest every video through the video grains (blob storage, ffmpeg,
 /// the segment encoder), pre-train one training run per masking strategy (<see cref="ITrainingRunGrain"/>: the Dataflow
-/// feed over the corpus index, the train split only unless told to pre-train on held-out videos' embeddings too, the library's default schedule), let each run probe itself at the
-/// end (<see cref="RunProber"/>: majority, raw and LV-MAE probes over several seeds) and export (<see cref="RunExporter"/>),
+/// feed over the corpus index, the train split only unless told to pre-train on held-out videos' embeddings too, the
+/// library's default schedule), let each run probe itself at the end (<see cref="RunProber"/>: majority, raw and LV-MAE
+/// probes over several seeds) and export (<see cref="RunExporter"/>),
 /// retrieve captions for reconstructed segments with each run's final checkpoint, and write the report (markdown + PNG
 /// plots + results.json) from the runs' metrics and probe scores into the work directory.
 /// </summary>
@@ -136,10 +137,7 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
             var claims = runs.SelectMany(r => ProbeVerdict.Compare(r.Progress.Probes).Select(c => new DemoClaim(r.Masking, c))).ToList();
             var first = runs[0].Progress;
             _notes.Add($"Masking ratio: {string.Join(", ", Options.Maskings.Select(m => $"{m} {(Options.MaskRatioFor(m) is { } ratio ? ratio.ToString("0.##", CultureInfo.InvariantCulture) : "(the strategy's default)")}"))}; " +
-                       $"libtorch threads {Options.TorchThreads} per run; window {first.Config?.Window}; " +
-                       (Options.PretrainOnHeldOut
-                           ? "runs pre-train on every video's embeddings, test videos included, without labels (self-supervised); probes train on the train split only (the held-out rule: the `split` label)."
-                           : "runs pre-train on the train split only (the held-out rule: the `split` label).")); 
+                       $"libtorch threads {Options.TorchThreads} per run; window {first.Config?.Window}; {DemoReport.PretrainingScope(Options.PretrainOnHeldOut)} (the held-out rule: the `split` label).");
             var setup = new DemoSetup(
                 Options.Quick ? "quick" : "default", corpus.Fingerprint, videos.Count, videos.Count(v => v.Role == SplitRole.Train), videos.Count(v => v.Role == SplitRole.Test),
                 videos.Sum(v => v.Segments), corpus.Videos.Sum(v => v.DurationSeconds) / 3600, Options.Encoder, dim, Options.Preset, Options.Steps, Options.BatchSize,
