@@ -100,6 +100,8 @@ public sealed record TrainingSchedule
 public sealed record ProbeScore
 {
     public const string LvMae = "lv-mae";
+    /// <summary>The same model untrained (its step-0 weights, from the run's seed): what training must improve on.</summary>
+    public const string Untrained = "lv-mae@0";
     public const string Raw = "raw";
     public const string Majority = "majority";
 
@@ -157,6 +159,25 @@ public sealed record TrainingProgress
     [Id(22)] public string? Codebook { get; init; }
     /// <summary>The effective learning-rate schedule (defaults resolved).</summary>
     [Id(23)] public TrainingSchedule? Schedule { get; init; }
+    /// <summary>The corpus the run saw at its start, per split: what it pre-trains on and what it holds out.</summary>
+    [Id(24)] public IReadOnlyList<SplitCount> Data { get; init; } = [];
+}
+
+/// <summary>Videos and tokens (segments) of one split of a run's corpus, and whether pre-training uses them.</summary>
+[GenerateSerializer, Alias("lvmae.SplitCount")]
+public sealed record SplitCount
+{
+    /// <summary>train, pretrain, val or test.</summary>
+    [Id(0)] public required string Split { get; init; }
+    [Id(1)] public long Videos { get; init; }
+    [Id(2)] public long Tokens { get; init; }
+    [Id(3)] public bool PreTrained { get; init; }
+
+    /// <summary>"1,200 videos (152,344 tokens) pretrain: pre-trained on" per split, one line for the lot.</summary>
+    public static string Describe(IReadOnlyList<SplitCount> data) => data.Count == 0 ? "no embedded videos" :
+        $"pre-trains on {data.Where(d => d.PreTrained).Sum(d => d.Videos):N0} videos ({data.Where(d => d.PreTrained).Sum(d => d.Tokens):N0} tokens), " +
+        $"holds out {data.Where(d => !d.PreTrained).Sum(d => d.Videos):N0}: " +
+        string.Join(", ", data.Select(d => $"{d.Split} {d.Videos:N0} videos / {d.Tokens:N0} tokens{(d.PreTrained ? "" : " held out")}"));
 }
 
 /// <summary>What an export wrote (blob names under runs/&lt;run&gt;/export/).</summary>

@@ -49,6 +49,17 @@ internal sealed class DeterministicRandom
     /// <summary>Uniform in [min, max).</summary>
     public double NextDouble(double min, double max) => min + (max - min) * NextDouble();
 
+    /// <summary>Standard normal (Box-Muller, one draw of the pair).</summary>
+    public double NextGaussian() => Math.Sqrt(-2 * Math.Log(1 - NextDouble())) * Math.Cos(2 * Math.PI * NextDouble());
+
+    /// <summary>A uniformly random direction in <paramref name="d"/> dimensions, scaled to length <paramref name="norm"/>.</summary>
+    public double[] NextVector(int d, double norm = 1.0)
+    {
+        var v = Enumerable.Range(0, d).Select(_ => NextGaussian()).ToArray();
+        var length = Math.Sqrt(v.Sum(x => x * x));
+        return v.Select(x => x / length * norm).ToArray();
+    }
+
     /// <summary>A seed for an ffmpeg source/filter option (0 .. int.MaxValue-1).</summary>
     public int NextSeed() => Next(int.MaxValue);
 

@@ -78,10 +78,10 @@ public static class OrderBenchmark
         spec.Validate();
         var d = spec.Dimension;
         var shared = DeterministicRandom.Derive(spec.Seed, "vectors", 0);
-        var common = Scaled(UnitVector(shared, d), spec.Common);
+        var common = shared.NextVector(d, spec.Common);
         var stepTypes = spec.Steps + spec.DistractorTypes;
-        var prototypes = Enumerable.Range(0, stepTypes).Select(_ => UnitVector(shared, d)).ToArray();
-        var drifts = Enumerable.Range(0, stepTypes).Select(_ => Scaled(UnitVector(shared, d), spec.Drift)).ToArray();
+        var prototypes = Enumerable.Range(0, stepTypes).Select(_ => shared.NextVector(d)).ToArray();
+        var drifts = Enumerable.Range(0, stepTypes).Select(_ => shared.NextVector(d, spec.Drift)).ToArray();
         var orders = ClassOrders(spec);
 
         var videos = new List<OrderBenchmarkVideo>(spec.Videos);
@@ -91,7 +91,7 @@ public static class OrderBenchmark
             var cls = v % spec.Classes; // balanced classes
             var timeline = Timeline(orders[cls], spec, rng);
             var segments = Math.Min(spec.MaxSegments, timeline.Sum(t => t.Length));
-            var style = Scaled(UnitVector(rng, d), spec.Style);
+            var style = rng.NextVector(d, spec.Style);
             var data = new float[segments * d];
             var truth = new int[segments];
             var row = 0;
@@ -102,7 +102,7 @@ public static class OrderBenchmark
                     var along = length == 1 ? 0 : (double)j / (length - 1) - 0.5;
                     for (var k = 0; k < d; k++)
                         data[row * d + k] = (float)(common[k] + prototypes[step][k] + along * drifts[step][k] + style[k]
-                                                    + spec.Noise / Math.Sqrt(d) * Gaussian(rng));
+                                                    + spec.Noise / Math.Sqrt(d) * rng.NextGaussian());
                 }
             videos.Add(new OrderBenchmarkVideo($"ob{v:D4}", $"class{cls:D2}", Split(v / spec.Classes, spec.Videos / spec.Classes, spec), data, segments, truth));
         }
@@ -154,16 +154,4 @@ public static class OrderBenchmark
         var val = (int)Math.Round(perClass * spec.ValFraction);
         return k >= perClass - test ? "test" : k >= perClass - test - val ? "val" : "train";
     }
-
-    private static double[] UnitVector(DeterministicRandom rng, int d)
-    {
-        var v = Enumerable.Range(0, d).Select(_ => Gaussian(rng)).ToArray();
-        var norm = Math.Sqrt(v.Sum(x => x * x));
-        return v.Select(x => x / norm).ToArray();
-    }
-
-    private static double[] Scaled(double[] v, double norm) => v.Select(x => x * norm).ToArray();
-
-    private static double Gaussian(DeterministicRandom rng) =>
-        Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
 }

@@ -9,12 +9,27 @@ public static class LabelRules
     /// <summary>Longest label, in characters (a "column=value" label counts whole).</summary>
     public const int MaxLength = 256;
 
+    /// <summary>The label column that says which split a video belongs to.</summary>
+    public const string SplitColumn = "split";
+
+    /// <summary>Every accepted value of the split column (case-insensitive) and the split it names: train, val, test, or
+    /// pretrain (videos that only pre-train the model).</summary>
+    public static IReadOnlyDictionary<string, string> SplitValues { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["train"] = "train",
+        ["val"] = "val", ["valid"] = "val", ["validation"] = "val", ["dev"] = "val",
+        ["test"] = "test",
+        ["pretrain"] = "pretrain", ["unlabeled"] = "pretrain", ["unlabelled"] = "pretrain",
+    };
+
     /// <summary>What is wrong with <paramref name="label"/>, or null when it is a usable label.</summary>
     public static string? Problem(string label)
     {
         if (label.Length > MaxLength) return $"a label of {label.Length} characters (at most {MaxLength}): {Quote(label)}";
         foreach (var c in label)
             if (char.IsControl(c)) return $"a label with a control character (U+{(int)c:X4}): {Quote(label)}";
+        if (label.StartsWith(SplitColumn + "=", StringComparison.Ordinal) && !SplitValues.ContainsKey(label[(SplitColumn.Length + 1)..].Trim()))
+            return $"unknown split {Quote(label[(SplitColumn.Length + 1)..])} (accepted: {string.Join(", ", SplitValues.Keys)})";
         return null;
     }
 

@@ -161,7 +161,8 @@ internal static class ImportImpl
             for (var i = 0; i < header.Count; i++)
             {
                 if (i == idIndex) continue;
-                if (LabelRules.Problem(cells[i]) is { } problem) throw Bad(line, $"column {LabelRules.Quote(header[i])}: {problem}");
+                var label = header[i] == LabelRules.SplitColumn && cells[i].Length > 0 ? $"{header[i]}={cells[i]}" : cells[i];
+                if (LabelRules.Problem(label) is { } problem) throw Bad(line, $"column {LabelRules.Quote(header[i])}: {problem}");
                 values[header[i]] = cells[i];
             }
             if (!rows.TryAdd(id, values)) throw Bad(line, $"video id {LabelRules.Quote(id)} already appears on line {lines[id]}");

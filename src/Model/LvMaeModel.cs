@@ -66,13 +66,13 @@ public sealed class LvMaeModel : nn.Module
         if (config.HasInputProjection) input_proj = nn.Linear(config.EmbeddingDim, w);
         cls_token = nn.Parameter(zeros(1, 1, w));
         pos_embed = nn.Parameter(PositionalEncoding.Table(n, w), requires_grad: false);
-        blocks = nn.ModuleList(Enumerable.Range(0, config.EncoderDepth).Select(_ => new TransformerBlock(w, config.EncoderHeads, config.MlpRatio, config.LayerNormEps)).ToArray());
+        blocks = nn.ModuleList(Enumerable.Range(0, config.EncoderDepth).Select(_ => new TransformerBlock(w, config.EncoderHeads, config.MlpRatio, config.LayerNormEps, config.LayerScale)).ToArray());
         norm = nn.LayerNorm(w, config.LayerNormEps);
 
         decoder_embed = nn.Linear(w, dd);
         mask_token = nn.Parameter(zeros(1, 1, dd));
         decoder_pos_embed = nn.Parameter(PositionalEncoding.Table(n, dd), requires_grad: false);
-        decoder_blocks = nn.ModuleList(Enumerable.Range(0, config.DecoderDepth).Select(_ => new TransformerBlock(dd, config.DecoderHeads, config.MlpRatio, config.LayerNormEps)).ToArray());
+        decoder_blocks = nn.ModuleList(Enumerable.Range(0, config.DecoderDepth).Select(_ => new TransformerBlock(dd, config.DecoderHeads, config.MlpRatio, config.LayerNormEps, config.LayerScale)).ToArray());
         decoder_norm = nn.LayerNorm(dd, config.LayerNormEps);
         decoder_pred = nn.Linear(dd, config.EmbeddingDim);
         RegisterComponents();

@@ -36,6 +36,8 @@ public sealed record MaeConfig
     public ReconstructionLoss Loss { get; init; } = ReconstructionLoss.Mse;
     /// <summary>Unit (reference; what a config without this field means) or SqrtDim (the presets).</summary>
     public InputScaling InputScaling { get; init; } = InputScaling.Unit;
+    /// <summary>Initial LayerScale of every block's branches (null = none, the reference; see <see cref="TransformerBlock"/>).</summary>
+    public double? LayerScale { get; init; }
     /// <summary>Preset name this config came from (informational).</summary>
     public string Preset { get; init; } = "custom";
 

@@ -54,27 +54,49 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>Pre-norm ViT block: x + attn(norm1(x)), then x + mlp(norm2(x)). Field names are the
-/// reference state-dict names (norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2).</summary>
+/// reference state-dict names (norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2). With a layer scale (timm's
+/// LayerScale, DeiT III / CaiT: ls1.gamma, ls2.gamma) each branch is multiplied by a learned per-channel factor that starts
+/// small, so an untrained block is close to the identity and keeps its input's information linearly readable.</summary>
 public sealed class TransformerBlock : nn.Module<Tensor, Tensor?, Tensor>
 {
     private readonly LayerNorm norm1;
     private readonly SelfAttention attn;
     private readonly LayerNorm norm2;
     private readonly Mlp mlp;
+    private readonly LayerScale? ls1;
+    private readonly LayerScale? ls2;
 
-    public TransformerBlock(int dim, int heads, int mlpRatio = 4, double eps = 1e-6) : base(nameof(TransformerBlock))
+    /// <param name="layerScale">Initial branch scale; null = none (the reference block).</param>
+    public TransformerBlock(int dim, int heads, int mlpRatio = 4, double eps = 1e-6, double? layerScale = null) : base(nameof(TransformerBlock))
     {
         norm1 = nn.LayerNorm(dim, eps);
         attn = new SelfAttention(dim, heads);
         norm2 = nn.LayerNorm(dim, eps);
         mlp = new Mlp(dim, dim * mlpRatio);
+        if (layerScale is { } init) (ls1, ls2) = (new LayerScale(dim, init), new LayerScale(dim, init));
         RegisterComponents();
     }
 
     public override Tensor forward(Tensor x, Tensor? keyMask)
     {
         using var scope = NewDisposeScope();
-        var h = x + attn.forward(norm1.forward(x), keyMask);
-        return (h + mlp.forward(norm2.forward(h))).MoveToOuterDisposeScope();
+        var a = attn.forward(norm1.forward(x), keyMask);
+        var h = x + (ls1 is null ? a : ls1.forward(a));
+        var m = mlp.forward(norm2.forward(h));
+        return (h + (ls2 is null ? m : ls2.forward(m))).MoveToOuterDisposeScope();
     }
+}
+
+/// <summary>timm's LayerScale: x * gamma, gamma a learned [dim] vector initialised to a constant.</summary>
+public sealed class LayerScale : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter gamma;
+
+    public LayerScale(int dim, double init) : base(nameof(LayerScale))
+    {
+        gamma = nn.Parameter(full(dim, init));
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => x * gamma;
 }

@@ -25,6 +25,30 @@ public sealed class TrainingPartsTests
         Assert.Equal(["a", "b", "c", "d"], await Ids(new TrainingRunConfig { Encoder = "enc", TrainOnHeldOut = true }));
     }
 
+    [Fact]
+    public async Task Unlabelled_and_pretrain_split_videos_pre_train_the_model_and_the_census_counts_every_split()
+    {
+        EmbeddedVideoDescriptor Video(string id, int segments, params (string Key, string Value)[] labels) =>
+            new(id, "enc", segments, 8, labels.ToDictionary(l => l.Key, l => l.Value));
+        var videos = new[]
+        {
+            Video("a", 10, ("recipe", "r1"), ("split", "train")), Video("b", 20, ("split", "pretrain")), Video("c", 30, ("split", "Unlabelled")),
+            Video("d", 40), Video("e", 50, ("recipe", "r2"), ("split", "val")), Video("f", 60, ("recipe", "r1"), ("split", "test")),
+        };
+        var ids = new List<string>();
+        await foreach (var v in RunSettings.TrainingSource(new TrainingRunConfig { Encoder = "enc" }, new InMemoryEmbeddedVideoSource(videos)).ListAsync("enc")) ids.Add(v.VideoId);
+        Assert.Equal(["a", "b", "c", "d"], ids.Order());
+
+        var census = RunSettings.Census(new TrainingRunConfig { Encoder = "enc" }, videos);
+        Assert.Equal(["train", "pretrain", "val", "test"], census.Select(c => c.Split));
+        Assert.Equal([1L, 3, 1, 1], census.Select(c => c.Videos));
+        Assert.Equal([10L, 90, 50, 60], census.Select(c => c.Tokens));
+        Assert.Equal([true, true, false, false], census.Select(c => c.PreTrained));
+        Assert.StartsWith("pre-trains on 4 videos (100 tokens), holds out 2: train 1 videos / 10 tokens, pretrain 3 videos / 90 tokens, val 1 videos / 50 tokens held out",
+            SplitCount.Describe(census));
+        Assert.All(RunSettings.Census(new TrainingRunConfig { Encoder = "enc", TrainOnHeldOut = true }, videos), c => Assert.True(c.PreTrained));
+    }
+
     // ---- RunStateWriter --------------------------------------------------------------------------------------------------
 
     [Fact]
@@ -272,5 +296,20 @@ public sealed class TrainingPartsTests
         var linear = comparisons.Where(c => c.Probe == "linear").ToList();
         Assert.False(linear.Single(c => c.Baseline == "majority").Beats);
         Assert.Contains("does not beat", ProbeVerdict.Line(comparisons, "activity", "linear"));
+    }
+
+    [Fact]
+    public void A_verdict_also_needs_the_same_model_untrained_beaten()
+    {
+        var scores = new[]
+        {
+            Score(ProbeScore.Majority, "baseline", 0.10), Score(ProbeScore.Raw, "attentive", 0.12, 0.01), Score(ProbeScore.Raw, "attentive+pos", 0.60, 0.02),
+            Score(ProbeScore.Untrained, "attentive", 0.70, 0.02), Score(ProbeScore.LvMae, "attentive", 0.72, 0.02),
+        };
+        var comparisons = ProbeVerdict.Compare(scores);
+        Assert.Equal(["majority", "raw attentive", "raw attentive+pos", "step 0 attentive"], comparisons.Select(c => c.Baseline));
+        Assert.False(comparisons.Single(c => c.Baseline == "step 0 attentive").Beats);   // +2 points, sds 4
+        Assert.Contains("does not beat step 0 attentive", ProbeVerdict.Line(comparisons, "activity", "attentive"));
+        Assert.True(ProbeVerdict.Compare([.. scores[..4], Score(ProbeScore.LvMae, "attentive", 0.80, 0.02)]).All(c => c.Beats));
     }
 }

@@ -60,6 +60,29 @@ public class ProbingTests
     }
 
     [Fact]
+    public void The_attentive_probe_queries_with_its_own_token_so_a_meaningless_encoder_cls_does_not_scatter_its_attention()
+    {
+        // The label sits in one token at a random place among noise; the [CLS] is noise, as an MAE's (lossless, near-constant,
+        // then standardised) [CLS] is. Used as the query it pointed the attention anywhere; as one more key it is harmless.
+        var rng = new Random(3);
+        var videos = new List<float[]>();
+        var cls = new List<float[]>();
+        var labels = new int[64];
+        for (var i = 0; i < labels.Length; i++)
+        {
+            labels[i] = i % 2;
+            var video = Synthetic.Video(rng, 12, Dim);
+            for (var j = 0; j < video.Length; j++) video[j] *= 0.3f;
+            video[rng.Next(12) * Dim] = labels[i] == 0 ? 3f : -3f;
+            videos.Add(video);
+            cls.Add(Synthetic.Video(rng, 1, Dim));
+        }
+        var set = new ProbeSet(videos, cls, Dim, labels).Split(0.25, seed: 4);
+        var result = ProbeTrainer.Run(set.Train, set.Test, ProbeOptions.Attentive() with { Lr = 3e-3, Epochs = 15, Heads = 2, Device = "cpu" });
+        Assert.True(result.Top1 >= 15 / 16.0, $"attentive probe top-1 {result.Top1}");
+    }
+
+    [Fact]
     public void Paper_defaults_are_the_published_settings()
     {
         var linear = ProbeOptions.Linear();

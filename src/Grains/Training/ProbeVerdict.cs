@@ -14,8 +14,9 @@ public sealed record ProbeComparison(string Column, string Probe, double LvMae, 
 
 /// <summary>
 /// The verdicts every table prints (runs, the probe CLI, the demo, the ablation): an LV-MAE probe on a classification
-/// column wins only when it beats ALL of the majority baseline, the raw embeddings under the same probe and the
-/// position-aware raw baseline (attentive+pos), each by more than one test video and by more than the two sds together.
+/// column wins only when it beats ALL of the majority baseline, the raw embeddings under the same probe, the
+/// position-aware raw baseline (attentive+pos) and the same model untrained (step 0) under the same probe, each by more
+/// than one test video and by more than the two sds together.
 /// Scoring at the majority baseline is never a win.
 /// </summary>
 public static class ProbeVerdict
@@ -34,6 +35,7 @@ public static class ProbeVerdict
                          (Find(ProbeScore.Majority, ProbeSuite.Baseline), "majority"),
                          (Find(ProbeScore.Raw, lvmae.Probe), $"raw {lvmae.Probe}"),
                          (Find(ProbeScore.Raw, ProbeSuite.AttentivePositions), $"raw {ProbeSuite.AttentivePositions}"),
+                         (Find(ProbeScore.Untrained, lvmae.Probe), $"step 0 {lvmae.Probe}"),
                      }.Distinct())
             {
                 if (baseline is null) continue;

@@ -5,6 +5,7 @@ using LvMae.Model;
 using LvMae.Model.Probing;
 using LvMae.Model.Training;
 using LvMae.Pipeline;
+using TorchSharp;
 
 namespace LvMae.Grains.Training;
 
@@ -106,6 +107,7 @@ public sealed class RunProber(TrainingRunConfig config, ProbeBaselineCache basel
         var settings = new ProbeSettings { Seeds = config.ProbeSeeds, Seed = config.Seed, Epochs = config.ProbeEpochs, Device = config.Device };
         using var model = ModelWeights.LoadModel(Checkpoint.ExtractWeights(checkpoint), TorchDevice.Resolve(config.Device));
         IReadOnlyList<EncodedVideo>? encoded = null;
+        IReadOnlyList<EncodedVideo>? untrained = null;
         foreach (var col in columns)
         {
             var regression = kind == ProbeSuite.Regression || (kind is null && IsRegressionColumn(videos, col));
@@ -120,11 +122,27 @@ public sealed class RunProber(TrainingRunConfig config, ProbeBaselineCache basel
             var lvmaeProbes = kind is null || regression ? ProbeSuite.DefaultProbes(task, raw: false) : [kind];
             var rawProbes = kind is null || regression ? ProbeSuite.DefaultProbes(task, raw: true) : kind == ProbeSuite.Attentive ? [kind, ProbeSuite.AttentivePositions] : [kind];
             foreach (var probe in lvmaeProbes.Where(p => p != ProbeSuite.AttentivePositions))
+            {
                 scores.Add(Score(step, task, ProbeScore.LvMae, ProbeSuite.Run(lvmae, task, probe, settings)));
+                scores.Add(Score(step, task, ProbeScore.Untrained, baselines.GetOrAdd($"{key}|untrained|{model.Config.ToJson()}|{probe}", () =>
+                {
+                    untrained ??= UntrainedFeatures(model.Config, videos, dim);
+                    return ProbeSuite.Run(new ProbeSet(rows.Select(i => untrained[i].Tokens).ToList(), rows.Select(i => untrained[i].Cls).ToList(), model.Config.Width), task, probe, settings);
+                })));
+            }
             foreach (var probe in rawProbes)
                 scores.Add(Score(step, task, ProbeScore.Raw, baselines.GetOrAdd($"{key}|raw|{probe}", () => ProbeSuite.Run(raw, task, probe, settings))));
         }
         return scores;
+    }
+
+    /// <summary>The features of the run's model before its first step: the weights <see cref="Trainer"/> starts from (same
+    /// config, same seed), on the same device.</summary>
+    private IReadOnlyList<EncodedVideo> UntrainedFeatures(MaeConfig modelConfig, IReadOnlyList<LabelledVideo> videos, int dim)
+    {
+        using var model = new LvMaeModel(modelConfig, config.Seed);
+        model.to(TorchDevice.Resolve(config.Device));
+        return Representation.EncodeMany(model, videos.Select(v => v.Embeddings).ToList(), dim);
     }
 
     private static ProbeScore Score(long step, ProbeTask task, string features, ProbeSummary s) => new()

@@ -18,10 +18,23 @@ namespace LvMae.Grains.Training;
 /// </summary>
 public static class RunSettings
 {
-    /// <summary>The videos a run pre-trains on: the train split of <paramref name="corpus"/>, or every video (labels are never
-    /// read by pre-training) when the run trains on held-out videos too.</summary>
+    /// <summary>The videos a run pre-trains on: the train and pretrain splits of <paramref name="corpus"/> (unlabelled videos
+    /// are pretrain), or every video (labels are never read by pre-training) when the run trains on held-out videos too.</summary>
     public static IEmbeddedVideoSource TrainingSource(TrainingRunConfig config, IEmbeddedVideoSource corpus) =>
         config.TrainOnHeldOut ? corpus : new TrainSplitSource(corpus);
+
+    /// <summary>Videos and tokens per split of <paramref name="corpus"/> (train, pretrain, val, test; empty splits left out)
+    /// and whether this run pre-trains on them (<see cref="TrainingSource"/>'s rule).</summary>
+    public static IReadOnlyList<SplitCount> Census(TrainingRunConfig config, IEnumerable<EmbeddedVideoDescriptor> corpus)
+    {
+        var bySplit = corpus.GroupBy(v => RunLabels.SplitOf(v.VideoId, v.Labels)).ToDictionary(g => g.Key, g => (Videos: (long)g.Count(), Tokens: g.Sum(v => (long)v.SegmentCount)));
+        return new[] { SplitRole.Train, SplitRole.Pretrain, SplitRole.Val, SplitRole.Test }.Where(bySplit.ContainsKey)
+            .Select(role => new SplitCount
+            {
+                Split = role.ToString().ToLowerInvariant(), Videos = bySplit[role].Videos, Tokens = bySplit[role].Tokens,
+                PreTrained = config.TrainOnHeldOut || role is SplitRole.Train or SplitRole.Pretrain,
+            }).ToList();
+    }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad setting.</summary>
     public static void Validate(TrainingRunConfig c)

@@ -28,6 +28,8 @@ public sealed class TrainingRunState
     public ExportInfo? Export { get; set; }
     /// <summary>FSQ-target runs: the fitted codebook's usage.</summary>
     public string? Codebook { get; set; }
+    /// <summary>The corpus per split at the run's start (<see cref="RunSettings.Census"/>).</summary>
+    public List<SplitCount> Data { get; set; } = [];
 }
 
 /// <summary>
@@ -121,8 +123,10 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
             return await Resume();
         }
 
-        var total = RunSettings.TotalSteps(config, await CountTrainingVideosAsync(config));
-        _state.State = new TrainingRunState { Config = config, State = TrainingState.Training, CreatedAt = DateTimeOffset.UtcNow, TotalSteps = total };
+        var data = await CensusAsync(config);
+        var total = RunSettings.TotalSteps(config, data.Where(d => d.PreTrained).Sum(d => d.Videos));
+        _state.State = new TrainingRunState { Config = config, State = TrainingState.Training, CreatedAt = DateTimeOffset.UtcNow, TotalSteps = total, Data = data.ToList() };
+        _logger.LogInformation("run {Run}: {Data}", Name, SplitCount.Describe(data));
         _schedule = RunSettings.Schedule(config, total);
         await _blobs.UploadAsync(BlobLayout.RunConfig(Name), Encoding.UTF8.GetBytes(JsonSerializer.Serialize(config, ConfigJson)), contentType: "application/json");
         await _writer.SaveAsync();
@@ -260,18 +264,18 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
             Exporting = _exporting is { IsCompleted: false },
             Codebook = S.Codebook,
             Schedule = Schedule(),
+            Data = S.Data.ToList(),
         };
     }
 
     private TrainingSchedule? Schedule() => _schedule ??= S.Config is { } config && S.TotalSteps > 0 ? RunSettings.Schedule(config, S.TotalSteps) : null;
 
-    /// <summary>The videos the run pre-trains on now (Train split unless it trains on held-out videos too).</summary>
-    private async Task<long> CountTrainingVideosAsync(TrainingRunConfig config)
+    /// <summary>The corpus now, per split, and what the run pre-trains on.</summary>
+    private async Task<IReadOnlyList<SplitCount>> CensusAsync(TrainingRunConfig config)
     {
-        var source = RunSettings.TrainingSource(config, new IndexEmbeddedVideoSource(GrainFactory, config.LabelColumns));
-        long count = 0;
-        await foreach (var _ in source.ListAsync(config.Encoder)) count++;
-        return count;
+        var videos = new List<EmbeddedVideoDescriptor>();
+        await foreach (var video in new IndexEmbeddedVideoSource(GrainFactory, config.LabelColumns).ListAsync(config.Encoder)) videos.Add(video);
+        return RunSettings.Census(config, videos);
     }
 
     // ---- training --------------------------------------------------------------------------------------------------------

@@ -43,17 +43,19 @@ public sealed class RunsCommand : ICliCommand
         command.SetAction((parse, cancellationToken) => WithRunAsync(parse.GetValue(name)!, async (settings, run, progress) =>
         {
             var blobs = Cli.Blobs(settings);
-            var history = (await new RunMetricsLog(blobs, progress.Run).ReadAsync(cancellationToken)).Condensed(parse.GetValue(rows));
+            var log = await new RunMetricsLog(blobs, progress.Run).ReadAsync(cancellationToken);
+            var history = log.Condensed(parse.GetValue(rows));
             if (parse.GetValue(plot) is { } file)
             {
                 var blob = BlobLayout.RunPlot(progress.Run, RunPlotter.TrainingPlot);
                 if (!await blobs.ExistsAsync(blob, cancellationToken)) { Cli.Error($"run '{progress.Run}' has no plot yet ({blob})"); return ExitCodes.Failed; }
                 await blobs.DownloadToFileAsync(blob, file, cancellationToken);
             }
-            if (parse.GetValue(json)) { Cli.WriteJson(new { progress, metrics = history }); return ExitCodes.Ok; }
+            if (parse.GetValue(json)) { Cli.WriteJson(new { progress, metrics = history, probes = log.Probes }); return ExitCodes.Ok; }
             AnsiConsole.MarkupLine($"run [bold]{Markup.Escape(progress.Run)}[/]: {progress.State} step {progress.Step}/{progress.TotalSteps}, checkpoint {progress.LatestCheckpointStep}, " +
                                    $"{progress.Resumes} resume(s){(progress.Message is { } m ? ", " + Markup.Escape(m) : "")}");
             if (progress.Schedule is { } schedule) Console.WriteLine($"schedule: {schedule}");
+            if (progress.Data.Count > 0) Console.WriteLine($"data: {SplitCount.Describe(progress.Data)}");
             if (progress.Config is { } config) Console.WriteLine($"config: {Describe(config)}");
             if (progress.Codebook is { } codebook) Console.WriteLine(codebook);
             if (history.Count > 0)

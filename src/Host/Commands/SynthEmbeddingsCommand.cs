@@ -19,10 +19,19 @@ public sealed class SynthEmbeddingsCommand : ICliCommand
         var steps = new Option<int>("--steps") { Description = "Steps per cycle: a prime above --classes", DefaultValueFactory = _ => new OrderBenchmarkSpec().Steps };
         var dim = new Option<int>("--dim") { Description = "Embedding width", DefaultValueFactory = _ => new OrderBenchmarkSpec().Dimension };
         var seed = new Option<long>("--seed") { Description = "Seed (same seed, same files)", DefaultValueFactory = _ => new OrderBenchmarkSpec().Seed };
+        var kind = new Option<string>("--kind")
+        {
+            Description = "order (cycles of steps, activity label) | recipe (recipes: the same steps in 10 orders; recipe + order_label, a large unlabelled pretrain split) | " +
+                          "recipe-context (the same, but a segment's step shows only with its neighbours)",
+            DefaultValueFactory = _ => "order",
+        };
         var command = new Command(HostedCommands.SynthEmbeddings.Name, HostedCommands.SynthEmbeddings.Description)
-            { output, videos, classes, steps, dim, seed };
+            { output, videos, classes, steps, dim, seed, kind };
         command.SetAction(parse =>
         {
+            if (parse.GetValue(kind) is "recipe" or "recipe-context") return WriteRecipes(parse.GetValue(output)!, parse.GetValue(kind) == "recipe-context", parse.GetValue(dim),
+                parse.GetResult(seed) is { Implicit: false } ? parse.GetValue(seed) : null);
+            if (parse.GetValue(kind) != "order") { Cli.Error($"unknown --kind '{parse.GetValue(kind)}' (order, recipe, recipe-context)"); return ExitCodes.Usage; }
             var spec = new OrderBenchmarkSpec
             {
                 Videos = parse.GetValue(videos), Classes = parse.GetValue(classes), Steps = parse.GetValue(steps), Dimension = parse.GetValue(dim), Seed = parse.GetValue(seed),
@@ -41,5 +50,24 @@ public sealed class SynthEmbeddingsCommand : ICliCommand
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    /// <summary>A <see cref="RecipeBenchmark"/> with its default sizes (1,800 videos: 1,000 pretrain, 400 train, 200 val, 200 test).</summary>
+    private static int WriteRecipes(string output, bool context, int dim, long? seed)
+    {
+        var spec = new RecipeBenchmarkSpec { Rendering = context ? StepRendering.Alternating : StepRendering.Prototype, Dimension = dim };
+        if (seed is { } s) spec = spec with { Seed = s };
+        IReadOnlyList<RecipeVideo> written;
+        try { written = RecipeBenchmark.Write(output, spec); }
+        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            Cli.Error(e.Message);
+            return ExitCodes.Usage;
+        }
+        var dir = Path.GetFullPath(output);
+        Console.WriteLine($"wrote {written.Count} videos ({string.Join(", ", written.GroupBy(v => v.Split).Select(g => $"{g.Count()} {g.Key}"))}; " +
+                          $"{written.Sum(v => v.Segments)} segments, {spec.Dimension}-d, {spec.Classes} recipes) and {RecipeBenchmark.LabelsFileName} to {dir}");
+        AnsiConsole.MarkupLine($"next: [bold]lvmae import-embeddings {Markup.Escape(dir)} --labels {Markup.Escape(Path.Combine(dir, RecipeBenchmark.LabelsFileName))} --encoder-name NAME[/]");
+        return ExitCodes.Ok;
     }
 }

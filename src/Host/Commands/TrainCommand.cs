@@ -99,6 +99,7 @@ public sealed class TrainCommand : ICliCommand
             }
             AnsiConsole.MarkupLine($"run [bold]{Markup.Escape(name)}[/]: {progress.State} on {Markup.Escape(progress.Silo ?? "?")} ({progress.TotalSteps} steps)");
             if (progress.Schedule is { } schedule) Console.WriteLine($"schedule: {schedule}");
+            if (progress.Data.Count > 0) Console.WriteLine($"data: {SplitCount.Describe(progress.Data)}");
             if (!parse.GetValue(wait)) return ExitCodes.Ok;
             progress = await TrainingCli.FollowAsync(grain, cancellationToken);
             return progress.State == TrainingState.Done ? ExitCodes.Ok : ExitCodes.Failed;
@@ -162,5 +163,5 @@ public static class TrainingCli
         catch (InvalidDataException e) { Cli.Error(e.Message); return null; }
     }
 
-    private static int FeatureOrder(string features) => features switch { ProbeScore.Majority => 0, ProbeScore.Raw => 1, _ => 2 };
+    private static int FeatureOrder(string features) => features switch { ProbeScore.Majority => 0, ProbeScore.Raw => 1, ProbeScore.Untrained => 2, _ => 3 };
 }

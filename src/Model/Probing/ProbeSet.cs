@@ -99,8 +99,12 @@ public sealed record ProbeSet(IReadOnlyList<float[]> Tokens, IReadOnlyList<float
         for (var k = 0; k < d; k++)
         {
             mean[k] /= Math.Max(1, n);
-            std[k] = Math.Sqrt(Math.Max(sq[k] / Math.Max(1, n) - mean[k] * mean[k], 0)) + 1e-6;
+            std[k] = Math.Sqrt(Math.Max(sq[k] / Math.Max(1, n) - mean[k] * mean[k], 0));
         }
+        // A dimension that is (nearly) constant over the train set carries no signal: dividing it by its own tiny sd would
+        // blow rounding noise up to unit scale. Floor every sd at 1e-3 of the typical one.
+        var floor = 1e-3 * std.DefaultIfEmpty(0).Average() + 1e-12;
+        for (var k = 0; k < d; k++) std[k] = Math.Max(std[k], floor);
         return (mean, std);
     }
 

@@ -94,7 +94,7 @@ public static class AblationRunner
         var task = ProbeTask.Classification("label", videos.Select(v => classes.IndexOf(v.Label)).ToArray(), Of(SplitRole.Train), Of(SplitRole.Test), Of(SplitRole.Val));
         if (task.Train.Length == 0 || task.Test.Length == 0) throw new ArgumentException("the ablation needs train and test videos (the 'split' label, or 1 in 5 held out by id)");
         var settings = new ProbeSettings { Seeds = options.ProbeSeeds, Seed = options.Seed, Epochs = options.ProbeEpochs, Device = options.Device };
-        var trainVideos = task.Train.Select(i => videos[i]).ToList();
+        var trainVideos = videos.Where(v => v.Role is SplitRole.Train or SplitRole.Pretrain).ToList();   // pre-training: train + unlabelled
         var rows = new List<AblationRow>();
         void Add(AblationRow row) { rows.Add(row); onRow?.Invoke(row); }
 

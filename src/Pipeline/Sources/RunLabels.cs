@@ -1,7 +1,10 @@
+using LvMae.Formats;
+
 namespace LvMae.Pipeline;
 
-/// <summary>Where a video belongs: pre-training and probe training (Train), model selection (Val) or the reported score (Test).</summary>
-public enum SplitRole { Train, Val, Test }
+/// <summary>Where a video belongs: pre-training and probe training (Train), pre-training only (Pretrain: unlabelled
+/// videos), model selection (Val) or the reported score (Test).</summary>
+public enum SplitRole { Train, Val, Test, Pretrain }
 
 /// <summary>
 /// Label columns of a video and the one held-out rule of the code base (training runs, probes, the demo, the ablation).
@@ -11,7 +14,7 @@ public enum SplitRole { Train, Val, Test }
 /// </summary>
 public static class RunLabels
 {
-    public const string SplitColumn = "split";
+    public const string SplitColumn = LabelRules.SplitColumn;
 
     public static IReadOnlyDictionary<string, string> Parse(IReadOnlyList<string> labels, IReadOnlyList<string> columns)
     {
@@ -32,26 +35,30 @@ public static class RunLabels
     }
 
     /// <summary>
-    /// The held-out rule. The 'split' column decides: "train" = Train; "val", "valid", "validation", "dev" = Val; "test"
-    /// and any other value = Test. A labelled video without a 'split' column is Test 1 time in 5 by an FNV-1a hash of its
-    /// id (deterministic), else Train. An unlabelled video is Train (nothing can score it). Train videos pre-train the
-    /// model and train the probes; Val and Test videos do neither (unless a run asks to pre-train on them): probes are
-    /// scored on Test (the reported figure) and on Val (for choosing between runs and checkpoints).
+    /// The held-out rule. The 'split' column decides: "train" = Train; "val", "valid", "validation", "dev" = Val; "test" =
+    /// Test; "pretrain", "unlabeled", "unlabelled" = Pretrain; any other value (refused at import since issue 24; a video
+    /// stored before then) = Test, never trained on. A labelled video without a 'split' column is Test 1 time in 5 by an
+    /// FNV-1a hash of its id (deterministic), else Train. A video without labels is Pretrain (nothing can score it).
+    /// Train and Pretrain videos pre-train the model; Train videos also train the probes; Val and Test videos do neither
+    /// (unless a run asks to pre-train on them): probes are scored on Test (the reported figure) and on Val (for
+    /// choosing settings and checkpoints).
     /// </summary>
     public static SplitRole SplitOf(string videoId, IReadOnlyDictionary<string, string>? labels)
     {
-        if (labels is null || labels.Count == 0) return SplitRole.Train;
+        if (labels is null || labels.Count == 0) return SplitRole.Pretrain;
         if (labels.TryGetValue(SplitColumn, out var split))
-            return split.Trim().ToLowerInvariant() switch
+            return LabelRules.SplitValues.TryGetValue(split.Trim(), out var name) ? name switch
             {
                 "train" => SplitRole.Train,
-                "val" or "valid" or "validation" or "dev" => SplitRole.Val,
+                "val" => SplitRole.Val,
+                "pretrain" => SplitRole.Pretrain,
                 _ => SplitRole.Test,
-            };
+            } : SplitRole.Test;
         ulong hash = 14695981039346656037UL;
         foreach (var b in System.Text.Encoding.UTF8.GetBytes(videoId)) hash = (hash ^ b) * 1099511628211UL;
         return hash % 5 == 0 ? SplitRole.Test : SplitRole.Train;
     }
 
-    public static bool IsHeldOut(string videoId, IReadOnlyDictionary<string, string>? labels) => SplitOf(videoId, labels) != SplitRole.Train;
+    /// <summary>Whether pre-training leaves the video out by default (Val and Test).</summary>
+    public static bool IsHeldOut(string videoId, IReadOnlyDictionary<string, string>? labels) => SplitOf(videoId, labels) is SplitRole.Val or SplitRole.Test;
 }

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Summarises the learning bench's logs (bench/learning.sh) into docs/LEARNING.md: per benchmark and task, each feature
+set's probe score as the mean ± sd over pre-training seeds (each seed's score is itself the mean over probe seeds), the
+score along training, and the verdict (LV-MAE must beat raw attentive+pos and its own step 0 by more than the sum of sds)."""
+import argparse, glob, json, os, re, statistics, sys
+from collections import defaultdict
+
+
+def parse_probe_log(path):
+    """Rows of `lvmae probe` redirected output (tab-separated): {(features, probe): (test, val)} in percent."""
+    rows = {}
+    with open(path) as f:
+        lines = [l.rstrip("\n") for l in f]
+    header = None
+    for line in lines:
+        cells = line.split("\t")
+        if cells[0] == "column":
+            header = cells
+            continue
+        if header is None or len(cells) != len(header):
+            continue
+        test = re.match(r"([\d.]+)%", cells[3])
+        val = re.match(r"([\d.]+)%", cells[4])
+        rows[(cells[1], cells[2])] = (float(test.group(1)) if test else None, float(val.group(1)) if val else None)
+    return rows
+
+
+def stats(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None, 0
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0), len(values)
+
+
+def fmt(mean, sd, n):
+    return "-" if mean is None else f"{mean:.1f} ± {sd:.1f}" + ("" if n >= 3 else f" (n={n})")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--logs", required=True)
+    p.add_argument("--stamp", required=True)
+    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--reference-steps", type=int, required=True)
+    p.add_argument("--out", required=True)
+    a = p.parse_args()
+
+    # scores[(bench, task, kind)][row] = list over seeds of (test, val)
+    scores = defaultdict(lambda: defaultdict(list))
+    along = defaultdict(lambda: defaultdict(list))   # (bench, task) -> step -> [lv-mae attentive test]
+    timing = defaultdict(list)
+    for path in sorted(glob.glob(os.path.join(a.logs, f"*-{a.stamp}.*.probe.log"))):
+        name = os.path.basename(path)
+        m = re.match(r"(.+)-s(\d+)-" + a.stamp + r"\.(.+)\.(attentive|linear)\.probe\.log", name)
+        bench, seed, task, kind = m.group(1), m.group(2), m.group(3), m.group(4)
+        rows = parse_probe_log(path)
+        for (features, probe), value in rows.items():
+            label = {"majority": "majority", "raw": f"raw {probe}", "lv-mae@0": f"LvMae step 0 {probe}", "lv-mae": f"LvMae default {probe}"}.get(features)
+            if label:
+                scores[(bench, task, kind)][label].append(value)
+        ref_seed = f"ref-{bench}-s{seed}"
+        for steps, label in ((0, "PyTorch reference step 0 attentive"), (a.reference_steps, "PyTorch reference attentive")):
+            ref = os.path.join(a.logs, f"{ref_seed}-steps{steps}.{task}.{kind}.probe.log")
+            if os.path.exists(ref):
+                for (features, probe), value in parse_probe_log(ref).items():
+                    if features == "features":
+                        scores[(bench, task, kind)][label].append(value)
+    for path in sorted(glob.glob(os.path.join(a.logs, f"*-{a.stamp}.run.json"))):
+        bench = re.match(r"(.+)-s\d+-" + a.stamp, os.path.basename(path)).group(1)
+        with open(path) as f:
+            run = json.load(f)
+        for point in run.get("probes", []):
+            column, features, probe = point["key"].split("/")
+            if features == "lv-mae" and probe == "attentive" and point.get("top1") is not None:
+                along[(bench, column)][point["step"]].append(100 * point["top1"])
+            if features == "lv-mae@0" and probe == "attentive" and point.get("top1") is not None and point["step"] == a.steps // 4:
+                along[(bench, column)][0].append(100 * point["top1"])
+    for path in sorted(glob.glob(os.path.join(a.logs, f"*-{a.stamp}.train.log"))):
+        bench = re.match(r"(.+)-s\d+-" + a.stamp, os.path.basename(path)).group(1)
+        with open(path) as f:
+            for line in f:
+                if line.startswith("train_seconds"):
+                    timing[bench].append(int(line.split()[1]))
+
+    out = ["# Learning bench", "",
+           f"_Written by `./bench.sh learning` (bench/learning.sh, bench/learning_report.py), run {a.stamp} UTC, {a.steps} steps per run "
+           f"(`lvmae train --steps {a.steps} --seed S --probe-every {a.steps // 4}`, every other option default), reference {a.reference_steps} steps._", "",
+           "Every figure is the mean ± sd over the pre-training seeds (each seed's figure is the mean over 3 probe seeds); "
+           "test top-1 in %, val top-1 in brackets. Settings were chosen on val (docs/LEARNING.md, \"How the defaults were chosen\"); the test split "
+           "is read only here.", ""]
+    for (bench, task, kind) in sorted(scores):
+        rows = scores[(bench, task, kind)]
+        out += [f"## {bench}: {task}, {kind} probe", "", "| features | test top-1 | val top-1 | seeds |", "|---|---:|---:|---:|"]
+        order = ["majority", f"raw {kind}", "raw attentive+pos", f"LvMae step 0 {kind}", "PyTorch reference step 0 attentive", "PyTorch reference attentive", f"LvMae default {kind}"]
+        for label in order:
+            if label not in rows:
+                continue
+            t = stats([v[0] for v in rows[label]])
+            v = stats([v[1] for v in rows[label]])
+            out.append(f"| {label} | {fmt(*t)} | {fmt(*v)} | {t[2]} |")
+        mine = stats([v[0] for v in rows.get(f"LvMae default {kind}", [])])
+        verdicts = []
+        for other in ("raw attentive+pos", f"LvMae step 0 {kind}", "PyTorch reference attentive"):
+            o = stats([v[0] for v in rows.get(other, [])])
+            if mine[0] is None or o[0] is None:
+                continue
+            gap = mine[0] - o[0]
+            if other.startswith("PyTorch"):
+                verdicts.append(f"vs {other}: {gap:+.1f} points ({'within' if gap >= -2 else 'NOT within'} 2 points)")
+            else:
+                verdicts.append(f"vs {other}: {gap:+.1f} points, sds {mine[1] + o[1]:.1f}: {'beats' if gap > mine[1] + o[1] else 'does NOT beat'}")
+        if verdicts:
+            out += ["", "LvMae default " + "; ".join(verdicts) + "."]
+        out.append("")
+    for (bench, task) in sorted(along):
+        points = along[(bench, task)]
+        out += [f"## {bench}: {task}, LvMae attentive along training", "", "| step | test top-1 |", "|---:|---:|"]
+        for step in sorted(points):
+            out.append(f"| {step} | {fmt(*stats(points[step]))} |")
+        out.append("")
+    if timing:
+        out += ["## Time", ""] + [f"- {b}: `lvmae train` incl. its probes {statistics.mean(t):.0f} s per run (mean of {len(t)})" for b, t in sorted(timing.items())] + [""]
+    text = "\n".join(out)
+    existing = open(a.out).read() if os.path.exists(a.out) else ""
+    marker = "<!-- how the defaults were chosen -->"
+    tail = existing[existing.index(marker):] if marker in existing else marker + "\n"
+    with open(a.out, "w") as f:
+        f.write(text + "\n" + tail)
+    print(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
