@@ -42,6 +42,7 @@ def main():
     p.add_argument("--stamp", required=True)
     p.add_argument("--steps", type=int, required=True)
     p.add_argument("--reference-steps", type=int, required=True)
+    p.add_argument("--reference-width", type=int, default=0)
     p.add_argument("--out", required=True)
     a = p.parse_args()
 
@@ -49,22 +50,26 @@ def main():
     scores = defaultdict(lambda: defaultdict(list))
     along = defaultdict(lambda: defaultdict(list))   # (bench, task) -> step -> [lv-mae attentive test]
     timing = defaultdict(list)
-    for path in sorted(glob.glob(os.path.join(a.logs, f"*-{a.stamp}.*.probe.log"))):
-        name = os.path.basename(path)
-        m = re.match(r"(.+)-s(\d+)-" + a.stamp + r"\.(.+)\.(attentive|linear)\.probe\.log", name)
-        bench, seed, task, kind = m.group(1), m.group(2), m.group(3), m.group(4)
-        rows = parse_probe_log(path)
-        for (features, probe), value in rows.items():
-            label = {"majority": "majority", "raw": f"raw {probe}", "lv-mae@0": f"LvMae step 0 {probe}", "lv-mae": f"LvMae default {probe}"}.get(features)
-            if label:
-                scores[(bench, task, kind)][label].append(value)
-        ref_seed = f"ref-{bench}-s{seed}"
-        for steps, label in ((0, "PyTorch reference step 0 attentive"), (a.reference_steps, "PyTorch reference attentive")):
-            ref = os.path.join(a.logs, f"{ref_seed}-steps{steps}.{task}.{kind}.probe.log")
-            if os.path.exists(ref):
-                for (features, probe), value in parse_probe_log(ref).items():
-                    if features == "features":
-                        scores[(bench, task, kind)][label].append(value)
+    for path in sorted(glob.glob(os.path.join(a.logs, f"*-{a.stamp}.run.json"))):
+        m = re.match(r"(.+)-s(\d+)-" + a.stamp + r"\.run\.json", os.path.basename(path))
+        bench, seed = m.group(1), m.group(2)
+        with open(path) as f:
+            progress = json.load(f)["progress"]
+        final = [p for p in progress["probes"] if p["step"] == progress["totalSteps"] and p.get("top1") is not None]
+        for p in final:
+            kind = p["probe"] if p["features"] in ("lv-mae", "lv-mae@0") else None
+            kinds = [kind] if kind else (["attentive", "linear"] if p["features"] == "majority" else
+                                        ["attentive"] if p["probe"] == "attentive+pos" else [p["probe"]])
+            label = {"majority": "majority", "raw": f"raw {p['probe']}", "lv-mae@0": f"LvMae step 0 {p['probe']}", "lv-mae": f"LvMae default {p['probe']}"}[p["features"]]
+            for k in kinds:
+                scores[(bench, p["column"], k)][label].append((100 * p["top1"], 100 * p["valTop1"] if p.get("valTop1") is not None else None))
+        for task in sorted({p["column"] for p in final}):
+            for steps, label in ((0, "PyTorch reference step 0 attentive"), (a.reference_steps, "PyTorch reference attentive")):
+                ref = os.path.join(a.logs, f"ref-{bench}-s{seed}-steps{steps}.{task}.attentive.probe.log")
+                if os.path.exists(ref):
+                    for (features, probe), value in parse_probe_log(ref).items():
+                        if features == "features":
+                            scores[(bench, task, "attentive")][label].append(value)
     for path in sorted(glob.glob(os.path.join(a.logs, f"*-{a.stamp}.run.json"))):
         bench = re.match(r"(.+)-s\d+-" + a.stamp, os.path.basename(path)).group(1)
         with open(path) as f:
@@ -84,7 +89,8 @@ def main():
 
     out = ["# Learning bench", "",
            f"_Written by `./bench.sh learning` (bench/learning.sh, bench/learning_report.py), run {a.stamp} UTC, {a.steps} steps per run "
-           f"(`lvmae train --steps {a.steps} --seed S --probe-every {a.steps // 4}`, every other option default), reference {a.reference_steps} steps._", "",
+           f"(`lvmae train --steps {a.steps} --seed S --probe-every {a.steps // 4}`, every other option default), PyTorch reference "
+           f"{a.reference_steps} steps at width {a.reference_width or 'd, the paper ones'}._", "",
            "Every figure is the mean ± sd over the pre-training seeds (each seed's figure is the mean over 3 probe seeds); "
            "test top-1 in %, val top-1 in brackets. Settings were chosen on val (docs/LEARNING.md, \"How the defaults were chosen\"); the test split "
            "is read only here.", ""]

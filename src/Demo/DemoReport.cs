@@ -88,7 +88,7 @@ public static class DemoReport
 
         sb.Append($"**The paper's claim on `{ClaimColumn}`** (LV-MAE features beat raw embeddings; the bag of segments carries no activity signal by construction, ");
         sb.Append($"so only order separates the classes): **{ClaimVerdict(result.Claims)}**. An LV-MAE probe wins only when it beats the majority baseline, ");
-        sb.Append("raw embeddings under the same probe AND the position-aware raw baseline (attentive+pos), each by more than one test video and more than the two sds together.\n\n");
+        sb.Append("raw embeddings under the same probe, the position-aware raw baseline (attentive+pos) AND the same model untrained (step 0), each by more than one test video and more than the two sds together.\n\n");
         foreach (var (masking, points) in MarginOverRaw(result.Claims))
             sb.Append($"- {masking} masking: LV-MAE attentive is {(points >= 0 ? "+" : "")}{F(points, 1)} points above the best raw baseline\n");
         foreach (var c in result.Claims.Where(c => c.Comparison.Column == ClaimColumn))

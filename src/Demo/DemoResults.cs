@@ -20,7 +20,7 @@ public sealed record ProbeCell(string Column, double? Top1, double? Top1Std, dou
 }
 
 /// <summary>One row of the table: features (the majority baseline, raw embeddings or an LV-MAE run) x probe.</summary>
-/// <param name="Features">"majority", "raw" or "lv-mae".</param>
+/// <param name="Features">"majority", "raw", "lv-mae@0" (the run's model untrained) or "lv-mae".</param>
 /// <param name="Masking">The LV-MAE run's pre-training masking; null otherwise.</param>
 /// <param name="Probe">"baseline", "linear", "attentive" (no positions, as the paper runs it on raw embeddings), "attentive+pos" or "regression".</param>
 public sealed record ProbeRow(string Features, string? Masking, string Probe, IReadOnlyList<ProbeCell> Cells)
@@ -29,6 +29,7 @@ public sealed record ProbeRow(string Features, string? Masking, string Probe, IR
     {
         ProbeScore.Majority => "majority baseline",
         ProbeScore.Raw => $"raw embeddings, {Probe}",
+        ProbeScore.Untrained => $"LV-MAE ({Masking} masking) untrained (step 0), {Probe}",
         _ => $"LV-MAE ({Masking} masking), {Probe}",
     };
 

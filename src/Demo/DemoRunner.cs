@@ -250,7 +250,10 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
         var rows = new List<ProbeRow> { Row(ProbeScore.Majority, null, "baseline", first) };
         rows.AddRange(new[] { "linear", "attentive", "attentive+pos" }.Select(probe => Row(ProbeScore.Raw, null, probe, first)));
         foreach (var (masking, progress) in runs)
+        {
+            rows.AddRange(new[] { "linear", "attentive" }.Select(probe => Row(ProbeScore.Untrained, masking, probe, progress.Probes)));
             rows.AddRange(new[] { "linear", "attentive" }.Select(probe => Row(ProbeScore.LvMae, masking, probe, progress.Probes)));
+        }
         return rows;
     }
 

@@ -32,6 +32,7 @@ public sealed class DemoReportTests
             Score(ProbeScore.Raw, "linear", 0.20), Score(ProbeScore.Raw, "attentive", 0.22), Score(ProbeScore.Raw, "attentive+pos", 0.30),
             Score(ProbeScore.Raw, "regression", null, mse: 25.0, column: "key_step_seconds"),
             Score(ProbeScore.Raw, "linear", 0.40, column: "first_step"),
+            Score(ProbeScore.Untrained, "linear", 0.21), Score(ProbeScore.Untrained, "attentive", 0.24),
             Score(ProbeScore.LvMae, "linear", 0.26), Score(ProbeScore.LvMae, "attentive", lvmaeAttentive),
             Score(ProbeScore.LvMae, "regression", null, mse: 30.0, column: "key_step_seconds"),
         ],
@@ -62,13 +63,14 @@ public sealed class DemoReportTests
         var header = DemoReport.Header(result.Columns);
         Assert.Equal(["features / probe", "activity top-1", "first_step top-1", "num_steps top-1", "key_step_seconds RMSE s (MSE)"], header);
         var rows = DemoReport.TableRows(result.Columns, result.Rows);
-        Assert.Equal(1 + 3 + 2 * 2, rows.Count);
+        Assert.Equal(1 + 3 + 2 * 4, rows.Count);
         Assert.All(rows, r => Assert.Equal(header.Count, r.Count));
         Assert.Equal(["majority baseline", "25.0%", "-", "-", "6.07 (36.8)"], rows[0]);
         Assert.Equal(["raw embeddings, linear", "20.0% ± 2.0", "40.0% ± 2.0", "-", "5.00 (25.0 ± 1.5)"], rows[1]);
         Assert.Equal("raw embeddings, attentive+pos", rows[3][0]);
         Assert.Equal("-", rows[3][4]);   // no regression probe in attentive rows
-        Assert.Equal(["LV-MAE (semantic masking), attentive", "66.0% ± 2.0", "-", "-", "-"], rows[7]);
+        Assert.Equal(["LV-MAE (random masking) untrained (step 0), attentive", "24.0% ± 2.0", "-", "-", "-"], rows[5]);
+        Assert.Equal(["LV-MAE (semantic masking), attentive", "66.0% ± 2.0", "-", "-", "-"], rows[11]);
     }
 
     [Fact]

@@ -30,6 +30,18 @@ public class CliLabelsTests : IDisposable
     }
 
     [Fact]
+    public void Pretrain_splits_are_accepted_and_an_unknown_split_is_refused_with_its_line_and_the_accepted_values()
+    {
+        var labels = InputLabels.Parse(Csv("videoId,recipe,split\nv1,,pretrain\nv2,r1,Unlabelled\nv3,r2,train\n"));
+        Assert.Equal(["split=pretrain"], labels.For("v1.npy"));   // an empty cell is no label
+        Assert.Equal(["recipe=r1", "split=Unlabelled"], labels.For("v2.npy"));
+        var error = Assert.Throws<ArgumentException>(() => InputLabels.Parse(Csv("videoId,recipe,split\nv1,r1,train\nv2,r1,holdout\n", name: "bad.csv")));
+        Assert.Contains("bad.csv line 3", error.Message);
+        Assert.Contains("unknown split 'holdout'", error.Message);
+        Assert.Contains("unlabelled", error.Message);
+    }
+
+    [Fact]
     public void Repeated_values_in_different_columns_are_kept_apart()
     {
         Assert.Equal(["left=x", "right=x"], InputLabels.Parse(Csv("file,left,right\nclip.mp4,x,x\n")).For("clip.mp4"));

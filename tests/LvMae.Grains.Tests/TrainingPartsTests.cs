@@ -312,4 +312,39 @@ public sealed class TrainingPartsTests
         Assert.Contains("does not beat step 0 attentive", ProbeVerdict.Line(comparisons, "activity", "attentive"));
         Assert.True(ProbeVerdict.Compare([.. scores[..4], Score(ProbeScore.LvMae, "attentive", 0.80, 0.02)]).All(c => c.Beats));
     }
+
+    // ---- FeatureProbe ----------------------------------------------------------------------------------------------------
+
+    [Fact]
+    public void Features_written_elsewhere_are_probed_by_the_product_s_probes_with_the_labels_split()
+    {
+        var dir = Directory.CreateTempSubdirectory("lvmae-features-").FullName;
+        try
+        {
+            var rng = new Random(2);
+            var csv = new System.Text.StringBuilder("videoId,cls,split\n");
+            for (var i = 0; i < 200; i++)
+            {
+                var label = i % 2;
+                var tokens = Enumerable.Range(0, 5 * 8).Select(k => (float)(rng.NextDouble() - 0.5) * 0.2f + (label == 0 ? 2f : -2f)).ToArray();
+                LvMae.Formats.NpyArray.FromFloats(tokens, 5, 8).Write(Path.Combine(dir, $"v{i:D2}.npy"));
+                csv.Append($"v{i:D2},c{label},{(i < 8 ? "test" : i < 12 ? "pretrain" : "train")}\n");
+            }
+            csv.Append("u1,,pretrain\n");
+            LvMae.Formats.NpyArray.FromFloats(new float[5 * 8], 5, 8).Write(Path.Combine(dir, "u1.npy"));
+            File.WriteAllText(Path.Combine(dir, "labels.csv"), csv.ToString());
+
+            var scores = FeatureProbe.Run(dir, Path.Combine(dir, "labels.csv"), "cls", "linear", new LvMae.Model.Probing.ProbeSettings { Seeds = 2, Epochs = 30, Device = "cpu" });
+            Assert.Equal([ProbeScore.Majority, FeatureProbe.Features], scores.Select(s => s.Features));
+            var linear = scores[1];
+            Assert.Equal((188, 8, 2), (linear.Train, linear.Test, linear.Seeds));   // pretrain videos neither train nor score the probe
+            Assert.True(linear.Top1 > 0.75, $"linear probe top-1 {linear.Top1}");
+            Assert.Contains("missing", Assert.Throws<ArgumentException>(() =>
+            {
+                File.Delete(Path.Combine(dir, "v03.npy"));
+                FeatureProbe.Run(dir, Path.Combine(dir, "labels.csv"), "cls", "linear", new LvMae.Model.Probing.ProbeSettings { Seeds = 1, Device = "cpu" });
+            }).Message);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
 }

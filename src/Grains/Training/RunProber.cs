@@ -104,7 +104,10 @@ public sealed class RunProber(TrainingRunConfig config, ProbeBaselineCache basel
         var dim = videos[0].Dimension;
         var columns = column is not null ? [column]
             : videos.SelectMany(v => v.Labels.Keys).Distinct().Where(c => c != RunLabels.SplitColumn).Order(StringComparer.Ordinal).ToList();
-        var settings = new ProbeSettings { Seeds = config.ProbeSeeds, Seed = config.Seed, Epochs = config.ProbeEpochs, Device = config.Device };
+        // Probe seeds 0, 1000, 2000, ... whatever the run's seed: runs that differ only in their pre-training seed are probed
+        // alike, so their spread is the pre-training's, and the baselines (raw, majority: no model) are computed once per
+        // corpus and silo instead of once per run (the raw attentive probes at the embedding width dominate a probe's cost).
+        var settings = new ProbeSettings { Seeds = config.ProbeSeeds, Seed = 0, Epochs = config.ProbeEpochs, Device = config.Device };
         using var model = ModelWeights.LoadModel(Checkpoint.ExtractWeights(checkpoint), TorchDevice.Resolve(config.Device));
         IReadOnlyList<EncodedVideo>? encoded = null;
         IReadOnlyList<EncodedVideo>? untrained = null;
@@ -124,7 +127,7 @@ public sealed class RunProber(TrainingRunConfig config, ProbeBaselineCache basel
             foreach (var probe in lvmaeProbes.Where(p => p != ProbeSuite.AttentivePositions))
             {
                 scores.Add(Score(step, task, ProbeScore.LvMae, ProbeSuite.Run(lvmae, task, probe, settings)));
-                scores.Add(Score(step, task, ProbeScore.Untrained, baselines.GetOrAdd($"{key}|untrained|{model.Config.ToJson()}|{probe}", () =>
+                scores.Add(Score(step, task, ProbeScore.Untrained, baselines.GetOrAdd($"{key}|untrained|{config.Seed}|{model.Config.ToJson()}|{probe}", () =>
                 {
                     untrained ??= UntrainedFeatures(model.Config, videos, dim);
                     return ProbeSuite.Run(new ProbeSet(rows.Select(i => untrained[i].Tokens).ToList(), rows.Select(i => untrained[i].Cls).ToList(), model.Config.Width), task, probe, settings);

@@ -61,13 +61,6 @@ public sealed record ProbeSet(IReadOnlyList<float[]> Tokens, IReadOnlyList<float
         return result;
     }
 
-    /// <summary>Per-dimension z-scores of tokens (and [CLS]) with the train set's statistics.</summary>
-    public static (ProbeSet Train, ProbeSet Test) Standardise(ProbeSet train, ProbeSet test)
-    {
-        var standardiser = Standardiser.Fit(train);
-        return (standardiser.Apply(train), standardiser.Apply(test));
-    }
-
     /// <summary>Per-dimension means and standard deviations of a train set's tokens (and [CLS]), applied to any set.</summary>
     public sealed class Standardiser
     {
