@@ -21,7 +21,8 @@ def parse_probe_log(path):
             continue
         test = re.match(r"([\d.]+)%", cells[3])
         val = re.match(r"([\d.]+)%", cells[4])
-        rows[(cells[1], cells[2])] = (float(test.group(1)) if test else None, float(val.group(1)) if val else None)
+        sd = re.search(r"± ([\d.]+)", cells[3])
+        rows[(cells[1], cells[2])] = (float(test.group(1)) if test else None, float(val.group(1)) if val else None, float(sd.group(1)) if sd else 0.0)
     return rows
 
 
@@ -62,7 +63,8 @@ def main():
                                         ["attentive"] if p["probe"] == "attentive+pos" else [p["probe"]])
             label = {"majority": "majority", "raw": f"raw {p['probe']}", "lv-mae@0": f"LvMae step 0 {p['probe']}", "lv-mae": f"LvMae default {p['probe']}"}[p["features"]]
             for k in kinds:
-                scores[(bench, p["column"], k)][label].append((100 * p["top1"], 100 * p["valTop1"] if p.get("valTop1") is not None else None))
+                scores[(bench, p["column"], k)][label].append((100 * p["top1"], 100 * p["valTop1"] if p.get("valTop1") is not None else None,
+                                                               100 * (p.get("top1Sd") or 0)))
         for task in sorted({p["column"] for p in final}):
             for steps, label in ((0, "PyTorch reference step 0 attentive"), (a.reference_steps, "PyTorch reference attentive")):
                 ref = os.path.join(a.logs, f"ref-{bench}-s{seed}-steps{steps}.{task}.attentive.probe.log")
@@ -91,23 +93,31 @@ def main():
            f"_Written by `./bench.sh learning` (bench/learning.sh, bench/learning_report.py), run {a.stamp} UTC, {a.steps} steps per run "
            f"(`lvmae train --steps {a.steps} --seed S --probe-every {a.steps // 4}`, every other option default), PyTorch reference "
            f"{a.reference_steps} steps at width {a.reference_width or 'd, the paper ones'}._", "",
-           "Every figure is the mean ± sd over the pre-training seeds (each seed's figure is the mean over 3 probe seeds); "
-           "test top-1 in %, val top-1 in brackets. Settings were chosen on val (docs/LEARNING.md, \"How the defaults were chosen\"); the test split "
+           "Every LvMae and reference figure is the mean ± sd over the pre-training seeds (each seed's figure is the mean over 3 probe "
+           "seeds, the same probe seeds in every run); majority and raw baselines have no pre-training, so their ± is over the probe seeds. "
+           "Top-1 in %, test and val. Settings were chosen on val (docs/LEARNING.md, \"How the defaults were chosen\"); the test split "
            "is read only here.", ""]
     for (bench, task, kind) in sorted(scores):
         rows = scores[(bench, task, kind)]
         out += [f"## {bench}: {task}, {kind} probe", "", "| features | test top-1 | val top-1 | seeds |", "|---|---:|---:|---:|"]
         order = ["majority", f"raw {kind}", "raw attentive+pos", f"LvMae step 0 {kind}", "PyTorch reference step 0 attentive", "PyTorch reference attentive", f"LvMae default {kind}"]
+        def summary(label):
+            """Test mean ± sd: over pre-training seeds for models; a baseline without one (majority, raw) keeps its
+            probe-seed sd (the same probe seeds in every run, so its spread over runs is 0)."""
+            t = stats([v[0] for v in rows.get(label, [])])
+            if label == "majority" or label.startswith("raw "):
+                t = (t[0], statistics.mean(v[2] for v in rows[label]) if rows.get(label) else None, t[2])
+            return t
         for label in order:
             if label not in rows:
                 continue
-            t = stats([v[0] for v in rows[label]])
+            t = summary(label)
             v = stats([v[1] for v in rows[label]])
             out.append(f"| {label} | {fmt(*t)} | {fmt(*v)} | {t[2]} |")
-        mine = stats([v[0] for v in rows.get(f"LvMae default {kind}", [])])
+        mine = summary(f"LvMae default {kind}")
         verdicts = []
-        for other in ("raw attentive+pos", f"LvMae step 0 {kind}", "PyTorch reference attentive"):
-            o = stats([v[0] for v in rows.get(other, [])])
+        for other in dict.fromkeys((f"raw {kind}", "raw attentive+pos", f"LvMae step 0 {kind}", "PyTorch reference attentive")):
+            o = summary(other)
             if mine[0] is None or o[0] is None:
                 continue
             gap = mine[0] - o[0]

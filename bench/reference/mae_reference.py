@@ -183,20 +183,27 @@ def main():
 
     os.makedirs(args.out, exist_ok=True)
     model.eval()
+    # videos longer than the context go window by window, as LvMae's Representation does; windows are encoded in batches
+    jobs = []
+    for v, (_, array, _) in enumerate(videos):
+        n = array.shape[0]
+        windows = math.ceil(n / args.max_tokens)
+        bounds = [n * w // windows for w in range(windows + 1)]
+        jobs += [(v, a, b) for a, b in zip(bounds, bounds[1:])]
+    jobs.sort(key=lambda j: j[2] - j[1])   # similar lengths together: little padding
+    tokens = [dict() for _ in videos]
+    cls = [np.zeros(width, dtype=np.float32) for _ in videos]
     with torch.no_grad():
-        for vid, array, _ in videos:
-            # videos longer than the context go window by window, as LvMae's Representation does
-            n = array.shape[0]
-            windows = math.ceil(n / args.max_tokens)
-            bounds = [n * w // windows for w in range(windows + 1)]
-            tokens, cls = [], np.zeros(width, dtype=np.float32)
-            for a, b in zip(bounds, bounds[1:]):
-                x, valid = batch_of([array[a:b]], args.max_tokens)
-                latent = model.encode(x, valid, valid)[0].numpy()
-                tokens.append(latent[1:])
-                cls += latent[0] * (b - a) / n
-            np.save(os.path.join(args.out, vid + ".npy"), np.concatenate(tokens).astype(np.float32))
-            np.save(os.path.join(args.out, vid + ".cls.npy"), cls)
+        for start in range(0, len(jobs), 32):
+            chunk = jobs[start:start + 32]
+            x, valid = batch_of([videos[v][1][a:b] for v, a, b in chunk], args.max_tokens)
+            latent = model.encode(x, valid, valid).numpy()
+            for i, (v, a, b) in enumerate(chunk):
+                tokens[v][a] = latent[i, 1:1 + b - a]
+                cls[v] += latent[i, 0] * (b - a) / videos[v][1].shape[0]
+    for v, (vid, _, _) in enumerate(videos):
+        np.save(os.path.join(args.out, vid + ".npy"), np.concatenate([tokens[v][a] for a in sorted(tokens[v])]).astype(np.float32))
+        np.save(os.path.join(args.out, vid + ".cls.npy"), cls[v])
     print(f"wrote {len(videos)} feature files to {args.out}", flush=True)
 
 
