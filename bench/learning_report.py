@@ -122,7 +122,7 @@ def main():
                 continue
             gap = mine[0] - o[0]
             if other.startswith("PyTorch"):
-                verdicts.append(f"vs {other}: {gap:+.1f} points ({'within' if gap >= -2 else 'NOT within'} 2 points)")
+                verdicts.append(f"vs {other}: {gap:+.1f} points ({'meets' if gap >= -2 else 'misses'} the target default >= reference - 2)")
             else:
                 verdicts.append(f"vs {other}: {gap:+.1f} points, sds {mine[1] + o[1]:.1f}: {'beats' if gap > mine[1] + o[1] else 'does NOT beat'}")
         if verdicts:

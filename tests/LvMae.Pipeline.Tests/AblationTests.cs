@@ -43,6 +43,9 @@ public class AblationTests(ITestOutputHelper output)
         var majority = Assert.Single(rows, r => r.Name == "majority baseline");
         Assert.Equal(0.5, majority.Linear!.Top1!.Value, 9); // 3 'a' and 3 'b' test videos; 'a' (index 0) wins the 9:9 tie
         Assert.Contains(rows, r => r.Name == "raw embeddings, attentive probe with positions" && r.Attentive!.Probe == "attentive+pos");
+        var untrained = Assert.Single(rows, r => r.Name == AblationRunner.UntrainedRow);
+        Assert.NotNull(untrained.Linear?.Top1);
+        Assert.NotNull(untrained.Attentive?.Top1);
         Assert.Contains(rows, r => r.Name.StartsWith("FSQ [5,5,3]", StringComparison.Ordinal));
         // Same data and seeds: the 15% decoder decodes fewer tokens than the full one.
         var full = trained.Single(r => r.Config!.Masking == "random" && r.Config.DecoderBudget >= 1 && r.Config.MaxTokens == 256);

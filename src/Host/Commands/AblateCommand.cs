@@ -84,7 +84,7 @@ public sealed class AblateCommand : ICliCommand
 
     private static string Mean(ProbeSummary s) => s.Top1 is { } t ? ProbeVerdict.Mean(t, s.Seeds > 1 ? s.Top1Sd : null) : "-";
 
-    /// <summary>The trained rows, each with its verdict: its attentive probe against the majority baseline and both raw baselines.</summary>
+    /// <summary>The trained rows, each with its verdict: its attentive probe against the majority baseline, both raw baselines and the untrained model.</summary>
     private static ResultTable Table(IReadOnlyList<AblationRow> rows)
     {
         var baselines = new List<ProbeScore>();
@@ -93,6 +93,8 @@ public sealed class AblateCommand : ICliCommand
             if (row.Name.StartsWith("majority", StringComparison.Ordinal) && row.Linear is { } m) baselines.Add(Score(ProbeScore.Majority, m));
             else if (row.Name.StartsWith("raw", StringComparison.Ordinal))
                 foreach (var s in new[] { row.Linear, row.Attentive }.OfType<ProbeSummary>()) baselines.Add(Score(ProbeScore.Raw, s));
+            else if (row.Name == AblationRunner.UntrainedRow)
+                foreach (var s in new[] { row.Linear, row.Attentive }.OfType<ProbeSummary>()) baselines.Add(Score(ProbeScore.Untrained, s));
         }
         var table = new ResultTable("masking", "target", "budget", "tokens", "linear", "attentive", "attentive verdict", "ms/step", "of it scorer", "peak RSS MiB", "decoded/step", "loss");
         foreach (var row in rows.Where(r => r.Config is not null))

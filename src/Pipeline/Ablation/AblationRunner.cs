@@ -62,6 +62,8 @@ public sealed record AblationOptions
 public static class AblationRunner
 {
     private const string Encoder = "ablation";
+    /// <summary>The row of the model untrained (step 0).</summary>
+    public const string UntrainedRow = "LV-MAE untrained (step 0)";
 
     public static IReadOnlyList<AblationConfig> Grid(AblationOptions options)
     {
@@ -102,6 +104,13 @@ public static class AblationRunner
         Add(new AblationRow(null, "majority baseline", ProbeSuite.Majority(task), null, 0, 0, null, 0));
         Add(new AblationRow(null, "raw embeddings (no pre-training)", ProbeSuite.Run(raw, task, ProbeSuite.Linear, settings), ProbeSuite.Run(raw, task, ProbeSuite.Attentive, settings), 0, 0, null, 0));
         Add(new AblationRow(null, "raw embeddings, attentive probe with positions", null, ProbeSuite.Run(raw, task, ProbeSuite.AttentivePositions, settings), 0, 0, null, 0));
+        // What every configuration starts from: the preset's weights for this seed (masking, targets and budget do not change
+        // them), so training that ends below it shows.
+        using (var untrained = new LvMaeModel(MaeConfig.FromPreset(options.Preset, dim), options.Seed))
+        {
+            var features = ProbeSet.FromEncoder(untrained, videos.Select(v => v.Embeddings).ToList(), dim);
+            Add(new AblationRow(null, UntrainedRow, ProbeSuite.Run(features, task, ProbeSuite.Linear, settings), ProbeSuite.Run(features, task, ProbeSuite.Attentive, settings), 0, 0, null, 0));
+        }
 
         var configs = Grid(options);
         FsqAutoencoder? fsq = null;
