@@ -152,7 +152,7 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
             var (ablateCode, ablateOut) = await RunAsync("ablate", "--embeddings", rawDir, "--labels", Path.Combine(rawDir, "labels.csv"), "--label-column", "cls",
                 "--steps", "2", "--batch", "4", "--contexts", "256", "--json");
             Assert.True(ablateCode == ExitCodes.Ok, ablateOut);
-            Assert.Equal(9, JsonDocument.Parse(ablateOut).RootElement.GetArrayLength());   // majority, raw, raw+pos, FSQ + the 5-row default grid (256 tokens only)
+            Assert.Equal(10, JsonDocument.Parse(ablateOut).RootElement.GetArrayLength());   // majority, raw, raw+pos, step 0, FSQ + the 5-row default grid (256 tokens only)
             Assert.Equal(ExitCodes.Failed, (await RunAsync("export-embeddings", "--encoder", "never-used", "--out", rawDir)).Code);
 
             // Lifecycle: a long run stopped, resumed and deleted from the CLI.
