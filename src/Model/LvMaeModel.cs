@@ -39,6 +39,7 @@ public sealed record MaeOutput(
 public sealed class LvMaeModel : nn.Module
 {
     // ---- encoder ----
+    private readonly InputStandardiser? input_norm;  // only when the config standardises its inputs
     private readonly Linear? input_proj;   // only when a preset's width differs from d
     private readonly Parameter cls_token;
     private readonly Parameter pos_embed;  // fixed sin-cos, not trained
@@ -63,6 +64,7 @@ public sealed class LvMaeModel : nn.Module
         config.Validate();
         Config = config;
         var (w, dd, n) = (config.Width, config.DecoderDim, config.MaxTokens);
+        if (config.StandardiseInputs) input_norm = new InputStandardiser(config.EmbeddingDim);
         if (config.HasInputProjection) input_proj = nn.Linear(config.EmbeddingDim, w);
         cls_token = nn.Parameter(zeros(1, 1, w));
         pos_embed = nn.Parameter(PositionalEncoding.Table(n, w), requires_grad: false);
@@ -112,14 +114,29 @@ public sealed class LvMaeModel : nn.Module
     /// <summary>L2-normalise every segment embedding (zero PAD rows stay zero).</summary>
     public static Tensor Normalise(Tensor embeddings) => nn.functional.normalize(embeddings, p: 2, dim: -1);
 
-    /// <summary>What the encoder sees and the decoder reconstructs: L2-normalised embeddings times
+    /// <summary>What the encoder sees and the decoder reconstructs: L2-normalised embeddings (standardised with the
+    /// corpus statistics and normalised again when <see cref="MaeConfig.StandardiseInputs"/>) times
     /// <see cref="MaeConfig.InputScale"/> (1 as the reference; sqrt(d) for the presets, so inputs are O(1) per
     /// dimension like the sin-cos positions added to them).</summary>
     public Tensor PrepareInput(Tensor embeddings)
     {
         var unit = Normalise(embeddings);
+        if (input_norm is not null) unit = Normalise(input_norm.forward(unit));
         return Config.InputScaling == InputScaling.Unit ? unit : unit * Config.InputScale;
     }
+
+    /// <summary>Fits the input standardisation on a batch's valid rows (a no-op for a model without one).</summary>
+    public void ObserveInputs(Tensor embeddings, int[] lengths)
+    {
+        if (input_norm is null) return;
+        using var scope = NewDisposeScope();
+        var n = embeddings.shape[1];
+        var valid = arange(n, device: embeddings.device).unsqueeze(0) < tensor(lengths, device: embeddings.device).unsqueeze(1);
+        input_norm.Observe(Normalise(embeddings)[valid]);
+    }
+
+    /// <summary>Tokens the input standardisation was fitted on (0 = none, or a model without one).</summary>
+    public long StandardisedOn => input_norm?.Count ?? 0;
 
     /// <summary>Boolean key mask [B, 1, 1, 1 + S] from a [B, S] validity mask, [CLS] always valid.</summary>
     private static Tensor KeyMask(params Tensor[] valid)

@@ -36,6 +36,9 @@ public sealed record MaeConfig
     public ReconstructionLoss Loss { get; init; } = ReconstructionLoss.Mse;
     /// <summary>Unit (reference; what a config without this field means) or SqrtDim (the presets).</summary>
     public InputScaling InputScaling { get; init; } = InputScaling.Unit;
+    /// <summary>Standardise the unit inputs per dimension with statistics of the training corpus, fitted during warm-up
+    /// (<see cref="InputStandardiser"/>); false = the reference (what a config without this field means), true in the presets.</summary>
+    public bool StandardiseInputs { get; init; }
     /// <summary>Initial LayerScale of every block's branches (null = none, the reference; see <see cref="TransformerBlock"/>).</summary>
     public double? LayerScale { get; init; }
     /// <summary>Preset name this config came from (informational).</summary>
@@ -67,10 +70,10 @@ public sealed record MaeConfig
     /// </summary>
     public static MaeConfig FromPreset(string name, int embeddingDim, int maxTokens = 256) => name.ToLowerInvariant() switch
     {
-        "tiny" => new MaeConfig { Preset = "tiny", InputScaling = InputScaling.SqrtDim, EmbeddingDim = embeddingDim, EncoderDim = 64, MaxTokens = maxTokens, EncoderDepth = 2, EncoderHeads = 4, DecoderDim = 32, DecoderDepth = 1, DecoderHeads = 2 },
-        "small" => new MaeConfig { Preset = "small", InputScaling = InputScaling.SqrtDim, EmbeddingDim = embeddingDim, EncoderDim = 128, MaxTokens = maxTokens, EncoderDepth = 4, EncoderHeads = 4, DecoderDim = 64, DecoderDepth = 2, DecoderHeads = 4 },
-        "base" => new MaeConfig { Preset = "base", InputScaling = InputScaling.SqrtDim, EmbeddingDim = embeddingDim, MaxTokens = maxTokens, EncoderDepth = 8, EncoderHeads = 8, DecoderDim = 256, DecoderDepth = 2, DecoderHeads = 8 },
-        "paper" => new MaeConfig { Preset = "paper", InputScaling = InputScaling.SqrtDim, EmbeddingDim = embeddingDim, MaxTokens = maxTokens, EncoderDepth = 32, EncoderHeads = 8, DecoderDim = 512, DecoderDepth = 8, DecoderHeads = 16 },
+        "tiny" => new MaeConfig { Preset = "tiny", InputScaling = InputScaling.SqrtDim, StandardiseInputs = true, EmbeddingDim = embeddingDim, EncoderDim = 64, MaxTokens = maxTokens, EncoderDepth = 2, EncoderHeads = 4, DecoderDim = 32, DecoderDepth = 1, DecoderHeads = 2 },
+        "small" => new MaeConfig { Preset = "small", InputScaling = InputScaling.SqrtDim, StandardiseInputs = true, EmbeddingDim = embeddingDim, EncoderDim = 128, MaxTokens = maxTokens, EncoderDepth = 4, EncoderHeads = 4, DecoderDim = 64, DecoderDepth = 2, DecoderHeads = 4 },
+        "base" => new MaeConfig { Preset = "base", InputScaling = InputScaling.SqrtDim, StandardiseInputs = true, EmbeddingDim = embeddingDim, MaxTokens = maxTokens, EncoderDepth = 8, EncoderHeads = 8, DecoderDim = 256, DecoderDepth = 2, DecoderHeads = 8 },
+        "paper" => new MaeConfig { Preset = "paper", InputScaling = InputScaling.SqrtDim, StandardiseInputs = true, EmbeddingDim = embeddingDim, MaxTokens = maxTokens, EncoderDepth = 32, EncoderHeads = 8, DecoderDim = 512, DecoderDepth = 8, DecoderHeads = 16 },
         _ => throw new ArgumentException($"unknown preset '{name}'; known: {string.Join(", ", PresetNames)}"),
     };
 

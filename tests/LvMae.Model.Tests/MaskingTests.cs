@@ -61,3 +61,26 @@ public class MaskingTests
         for (var j = 0; j < 12; j++) Assert.Equal((j - first) % 3 == 0 && j >= first, mask[j]);
     }
 }
+
+public class SpanMaskingTests
+{
+    [Fact]
+    public void Span_masks_the_reference_count_in_contiguous_runs()
+    {
+        var masks = Enumerable.Range(0, 50).Select(s => new SpanMasking(0.5, 8).Sample(new float[200], 200, 1, new Random(s))).ToList();
+        Assert.All(masks, m => Assert.Equal(MaskingStrategies.MaskedCount(200, 0.5), m.Count(x => x)));
+        // Random masking at 0.5 gives runs of ~2 masked tokens; spans of 8 on average give far longer runs.
+        static double MeanRun(bool[] m)
+        {
+            var runs = new List<int>();
+            var current = 0;
+            foreach (var x in m.Append(false)) { if (x) current++; else if (current > 0) { runs.Add(current); current = 0; } }
+            return runs.Average();
+        }
+        var span = masks.Average(MeanRun);
+        var random = Enumerable.Range(0, 50).Average(s => MeanRun(new RandomMasking(0.5).Sample(new float[200], 200, 1, new Random(s))));
+        Assert.True(span > 2 * random, $"span runs {span:F1}, random runs {random:F1}");
+        Assert.Equal(16, ((SpanMasking)MaskingStrategies.Create("span:16", 0.6)).MeanSpan);
+        Assert.Throws<ArgumentException>(() => MaskingStrategies.Create("span:0"));
+    }
+}

@@ -17,14 +17,17 @@ public interface IMaskingStrategy
 
 public static class MaskingStrategies
 {
-    public static IReadOnlyList<string> Names { get; } = ["random", "semantic", "semantic-keep", "uniform"];
+    public static IReadOnlyList<string> Names { get; } = ["random", "span", "semantic", "semantic-keep", "uniform"];
 
     /// <summary>"random" (default ratio 0.4), "semantic" (paper: mask the least predecessor-similar,
     /// default 0.5), "semantic-keep" (published code: keep those, mask the most similar; 0.5),
-    /// "uniform" (every k-th; ratio r gives k = round(1 / r)).</summary>
+    /// "uniform" (every k-th; ratio r gives k = round(1 / r)), "span" (contiguous blocks of 8 tokens on
+    /// average, default 0.5).</summary>
     public static IMaskingStrategy Create(string name, double? ratio = null) => name.ToLowerInvariant() switch
     {
         "random" => new RandomMasking(ratio ?? 0.4),
+        "span" => new SpanMasking(ratio ?? 0.5),
+        var n when n.StartsWith("span:") && int.TryParse(n[5..], out var mean) && mean >= 1 => new SpanMasking(ratio ?? 0.5, mean),
         "semantic" => new SemanticMasking(ratio ?? 0.5, maskLeastSimilar: true),
         "semantic-keep" => new SemanticMasking(ratio ?? 0.5, maskLeastSimilar: false),
         "uniform" => new UniformMasking(Math.Max(2, (int)Math.Round(1 / (ratio ?? 0.5)))),

@@ -142,6 +142,8 @@ public sealed class Trainer : IDisposable
 
         optimizer.zero_grad();
         var x = batch.ToTensor(Device);
+        // The input standardisation is fitted on the warm-up's batches (at least the first) and frozen after.
+        if (StepCount < Math.Max(1, Options.WarmupSteps)) Model.ObserveInputs(x, batch.Lengths);
         var output = Model.Forward(x, layout, FsqObjective?.Targets(x));
         output.Loss.backward();
         double? gradNorm = Options.ClipGradNorm is { } maxNorm ? nn.utils.clip_grad_norm_(trained, maxNorm) : null;
