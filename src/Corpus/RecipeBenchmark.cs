@@ -90,6 +90,8 @@ public static class RecipeBenchmark
         var perClass = spec.PretrainPerClass + spec.TrainPerClass + spec.ValPerClass + spec.TestPerClass;
 
         var videos = new List<RecipeVideo>(spec.Videos);
+        // Video ids are global in a cluster: the two renderings get their own prefixes so both benchmarks import side by side.
+        var idPrefix = spec.Rendering == StepRendering.Prototype ? "rb" : "rc";
         for (var v = 0; v < spec.Videos; v++)
         {
             var rng = DeterministicRandom.Derive(spec.Seed, "video", v);
@@ -132,7 +134,7 @@ public static class RecipeBenchmark
                 }
             }
             var labelled = split != "pretrain";
-            videos.Add(new RecipeVideo($"rb{v:D5}", labelled ? $"recipe{cls:D2}" : "", labelled ? orderLabel : "", split, rows.SelectMany(r => r).ToArray(), rows.Count));
+            videos.Add(new RecipeVideo($"{idPrefix}{v:D5}", labelled ? $"recipe{cls:D2}" : "", labelled ? orderLabel : "", split, rows.SelectMany(r => r).ToArray(), rows.Count));
         }
         return videos;
     }

@@ -36,6 +36,14 @@ public sealed class RecipeBenchmarkTests
     }
 
     [Fact]
+    public void The_two_renderings_have_disjoint_video_ids_so_both_import_into_one_cluster()
+    {
+        var prototype = RecipeBenchmark.Generate(Small).Select(v => v.Id).ToHashSet();
+        var alternating = RecipeBenchmark.Generate(Small with { Rendering = StepRendering.Alternating }).Select(v => v.Id).ToList();
+        Assert.Empty(alternating.Where(prototype.Contains));
+    }
+
+    [Fact]
     public void The_same_spec_writes_the_same_files_and_labels_with_empty_cells_for_pretrain_videos()
     {
         var dir = Directory.CreateTempSubdirectory("lvmae-recipe-").FullName;
