@@ -40,7 +40,7 @@ public sealed class RecipeBenchmarkTests
     {
         var prototype = RecipeBenchmark.Generate(Small).Select(v => v.Id).ToHashSet();
         var alternating = RecipeBenchmark.Generate(Small with { Rendering = StepRendering.Alternating }).Select(v => v.Id).ToList();
-        Assert.Empty(alternating.Where(prototype.Contains));
+        Assert.DoesNotContain(alternating, prototype.Contains);
     }
 
     [Fact]
