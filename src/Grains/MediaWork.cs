@@ -9,7 +9,6 @@ public interface IMediaWork
 {
     Task<VideoInfo> ProbeAsync(string path, CancellationToken cancellationToken);
     IReadOnlyList<SegmentSpan> Plan(double durationSeconds, double segmentSeconds);
-    /// <summary>Probes and plans again, then encodes (prefer the overload that takes the probe and the plan).</summary>
     /// <summary>Encodes <paramref name="plan"/> (from <see cref="Plan"/>) of a video already probed (<paramref name="info"/>): one probe per video.</summary>
     Task<EmbeddedVideo> EncodeAsync(string path, VideoInfo info, IReadOnlyList<SegmentSpan> plan, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken);
     /// <summary>Validates a precomputed float32 [N, d] .npy as it is read from storage, in constant memory; its [count, dim] (<see cref="BlobReader.Name"/> names it in errors).</summary>

@@ -11,7 +11,6 @@ public sealed record BlobEntry(string Name, long Size, string ETag, DateTimeOffs
     public int? AppendBlocks { get; init; }
 }
 
-/// <summary>A blob read whole, with what was known about it at that moment.</summary>
 /// <summary>A blob opened for reading: its content as a stream (read once, then disposed), length, ETag and metadata.</summary>
 public sealed record BlobReader(string Name, Stream Content, long Length, string ETag, IReadOnlyDictionary<string, string> Metadata) : IDisposable
 {

@@ -65,14 +65,7 @@ public sealed class SelectionReconstructor : nn.Module<Tensor, Tensor, Tensor, T
 /// selection, sum_i y_i e_i (e detached): adversarial to the predictor, the LVMAE scorer's role of
 /// choosing the informative tokens. The gradient is the perturbed top-k Jacobian applied to e, so
 /// raising a hard token's score is rewarded and raising its competitors' is penalised.
-/// Why not the seed's tokenizer objective verbatim (keep the top-k tokens, zero the rest, reconstruct
-/// the whole sequence from them, the top-k probabilities gating the kept tokens)? Tried on the unit-
-/// test toy (one unpredictable token among look-alikes): soft gates leak every token to the
-/// reconstructor, and with hard gates the scorer learned to keep the look-alike context tokens and
-/// drop the unpredictable one (5/64 hits, below chance; that run predates the mean baseline in
-/// PerturbedTopK's Jacobian and was not retried with it). The
-/// error-weighted objective ranks it first in 63/64. It also targets exactly what the decoder budget
-/// is for: among the MASKED tokens, the ones the MAE would find hard.
+/// Why this objective and not the seed's tokenizer objective verbatim: src/Model/README.md, "The scorer's objective".
 /// Used as a first stage (call <see cref="Step"/> on batches) or stepped alongside the MAE ("joint":
 /// same batches, separate parameters and optimiser).
 /// </summary>
