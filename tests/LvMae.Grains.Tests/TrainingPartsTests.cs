@@ -347,4 +347,18 @@ public sealed class TrainingPartsTests
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
+
+    [Fact]
+    public void The_eta_follows_the_typical_step_not_the_last_one()
+    {
+        var time = new StepTimeAverage();
+        Assert.Null(time.Eta(100));
+        for (var i = 0; i < 50; i++) time.Add(TimeSpan.FromSeconds(1));
+        Assert.Equal(100, time.Eta(100)!.Value.TotalSeconds, 3);
+        time.Add(TimeSpan.FromSeconds(30));   // one slow step (a GC pause) moves the ETA by a few percent, not 30x
+        Assert.InRange(time.Eta(100)!.Value.TotalSeconds, 100, 260);
+        time.Add(TimeSpan.FromMilliseconds(10));
+        Assert.InRange(time.Eta(100)!.Value.TotalSeconds, 100, 260);
+        Assert.Equal(TimeSpan.Zero, time.Eta(-5));
+    }
 }

@@ -73,6 +73,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
     private string? _device;
     private TrainingSchedule? _schedule;
     private StepEvent? _lastStep;
+    private readonly StepTimeAverage _stepTime = new();
     private DateTimeOffset _lastReport = DateTimeOffset.MinValue;
     private readonly Queue<string> _recentSkips = new();
     private long _skipped;
@@ -235,9 +236,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
     private TrainingProgress Progress()
     {
         var last = _lastStep;
-        TimeSpan? eta = null;
-        if (last is not null && last.Result.Elapsed > TimeSpan.Zero && S.State == TrainingState.Training)
-            eta = TimeSpan.FromTicks(last.Result.Elapsed.Ticks * Math.Max(0, S.TotalSteps - last.Result.Step));
+        var eta = last is not null && S.State == TrainingState.Training ? _stepTime.Eta(S.TotalSteps - last.Result.Step) : null;
         return new TrainingProgress
         {
             Run = Name,
@@ -405,6 +404,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
                 break;
             case StepEvent step:
                 _lastStep = step;
+                _stepTime.Add(step.Result.Elapsed);
                 _metrics.Step(step);
                 break;
             case SkipEvent skip:
