@@ -33,9 +33,7 @@ public static class DemoRetrieval
                 var step = v.SegmentSteps[j];
                 if (!sums.TryGetValue(step, out var acc)) acc = (new double[dim], 0);
                 var row = v.Embeddings.AsSpan(j * dim, dim);
-                double norm = 0;
-                foreach (var x in row) norm += x * x;
-                var scale = 1 / Math.Max(Math.Sqrt(norm), 1e-12);
+                var scale = VectorMath.InverseNorm(row);
                 for (var k = 0; k < dim; k++) acc.Sum[k] += row[k] * scale;
                 sums[step] = (acc.Sum, acc.Count + 1);
             }
@@ -71,11 +69,11 @@ public static class DemoRetrieval
                 if (r.Original[0].Caption == truth) origHits++;
                 recCos += r.ReconstructionCosine;
                 var original = v.Embeddings.AsSpan(r.Position * dim, dim);
-                meanCos += Cosine(original, meanEmbedding);
+                meanCos += VectorMath.Cosine(original, meanEmbedding);
                 if (NearestVisible(r.Position, v.Segments, maskedPositions) is { } n)
                 {
                     var neighbour = v.Embeddings.AsSpan(n * dim, dim);
-                    copyCos += Cosine(original, neighbour);
+                    copyCos += VectorMath.Cosine(original, neighbour);
                     if (captions.Search(neighbour, 1)[0].Caption == truth) copyHits++;
                 }
                 if (i < exampleVideos)
@@ -112,18 +110,9 @@ public static class DemoRetrieval
             for (var j = 0; j < v.Segments; j++)
             {
                 var row = v.Embeddings.AsSpan(j * dim, dim);
-                double norm = 0;
-                foreach (var x in row) norm += x * x;
-                var scale = 1 / Math.Max(Math.Sqrt(norm), 1e-12);
+                var scale = VectorMath.InverseNorm(row);
                 for (var k = 0; k < dim; k++) sum[k] += row[k] * scale;
             }
         return sum.Select(x => (float)x).ToArray();
-    }
-
-    private static double Cosine(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        double dot = 0, na = 0, nb = 0;
-        for (var i = 0; i < a.Length; i++) { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i]; }
-        return dot / Math.Max(Math.Sqrt(na * nb), 1e-12);
     }
 }

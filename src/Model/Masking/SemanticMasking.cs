@@ -18,11 +18,7 @@ public sealed class SemanticMasking(double ratio = 0.5, bool maskLeastSimilar = 
         var scores = new double[length];
         for (var j = 1; j < length; j++)
         {
-            var a = embeddings.Slice((j - 1) * dim, dim);
-            var b = embeddings.Slice(j * dim, dim);
-            double dot = 0, na = 0, nb = 0;
-            for (var k = 0; k < dim; k++) { dot += a[k] * b[k]; na += a[k] * a[k]; nb += b[k] * b[k]; }
-            scores[j] = dot / Math.Max(Math.Sqrt(na) * Math.Sqrt(nb), 1e-12);
+            scores[j] = VectorMath.Cosine(embeddings.Slice((j - 1) * dim, dim), embeddings.Slice(j * dim, dim));
         }
         if (length > 0) scores[0] = length > 1 ? scores[1] : 1;
         return scores;

@@ -48,18 +48,7 @@ public sealed record ProbeSet(IReadOnlyList<float[]> Tokens, IReadOnlyList<float
         return (Subset(train), Subset(test));
     }
 
-    private static float[] Normalise(float[] video, int dim)
-    {
-        var result = new float[video.Length];
-        for (var j = 0; j < video.Length / dim; j++)
-        {
-            double norm = 0;
-            for (var k = 0; k < dim; k++) norm += video[j * dim + k] * video[j * dim + k];
-            var scale = (float)(1 / Math.Max(Math.Sqrt(norm), 1e-12));
-            for (var k = 0; k < dim; k++) result[j * dim + k] = video[j * dim + k] * scale;
-        }
-        return result;
-    }
+    private static float[] Normalise(float[] video, int dim) => VectorMath.NormaliseRows(video, dim);
 
     /// <summary>Per-dimension means and standard deviations of a train set's tokens (and [CLS]), applied to any set.</summary>
     public sealed class Standardiser

@@ -37,7 +37,7 @@ public static class ReconstructionRetrieval
                     if (!mask[j]) continue;
                     var original = window.AsSpan(j * dim, dim);
                     var reconstructed = predicted.AsSpan(j * dim, dim);
-                    results.Add(new SegmentRetrieval(start + j, captions.Search(original, k), captions.Search(reconstructed, k), Cosine(original, reconstructed)));
+                    results.Add(new SegmentRetrieval(start + j, captions.Search(original, k), captions.Search(reconstructed, k), VectorMath.Cosine(original, reconstructed)));
                 }
             }
         }
@@ -46,12 +46,5 @@ public static class ReconstructionRetrieval
             model.train(wasTraining);
         }
         return results;
-    }
-
-    private static double Cosine(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        double dot = 0, na = 0, nb = 0;
-        for (var i = 0; i < a.Length; i++) { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i]; }
-        return dot / Math.Max(Math.Sqrt(na * nb), 1e-12);
     }
 }
