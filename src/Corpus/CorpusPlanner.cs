@@ -43,8 +43,10 @@ internal static class CorpusPlanner
         var assignment = Enumerable.Range(0, spec.VideoCount).Select(i => i % activities.Count).ToList();
         DeterministicRandom.Derive(spec.Seed, "activity", 0).Shuffle(assignment);
 
-        // Split stratified by activity: round(n x TestFraction) test videos per class, chosen at random.
+        // Split stratified by activity: round(n x TestFraction) test videos per class, chosen at random, then
+        // round(n x ValFraction) val videos (for choosing settings; never the test videos), at least one train video left.
         var test = new HashSet<int>();
+        var val = new HashSet<int>();
         for (int c = 0; c < activities.Count; c++)
         {
             var members = Enumerable.Range(0, spec.VideoCount).Where(i => assignment[i] == c).ToList();
@@ -52,6 +54,8 @@ internal static class CorpusPlanner
             int nTest = (int)Math.Round(members.Count * spec.TestFraction, MidpointRounding.AwayFromZero);
             if (spec.TestFraction > 0 && members.Count >= 2) nTest = Math.Clamp(nTest, 1, members.Count - 1);
             foreach (int i in members.Take(nTest)) test.Add(i);
+            int nVal = Math.Min((int)Math.Round(members.Count * spec.ValFraction, MidpointRounding.AwayFromZero), Math.Max(0, members.Count - nTest - 1));
+            foreach (int i in members.Skip(nTest).Take(nVal)) val.Add(i);
         }
 
         // Start of the walk (hence first_step): balanced within each (activity, split) group, so that first_step
@@ -123,7 +127,7 @@ internal static class CorpusPlanner
                 FirstStep: steps[0].Step,
                 NumSteps: steps.Count,
                 KeyStepSeconds: keySeconds,
-                Split: test.Contains(v) ? "test" : "train",
+                Split: test.Contains(v) ? "test" : val.Contains(v) ? "val" : "train",
                 DurationSeconds: (double)frame / fps,
                 FrameCount: frame,
                 Rotation: rotation,
