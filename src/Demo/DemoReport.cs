@@ -70,20 +70,22 @@ public static class DemoReport
         var s = result.Setup;
         var sb = new StringBuilder();
         sb.Append("# LV-MAE demo report\n\n");
-        sb.Append($"Corpus `{s.CorpusName}` ({s.Videos} videos, {s.TrainVideos} train / {s.TestVideos} test, {s.Segments} segments of 5 s, " +
+        sb.Append($"Corpus `{s.CorpusName}` ({s.Videos} videos, {s.TrainVideos} train / {s.ValVideos} val / {s.TestVideos} test, {s.Segments} segments of 5 s, " +
                   $"{F(s.Hours, 2)} h; fingerprint `{s.Fingerprint[..Math.Min(12, s.Fingerprint.Length)]}`), encoder `{s.Encoder}` ({s.Dimension}-d), " +
-                  $"LV-MAE preset `{s.Preset}`, {s.Steps} steps per masking, batch {s.BatchSize}, {s.Schedule}. " +
-                  $"Probes: {s.ProbeSettings}; {s.ProbeSeeds} probe seed(s) per cell (mean ± sd). Machine: {s.Machine}.\n\n");
+                  $"LV-MAE preset `{s.Preset}`, {s.Steps} steps per run, {s.PretrainingSeeds} pre-training seed(s) per masking, batch {s.BatchSize}, {s.Schedule}. " +
+                  $"Probes: {s.ProbeSettings}; {s.ProbeSeeds} probe seed(s) per run. Machine: {s.Machine}.\n\n");
         sb.Append("Every pre-training is a training run of the product (`ITrainingRunGrain`: the Dataflow training feed over the corpus index, ");
         sb.Append($"{PretrainingScope(s.PretrainedOnHeldOut)}), probed by the run's prober and exported by the run's exporter:\n\n");
         foreach (var r in result.Runs)
-            sb.Append($"- `{r.Run}` ({r.Masking} masking, device {r.Device ?? "?"}): {r.Schedule}; export " +
+            sb.Append($"- `{r.Run}` ({r.Masking} masking{(r.Seed is { } seed ? $", pre-training seed {seed}" : "")}, device {r.Device ?? "?"}): {r.Schedule}; export " +
                       (r.Export is { Error: null } e ? $"{e.Videos} videos x {e.Width} ({string.Join(", ", e.Blobs.Select(x => $"`{x}`"))})" : $"failed: {r.Export?.Error ?? "not run"}") + "\n");
         sb.Append('\n');
         sb.Append("## Probes: raw segment embeddings vs LV-MAE features\n\n");
-        sb.Append("Held-out top-1 accuracy on the corpus's test split (classification), mean ± sd over the probe seeds, and RMSE in seconds (MSE in s²) of a ");
+        sb.Append($"Held-out top-1 accuracy on the corpus's test split (classification) and RMSE in seconds (MSE in s²) of a ");
         sb.Append("regression probe on the global average pool (key_step_seconds). The majority baseline is what a useless probe scores on this split ");
-        sb.Append("(most frequent train class / train mean).\n\n");
+        sb.Append("(most frequent train class / train mean). LV-MAE rows (trained and step 0): " +
+                  (s.PretrainingSeeds > 1 ? $"mean ± sd over {s.PretrainingSeeds} pre-training seeds, each seed's figure the mean over its probe seeds" : "one pre-training seed, ± over the probe seeds") +
+                  "; majority and raw rows: ± over the probe seeds (no pre-training).\n\n");
         sb.Append(MarkdownTable(result.Columns, result.Rows)).Append('\n');
 
         sb.Append($"**The paper's claim on `{ClaimColumn}`** (LV-MAE features beat raw embeddings; the bag of segments carries no activity signal by construction, ");

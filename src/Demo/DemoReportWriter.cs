@@ -46,7 +46,7 @@ public static class DemoReportWriter
             var smooth = plot.Add.ScatterLine(xs, Smooth(log, Math.Max(1, log.Length / 100)));
             smooth.Color = color;
             smooth.LineWidth = 2;
-            smooth.LegendText = $"{c.Masking} masking";
+            smooth.LegendText = c.Masking;
         }
         plot.Title("LV-MAE pre-training loss (masked-token MSE on normalised embeddings)");
         plot.XLabel("step");

@@ -11,7 +11,8 @@ public sealed record LabelColumn(string Column, string Kind, IReadOnlyList<strin
     public bool IsRegression => Kind == "regression";
 }
 
-/// <summary>One cell of the table: a probe's held-out score on one column, mean and sd over <see cref="Seeds"/> probe seeds.</summary>
+/// <summary>One cell of the table: a probe's held-out score on one column, mean and sd over <see cref="Seeds"/> seeds: probe
+/// seeds for the majority and raw rows, pre-training seeds for LV-MAE rows of several runs (each run's figure its probe-seed mean).</summary>
 /// <param name="Top1">Mean held-out top-1 accuracy (classification).</param>
 /// <param name="Mse">Mean held-out MSE in seconds² (regression).</param>
 public sealed record ProbeCell(string Column, double? Top1, double? Top1Std, double? Mse, double? MseStd, int Seeds)
@@ -50,7 +51,7 @@ public sealed record TrainingCurve(string Masking, long[] Steps, double[] Loss, 
 }
 
 /// <summary>One pre-training of the demo: a training run of the product (its name, schedule, export).</summary>
-public sealed record DemoRun(string Masking, string Run, string Schedule, long Steps, string? Device, ExportInfo? Export);
+public sealed record DemoRun(string Masking, string Run, string Schedule, long Steps, string? Device, ExportInfo? Export, int? Seed = null);
 
 /// <summary>One LV-MAE probe of one run against one baseline (see <see cref="ProbeVerdict"/>).</summary>
 public sealed record DemoClaim(string Masking, ProbeComparison Comparison);
@@ -84,7 +85,12 @@ public sealed record PhaseTiming(string Phase, TimeSpan Elapsed, string? Detail 
 public sealed record DemoSetup(
     string CorpusName, string Fingerprint, int Videos, int TrainVideos, int TestVideos, int Segments, double Hours,
     string Encoder, int Dimension, string Preset, long Steps, int BatchSize, string Schedule, int ProbeSeeds,
-    string ProbeSettings, string Machine, bool Quick, bool PretrainedOnHeldOut = false);
+    string ProbeSettings, string Machine, bool Quick, bool PretrainedOnHeldOut = false)
+{
+    public int ValVideos { get; init; }
+    /// <summary>Pre-training runs per masking (LV-MAE rows: mean ± sd over them).</summary>
+    public int PretrainingSeeds { get; init; } = 1;
+}
 
 /// <summary>The outcome of a demo run.</summary>
 public sealed record DemoResult(

@@ -19,7 +19,7 @@ namespace LvMae.Demo;
 /// <summary>
 /// `lvmae demo` end to end, through the product: generate the synthetic corpus (reused when the work directory already
 /// holds it), start Azurite and an in-process silo, ingest every video through the video grains (blob storage, ffmpeg,
-/// the segment encoder), pre-train one training run per masking strategy (<see cref="ITrainingRunGrain"/>: the Dataflow
+/// the segment encoder), pre-train one training run per masking strategy and pre-training seed (<see cref="ITrainingRunGrain"/>: the Dataflow
 /// feed over the corpus index, the train split only unless told to pre-train on held-out videos' embeddings too, the
 /// library's default schedule), let each run probe itself at the end (<see cref="RunProber"/>: majority, raw and LV-MAE
 /// probes over several seeds) and export (<see cref="RunExporter"/>),
@@ -40,8 +40,8 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
     /// <summary>The corpus's regression label (seconds of its key step), probed by the regression probe.</summary>
     public const string RegressionColumn = "key_step_seconds";
 
-    /// <summary>The training run of one masking strategy.</summary>
-    public static string RunName(string masking) => $"demo-{masking}";
+    /// <summary>The training run of one masking strategy and pre-training seed.</summary>
+    public static string RunName(string masking, int seed) => $"demo-{masking}-s{seed}";
 
     public async Task<DemoResult> RunAsync(CancellationToken cancellationToken = default)
     {
@@ -96,14 +96,14 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
             var ids = await TimedAsync("ingest", () => IngestAsync(corpus, blobs, silo.Grains, cancellationToken),
                 ids => $"{ids.Count} videos, encoder {Options.Encoder}, {silo.Settings.Processing.MaxConcurrentJobs} job(s)");
 
-            // 4. Pre-training + probes + export: one training run per masking, all at once (one libtorch thread each).
+            // 4. Pre-training + probes + export: one training run per masking and seed, all at once (one libtorch thread each).
             var runs = await TimedAsync("train + probe + export", () => TrainAsync(silo.Grains, cancellationToken),
-                r => $"{r.Count} runs at once, {Options.Steps} steps each, preset {Options.Preset}, {Options.ProbeSeeds} probe seed(s)");
+                r => $"{r.Count} runs at once ({Options.Maskings.Count} masking(s) x {Options.PretrainingSeeds.Count} pre-training seed(s)), {Options.Steps} steps each, preset {Options.Preset}, {Options.ProbeSeeds} probe seed(s)");
             var curves = new List<TrainingCurve>();
-            foreach (var (masking, progress, elapsed) in runs)
+            foreach (var (masking, seed, progress, elapsed) in runs)
             {
                 var history = await new RunMetricsLog(blobs, progress.Run).ReadAsync(cancellationToken);
-                curves.Add(new TrainingCurve(masking, history.Steps.Select(x => x.Step).ToArray(), history.Steps.Select(x => x.Loss).ToArray(), elapsed));
+                curves.Add(new TrainingCurve(RunLabel(masking, seed), history.Steps.Select(x => x.Step).ToArray(), history.Steps.Select(x => x.Loss).ToArray(), elapsed));
             }
 
             // 5. Caption retrieval with each run's final checkpoint (the embeddings and the true steps come from blob and the corpus).
@@ -112,9 +112,11 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
                 r => $"{r.Videos.Sum(v => v.Segments)} segments, {r.Dim}-d");
             var retrieval = await TimedAsync("caption retrieval", () => _console.PhaseAsync("caption retrieval of reconstructions", async bar =>
             {
-                var b = bar("reconstruct masked test segments", runs.Count);
+                // One model per masking (its first pre-training seed): the retrieval table illustrates, the probes measure.
+                var firsts = runs.GroupBy(r => r.Masking).Select(g => g.First()).ToList();
+                var b = bar("reconstruct masked test segments", firsts.Count);
                 var checkpoints = new List<(string Masking, byte[] Bytes)>();
-                foreach (var (masking, progress, _) in runs)
+                foreach (var (masking, _, progress, _) in firsts)
                     checkpoints.Add((masking, (await new CheckpointStore(blobs, progress.Run).LoadAsync(progress.LatestCheckpointStep, cancellationToken)).Checkpoint));
                 return await Task.Run(() =>
                 {
@@ -133,16 +135,21 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
             }), r => $"{r.Count} model(s)");
 
             var columns = Columns(corpus);
-            var rows = Rows(runs.Select(r => (r.Masking, r.Progress)).ToList(), columns);
-            var claims = runs.SelectMany(r => ProbeVerdict.Compare(r.Progress.Probes).Select(c => new DemoClaim(r.Masking, c))).ToList();
+            var perMasking = runs.GroupBy(r => r.Masking).Select(g => (Masking: g.Key, Probes: OverSeeds(g.Select(r => r.Progress.Probes).ToList()))).ToList();
+            var rows = Rows(perMasking, columns);
+            var claims = perMasking.SelectMany(m => ProbeVerdict.Compare(m.Probes).Select(c => new DemoClaim(m.Masking, c))).ToList();
             var first = runs[0].Progress;
             _notes.Add($"Masking ratio: {string.Join(", ", Options.Maskings.Select(m => $"{m} {(Options.MaskRatioFor(m) is { } ratio ? ratio.ToString("0.##", CultureInfo.InvariantCulture) : "(the strategy's default)")}"))}; " +
                        $"libtorch threads {Options.TorchThreads} per run; window {first.Config?.Window}; {DemoReport.PretrainingScope(Options.PretrainOnHeldOut)} (the held-out rule: the `split` label).");
             var setup = new DemoSetup(
                 Options.Quick ? "quick" : "default", corpus.Fingerprint, videos.Count, videos.Count(v => v.Role == SplitRole.Train), videos.Count(v => v.Role == SplitRole.Test),
                 videos.Sum(v => v.Segments), corpus.Videos.Sum(v => v.DurationSeconds) / 3600, Options.Encoder, dim, Options.Preset, Options.Steps, Options.BatchSize,
-                first.Schedule?.ToString() ?? "?", Options.ProbeSeeds, DescribeProbes(), machine, Options.Quick, Options.PretrainOnHeldOut);
-            var demoRuns = runs.Select(r => new DemoRun(r.Masking, r.Progress.Run, r.Progress.Schedule?.ToString() ?? "?", r.Progress.Step, r.Progress.Device, r.Progress.Export)).ToList();
+                first.Schedule?.ToString() ?? "?", Options.ProbeSeeds, DescribeProbes(), machine, Options.Quick, Options.PretrainOnHeldOut)
+            {
+                ValVideos = videos.Count(v => v.Role == SplitRole.Val),
+                PretrainingSeeds = Options.PretrainingSeeds.Count,
+            };
+            var demoRuns = runs.Select(r => new DemoRun(r.Masking, r.Progress.Run, r.Progress.Schedule?.ToString() ?? "?", r.Progress.Step, r.Progress.Device, r.Progress.Export, r.Seed)).ToList();
 
             // 6. Report.
             var result = new DemoResult(setup, columns, rows, claims, demoRuns, curves, retrieval, _timings, _notes);
@@ -163,8 +170,11 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
         }
     }
 
-    /// <summary>The run config of one masking: the product's defaults except what the demo's options say.</summary>
-    public TrainingRunConfig RunConfig(string masking) => new()
+    /// <summary>"random s1": one run in the report's run list, loss table and plot.</summary>
+    public static string RunLabel(string masking, int seed) => $"{masking} s{seed}";
+
+    /// <summary>The run config of one masking and pre-training seed: the product's defaults except what the demo's options say.</summary>
+    public TrainingRunConfig RunConfig(string masking, int seed) => new()
     {
         Preset = Options.Preset,
         Masking = masking,
@@ -173,7 +183,7 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
         Lr = Options.LearningRate,
         Encoder = Options.Encoder,
         BatchSize = Options.BatchSize,
-        Seed = Options.Seed,
+        Seed = seed,
         ProbeEvery = 0,                 // probe once, at the end
         RegressionColumns = [RegressionColumn],
         CheckpointEvery = Math.Max(1, Options.Steps / 4),
@@ -184,32 +194,33 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
         Device = "cpu",
     };
 
-    /// <summary>Starts every masking's run (a run of that name from an earlier demo in this work directory is deleted
-    /// first), follows them until trained, probed and exported.</summary>
-    private Task<List<(string Masking, TrainingProgress Progress, TimeSpan Elapsed)>> TrainAsync(IGrainFactory grains, CancellationToken ct) =>
-        _console.PhaseAsync($"pre-train, probe and export {Options.Maskings.Count} training run(s)", async bar =>
+    /// <summary>Starts every masking's run per pre-training seed (a run of that name from an earlier demo in this work
+    /// directory is deleted first), follows them until trained, probed and exported.</summary>
+    private Task<List<(string Masking, int Seed, TrainingProgress Progress, TimeSpan Elapsed)>> TrainAsync(IGrainFactory grains, CancellationToken ct) =>
+        _console.PhaseAsync($"pre-train, probe and export {Options.Maskings.Count * Options.PretrainingSeeds.Count} training run(s)", async bar =>
         {
-            var bars = Options.Maskings.ToDictionary(m => m, m => bar($"{RunName(m)}: step 0/{Options.Steps}", Options.Steps));
-            foreach (var masking in Options.Maskings)
+            var keys = Options.Maskings.SelectMany(m => Options.PretrainingSeeds.Select(s => (Masking: m, Seed: s))).ToList();
+            var bars = keys.ToDictionary(k => k, k => bar($"{RunName(k.Masking, k.Seed)}: step 0/{Options.Steps}", Options.Steps));
+            foreach (var (masking, seed) in keys)
             {
-                var run = grains.GetGrain<ITrainingRunGrain>(RunName(masking));
+                var run = grains.GetGrain<ITrainingRunGrain>(RunName(masking, seed));
                 if ((await run.GetProgress()).State != TrainingState.None) await run.Delete();
             }
             var watch = Stopwatch.StartNew();
-            var started = new List<(string Masking, ITrainingRunGrain Run)>();
-            foreach (var masking in Options.Maskings)
+            var started = new List<((string Masking, int Seed) Key, ITrainingRunGrain Run)>();
+            foreach (var key in keys)
             {
-                var run = grains.GetGrain<ITrainingRunGrain>(RunName(masking));
-                await run.Start(RunConfig(masking));
-                started.Add((masking, run));
+                var run = grains.GetGrain<ITrainingRunGrain>(RunName(key.Masking, key.Seed));
+                await run.Start(RunConfig(key.Masking, key.Seed));
+                started.Add((key, run));
             }
-            var trainedAt = new Dictionary<string, TimeSpan>();
-            var exporting = new HashSet<string>();
-            var done = new Dictionary<string, TrainingProgress>();
+            var trainedAt = new Dictionary<(string, int), TimeSpan>();
+            var exporting = new HashSet<(string, int)>();
+            var done = new Dictionary<(string, int), TrainingProgress>();
             while (done.Count < started.Count)
             {
                 ct.ThrowIfCancellationRequested();
-                foreach (var (masking, run) in started.Where(s => !done.ContainsKey(s.Masking)))
+                foreach (var (masking, run) in started.Where(s => !done.ContainsKey(s.Key)))
                 {
                     var p = await run.GetProgress();
                     var b = bars[masking];
@@ -226,14 +237,47 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
                 }
                 await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
             }
-            foreach (var (masking, p) in done)
+            foreach (var (_, p) in done)
                 if (p.Export?.Error is { } error) _notes.Add($"{p.Run}: export failed: {error}");
-            return started.Select(s => (s.Masking, done[s.Masking], trainedAt[s.Masking])).ToList();
+            return started.Select(s => (s.Key.Masking, s.Key.Seed, done[s.Key], trainedAt[s.Key])).ToList();
         });
+
+    /// <summary>
+    /// One masking's runs (one per pre-training seed) as one list of scores: each LV-MAE and step-0 cell is the mean over the
+    /// runs of their final per-run means, its sd the sd over pre-training seeds (<see cref="ProbeScore.Seeds"/> = runs); the
+    /// data-only rows (majority, raw) are the first run's, with their probe-seed sd. One run: its final scores as they are.
+    /// </summary>
+    public static IReadOnlyList<ProbeScore> OverSeeds(IReadOnlyList<IReadOnlyList<ProbeScore>> runs)
+    {
+        static List<ProbeScore> Final(IEnumerable<ProbeScore> scores) =>
+            scores.GroupBy(s => (s.Column, s.Features, s.Probe)).Select(g => g.OrderBy(s => s.Step).Last()).ToList();
+        var first = Final(runs[0]);
+        if (runs.Count == 1) return first;
+        static double? Mean(IReadOnlyList<double?> xs) => xs.All(x => x is not null) ? xs.Average(x => x!.Value) : null;
+        static double? Sd(IReadOnlyList<double?> xs)
+        {
+            if (xs.Any(x => x is null) || xs.Count < 2) return null;
+            var mean = xs.Average(x => x!.Value);
+            return Math.Sqrt(xs.Sum(x => (x!.Value - mean) * (x.Value - mean)) / (xs.Count - 1));
+        }
+        var result = first.Where(s => s.Features is ProbeScore.Majority or ProbeScore.Raw).ToList();
+        foreach (var g in runs.SelectMany(Final).Where(s => s.Features is ProbeScore.LvMae or ProbeScore.Untrained).GroupBy(s => (s.Column, s.Features, s.Probe)))
+        {
+            var xs = g.ToList();
+            var top1 = xs.Select(x => x.Top1).ToList();
+            var mse = xs.Select(x => x.Mse).ToList();
+            result.Add(xs[0] with
+            {
+                Top1 = Mean(top1), Top1Sd = Sd(top1), Mse = Mean(mse), MseSd = Sd(mse),
+                ValTop1 = Mean(xs.Select(x => x.ValTop1).ToList()), Seeds = xs.Count,
+            });
+        }
+        return result;
+    }
 
     /// <summary>The table: the majority baseline and the raw rows (data-only, the same in every run) from the first run,
     /// then every run's LV-MAE rows. A regression column's cell sits in the linear row (its probe is linear on the mean pool).</summary>
-    public static IReadOnlyList<ProbeRow> Rows(IReadOnlyList<(string Masking, TrainingProgress Progress)> runs, IReadOnlyList<LabelColumn> columns)
+    public static IReadOnlyList<ProbeRow> Rows(IReadOnlyList<(string Masking, IReadOnlyList<ProbeScore> Probes)> runs, IReadOnlyList<LabelColumn> columns)
     {
         ProbeRow Row(string features, string? masking, string probe, IReadOnlyList<ProbeScore> scores)
         {
@@ -246,13 +290,13 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
             }
             return new ProbeRow(features, masking, probe, cells);
         }
-        var first = runs[0].Progress.Probes;
+        var first = runs[0].Probes;
         var rows = new List<ProbeRow> { Row(ProbeScore.Majority, null, "baseline", first) };
         rows.AddRange(new[] { "linear", "attentive", "attentive+pos" }.Select(probe => Row(ProbeScore.Raw, null, probe, first)));
-        foreach (var (masking, progress) in runs)
+        foreach (var (masking, probes) in runs)
         {
-            rows.AddRange(new[] { "linear", "attentive" }.Select(probe => Row(ProbeScore.Untrained, masking, probe, progress.Probes)));
-            rows.AddRange(new[] { "linear", "attentive" }.Select(probe => Row(ProbeScore.LvMae, masking, probe, progress.Probes)));
+            rows.AddRange(new[] { "linear", "attentive" }.Select(probe => Row(ProbeScore.Untrained, masking, probe, probes)));
+            rows.AddRange(new[] { "linear", "attentive" }.Select(probe => Row(ProbeScore.LvMae, masking, probe, probes)));
         }
         return rows;
     }

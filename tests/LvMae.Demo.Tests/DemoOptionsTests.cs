@@ -9,8 +9,8 @@ public sealed class DemoOptionsTests
     public void Default_runs_pre_train_on_the_train_split_at_the_library_s_ratios()
     {
         var runner = new DemoRunner(DemoOptions.Default("/tmp/x"));
-        var random = runner.RunConfig("random");
-        var semantic = runner.RunConfig("semantic");
+        var random = runner.RunConfig("random", 1);
+        var semantic = runner.RunConfig("semantic", 1);
         Assert.False(random.TrainOnHeldOut);
         Assert.Null(random.MaskRatio);     // the strategy's default (0.4): no ratio chosen on test videos
         Assert.Null(semantic.MaskRatio);   // the strategy's default (0.5)
@@ -22,9 +22,9 @@ public sealed class DemoOptionsTests
     {
         var options = DemoOptions.Default("/tmp/x") with { MaskRatio = 0.6, PretrainOnHeldOut = true };
         var runner = new DemoRunner(options);
-        Assert.Equal(0.6, runner.RunConfig("random").MaskRatio);
-        Assert.Equal(0.6, runner.RunConfig("semantic").MaskRatio);
-        Assert.True(runner.RunConfig("random").TrainOnHeldOut);
+        Assert.Equal(0.6, runner.RunConfig("random", 1).MaskRatio);
+        Assert.Equal(0.6, runner.RunConfig("semantic", 1).MaskRatio);
+        Assert.True(runner.RunConfig("random", 1).TrainOnHeldOut);
         Assert.Throws<ArgumentException>(() => (DemoOptions.Default("/tmp/x") with { DemoMaskRatios = new Dictionary<string, double> { ["random"] = 1.5 } }).Validate());
     }
 }

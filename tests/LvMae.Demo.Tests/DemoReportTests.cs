@@ -24,7 +24,7 @@ public sealed class DemoReportTests
     /// <summary>Probe scores as a run reports them: baselines (data-only) and its own LV-MAE rows.</summary>
     private static TrainingProgress Run(string masking, double lvmaeAttentive) => new()
     {
-        Run = DemoRunner.RunName(masking),
+        Run = DemoRunner.RunName(masking, 1),
         State = TrainingState.Done,
         Probes =
         [
@@ -41,7 +41,7 @@ public sealed class DemoReportTests
     private static DemoResult Fake(double random = 0.70, double semantic = 0.66)
     {
         var runs = new[] { ("random", Run("random", random)), ("semantic", Run("semantic", semantic)) };
-        var rows = DemoRunner.Rows(runs, Columns);
+        var rows = DemoRunner.Rows(runs.Select(r => (r.Item1, (IReadOnlyList<ProbeScore>)r.Item2.Probes)).ToList(), Columns);
         var claims = runs.SelectMany(r => ProbeVerdict.Compare(r.Item2.Probes).Select(c => new DemoClaim(r.Item1, c))).ToList();
         var setup = new DemoSetup("quick", "abcdef0123456789", 160, 88, 72, 3400, 4.5, "builtin", 128, "small", 10, 16,
             "peak lr 0.001, warm-up 1 steps, cosine to 0 at step 10, batch 16", 3, "paper", "2 cores", true);
@@ -119,4 +119,24 @@ public sealed class DemoReportTests
 
     [Fact]
     public void Smooth_is_a_trailing_mean() => Assert.Equal([1.0, 1.5, 2.5], DemoReportWriter.Smooth([1, 2, 3], 2));
+
+    [Fact]
+    public void Several_pre_training_seeds_give_one_row_with_their_mean_and_sd_and_the_verdict_uses_that_sd()
+    {
+        var runs = new[] { 0.70, 0.74, 0.66 }.Select(a => (IReadOnlyList<ProbeScore>)Run("random", a).Probes).ToList();
+        var over = DemoRunner.OverSeeds(runs);
+        var lvmae = over.Single(s => s.Features == ProbeScore.LvMae && s.Probe == "attentive");
+        Assert.Equal(0.70, lvmae.Top1!.Value, 9);
+        Assert.Equal(0.04, lvmae.Top1Sd!.Value, 9);   // sample sd over the 3 pre-training seeds, not the probe seeds' 0.02
+        Assert.Equal(3, lvmae.Seeds);
+        var raw = over.Single(s => s.Features == ProbeScore.Raw && s.Probe == "attentive+pos");
+        Assert.Equal(0.02, raw.Top1Sd!.Value, 9);     // data-only rows keep their probe-seed sd
+        Assert.Equal(1, over.Count(s => s.Features == ProbeScore.Majority && s.Column == "activity"));
+
+        var rows = DemoRunner.Rows([("random", over)], Columns);
+        Assert.Equal(["LV-MAE (random masking), attentive", "70.0% ± 4.0", "-", "-", "-"], DemoReport.TableRows(Columns, rows)[^1]);
+        // Beats raw attentive+pos (0.30 ± 0.02) by far more than 0.04 + 0.02; with one seed the run's own scores are used as they are.
+        Assert.All(ProbeVerdict.Compare(over).Where(c => c.Probe == "attentive"), c => Assert.True(c.Beats));
+        Assert.Equal(0.02, DemoRunner.OverSeeds([runs[0]]).Single(s => s.Features == ProbeScore.LvMae && s.Probe == "attentive").Top1Sd!.Value, 9);
+    }
 }

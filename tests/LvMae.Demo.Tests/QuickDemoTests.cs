@@ -70,13 +70,13 @@ public sealed class QuickDemoTests
                 Assert.Equal(["majority", $"raw {g.Key.Probe}", "raw attentive+pos", $"step 0 {g.Key.Probe}"], g.Select(c => c.Comparison.Baseline)));
 
             // The runs: product training runs, trained, probed and exported through the training grain.
-            Assert.Equal(["demo-random", "demo-semantic"], result.Runs.Select(r => r.Run));
+            Assert.Equal(["demo-random-s7", "demo-semantic-s7"], result.Runs.Select(r => r.Run));
             Assert.All(result.Runs, r => Assert.Equal(150, r.Steps));
             Assert.All(result.Runs, r => Assert.Equal(24, r.Export!.Videos));
             Assert.All(result.Runs, r => Assert.StartsWith("peak lr 0.001, warm-up 15 steps", r.Schedule));
 
             // Training curves from the runs' metrics.jsonl: every step, finite, the loss went down.
-            Assert.Equal(["random", "semantic"], result.Curves.Select(c => c.Masking));
+            Assert.Equal(["random s7", "semantic s7"], result.Curves.Select(c => c.Masking));
             foreach (var curve in result.Curves)
             {
                 Assert.Equal(Enumerable.Range(1, 150).Select(i => (long)i), curve.Steps);
