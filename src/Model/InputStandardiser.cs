@@ -37,6 +37,9 @@ public sealed class InputStandardiser : nn.Module
         return where(nonzero, (unit - mean) / std, zeros_like(unit));
     }
 
+    /// <summary>The inverse of <see cref="forward"/>: z * std + mean.</summary>
+    public Tensor Restore(Tensor standardised) => standardised * std + mean;
+
     /// <summary>Merges the statistics of <paramref name="rows"/> [R, d] (unit embeddings, no padding) into the fitted
     /// ones (Chan et al.'s pairwise update, in double precision). Each dimension's sd is floored at 1e-2 of the typical
     /// one, so a near-constant dimension is centred, never amplified into noise.</summary>

@@ -125,6 +125,15 @@ public sealed class LvMaeModel : nn.Module
         return Config.InputScaling == InputScaling.Unit ? unit : unit * Config.InputScale;
     }
 
+    /// <summary>Reconstructions [.., d] from the space the model predicts in (<see cref="PrepareInput"/>'s) back to unit
+    /// embeddings comparable with the inputs (retrieval, cosines): the scaling and the standardisation undone. The
+    /// standardised vector's norm, dropped by the renormalisation, is taken as its typical sqrt(d).</summary>
+    public Tensor ToEmbeddingSpace(Tensor predictions)
+    {
+        var direction = predictions / Config.InputScale;
+        return Normalise(input_norm is null ? direction : input_norm.Restore(direction * Math.Sqrt(Config.EmbeddingDim)));
+    }
+
     /// <summary>Fits the input standardisation on a batch's valid rows (a no-op for a model without one).</summary>
     public void ObserveInputs(Tensor embeddings, int[] lengths)
     {

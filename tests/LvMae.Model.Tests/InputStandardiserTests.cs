@@ -71,4 +71,25 @@ public class InputStandardiserTests
         using var b = resumed.Model.PrepareInput(batch.ToTensor(CPU));
         Assert.True(a.allclose(b));
     }
+
+    [Fact]
+    public void Reconstructions_map_back_to_the_inputs_embedding_space()
+    {
+        var config = MaeConfig.FromPreset("tiny", 16, 32);
+        var rng = new Random(9);
+        var videos = Enumerable.Range(0, 8).Select(_ => Synthetic.SmoothVideo(rng, 20, 16).Select((v, i) => v + (i % 16 == 0 ? 10f : 0f)).ToArray()).ToList();
+        using var trainer = new Trainer(new TrainerOptions { Model = config, WarmupSteps = 1, TotalSteps = 2, Seed = 1 }, "cpu");
+        var batch = EmbeddingBatch.FromSequences(videos, 16);
+        trainer.Step(batch);
+        // A perfect reconstruction (the prepared input itself) comes back as the unit input, up to the norm the
+        // renormalisation dropped: far closer than the prepared vector itself, which lost the common direction.
+        using var x = batch.ToTensor(CPU);
+        using var unit = LvMaeModel.Normalise(x);
+        using var prepared = trainer.Model.PrepareInput(x);
+        using var restored = trainer.Model.ToEmbeddingSpace(prepared);
+        var back = nn.functional.cosine_similarity(restored, unit, -1).mean().item<float>();
+        var raw = nn.functional.cosine_similarity(prepared, unit, -1).mean().item<float>();
+        Assert.True(back > 0.95, $"restored cosine {back}");
+        Assert.True(back > raw + 0.3, $"restored {back} vs prepared {raw}");
+    }
 }

@@ -31,7 +31,8 @@ public static class ReconstructionRetrieval
                 var batch = new EmbeddingBatch(window, [length], length, dim);
                 var mask = masking.SampleBatch(batch, rng);
                 var output = model.Forward(batch.ToTensor(device), TokenLayout.Build(length, [length], mask));
-                var predicted = output.FullPredictions().to(CPU).contiguous().data<float>().ToArray();  // [1, n, d]
+                // [1, n, d] unit embeddings: the model predicts in its own (standardised) input space.
+                var predicted = model.ToEmbeddingSpace(output.FullPredictions()).to(CPU).contiguous().data<float>().ToArray();
                 for (var j = 0; j < length; j++)
                 {
                     if (!mask[j]) continue;
