@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ./bench.sh learning [--quick] [--seeds "1 2 3"] [--steps N] [--benchmarks "recipe recipe-context"] [--no-reference]
+# ./bench.sh learning [--quick] [--seeds "1 2 3"] [--steps N] [--probe-every N] [--benchmarks "recipe recipe-context"] [--no-reference]
 #                     [--reference-steps N] [--reference-width W (0 = the embedding width, the paper's)] [--no-product --stamp S]
 # The learning bench (issue 24): does pre-training beat the raw embeddings on order-dependent data, through the product
 # path? For each benchmark (`lvmae synth-embeddings --kind ...`): import it into a local cluster (`lvmae up`), then per
@@ -11,13 +11,14 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-seeds="1 2 3"; steps=2000; benchmarks="recipe recipe-context"; reference=1; product=1; ref_steps=""; ref_width=0; stamp=""
+seeds="1 2 3"; steps=2000; benchmarks="recipe recipe-context"; reference=1; product=1; ref_steps=""; ref_width=0; stamp=""; probe_every=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) steps=400; seeds="1 2 3" ;;
     --reference-width) ref_width="$2"; shift ;;
     --seeds) seeds="$2"; shift ;;
     --steps) steps="$2"; shift ;;
+    --probe-every) probe_every="$2"; shift ;;   # default steps / 4 (probes at 25/50/75/100%); = steps: step 0 and the end only
     --reference-steps) ref_steps="$2"; shift ;;
     --benchmarks) benchmarks="$2"; shift ;;
     --no-reference) reference=0 ;;
@@ -28,6 +29,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 ref_steps="${ref_steps:-$steps}"
+probe_every="${probe_every:-$((steps / 4))}"
 work="$root/.lvmae/learning"
 logs="$work/logs"
 mkdir -p "$logs"
@@ -54,9 +56,9 @@ for bench in $benchmarks; do
   for seed in $seeds; do
     run="$bench-s$seed-$stamp"
     if [ "$product" = 1 ]; then
-    echo "== $bench seed $seed: lvmae train --run $run --encoder $bench --steps $steps --seed $seed --probe-every $((steps / 4))"
+    echo "== $bench seed $seed: lvmae train --run $run --encoder $bench --steps $steps --seed $seed --probe-every $probe_every"
     start=$(date +%s)
-    ./lvmae train --run "$run" --encoder "$bench" --steps "$steps" --seed "$seed" --probe-every $((steps / 4)) --wait > "$logs/$run.train.log"
+    ./lvmae train --run "$run" --encoder "$bench" --steps "$steps" --seed "$seed" --probe-every "$probe_every" --wait > "$logs/$run.train.log"
     echo "train_seconds $(( $(date +%s) - start ))" >> "$logs/$run.train.log"
     ./lvmae runs show "$run" --json > "$logs/$run.run.json"
     # The run probed its last checkpoint on every column (linear + attentive, step 0, raw, majority): the report reads those.
@@ -80,4 +82,4 @@ for bench in $benchmarks; do
     fi
   done
 done
-/usr/bin/python3 bench/learning_report.py --logs "$logs" --stamp "$stamp" --steps "$steps" --reference-steps "$ref_steps" --reference-width "$ref_width" --out docs/LEARNING.md
+/usr/bin/python3 bench/learning_report.py --logs "$logs" --stamp "$stamp" --steps "$steps" --reference-steps "$ref_steps" --reference-width "$ref_width" --probe-every "$probe_every" --out docs/LEARNING.md

@@ -43,9 +43,11 @@ def main():
     p.add_argument("--stamp", required=True)
     p.add_argument("--steps", type=int, required=True)
     p.add_argument("--reference-steps", type=int, required=True)
+    p.add_argument("--probe-every", type=int, default=0, help="the runs' --probe-every (default steps / 4)")
     p.add_argument("--reference-width", type=int, default=0)
     p.add_argument("--out", required=True)
     a = p.parse_args()
+    a.probe_every = a.probe_every or a.steps // 4
 
     # scores[(bench, task, kind)][row] = list over seeds of (test, val)
     scores = defaultdict(lambda: defaultdict(list))
@@ -80,7 +82,7 @@ def main():
             column, features, probe = point["key"].split("/")
             if features == "lv-mae" and probe == "attentive" and point.get("top1") is not None:
                 along[(bench, column)][point["step"]].append(100 * point["top1"])
-            if features == "lv-mae@0" and probe == "attentive" and point.get("top1") is not None and point["step"] == a.steps // 4:
+            if features == "lv-mae@0" and probe == "attentive" and point.get("top1") is not None and point["step"] == a.probe_every:
                 along[(bench, column)][0].append(100 * point["top1"])
     for path in sorted(glob.glob(os.path.join(a.logs, f"*-{a.stamp}.train.log"))):
         bench = re.match(r"(.+)-s\d+-" + a.stamp, os.path.basename(path)).group(1)
@@ -91,7 +93,7 @@ def main():
 
     out = ["# Learning bench", "",
            f"_Written by `./bench.sh learning` (bench/learning.sh, bench/learning_report.py), run {a.stamp} UTC, {a.steps} steps per run "
-           f"(`lvmae train --steps {a.steps} --seed S --probe-every {a.steps // 4}`, every other option default), PyTorch reference "
+           f"(`lvmae train --steps {a.steps} --seed S --probe-every {a.probe_every}`, every other option default), PyTorch reference "
            f"{a.reference_steps} steps at width {a.reference_width or 'd, the paper ones'}._", "",
            "Every LvMae and reference figure is the mean ± sd over the pre-training seeds (each seed's figure is the mean over 3 probe "
            "seeds, the same probe seeds in every run); majority and raw baselines have no pre-training, so their ± is over the probe seeds. "
