@@ -18,7 +18,7 @@ public sealed class ExportCommand : ICliCommand
     {
         var run = new Option<string>("--run") { Description = "Run name", Required = true };
         var output = new Option<string?>("--out") { Description = "Also copy the export files to this local folder" };
-        var weights = new Option<string?>("--weights") { Description = "Write the latest checkpoint's model weights to this .safetensors file instead (reference parameter names)" };
+        var weights = new Option<string?>("--weights") { Description = "Write the latest checkpoint's model weights to this .safetensors file instead (reference parameter names, plus input_norm.mean/std/count: standardise unit inputs with them)" };
         var command = new Command(HostedCommands.Export.Name, HostedCommands.Export.Description) { run, output, weights };
         command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
         {
