@@ -91,10 +91,12 @@ def main():
                 if line.startswith("train_seconds"):
                     timing[bench].append(int(line.split()[1]))
 
+    has_reference = any(label.startswith("PyTorch") for rows in scores.values() for label in rows)
     out = ["# Learning bench", "",
            f"_Written by `./bench.sh learning` (bench/learning.sh, bench/learning_report.py), run {a.stamp} UTC, {a.steps} steps per run "
-           f"(`lvmae train --steps {a.steps} --seed S --probe-every {a.probe_every}`, every other option default), PyTorch reference "
-           f"{a.reference_steps} steps at width {a.reference_width or 'd, the paper ones'}._", "",
+           f"(`lvmae train --steps {a.steps} --seed S --probe-every {a.probe_every}`, every other option default)"
+           + (f", PyTorch reference {a.reference_steps} steps at width {a.reference_width or 'd, the paper ones'}" if has_reference else ", no PyTorch reference in this run")
+           + "._", "",
            "Every LvMae and reference figure is the mean ± sd over the pre-training seeds (each seed's figure is the mean over 3 probe "
            "seeds, the same probe seeds in every run); majority and raw baselines have no pre-training, so their ± is over the probe seeds. "
            "Top-1 in %, test and val. Settings were chosen on val (docs/LEARNING.md, \"How the defaults were chosen\"); the test split "
