@@ -20,7 +20,7 @@ public sealed class TrainCommand : ICliCommand
     {
         var run = new Option<string>("--run") { Description = "Run name (A-Z a-z 0-9 . _ -)", Required = true };
         var preset = new Option<string>("--preset") { Description = "Model preset: tiny | small | base | paper", DefaultValueFactory = _ => "small" };
-        var masking = new Option<string>("--masking") { Description = "random | semantic | semantic-keep | uniform", DefaultValueFactory = _ => "random" };
+        var masking = new Option<string>("--masking") { Description = string.Join(" | ", LvMae.Model.Masking.MaskingStrategies.Names) + " | span:N (contiguous blocks of N tokens on average)", DefaultValueFactory = _ => "random" };
         var ratio = new Option<double?>("--ratio") { Description = "Mask ratio (default: 0.4 random, 0.5 semantic/uniform)" };
         var decoder = new Option<string>("--decoder") { Description = "Decoder targets: all masked tokens (LV-MAE) | random | adaptive (LVMAE token scorer) budget", DefaultValueFactory = _ => "all" };
         var decoderBudget = new Option<double>("--decoder-budget") { Description = "Fraction of each video's tokens the decoder reconstructs with random/adaptive", DefaultValueFactory = _ => 0.15 };
