@@ -161,6 +161,23 @@ public sealed record TrainingProgress
     [Id(23)] public TrainingSchedule? Schedule { get; init; }
     /// <summary>The corpus the run saw at its start, per split: what it pre-trains on and what it holds out.</summary>
     [Id(24)] public IReadOnlyList<SplitCount> Data { get; init; } = [];
+    /// <summary>While a probe runs: which fit it is on, of how many (null otherwise).</summary>
+    [Id(25)] public ProbeActivity? ProbeActivity { get; init; }
+}
+
+/// <summary>One fit of a running probe: <see cref="Done"/> of <see cref="Total"/> fits of the checkpoint of
+/// <see cref="Step"/> are finished; the current one is <see cref="Probe"/> on <see cref="Features"/> for <see cref="Column"/>.</summary>
+[GenerateSerializer, Immutable, Alias("lvmae.ProbeActivity")]
+public sealed record ProbeActivity
+{
+    [Id(0)] public long Step { get; init; }
+    [Id(1)] public required string Column { get; init; }
+    [Id(2)] public required string Features { get; init; }
+    [Id(3)] public required string Probe { get; init; }
+    [Id(4)] public int Done { get; init; }
+    [Id(5)] public int Total { get; init; }
+
+    public override string ToString() => $"probe {Done}/{Total} of step {Step}: {Column}, {Features} {Probe}";
 }
 
 /// <summary>Videos and tokens (segments) of one split of a run's corpus, and whether pre-training uses them.</summary>

@@ -8,6 +8,30 @@ namespace LvMae.Grains.Tests;
 /// <summary>The small parts the training run grain orchestrates, each on its own (no silo, no storage).</summary>
 public sealed class TrainingPartsTests
 {
+    // ---- RunProber progress ---------------------------------------------------------------------------------------------
+
+    [Fact]
+    public void A_probe_reports_each_fit_before_it_starts_counting_up_to_its_total()
+    {
+        const int dim = 8;
+        var config = new TrainingRunConfig { Encoder = "enc", Preset = "tiny", MaxTokens = 32, Device = "cpu", ProbeSeeds = 1, ProbeEpochs = 2 };
+        using var trainer = new LvMae.Model.Training.Trainer(RunSettings.TrainerOptions(config, dim, 1), "cpu");
+        var checkpoint = trainer.SaveCheckpoint();
+        var rng = new Random(3);
+        var videos = Enumerable.Range(0, 12).Select(v => new LabelledVideo($"v{v}", Enumerable.Range(0, 6 * dim).Select(_ => (float)rng.NextDouble()).ToArray(), dim,
+            new Dictionary<string, string> { ["cls"] = v % 2 == 0 ? "a" : "b", ["split"] = v % 3 == 0 ? "test" : "train" })).ToList();
+        var fits = new List<ProbeActivity>();
+
+        var scores = new RunProber(config, new ProbeBaselineCache()).Run(checkpoint, 0, videos, "cls", "linear", fits.Add);
+
+        // linear: majority, LV-MAE linear, its step-0 twin, raw linear: 4 fits, one score each, announced 0..3 of 4.
+        Assert.Equal(4, scores.Count);
+        Assert.Equal([0, 1, 2, 3], fits.Select(f => f.Done));
+        Assert.All(fits, f => Assert.Equal(4, f.Total));
+        Assert.Equal([ProbeScore.Majority, ProbeScore.LvMae, ProbeScore.Untrained, ProbeScore.Raw], fits.Select(f => f.Features));
+        Assert.Equal("probe 1/4 of step 0: cls, lv-mae linear", fits[1].ToString());
+    }
+
     // ---- RunSettings.TrainingSource --------------------------------------------------------------------------------------
 
     [Fact]

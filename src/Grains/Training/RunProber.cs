@@ -95,8 +95,10 @@ public sealed class RunProber(TrainingRunConfig config, ProbeBaselineCache basel
     }
 
     /// <summary>Scores for <paramref name="column"/> (null = every column but 'split') and <paramref name="kind"/>
-    /// (null = the default probes; "linear" / "attentive" also run their raw counterparts and the baseline).</summary>
-    public IReadOnlyList<ProbeScore> Run(byte[] checkpoint, long step, IReadOnlyList<LabelledVideo> videos, string? column, string? kind)
+    /// (null = the default probes; "linear" / "attentive" also run their raw counterparts and the baseline).
+    /// <paramref name="onFit"/> hears each fit before it starts (cached baselines included), for progress displays.</summary>
+    public IReadOnlyList<ProbeScore> Run(byte[] checkpoint, long step, IReadOnlyList<LabelledVideo> videos, string? column, string? kind,
+        Action<ProbeActivity>? onFit = null)
     {
         if (kind is not null && kind != ProbeSuite.Regression) ProbeSuite.Options(kind);
         var scores = new List<ProbeScore>();
@@ -104,6 +106,17 @@ public sealed class RunProber(TrainingRunConfig config, ProbeBaselineCache basel
         var dim = videos[0].Dimension;
         var columns = column is not null ? [column]
             : videos.SelectMany(v => v.Labels.Keys).Distinct().Where(c => c != RunLabels.SplitColumn).Order(StringComparer.Ordinal).ToList();
+        var plan = columns.Select(col => PlanColumn(videos, col, kind)).OfType<ColumnPlan>().ToList();
+        var total = plan.Sum(c => c.Fits);
+        var done = 0;
+        T Fit<T>(ColumnPlan c, string features, string probe, Func<T> fit)
+        {
+            onFit?.Invoke(new ProbeActivity { Step = step, Column = c.Column, Features = features, Probe = probe, Done = done, Total = total });
+            var result = fit();
+            done++;
+            return result;
+        }
+
         // Probe seeds 0, 1000, 2000, ... whatever the run's seed: runs that differ only in their pre-training seed are probed
         // alike, so their spread is the pre-training's, and the baselines (raw, majority: no model) are computed once per
         // corpus and silo instead of once per run (the raw attentive probes at the embedding width dominate a probe's cost).
@@ -111,32 +124,44 @@ public sealed class RunProber(TrainingRunConfig config, ProbeBaselineCache basel
         using var model = ModelWeights.LoadModel(Checkpoint.ExtractWeights(checkpoint), TorchDevice.Resolve(config.Device));
         IReadOnlyList<EncodedVideo>? encoded = null;
         IReadOnlyList<EncodedVideo>? untrained = null;
-        foreach (var col in columns)
+        foreach (var c in plan)
         {
-            var regression = kind == ProbeSuite.Regression || (kind is null && IsRegressionColumn(videos, col));
-            if (TaskFor(videos, col, regression) is not { } found) continue;
-            var (task, rows) = found;
+            var (task, rows) = (c.Task, c.Rows);
             encoded ??= Representation.EncodeMany(model, videos.Select(v => v.Embeddings).ToList(), dim);
             var lvmae = new ProbeSet(rows.Select(i => encoded[i].Tokens).ToList(), rows.Select(i => encoded[i].Cls).ToList(), model.Config.Width);
             var raw = ProbeSet.Raw(rows.Select(i => videos[i].Embeddings).ToList(), dim);
-            var key = $"{config.Encoder}|{col}|{settings}|{string.Join(",", rows.Select(i => videos[i].Id))}|{string.Join(",", task.Test)}|{string.Join(",", task.Val)}";
+            var key = $"{config.Encoder}|{c.Column}|{settings}|{string.Join(",", rows.Select(i => videos[i].Id))}|{string.Join(",", task.Test)}|{string.Join(",", task.Val)}";
 
-            scores.Add(Score(step, task, ProbeScore.Majority, baselines.GetOrAdd($"{key}|majority", () => ProbeSuite.Majority(task))));
-            var lvmaeProbes = kind is null || regression ? ProbeSuite.DefaultProbes(task, raw: false) : [kind];
-            var rawProbes = kind is null || regression ? ProbeSuite.DefaultProbes(task, raw: true) : kind == ProbeSuite.Attentive ? [kind, ProbeSuite.AttentivePositions] : [kind];
-            foreach (var probe in lvmaeProbes.Where(p => p != ProbeSuite.AttentivePositions))
+            scores.Add(Score(step, task, ProbeScore.Majority, Fit(c, ProbeScore.Majority, "majority", () => baselines.GetOrAdd($"{key}|majority", () => ProbeSuite.Majority(task)))));
+            foreach (var probe in c.LvMaeProbes)
             {
-                scores.Add(Score(step, task, ProbeScore.LvMae, ProbeSuite.Run(lvmae, task, probe, settings)));
-                scores.Add(Score(step, task, ProbeScore.Untrained, baselines.GetOrAdd($"{key}|untrained|{config.Seed}|{model.Config.ToJson()}|{probe}", () =>
+                scores.Add(Score(step, task, ProbeScore.LvMae, Fit(c, ProbeScore.LvMae, probe, () => ProbeSuite.Run(lvmae, task, probe, settings))));
+                scores.Add(Score(step, task, ProbeScore.Untrained, Fit(c, ProbeScore.Untrained, probe, () => baselines.GetOrAdd($"{key}|untrained|{config.Seed}|{model.Config.ToJson()}|{probe}", () =>
                 {
                     untrained ??= UntrainedFeatures(model.Config, videos, dim);
                     return ProbeSuite.Run(new ProbeSet(rows.Select(i => untrained[i].Tokens).ToList(), rows.Select(i => untrained[i].Cls).ToList(), model.Config.Width), task, probe, settings);
-                })));
+                }))));
             }
-            foreach (var probe in rawProbes)
-                scores.Add(Score(step, task, ProbeScore.Raw, baselines.GetOrAdd($"{key}|raw|{probe}", () => ProbeSuite.Run(raw, task, probe, settings))));
+            foreach (var probe in c.RawProbes)
+                scores.Add(Score(step, task, ProbeScore.Raw, Fit(c, ProbeScore.Raw, probe, () => baselines.GetOrAdd($"{key}|raw|{probe}", () => ProbeSuite.Run(raw, task, probe, settings)))));
         }
         return scores;
+    }
+
+    /// <summary>One label column's probe task and the probes it gets: majority, each LV-MAE probe twice (trained and
+    /// step 0), each raw probe.</summary>
+    private sealed record ColumnPlan(string Column, ProbeTask Task, IReadOnlyList<int> Rows, IReadOnlyList<string> LvMaeProbes, IReadOnlyList<string> RawProbes)
+    {
+        public int Fits => 1 + 2 * LvMaeProbes.Count + RawProbes.Count;
+    }
+
+    private ColumnPlan? PlanColumn(IReadOnlyList<LabelledVideo> videos, string column, string? kind)
+    {
+        var regression = kind == ProbeSuite.Regression || (kind is null && IsRegressionColumn(videos, column));
+        if (TaskFor(videos, column, regression) is not { } found) return null;
+        var lvmaeProbes = kind is null || regression ? ProbeSuite.DefaultProbes(found.Task, raw: false) : [kind];
+        var rawProbes = kind is null || regression ? ProbeSuite.DefaultProbes(found.Task, raw: true) : kind == ProbeSuite.Attentive ? [kind, ProbeSuite.AttentivePositions] : [kind];
+        return new ColumnPlan(column, found.Task, found.Rows, lvmaeProbes.Where(p => p != ProbeSuite.AttentivePositions).ToList(), rawProbes);
     }
 
     /// <summary>The features of the run's model before its first step: the weights <see cref="Trainer"/> starts from (same

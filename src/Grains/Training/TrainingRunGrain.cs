@@ -64,6 +64,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
     private readonly RunMetricsLog _metrics;
     private readonly CheckpointStore _checkpoints;
     private readonly ProbeQueue _probes;
+    private volatile ProbeActivity? _probeActivity; // written by the probe's thread, read by GetProgress
 
     private CancellationTokenSource? _cts;
     private TrainingWorker? _worker;
@@ -257,6 +258,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
             Message = S.Message,
             Probes = S.Probes.ToList(),
             Probing = _probes.Busy,
+            ProbeActivity = _probes.Busy ? _probeActivity : null,
             Config = S.Config,
             Resumes = S.Resumes,
             Export = S.Export,
@@ -477,7 +479,8 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
             var scores = await DedicatedThread.Run($"lvmae-probe-{Name}", () =>
             {
                 var dim = LvMae.Model.Training.Checkpoint.ReadHeader(checkpoint).Options.Model.EmbeddingDim;
-                return prober.Run(checkpoint, request.Step, RunProber.LoadLabelled(source, loader, config.Encoder, dim, token), request.Column, request.Kind);
+                return prober.Run(checkpoint, request.Step, RunProber.LoadLabelled(source, loader, config.Encoder, dim, token), request.Column, request.Kind,
+                    activity => _probeActivity = activity);
             });
             foreach (var s in scores)
             {
@@ -497,6 +500,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
         }
         finally
         {
+            _probeActivity = null;
             if (S.State != TrainingState.Training && !Running && _probes.Waiting is null && _exporting is not { IsCompleted: false })
                 DelayDeactivation(TimeSpan.FromSeconds(-1));
         }

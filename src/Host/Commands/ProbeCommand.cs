@@ -55,12 +55,9 @@ public sealed class ProbeCommand : ICliCommand
             if (before.State == TrainingState.None) { Cli.Error($"no run '{name}'"); return ExitCodes.Failed; }
             if (before.LatestCheckpoint is null) { Cli.Error($"run '{name}' has no checkpoint yet"); return ExitCodes.Failed; }
             await grain.Probe(column, parse.GetValue(kind));
-            TrainingProgress p;
-            do
-            {
-                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
-                p = await grain.GetProgress();
-            } while (p.Probing);
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken); // the request is queued; let the probe start
+            var p = await RunProgressView.ForTerminal().FollowAsync(grain.GetProgress, p => !p.Probing, training: false,
+                TimeSpan.FromSeconds(1), cancellationToken);
             var scores = p.Probes.Where(s => s.Column == column && s.Step == p.LatestCheckpointStep).ToList();
             if (scores.Count == 0) { Cli.Error($"no probe result for '{column}' (no labelled videos with that column in both splits?)"); return ExitCodes.Failed; }
             TrainingCli.RenderProbes(scores);

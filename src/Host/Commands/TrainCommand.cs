@@ -45,7 +45,7 @@ public sealed class TrainCommand : ICliCommand
         var heldOut = new Option<bool>("--train-on-held-out") { Description = "Pre-train on val/test videos too (default: the held-out split is never trained on)" };
         var device = new Option<string>("--device") { Description = "auto | cpu | cuda[:N]", DefaultValueFactory = _ => "auto" };
         var resume = new Option<bool>("--resume") { Description = "Continue the existing run of this name as it is (its own config), whatever these options say" };
-        var wait = new Option<bool>("--wait") { Description = "Print progress until the run ends" };
+        var wait = new Option<bool>("--wait") { Description = "Follow the run until it ends: live bars (step, loss, tok/s, ETA, probe fits) on a terminal, a line per change when redirected" };
         var command = new Command(HostedCommands.Train.Name, HostedCommands.Train.Description)
         {
             run, preset, masking, ratio, decoder, decoderBudget, targets, fsqLevels, steps, epochs, lr, warmup, maxTokens, window, probeEpochs, probeSeeds,
@@ -116,26 +116,17 @@ public static class TrainingCli
         $"{p.TokensPerSecond?.ToString("F0") ?? "-"} tok/s eta {(p.Eta is { } e ? e.ToString(@"hh\:mm\:ss") : "-")} " +
         $"ckpt {p.LatestCheckpointStep} skipped {p.SkippedVideos} device {p.Device ?? "-"}";
 
-    /// <summary>Prints a progress line every 2 s until the run is no longer Training (and its last probe is done).</summary>
+    /// <summary>Shows progress (a live bar on a terminal, a line per change otherwise; <see cref="RunProgressView"/>) until
+    /// the run is no longer Training and its last probe is done, then its messages and probe tables.</summary>
     public static async Task<TrainingProgress> FollowAsync(ITrainingRunGrain grain, CancellationToken cancellationToken)
     {
-        string? last = null;
-        while (true)
-        {
-            var p = await grain.GetProgress();
-            var line = Line(p);
-            if (line != last) Console.WriteLine(line);
-            last = line;
-            if (p.State != TrainingState.Training && !p.Probing)
-            {
-                if (p.Message is { } m) Console.WriteLine(m);
-                if (p.Codebook is { } codebook) Console.WriteLine(codebook);
-                foreach (var skip in p.RecentSkips) Console.WriteLine($"skipped {skip}");
-                RenderProbes(p.Probes);
-                return p;
-            }
-            await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
-        }
+        var p = await RunProgressView.ForTerminal().FollowAsync(grain.GetProgress, p => p.State != TrainingState.Training && !p.Probing,
+            training: true, TimeSpan.FromSeconds(2), cancellationToken);
+        if (p.Message is { } m) Console.WriteLine(m);
+        if (p.Codebook is { } codebook) Console.WriteLine(codebook);
+        foreach (var skip in p.RecentSkips) Console.WriteLine($"skipped {skip}");
+        RenderProbes(p.Probes);
+        return p;
     }
 
     /// <summary>The probe table (mean ± sd over seeds; majority baseline and raw baselines next to LV-MAE) and the verdict
