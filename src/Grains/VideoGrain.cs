@@ -3,6 +3,7 @@ using Azure;
 using LvMae.Contracts;
 using LvMae.Formats;
 using LvMae.Media;
+using LvMae.Pipeline.Telemetry;
 using LvMae.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -40,6 +41,8 @@ public sealed class VideoGrain(
     private long _indexedVersion = -1;
     /// <summary>The in-memory state has a change storage does not (a save failed during an outage).</summary>
     private bool _unsaved;
+    /// <summary>Segments of an embedding not yet counted in the metrics (counted once its state is saved).</summary>
+    private int? _segmentsToCount;
 
     private string Id => this.GetPrimaryKeyString();
     private VideoState S => state.State;
@@ -454,6 +457,7 @@ public sealed class VideoGrain(
         S.EmbeddingsBlob = blob;
         S.EmbeddingsSha256 = sha256;
         S.SegmentCount = rows;
+        _segmentsToCount = rows;
         S.Dimension = dimension;
         S.EncoderVersion = version;
         if (!S.EmbeddedEncoders.Contains(S.Encoder!)) S.EmbeddedEncoders.Add(S.Encoder!);
@@ -520,9 +524,14 @@ public sealed class VideoGrain(
     /// </summary>
     private async Task CommitAsync(bool mustIndex = true)
     {
+        var registering = S.Version == 0;
         S.UpdatedAt = DateTimeOffset.UtcNow;
         S.Version++;
         await SaveAsync();
+        // Counted once on storage, so a failed save counts nothing (LvMaeMetrics, /metrics).
+        if (registering) LvMaeMetrics.Registrations.Add(1);
+        if (_segmentsToCount is { } segments) LvMaeMetrics.SegmentsEmbedded.Add(segments);
+        _segmentsToCount = null;
         if (mustIndex) await EnsureIndexedAsync();
         else await TryPublishAsync();
     }

@@ -11,6 +11,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
+using OpenTelemetry.Metrics;
 using Orleans.Dashboard;
 using RedisConfiguration = StackExchange.Redis.ConfigurationOptions;
 
@@ -69,12 +70,20 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
 
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
         builder.UseOrleans(silo => ConfigureSilo(silo, settings));
+        if (api.Enabled)
+        {
+            builder.Services.AddHostedService<SiloMetrics>();
+            builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+                .AddMeter(LvMae.Pipeline.Telemetry.LvMaeMetrics.MeterName, SiloMetrics.MeterName, "Microsoft.Orleans")
+                .AddPrometheusExporter());
+        }
 
         var app = builder.Build();
         if (api.Enabled)
         {
             app.UseLvMaeApiKey(api.ApiKey);
             app.MapLvMaeApi();
+            app.MapPrometheusScrapingEndpoint("/metrics"); // same API key rules; Prometheus sends it as a bearer token
             if (api.Dashboard) app.MapOrleansDashboard(routePrefix: api.DashboardPath);
         }
         return app;

@@ -156,7 +156,7 @@ public static class StatusApi
         return app.Use(async (context, next) =>
         {
             if (context.Request.Path.StartsWithSegments("/health")) { await next(context); return; }
-            if (Matches(context.Request.Headers[ApiKeyHeader].ToString()) || Matches(context.Request.Cookies[ApiKeyCookie]))
+            if (Matches(context.Request.Headers[ApiKeyHeader].ToString()) || Matches(context.Request.Cookies[ApiKeyCookie]) || Matches(Bearer(context)))
             {
                 await next(context);
                 return;
@@ -171,6 +171,10 @@ public static class StatusApi
             await context.Response.WriteAsJsonAsync(new { error = $"missing or wrong {ApiKeyHeader} header (browsers: add ?apikey=... once)" });
         });
     }
+
+    /// <summary>"Authorization: Bearer KEY", how scrapers (Prometheus' authorization.credentials) send a key.</summary>
+    private static string? Bearer(HttpContext context) =>
+        context.Request.Headers.Authorization.ToString() is var value && value.StartsWith("Bearer ", StringComparison.Ordinal) ? value["Bearer ".Length..].Trim() : null;
 
     private static IResult BadRequest(string message) => Results.BadRequest(new { error = message });
     private static IResult NotFound(string message) => Results.NotFound(new { error = message });

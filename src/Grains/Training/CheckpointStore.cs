@@ -42,7 +42,9 @@ public sealed class CheckpointStore(BlobStore blobs, string run)
             [NextIndexMetadata] = checkpoint.Position.NextIndex.ToString(CultureInfo.InvariantCulture),
             [Sha256Metadata] = Hash(checkpoint.Bytes),
         };
+        var uploading = System.Diagnostics.Stopwatch.StartNew();
         await blobs.UploadAsync(blob, checkpoint.Bytes, metadata, "application/octet-stream", cancellationToken);
+        LvMae.Pipeline.Telemetry.LvMaeMetrics.CheckpointUpload.Record(uploading.Elapsed.TotalSeconds);
         return blob;
     }
 

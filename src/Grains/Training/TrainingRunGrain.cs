@@ -476,12 +476,14 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
             var checkpoint = (await _checkpoints.LoadAsync(request.Step)).Checkpoint;
             var prober = new RunProber(config, _baselines);
             var token = _cts?.Token ?? CancellationToken.None;
+            var probing = System.Diagnostics.Stopwatch.StartNew();
             var scores = await DedicatedThread.Run($"lvmae-probe-{Name}", () =>
             {
                 var dim = LvMae.Model.Training.Checkpoint.ReadHeader(checkpoint).Options.Model.EmbeddingDim;
                 return prober.Run(checkpoint, request.Step, RunProber.LoadLabelled(source, loader, config.Encoder, dim, token), request.Column, request.Kind,
                     activity => _probeActivity = activity);
             });
+            LvMae.Pipeline.Telemetry.LvMaeMetrics.ProbeDuration.Record(probing.Elapsed.TotalSeconds);
             foreach (var s in scores)
             {
                 S.Probes.RemoveAll(p => p.Column == s.Column && p.Features == s.Features && p.Probe == s.Probe);

@@ -1,4 +1,5 @@
 using LvMae.Model.Training;
+using LvMae.Pipeline.Telemetry;
 
 namespace LvMae.Pipeline;
 
@@ -31,15 +32,21 @@ public static class FeedTraining
     {
         var position = start;
         if (trainer.StepCount >= totalSteps) return (FeedTrainingEnd.Steps, position);
+        var waiting = System.Diagnostics.Stopwatch.StartNew();
         foreach (var batch in feed.ReadAllBlocking(cancellationToken))
         {
             if (batch.Epoch == start.Epoch && batch.IndexInEpoch < start.NextIndex) continue; // trained before the checkpoint
+            LvMaeMetrics.FeedWait.Record(waiting.Elapsed.TotalSeconds);
+            LvMaeMetrics.FeedBatches.Add(1);
             var result = trainer.Step(batch.ToEmbeddingBatch());
+            LvMaeMetrics.StepDuration.Record(result.Elapsed.TotalSeconds);
+            LvMaeMetrics.TrainedTokens.Add(result.Tokens);
             position = new FeedPosition(batch.Epoch, batch.IndexInEpoch + 1);
             var go = afterStep(result, position);
             if (trainer.StepCount >= totalSteps) return (FeedTrainingEnd.Steps, position);
             if (!go) return (FeedTrainingEnd.Stopped, position);
             cancellationToken.ThrowIfCancellationRequested();
+            waiting.Restart();
         }
         return (FeedTrainingEnd.FeedEnded, position);
     }
