@@ -44,13 +44,16 @@ fi
 
 if [ "$product" = 1 ]; then
   ./lvmae down >/dev/null 2>&1 || true
+  # A fresh storage and freshly generated data every run: data left by an older generator would be trained on silently,
+  # and the same video ids with other content are refused at import.
+  rm -rf "$work/azurite"
   ./lvmae up --detach --data "$work/azurite"
   trap './lvmae down >/dev/null 2>&1 || true' EXIT
 fi
 
 for bench in $benchmarks; do
   data="$work/$bench"
-  [ -f "$data/labels.csv" ] || ./lvmae synth-embeddings --kind "$bench" --out "$data"
+  rm -rf "$data"; ./lvmae synth-embeddings --kind "$bench" --out "$data" > /dev/null   # deterministic: a --no-product run gets the same files
   [ "$product" = 1 ] && ./lvmae import-embeddings "$data" --labels "$data/labels.csv" --encoder-name "$bench" > "$logs/$bench.import.log"
   tasks="$(head -1 "$data/labels.csv" | tr ',' '\n' | grep -v -e '^videoId$' -e '^split$' | tr '\n' ' ')"
   for seed in $seeds; do

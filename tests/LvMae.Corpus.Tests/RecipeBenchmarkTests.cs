@@ -24,6 +24,20 @@ public sealed class RecipeBenchmarkTests
         Assert.All(videos, v => Assert.InRange(v.Segments, Small.Steps * Small.MinStepSegments, Small.MaxLeadSegments + (Small.Steps + Small.MaxDistractorsPerVideo) * Small.MaxStepSegments));
     }
 
+    [Theory]
+    [InlineData(24L, StepRendering.Prototype)]
+    [InlineData(24L, StepRendering.Alternating)]
+    [InlineData(7L, StepRendering.Alternating)]
+    public void Half_the_recipes_put_the_first_step_before_the_second_so_order_label_is_balanced(long seed, StepRendering rendering)
+    {
+        // No swaps: each video's order_label is its class's, so the count is exactly the classes' split.
+        var videos = RecipeBenchmark.Generate(Small with { Seed = seed, Rendering = rendering, SwapProbability = 0 }).Where(v => v.Split != "pretrain").ToList();
+        Assert.Equal(videos.Count / 2, videos.Count(v => v.OrderLabel == "before"));
+        // With the default swaps (an adjacent pair may flip it) it stays near half.
+        var swapped = RecipeBenchmark.Generate(Small with { Seed = seed, Rendering = rendering }).Where(v => v.Split != "pretrain").ToList();
+        Assert.InRange(swapped.Count(v => v.OrderLabel == "before") / (double)swapped.Count, 0.35, 0.65);
+    }
+
     [Fact]
     public void Alternating_steps_share_symbols_so_one_segment_does_not_name_its_step()
     {
