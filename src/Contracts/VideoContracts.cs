@@ -103,6 +103,11 @@ public sealed record VideoStatus
     [Id(22)] public string? SourceBlob { get; init; }
     /// <summary>Something the user should know about a video that still embedded (e.g. part of it could not be decoded).</summary>
     [Id(23)] public string? Warning { get; init; }
+    /// <summary>
+    /// The video has a change storage does not hold yet (a write in flight, or one waiting for storage to answer). Everything
+    /// else in this status is what storage holds: a stage is reported only once it is persisted.
+    /// </summary>
+    [Id(24)] public bool Saving { get; init; }
 
     public bool IsTerminal => Exists && Stage is VideoStage.Embedded or VideoStage.Failed;
 }
