@@ -122,7 +122,8 @@ public interface IVideoGrain : IGrainWithStringKey
 {
     /// <summary>Registers (idempotent: labels merge, a new encoder re-processes) and returns once state and index entry are durable.</summary>
     [Alias("Register")] Task<VideoStatus> Register(VideoRegistration registration);
-    [Alias("GetStatus")] Task<VideoStatus> GetStatus();
+    /// <summary>What storage holds (and whether a change is being saved); interleaves, so a pending write never delays it.</summary>
+    [Alias("GetStatus"), Orleans.Concurrency.AlwaysInterleave] Task<VideoStatus> GetStatus();
     /// <summary>Failed -> back to the last good stage (attempts reset) and queued again. Otherwise a no-op.</summary>
     [Alias("Retry")] Task<VideoStatus> Retry();
     /// <summary>
