@@ -131,4 +131,10 @@ public interface IVideoGrain : IGrainWithStringKey
     /// finished video, makes sure the index has its final entry. Idempotent.
     /// </summary>
     [Alias("Process")] Task<VideoStatus> Process();
+    /// <summary>
+    /// Called by the index shard after a storage outage when the video's entry disagreed with its persisted state: reads the
+    /// state from storage again (unless a write of its own is pending, which resolves itself) and goes on from it as
+    /// <see cref="Process"/> does.
+    /// </summary>
+    [Alias("Recheck")] Task<VideoStatus> Recheck();
 }

@@ -185,6 +185,15 @@ public sealed class VideoGrain(
         return Status();
     }
 
+    public async Task<VideoStatus> Recheck()
+    {
+        _indexedVersion = -1; // whatever the shard holds now, publish again
+        if (_work is { IsCompleted: false } || _unsaved) return Status(); // its own write resolves by reading back
+        await state.ReadStateAsync(); // storage may have lost what this activation saved (a crashed storage)
+        Stored();
+        return await Process();
+    }
+
     private void Restart(VideoStage stage)
     {
         S.Stage = stage;

@@ -5,6 +5,7 @@ using LvMae.Contracts;
 using LvMae.Storage;
 using LvMae.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Orleans.Storage;
 using Orleans.TestingHost;
 
@@ -25,6 +26,8 @@ public sealed class LostResponseClusterFixture : IAsyncLifetime
     public IClusterClient Client => Cluster.Client;
     public BlobStore Blobs { get; private set; } = null!;
     public VideoIngestor Ingestor { get; private set; } = null!;
+    /// <summary>The silo's LvMae log lines (information and above), shown when a test times out.</summary>
+    public CapturedLog Log { get; } = new();
     public string MediaDir { get; } = Directory.CreateTempSubdirectory("lvmae-lost-media-").FullName;
     private int _videos;
 
@@ -34,13 +37,14 @@ public sealed class LostResponseClusterFixture : IAsyncLifetime
         Proxy = new LossyProxy(Azurite.Port);
         var throughProxy = LossyProxy.BlobsThrough(Azurite, Proxy);
         var builder = new InProcessTestClusterBuilder(1);
+        builder.ConfigureSilo((_, silo) => silo.Services.AddLogging(l => l.AddProvider(Log)));
         builder.ConfigureSilo((_, silo) => silo.AddLvMaeGrains(throughProxy, Container, p =>
         {
             p.MaxConcurrentJobs = 1;
             p.RetryBaseDelay = TimeSpan.FromMilliseconds(100);
             p.MaxRetryDelay = TimeSpan.FromMilliseconds(500);
             p.DispatchInterval = TimeSpan.FromSeconds(1);
-        }));
+        }, index => index.OutageProbeInterval = TimeSpan.FromSeconds(1)));
         Cluster = builder.Build();
         await Cluster.DeployAsync();
         Blobs = new BlobStore(Azurite.ConnectionString, Container);
@@ -82,6 +86,14 @@ public sealed class LostResponseClusterFixture : IAsyncLifetime
     public static Func<ProxiedRequest, bool> StateWriteOf(string id) =>
         r => r.Method == "PUT" && r.Target.Contains($"/state-lvmae.video/{id}.json", StringComparison.Ordinal);
 
+    /// <summary>Overwrites a video's state on storage directly (as a storage that lost writes comes back holding an older one).</summary>
+    public async Task OverwritePersistedAsync(string id, VideoState state)
+    {
+        var blob = Azurite.ServiceClient().GetBlobContainerClient(BlobLayout.GrainStateContainer(Container))
+            .GetBlobClient(BlobLayout.GrainStateBlob("state", "lvmae.video", id));
+        await blob.UploadAsync(BinaryData.FromBytes(JsonSerializer.SerializeToUtf8Bytes(state, GrainStateJson.Options)), overwrite: true);
+    }
+
     public async Task<string> NewVideoAsync(double seconds)
     {
         var path = Path.Combine(MediaDir, $"{Guid.NewGuid():N}.mp4");
@@ -122,4 +134,28 @@ public sealed class LostResponseClusterFixture : IAsyncLifetime
 public sealed class LostResponseClusterCollection : ICollectionFixture<LostResponseClusterFixture>
 {
     public const string Name = "lost response cluster";
+}
+
+/// <summary>Keeps the last LvMae log lines of a silo (information and above) in memory.</summary>
+public sealed class CapturedLog : ILoggerProvider
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _lines = new();
+
+    public string Last(int count = 40) => string.Join("\n", _lines.TakeLast(count));
+
+    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+    public void Dispose() { }
+
+    private sealed class Logger(CapturedLog log, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information && category.StartsWith("LvMae", StringComparison.Ordinal);
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (!IsEnabled(logLevel)) return;
+            log._lines.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel} {category}: {formatter(state, exception)}");
+            while (log._lines.Count > 2000) log._lines.TryDequeue(out _);
+        }
+    }
 }

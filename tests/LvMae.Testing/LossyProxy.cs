@@ -4,8 +4,8 @@ using System.Text;
 
 namespace LvMae.Testing;
 
-/// <summary>The request line of an HTTP request that passed through a <see cref="LossyProxy"/>.</summary>
-public sealed record ProxiedRequest(string Method, string Target);
+/// <summary>An HTTP request that passed through a <see cref="LossyProxy"/>: its request line and its body as UTF-8 text.</summary>
+public sealed record ProxiedRequest(string Method, string Target, string Body);
 
 /// <summary>
 /// A loopback TCP proxy in front of a storage endpoint (Azurite) that can lose a response: the chosen request is forwarded
@@ -36,8 +36,13 @@ public sealed class LossyProxy : IAsyncDisposable
 
     public int Port { get; }
 
-    /// <summary>Requests forwarded so far (any connection), in arrival order.</summary>
-    public List<ProxiedRequest> Requests { get; } = [];
+    private List<ProxiedRequest> Requests { get; } = [];
+
+    /// <summary>The last <paramref name="count"/> requests forwarded (any connection), in arrival order.</summary>
+    public IReadOnlyList<ProxiedRequest> Recent(int count)
+    {
+        lock (_gate) return Requests.TakeLast(count).ToList();
+    }
 
     /// <summary>
     /// The next request matching <paramref name="match"/>, after <paramref name="skip"/> earlier matches, is applied but its
@@ -113,7 +118,8 @@ public sealed class LossyProxy : IAsyncDisposable
                     buffer.AddRange(chunk.AsSpan(0, n).ToArray());
                 }
                 var requestLine = head[..head.IndexOf("\r\n", StringComparison.Ordinal)].Split(' ');
-                var request = new ProxiedRequest(requestLine[0], requestLine.Length > 1 ? requestLine[1] : "");
+                var body = Encoding.UTF8.GetString(buffer.GetRange(headEnd + 4, length).ToArray());
+                var request = new ProxiedRequest(requestLine[0], requestLine.Length > 1 ? requestLine[1] : "", body);
                 lock (_gate)
                 {
                     Requests.Add(request);

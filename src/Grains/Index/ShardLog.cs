@@ -36,6 +36,8 @@ public sealed class ShardLog(BlobStore blobs, int shard, long minCompactBytes = 
     public int Blocks { get; private set; }
     /// <summary>Bytes this instance wrote (appends, snapshots, heads): the benchmark's bytes-per-video figure.</summary>
     public long BytesWritten { get; private set; }
+    /// <summary>Appends whose response was lost and that reading back found written (a sign storage crashed or the network cut).</summary>
+    public int LostResponses { get; private set; }
     /// <summary>Log lines that could not be read back (reported, skipped).</summary>
     public int UnreadableLines { get; private set; }
 
@@ -133,6 +135,7 @@ public sealed class ShardLog(BlobStore blobs, int shard, long minCompactBytes = 
                 if (outcome != AppendReadBack.Appended)
                     throw new ShardLogConflictException($"index shard {Shard}: the log changed under this writer ({e.Status} {e.ErrorCode}; read back: {outcome})", e);
                 blocks = committed;
+                LostResponses++;
             }
             catch (RequestFailedException e) when (e.Status is 404 or 409 or 412)
             {
