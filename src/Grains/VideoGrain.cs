@@ -188,10 +188,24 @@ public sealed class VideoGrain(
     public async Task<VideoStatus> Recheck()
     {
         _indexedVersion = -1; // whatever the shard holds now, publish again
-        if (_work is { IsCompleted: false } || _unsaved) return Status(); // its own write resolves by reading back
-        await state.ReadStateAsync(); // storage may have lost what this activation saved (a crashed storage)
-        Stored();
+        if (_unsaved) return Status(); // its own pending write resolves by reading back (and reloads if storage holds another state)
+        if (_work is { IsCompleted: false })
+        {
+            _recheck = true; // the work re-reads storage at its next attempt, or once it ends
+            return Status();
+        }
+        await ReloadAsync();
         return await Process();
+    }
+
+    /// <summary>A re-check asked for while the work ran: storage may have lost what this activation saved (a crashed storage).</summary>
+    private bool _recheck;
+
+    private async Task ReloadAsync()
+    {
+        _recheck = false;
+        await state.ReadStateAsync();
+        Stored();
     }
 
     private void Restart(VideoStage stage)
@@ -271,7 +285,15 @@ public sealed class VideoGrain(
         finally
         {
             _queued = false;
+            if (_recheck) _ = RecheckAfterWorkAsync();
         }
+    }
+
+    private async Task RecheckAfterWorkAsync()
+    {
+        await Task.Yield(); // after this work's task has completed, so Process may start the next
+        try { await Recheck(); }
+        catch (Exception e) { logger.LogWarning("video {Id}: re-reading its state after the work failed ({Message}); the shard asks again", Id, e.Message); }
     }
 
     private VideoRetries? _retries;
@@ -290,6 +312,7 @@ public sealed class VideoGrain(
     {
         // A change whose write failed or went unanswered goes to storage first (a lost answer is resolved by reading back).
         if (_unsaved) await SaveAsync();
+        else if (_recheck) await ReloadAsync();
         if (Finished)
         {
             await TryPublishAsync();

@@ -13,8 +13,12 @@ public sealed class OutageRecheckTests(LostResponseClusterFixture fixture)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
 
-    [Fact]
-    public async Task A_video_whose_last_state_write_storage_lost_in_an_outage_is_repaired_and_finishes()
+    /// <summary>8 s: shorter than the SDK's own retries (the shard's write succeeds late, through a lost response read back);
+    /// 40 s: longer (the shard's write fails, it probes storage until it answers).</summary>
+    [Theory]
+    [InlineData(8)]
+    [InlineData(40)]
+    public async Task A_video_whose_last_state_write_storage_lost_in_an_outage_is_repaired_and_finishes(int outageSeconds)
     {
         var path = await fixture.NewVideoAsync(8);
         var (id, _) = await VideoIngestor.ContentIdAsync(path);
@@ -32,7 +36,7 @@ public sealed class OutageRecheckTests(LostResponseClusterFixture fixture)
             embedded.Stage = VideoStage.Segmented;
             embedded.Version -= 1;
             await fixture.OverwritePersistedAsync(id, embedded);
-            await Task.Delay(TimeSpan.FromSeconds(8)); // the outage itself (what is being survived), not synchronisation
+            await Task.Delay(TimeSpan.FromSeconds(outageSeconds)); // the outage itself (what is being survived), not synchronisation
         }
         finally
         {
