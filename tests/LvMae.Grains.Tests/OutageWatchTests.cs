@@ -32,6 +32,17 @@ public sealed class OutageWatchTests
     }
 
     [Fact]
+    public void A_video_changed_again_counts_from_its_latest_change()
+    {
+        var watch = new OutageWatch(TimeSpan.FromSeconds(30));
+        watch.Changed(["a"], T0);
+        watch.Changed(["a"], T0.AddSeconds(50));
+        watch.Changed(["b"], T0.AddSeconds(55)); // prunes the first change of "a", not "a"
+        watch.WriteFailed([], T0.AddSeconds(60));
+        Assert.Equal(["a", "b"], watch.Succeeded().Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void A_recheck_that_storage_interrupts_waits_for_the_next_success()
     {
         var watch = new OutageWatch(TimeSpan.FromSeconds(30));

@@ -41,6 +41,8 @@ public static class IndexChecks
 /// </summary>
 public sealed class OutageWatch(TimeSpan lookBack)
 {
+    // Changes within the look-back, oldest first, and each video's latest: pruning costs O(1) per change, however busy the shard.
+    private readonly Queue<(string Id, DateTimeOffset At)> _recentOrder = new();
     private readonly Dictionary<string, DateTimeOffset> _recent = new(StringComparer.Ordinal);
     private readonly HashSet<string> _touched = new(StringComparer.Ordinal);
 
@@ -53,9 +55,13 @@ public sealed class OutageWatch(TimeSpan lookBack)
         foreach (var id in ids)
         {
             if (InOutage) _touched.Add(id);
-            else _recent[id] = now;
+            else
+            {
+                _recent[id] = now;
+                _recentOrder.Enqueue((id, now));
+            }
         }
-        if (_recent.Count > 4096) Forget(now); // bounded between outages
+        Forget(now);
     }
 
     /// <summary>A write failed because storage is unavailable: <paramref name="ids"/> were in it.</summary>
@@ -67,6 +73,7 @@ public sealed class OutageWatch(TimeSpan lookBack)
             Forget(now);
             _touched.UnionWith(_recent.Keys);
             _recent.Clear();
+            _recentOrder.Clear();
         }
         _touched.UnionWith(ids);
     }
@@ -86,7 +93,10 @@ public sealed class OutageWatch(TimeSpan lookBack)
 
     private void Forget(DateTimeOffset now)
     {
-        foreach (var (id, at) in _recent.ToList())
-            if (now - at > lookBack) _recent.Remove(id);
+        while (_recentOrder.TryPeek(out var oldest) && now - oldest.At > lookBack)
+        {
+            _recentOrder.Dequeue();
+            if (_recent.TryGetValue(oldest.Id, out var latest) && latest == oldest.At) _recent.Remove(oldest.Id);
+        }
     }
 }
