@@ -599,8 +599,9 @@ public sealed class VideoGrain(
     /// <summary>Metrics count what storage holds (a write that fails counts nothing; its resend counts once).</summary>
     private void CountSaved()
     {
-        if (_registrationToCount) LvMaeMetrics.Registrations.Add(1);
-        if (_segmentsToCount is { } segments) LvMaeMetrics.SegmentsEmbedded.Add(segments);
+        var encoder = new KeyValuePair<string, object?>(LvMaeMetrics.EncoderTag, S.Encoder);
+        if (_registrationToCount) LvMaeMetrics.Registrations.Add(1, encoder);
+        if (_segmentsToCount is { } segments) LvMaeMetrics.SegmentsEmbedded.Add(segments, encoder);
         _registrationToCount = false;
         _segmentsToCount = null;
     }
