@@ -103,6 +103,11 @@ public sealed record VideoStatus
     [Id(22)] public string? SourceBlob { get; init; }
     /// <summary>Something the user should know about a video that still embedded (e.g. part of it could not be decoded).</summary>
     [Id(23)] public string? Warning { get; init; }
+    /// <summary>
+    /// The video has a change storage does not hold yet (a write in flight, or one waiting for storage to answer). Everything
+    /// else in this status is what storage holds: a stage is reported only once it is persisted.
+    /// </summary>
+    [Id(24)] public bool Saving { get; init; }
 
     public bool IsTerminal => Exists && Stage is VideoStage.Embedded or VideoStage.Failed;
 }
@@ -117,7 +122,8 @@ public interface IVideoGrain : IGrainWithStringKey
 {
     /// <summary>Registers (idempotent: labels merge, a new encoder re-processes) and returns once state and index entry are durable.</summary>
     [Alias("Register")] Task<VideoStatus> Register(VideoRegistration registration);
-    [Alias("GetStatus")] Task<VideoStatus> GetStatus();
+    /// <summary>What storage holds (and whether a change is being saved); interleaves, so a pending write never delays it.</summary>
+    [Alias("GetStatus"), Orleans.Concurrency.AlwaysInterleave] Task<VideoStatus> GetStatus();
     /// <summary>Failed -> back to the last good stage (attempts reset) and queued again. Otherwise a no-op.</summary>
     [Alias("Retry")] Task<VideoStatus> Retry();
     /// <summary>
@@ -125,4 +131,10 @@ public interface IVideoGrain : IGrainWithStringKey
     /// finished video, makes sure the index has its final entry. Idempotent.
     /// </summary>
     [Alias("Process")] Task<VideoStatus> Process();
+    /// <summary>
+    /// Called by the index shard after a storage outage when the video's entry disagreed with its persisted state: reads the
+    /// state from storage again (unless a write of its own is pending, which resolves itself) and goes on from it as
+    /// <see cref="Process"/> does.
+    /// </summary>
+    [Alias("Recheck")] Task<VideoStatus> Recheck();
 }

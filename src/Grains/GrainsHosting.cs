@@ -46,6 +46,9 @@ public static class GrainsHosting
         }
         silo.AddAzureBlobGrainStorage(LvMaeStorage.GrainStorageName, GrainState);
         silo.AddAzureBlobGrainStorageAsDefault(GrainState);
+        // A write whose response was lost (storage crashed, connection cut) is resolved by reading it back, not reported as a conflict.
+        ReadBackGrainStorage.Install(silo.Services, LvMaeStorage.GrainStorageName, new GrainStateJson());
+        ReadBackGrainStorage.Install(silo.Services, Orleans.Providers.ProviderConstants.DEFAULT_STORAGE_PROVIDER_NAME, new GrainStateJson());
         silo.UseAzureTableReminderService(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(connectionString, TableOptions(traffic)));
 
         var services = silo.Services;

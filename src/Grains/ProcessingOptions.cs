@@ -54,12 +54,19 @@ public sealed class IndexOptions
     public long CompactBytes { get; set; } = 256 << 10;
     /// <summary>How often the cluster audits the index against the video states and repairs it (zero: never by itself).</summary>
     public TimeSpan AuditInterval { get; set; } = TimeSpan.FromHours(6);
+    /// <summary>While storage is out, how often a shard tries it again; once it answers, the shard re-checks the videos it
+    /// touched during the outage against their persisted states (so within this interval of storage returning).</summary>
+    public TimeSpan OutageProbeInterval { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>Videos a shard changed this long before it noticed an outage are re-checked too (a crash can lose the last acknowledged writes).</summary>
+    public TimeSpan OutageLookBack { get; set; } = TimeSpan.FromSeconds(30);
 
     public IEnumerable<string> Problems()
     {
         if (Shards is < 1 or > 4096) yield return $"LvMae:Index:Shards must be 1..4096 (is {Shards})";
         if (CompactBytes < 1024) yield return $"LvMae:Index:CompactBytes must be at least 1024 (is {CompactBytes})";
         if (AuditInterval != TimeSpan.Zero && AuditInterval < TimeSpan.FromMinutes(1)) yield return "LvMae:Index:AuditInterval must be zero (off) or at least 1 minute";
+        if (OutageProbeInterval <= TimeSpan.Zero || OutageProbeInterval > TimeSpan.FromMinutes(1)) yield return $"LvMae:Index:OutageProbeInterval must be more than zero and at most 1 minute (is {OutageProbeInterval})";
+        if (OutageLookBack < TimeSpan.Zero) yield return $"LvMae:Index:OutageLookBack must not be negative (is {OutageLookBack})";
     }
 }
 

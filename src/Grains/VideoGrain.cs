@@ -39,15 +39,33 @@ public sealed class VideoGrain(
     private volatile bool _queued;
     /// <summary>The state version the index is known to hold (a failed publish is retried until it does).</summary>
     private long _indexedVersion = -1;
-    /// <summary>The in-memory state has a change storage does not (a save failed during an outage).</summary>
+    /// <summary>The in-memory state has a change storage may not hold (a write in flight, failed, or unanswered).</summary>
     private bool _unsaved;
     /// <summary>Segments of an embedding not yet counted in the metrics (counted once its state is saved).</summary>
     private int? _segmentsToCount;
+    private bool _registrationToCount;
+    /// <summary>
+    /// A copy of the state as storage holds it (null: no record): the only state <see cref="Status"/> reports, so "Embedded"
+    /// means Embedded on storage. Replaced whole after each read and each write that storage confirmed.
+    /// </summary>
+    private VideoState? _stored;
 
     private string Id => this.GetPrimaryKeyString();
     private VideoState S => state.State;
     private bool Finished => S.Stage is VideoStage.Embedded or VideoStage.Failed;
     private bool Working => _work is { IsCompleted: false } && !Finished;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        Stored();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Records the in-memory state as what storage holds (just read or just written).</summary>
+    private void Stored() => _stored = state.RecordExists ? Copy(S) : null;
+
+    private static VideoState Copy(VideoState s) =>
+        System.Text.Json.JsonSerializer.Deserialize<VideoState>(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(s, GrainStateJson.Options), GrainStateJson.Options)!;
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
@@ -161,6 +179,7 @@ public sealed class VideoGrain(
     public async Task<VideoStatus> Process()
     {
         if (!state.RecordExists) return Status();
+        if (_work is { IsCompleted: false }) return Status(); // the work saves and publishes what it has (an unanswered final write included)
         if (Finished)
         {
             if (_unsaved) await SaveAsync();
@@ -168,6 +187,29 @@ public sealed class VideoGrain(
         }
         else StartWork();
         return Status();
+    }
+
+    public async Task<VideoStatus> Recheck()
+    {
+        _indexedVersion = -1; // whatever the shard holds now, publish again
+        if (_unsaved) return Status(); // its own pending write resolves by reading back (and reloads if storage holds another state)
+        if (_work is { IsCompleted: false })
+        {
+            _recheck = true; // the work re-reads storage at its next attempt, or once it ends
+            return Status();
+        }
+        await ReloadAsync();
+        return await Process();
+    }
+
+    /// <summary>A re-check asked for while the work ran: storage may have lost what this activation saved (a crashed storage).</summary>
+    private bool _recheck;
+
+    private async Task ReloadAsync()
+    {
+        _recheck = false;
+        await state.ReadStateAsync();
+        Stored();
     }
 
     private void Restart(VideoStage stage)
@@ -178,12 +220,14 @@ public sealed class VideoGrain(
         S.CompletedAt = null;
     }
 
-    private VideoStatus Status() => !state.RecordExists && !_unsaved
-        ? new VideoStatus { Id = Id, Exists = false }
+    /// <summary>What storage holds (<see cref="_stored"/>), with this activation's live work and whether a change is being saved.</summary>
+    private VideoStatus Status() => _stored is not { } S
+        ? new VideoStatus { Id = Id, Exists = false, Saving = _unsaved }
         : new VideoStatus
         {
             Id = Id,
             Exists = true,
+            Saving = _unsaved,
             Stage = S.Stage,
             Encoder = S.Encoder,
             EncoderVersion = S.EncoderVersion,
@@ -229,8 +273,9 @@ public sealed class VideoGrain(
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
         catch (InconsistentStateException e)
         {
-            logger.LogWarning("video {Id}: state changed elsewhere ({Message}); deactivating this activation", Id, e.Message);
-            DeactivateOnIdle();
+            // Another writer's state is on storage (read back, not ours); SaveAsync reloaded it: the index shard's next
+            // Process decides again from there.
+            logger.LogWarning("video {Id}: state changed elsewhere ({Message}); continuing from the stored state", Id, e.Message);
         }
         catch (Exception e)
         {
@@ -244,28 +289,47 @@ public sealed class VideoGrain(
         finally
         {
             _queued = false;
+            if (_recheck) _ = RecheckAfterWorkAsync();
         }
     }
 
+    private async Task RecheckAfterWorkAsync()
+    {
+        await Task.Yield(); // after this work's task has completed, so Process may start the next
+        try { await Recheck(); }
+        catch (Exception e) { logger.LogWarning("video {Id}: re-reading its state after the work failed ({Message}); the shard asks again", Id, e.Message); }
+    }
+
     private VideoRetries? _retries;
+    private bool _outageRetry;
     // Imports get no media retries (their only work is validating bytes already in storage).
     private VideoRetries Retries => _retries ??= new VideoRetries(_options, () => S.Kind == VideoSourceKind.Embeddings ? int.MaxValue : S.Attempts, (what, e, delay) =>
     {
-        if (IsStorageOutage(e) && S.Kind == VideoSourceKind.VideoFile) S.Attempts = Math.Max(0, S.Attempts - 1); // not the video's attempt
+        // Not the video's attempt. Noted, not applied to the state: a change waiting to be saved must be written as it was
+        // first sent, so that reading back can recognise it if storage applied it without answering.
+        if (IsStorageOutage(e) && S.Kind == VideoSourceKind.VideoFile) _outageRetry = true;
         logger.LogInformation("video {Id}: {What} ({Message}); trying again in {Delay}", Id, what, e is MediaException m ? m.Problem : e.Message, delay);
     });
 
     /// <summary>One attempt at whatever stage the video is in.</summary>
     private async Task AttemptAsync(CancellationToken ct)
     {
-        if (Finished) return;
+        // A change whose write failed or went unanswered goes to storage first (a lost answer is resolved by reading back).
+        if (_unsaved) await SaveAsync();
+        else if (_recheck) await ReloadAsync();
+        if (Finished)
+        {
+            await TryPublishAsync();
+            return;
+        }
         if (S.Kind == VideoSourceKind.Embeddings)
         {
             await ImportAsync(ct);
             return;
         }
         // Persisted before the attempt: a video that crashes its silo every time fails after MaxAttempts.
-        S.Attempts++;
+        if (_outageRetry) _outageRetry = false; // the attempt storage interrupted goes on: counted once
+        else S.Attempts++;
         await SaveAsync();
         await RunStagesAsync(ct);
     }
@@ -524,16 +588,22 @@ public sealed class VideoGrain(
     /// </summary>
     private async Task CommitAsync(bool mustIndex = true)
     {
-        var registering = S.Version == 0;
+        if (S.Version == 0) _registrationToCount = true;
         S.UpdatedAt = DateTimeOffset.UtcNow;
         S.Version++;
         await SaveAsync();
-        // Counted once on storage, so a failed save counts nothing (LvMaeMetrics, /metrics).
-        if (registering) LvMaeMetrics.Registrations.Add(1);
-        if (_segmentsToCount is { } segments) LvMaeMetrics.SegmentsEmbedded.Add(segments);
-        _segmentsToCount = null;
         if (mustIndex) await EnsureIndexedAsync();
         else await TryPublishAsync();
+    }
+
+    /// <summary>Metrics count what storage holds (a write that fails counts nothing; its resend counts once).</summary>
+    private void CountSaved()
+    {
+        var encoder = new KeyValuePair<string, object?>(LvMaeMetrics.EncoderTag, S.Encoder);
+        if (_registrationToCount) LvMaeMetrics.Registrations.Add(1, encoder);
+        if (_segmentsToCount is { } segments) LvMaeMetrics.SegmentsEmbedded.Add(segments, encoder);
+        _registrationToCount = false;
+        _segmentsToCount = null;
     }
 
     private async Task SaveAsync()
@@ -541,15 +611,26 @@ public sealed class VideoGrain(
         _unsaved = true;
         try
         {
-            await state.WriteStateAsync();
+            await state.WriteStateAsync(); // a lost answer is resolved inside (ReadBackGrainStorage): this throws only for real conflicts
             _unsaved = false;
+            Stored();
+            CountSaved();
         }
         catch (InconsistentStateException)
         {
-            // Another activation (or a clear) wrote this video since we read it: this activation is stale. Let the next
-            // call activate afresh from storage.
-            _unsaved = false;
-            DeactivateOnIdle();
+            // Another activation (or a clear) wrote this video, and what storage holds is not ours: our change is void.
+            // Reload, so this activation neither serves nor builds on a state storage does not hold; the caller decides again.
+            try
+            {
+                await state.ReadStateAsync();
+                _unsaved = false;
+                Stored();
+            }
+            catch (Exception e)
+            {
+                logger.LogWarning("video {Id}: reloading after a conflict failed ({Message}); deactivating", Id, e.Message);
+                DeactivateOnIdle(); // the next activation reads storage afresh; until then Status reports the last stored state
+            }
             throw;
         }
     }

@@ -2,7 +2,7 @@ using LvMae.Contracts;
 
 namespace LvMae.Grains;
 
-/// <summary>A video grain's persisted state (small: the data lives in its own blobs). JSON in grainstate/lvmae.video/&lt;id&gt;.json.</summary>
+/// <summary>A video grain's persisted state (small: the data lives in its own blobs). JSON in &lt;container&gt;-state/state-lvmae.video/&lt;id&gt;.json (Orleans' Azure Blob grain storage).</summary>
 public sealed class VideoState
 {
     public VideoStage Stage { get; set; }

@@ -3,6 +3,7 @@ using LvMae.Contracts;
 using LvMae.Grains;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Orleans.Runtime;
 
 namespace LvMae.Silo;
 
@@ -20,22 +21,27 @@ public sealed class SiloMetrics : BackgroundService
     private readonly ILogger<SiloMetrics> _logger;
     private volatile CorpusSummary? _summary;
 
-    public SiloMetrics(IMeterFactory meters, IGrainFactory grains, MediaJobLimiter limiter, ILogger<SiloMetrics> logger)
+    public SiloMetrics(IMeterFactory meters, IGrainFactory grains, MediaJobLimiter limiter, ILocalSiloDetails silo, ILogger<SiloMetrics> logger)
     {
         _grains = grains;
         _logger = logger;
+        // Tagged with the silo: several silos in one process (tests, `lvmae demo`) share the meter listeners.
+        _silo = new KeyValuePair<string, object?>(SiloTag, silo.SiloAddress.ToParsableString());
         var meter = meters.Create(MeterName);
         meter.CreateObservableGauge("lvmae.videos", ObserveStages, "{video}", "Videos per stage in the corpus index (same on every silo)");
-        meter.CreateObservableUpDownCounter("lvmae.media.jobs.running", () => limiter.Running, "{job}", "Media jobs (download, ffmpeg, encoder) running on this silo");
-        meter.CreateObservableUpDownCounter("lvmae.media.jobs.waiting", () => limiter.Waiting, "{job}", "Media jobs queued for a slot on this silo");
-        meter.CreateObservableUpDownCounter("lvmae.media.jobs.capacity", () => limiter.Capacity, "{job}", "Media job slots on this silo");
+        meter.CreateObservableUpDownCounter("lvmae.media.jobs.running", () => new Measurement<int>(limiter.Running, _silo), "{job}", "Media jobs (download, ffmpeg, encoder) running on this silo");
+        meter.CreateObservableUpDownCounter("lvmae.media.jobs.waiting", () => new Measurement<int>(limiter.Waiting, _silo), "{job}", "Media jobs queued for a slot on this silo");
+        meter.CreateObservableUpDownCounter("lvmae.media.jobs.capacity", () => new Measurement<int>(limiter.Capacity, _silo), "{job}", "Media job slots on this silo");
     }
+
+    public const string SiloTag = "lvmae.silo";
+    private readonly KeyValuePair<string, object?> _silo;
 
     private IEnumerable<Measurement<int>> ObserveStages()
     {
         if (_summary is not { } summary) yield break;
         foreach (var stage in Enum.GetValues<VideoStage>())
-            yield return new Measurement<int>(summary.ByStage.GetValueOrDefault(stage), new KeyValuePair<string, object?>("lvmae.video.stage", stage.ToString()));
+            yield return new Measurement<int>(summary.ByStage.GetValueOrDefault(stage), _silo, new KeyValuePair<string, object?>("lvmae.video.stage", stage.ToString()));
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

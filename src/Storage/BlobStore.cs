@@ -24,7 +24,7 @@ public sealed class BlobConflictException(string blobName, string message, Excep
 }
 
 /// <summary>
-/// Small blob I/O helpers over one container (every LvMae blob lives in one, names from <see cref="BlobLayout"/>).
+/// Small blob I/O helpers over one container (the data container, or the grain-state container `&lt;container&gt;-state`; names from <see cref="BlobLayout"/>).
 /// Metadata keys must be C# identifiers (Azure rule); values ASCII.
 /// </summary>
 public sealed class BlobStore

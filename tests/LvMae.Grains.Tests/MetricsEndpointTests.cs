@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.RegularExpressions;
@@ -27,6 +28,7 @@ public sealed class MetricsEndpointTests(SiloHostFixture fixture)
             Logging = new HostLoggingOptions { MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning },
         };
         await using var silo = await LvMaeSiloHost.StartAsync(settings);
+        var mine = $"lvmae_silo=\"{silo.Services.GetRequiredService<Orleans.Runtime.ILocalSiloDetails>().SiloAddress.ToParsableString()}\"";
         using var http = new HttpClient { BaseAddress = silo.ApiAddress };
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/metrics")).StatusCode);
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Key); // how Prometheus sends credentials
@@ -48,25 +50,26 @@ public sealed class MetricsEndpointTests(SiloHostFixture fixture)
         while (DateTime.UtcNow < deadline)
         {
             text = await http.GetStringAsync("/metrics");
-            if (Sample(text, "lvmae_videos", "lvmae_video_stage=\"Embedded\"") == 3) break;
+            if (Sample(text, "lvmae_videos", mine, "lvmae_video_stage=\"Embedded\"") == 3) break;
             await Task.Delay(1000);
         }
-        Assert.Equal(3, Sample(text, "lvmae_videos", "lvmae_video_stage=\"Embedded\""));
-        Assert.Equal(0, Sample(text, "lvmae_videos", "lvmae_video_stage=\"Failed\""));
-        Assert.Equal(3, Sample(text, "lvmae_video_registrations_total"));
-        Assert.Equal(4 + 5 + 6, Sample(text, "lvmae_video_segments_embedded_total"));
-        Assert.Equal(2, Sample(text, "lvmae_media_jobs_capacity"));
-        Assert.Equal(0, Sample(text, "lvmae_media_jobs_running"));
+        Assert.Equal(3, Sample(text, "lvmae_videos", mine, "lvmae_video_stage=\"Embedded\""));
+        Assert.Equal(0, Sample(text, "lvmae_videos", mine, "lvmae_video_stage=\"Failed\""));
+        // Counters are per process (tests in parallel register videos too): this test's encoder tells its own apart.
+        Assert.Equal(3, Sample(text, "lvmae_video_registrations_total", "lvmae_encoder=\"metrics-enc\""));
+        Assert.Equal(4 + 5 + 6, Sample(text, "lvmae_video_segments_embedded_total", "lvmae_encoder=\"metrics-enc\""));
+        Assert.Equal(2, Sample(text, "lvmae_media_jobs_capacity", mine));
+        Assert.Equal(0, Sample(text, "lvmae_media_jobs_running", mine));
         Assert.Matches(new Regex(@"^# TYPE lvmae_video_registrations_total counter", RegexOptions.Multiline), text);
         Assert.Matches(new Regex(@"^orleans_\w+", RegexOptions.Multiline), text); // Orleans' own meter
     }
 
-    /// <summary>The value of the one sample of <paramref name="name"/> whose labels contain <paramref name="label"/>
+    /// <summary>The value of the first sample of <paramref name="name"/> whose labels contain all <paramref name="labels"/>
     /// (null when there is none); the exporter may add scope labels of its own.</summary>
-    internal static double? Sample(string text, string name, string? label = null)
+    internal static double? Sample(string text, string name, params string[] labels)
     {
         foreach (Match m in Regex.Matches(text, $@"^{Regex.Escape(name)}(\{{(?<labels>[^}}]*)\}})? (?<value>\S+)", RegexOptions.Multiline))
-            if (label is null || m.Groups["labels"].Value.Contains(label, StringComparison.Ordinal))
+            if (labels.All(l => m.Groups["labels"].Value.Contains(l, StringComparison.Ordinal)))
                 return double.Parse(m.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture);
         return null;
     }

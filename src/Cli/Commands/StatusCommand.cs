@@ -57,7 +57,8 @@ public sealed class StatusCommand : ICliCommand
         void Row(string k, object? v) => grid.Row(k, v?.ToString() ?? "-");
         Row("id", s.Id);
         Row("file", s.OriginalName);
-        Row("state", s.Stage + (s.Working ? (s.Queued ? " (queued for a job slot)" : $" (working, {s.Progress:P0})") : ""));
+        // The stage storage holds; "saving" while a newer one is not confirmed by storage yet.
+        Row("state", s.Stage + (s.Saving ? " (saving)" : "") + (s.Working ? (s.Queued ? " (queued for a job slot)" : $" (working, {s.Progress:P0})") : ""));
         Row("encoder", s.Encoder + (s.EncoderVersion is null ? "" : $" ({s.EncoderVersion})"));
         Row("labels", string.Join(", ", s.Labels));
         if (s.Probe is { } p) Row("video", $"{p.DurationSeconds:F1} s, {p.Width}x{p.Height}, {p.FrameRate:F1} fps, {p.Codec}");

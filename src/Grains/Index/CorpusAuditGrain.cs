@@ -180,18 +180,19 @@ public sealed class CorpusAuditGrain(
         {
             if (s.Stage is not (VideoStage.Embedded or VideoStage.Failed)) Interlocked.Increment(ref p.Unfinished);
             if (s.Stage == VideoStage.Failed) Interlocked.Increment(ref p.Failed);
-            var expected = VideoIndexEntries.From(id, s);
-            if (!indexed.TryGetValue(id, out var actual))
+            var actual = indexed.GetValueOrDefault(id);
+            var (verdict, expected) = IndexChecks.Compare(id, s, actual);
+            if (verdict == IndexVerdict.Missing)
             {
                 Interlocked.Increment(ref p.Missing);
                 p.Problem($"{id}: state says {s.Stage} (version {s.Version}) but the index has no entry");
-                repairs.Add(expected);
+                repairs.Add(expected!);
             }
-            else if (!expected.SameAs(actual) && actual.Version <= expected.Version) // a newer entry: the video moved on since its state was read
+            else if (verdict == IndexVerdict.Stale) // (Ahead: the video moved on since its state was read)
             {
                 Interlocked.Increment(ref p.Stale);
-                p.Problem($"{id}: index says {actual.Stage} (version {actual.Version}), state says {s.Stage} (version {s.Version})");
-                repairs.Add(expected);
+                p.Problem($"{id}: index says {actual!.Stage} (version {actual.Version}), state says {s.Stage} (version {s.Version})");
+                repairs.Add(expected!);
             }
             if (p.Request.Blobs && s.Stage == VideoStage.Embedded) await CheckBlobsAsync(id, s, p);
         }

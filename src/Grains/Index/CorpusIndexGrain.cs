@@ -1,3 +1,4 @@
+using System.Text.Json;
 using LvMae.Contracts;
 using LvMae.Storage;
 using Microsoft.Extensions.Logging;
@@ -17,6 +18,7 @@ namespace LvMae.Grains.Index;
 [GrainType("lvmae.corpus-index")]
 public sealed class CorpusIndexGrain(
     BlobStore blobs,
+    GrainStateBlobs states,
     IndexLayout layout,
     IOptions<ProcessingOptions> options,
     IOptions<IndexOptions> indexOptions,
@@ -35,6 +37,9 @@ public sealed class CorpusIndexGrain(
     private CorpusSummary? _summary;
     private IGrainTimer? _timer;
     private bool _reminderOn;
+    private readonly OutageWatch _outage = new(indexOptions.Value.OutageLookBack);
+    private IGrainTimer? _outageProbe;
+    private Task? _rechecking;
 
     private int Shard => (int)this.GetPrimaryKeyLong();
 
@@ -70,6 +75,7 @@ public sealed class CorpusIndexGrain(
             if (!_index.Apply(entry)) continue;
             _unwritten.Add(new ShardLog.Change(entry, null));
             _dispatcher.Changed(entry.Id, IndexShard.IsFinished(entry.Stage));
+            _outage.Changed([entry.Id], DateTimeOffset.UtcNow);
         }
         return AfterChangeAsync();
     }
@@ -81,6 +87,7 @@ public sealed class CorpusIndexGrain(
             {
                 _unwritten.Add(new ShardLog.Change(null, id));
                 _dispatcher.Changed(id, finished: true);
+                _outage.Changed([id], DateTimeOffset.UtcNow);
             }
         return AfterChangeAsync();
     }
@@ -112,9 +119,14 @@ public sealed class CorpusIndexGrain(
             _unwritten.Clear();
             try
             {
+                var lost = _log.LostResponses;
                 await _log.AppendAsync(changes);
+                // A lost response resolved by reading back: storage may have crashed and lost its last writes (states too),
+                // even when its outage was too short for any write to fail. Re-check as after an outage.
+                if (_log.LostResponses != lost) _outage.WriteFailed(changes.Select(c => c.Entry?.Id ?? c.Removed!), DateTimeOffset.UtcNow);
                 if (_log.ShouldCompact) await _log.CompactAsync(_index.Entries);
                 batch.SetResult();
+                StorageAnswered();
             }
             catch (Exception e)
             {
@@ -122,8 +134,130 @@ public sealed class CorpusIndexGrain(
                 logger.LogWarning("index shard {Shard}: write failed: {Message}", Shard, e.Message);
                 batch.SetException(e);
                 if (e is ShardLogConflictException) DeactivateOnIdle(); // another writer: reload from storage on the next activation
+                else if (VideoGrain.IsStorageOutage(e)) StorageOut(changes.Select(c => c.Entry?.Id ?? c.Removed!));
             }
         }
+    }
+
+    // ---- after an outage --------------------------------------------------------------------------------------------------
+
+    /// <summary>Storage failed a write: note what it carried and keep trying storage until it answers.</summary>
+    private void StorageOut(IEnumerable<string> ids)
+    {
+        _outage.WriteFailed(ids, DateTimeOffset.UtcNow);
+        var every = indexOptions.Value.OutageProbeInterval;
+        _outageProbe ??= this.RegisterGrainTimer(_ => ProbeStorageAsync(), new GrainTimerCreationOptions(every, every) { Interleave = true, KeepAlive = true });
+    }
+
+    /// <summary>While out: retries the unwritten changes, or reads the head when there are none. Its success starts the re-check.</summary>
+    private async Task ProbeStorageAsync()
+    {
+        try
+        {
+            if (_unwritten.Count > 0) await FlushAsync();
+            else
+            {
+                await blobs.TryGetPropertiesAsync(BlobLayout.IndexHead(Shard));
+                StorageAnswered();
+            }
+        }
+        catch (Exception e)
+        {
+            logger.LogDebug("index shard {Shard}: storage still unavailable: {Message}", Shard, e.Message);
+        }
+    }
+
+    /// <summary>A write or read succeeded: after an outage, re-check the videos it touched (once; a re-check in progress goes on).</summary>
+    private void StorageAnswered()
+    {
+        var ids = _outage.Succeeded();
+        if (ids.Count == 0) return;
+        _outageProbe?.Dispose();
+        _outageProbe = null;
+        var previous = _rechecking ?? Task.CompletedTask;
+        _rechecking = RecheckAfterAsync(previous, ids);
+    }
+
+    private async Task RecheckAfterAsync(Task previous, IReadOnlyCollection<string> ids)
+    {
+        try { await previous; } catch (Exception) { /* logged by itself */ }
+        try { await RecheckAsync(ids); }
+        catch (Exception e) { logger.LogWarning("index shard {Shard}: re-check after the outage failed: {Message}", Shard, e.Message); }
+    }
+
+    /// <summary>
+    /// Each video touched during an outage, against its persisted state (the audit's comparison): an entry that disagrees is
+    /// replaced by the state's (a removal line first, so replaying the log cannot bring a newer-versioned lost entry back), and
+    /// the video's activation is told to read storage again (it may hold a state storage lost); unfinished videos then resume
+    /// through the dispatch. Entries that agree are written again, in case storage lost their appends too.
+    /// </summary>
+    private async Task RecheckAsync(IReadOnlyCollection<string> ids)
+    {
+        logger.LogInformation("index shard {Shard}: storage answers again; re-checking {Count} video(s) touched during the outage", Shard, ids.Count);
+        var reload = new List<string>();
+        var done = new HashSet<string>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var chunk in ids.Chunk(32))
+            {
+                var reads = await Task.WhenAll(chunk.Select(async id => (Id: id, Before: _index.Get(id), State: await ReadStateAsync(id))));
+                foreach (var (id, before, stored) in reads)
+                {
+                    done.Add(id);
+                    var current = _index.Get(id);
+                    if (!ReferenceEquals(before, current)) continue; // it changed while we read: a live video reports itself
+                    var (verdict, expected) = IndexChecks.Compare(id, stored, current);
+                    switch (verdict)
+                    {
+                        case IndexVerdict.Agrees when current is not null:
+                            _unwritten.Add(new ShardLog.Change(current, null));
+                            continue;
+                        case IndexVerdict.Agrees:
+                            continue;
+                        case IndexVerdict.Phantom:
+                            _index.Remove(id);
+                            _unwritten.Add(new ShardLog.Change(null, id));
+                            _dispatcher.Changed(id, finished: true);
+                            break;
+                        default: // Missing, Stale, Ahead
+                            _index.Remove(id);
+                            _index.Apply(expected!);
+                            _unwritten.Add(new ShardLog.Change(null, id));
+                            _unwritten.Add(new ShardLog.Change(expected, null));
+                            _dispatcher.Changed(id, IndexShard.IsFinished(expected!.Stage));
+                            break;
+                    }
+                    logger.LogWarning("index shard {Shard}: after the outage, video {Id}: index had {Indexed} (version {IndexedVersion}), storage holds {Stored} (version {StoredVersion}): {Verdict}, repaired",
+                        Shard, id, current?.Stage.ToString() ?? "nothing", current?.Version, stored?.Stage.ToString() ?? "nothing", stored?.Version, verdict);
+                    reload.Add(id);
+                }
+            }
+        }
+        catch (Exception e) when (VideoGrain.IsStorageOutage(e))
+        {
+            StorageOut(ids.Where(id => !done.Contains(id))); // the rest waits for storage's next answer
+        }
+        finally
+        {
+            _summary = null;
+            if (_unwritten.Count > 0)
+            {
+                try { await FlushAsync(); }
+                catch (Exception e) { logger.LogWarning("index shard {Shard}: writing the re-check's repairs failed (retried with the next write): {Message}", Shard, e.Message); }
+            }
+            WorkChanged();
+        }
+        await Task.WhenAll(reload.Select(async id =>
+        {
+            try { await GrainFactory.GetGrain<IVideoGrain>(id).Recheck(); }
+            catch (Exception e) { logger.LogWarning("index shard {Shard}: video {Id} could not re-read its state: {Message}", Shard, id, e.Message); }
+        }));
+    }
+
+    private async Task<VideoState?> ReadStateAsync(string id)
+    {
+        var bytes = await states.Store.TryDownloadAsync(GrainStateBlobs.VideoPrefix + id + ".json");
+        return bytes is null || bytes.Length == 0 ? null : JsonSerializer.Deserialize<VideoState>(bytes, GrainStateJson.Options);
     }
 
     // ---- work dispatch ----------------------------------------------------------------------------------------------------

@@ -36,6 +36,8 @@ public sealed class ShardLog(BlobStore blobs, int shard, long minCompactBytes = 
     public int Blocks { get; private set; }
     /// <summary>Bytes this instance wrote (appends, snapshots, heads): the benchmark's bytes-per-video figure.</summary>
     public long BytesWritten { get; private set; }
+    /// <summary>Appends whose response was lost and that reading back found written (a sign storage crashed or the network cut).</summary>
+    public int LostResponses { get; private set; }
     /// <summary>Log lines that could not be read back (reported, skipped).</summary>
     public int UnreadableLines { get; private set; }
 
@@ -107,25 +109,56 @@ public sealed class ShardLog(BlobStore blobs, int shard, long minCompactBytes = 
             }
             catch (RequestFailedException e) when (e.Status is 409 or 412)
             {
-                throw new ShardLogConflictException($"index shard {Shard}: log generation {Generation} was created by another writer", e);
+                // A create whose response was lost meets its own blob on the retry: an empty log is the same whoever made it.
+                var existing = await blobs.TryGetPropertiesAsync(log.Name, cancellationToken);
+                if (existing is not { Size: 0 } || LogBytes != 0)
+                    throw new ShardLogConflictException($"index shard {Shard}: log generation {Generation} was created by another writer", e);
             }
             _logExists = true;
         }
         foreach (var chunk in Chunks(changes))
         {
+            int blocks;
             try
             {
                 using var stream = new MemoryStream(chunk, writable: false);
                 var options = new AppendBlobAppendBlockOptions { Conditions = new AppendBlobRequestConditions { IfAppendPositionEqual = LogBytes } };
                 var response = await log.AppendBlockAsync(stream, options, cancellationToken);
-                LogBytes += chunk.Length;
-                Blocks = response.Value.BlobCommittedBlockCount;
-                BytesWritten += chunk.Length;
+                blocks = response.Value.BlobCommittedBlockCount;
+            }
+            catch (RequestFailedException e) when (e.Status == 412 && e.ErrorCode == BlobErrorCode.AppendPositionConditionNotMet)
+            {
+                // The outcome is unknown: the SDK retries a block whose response was lost, and the retry meets the block
+                // itself at the position it expected. Read the log back from there to tell that from another writer.
+                var (tail, committed) = await ReadFromAsync(log, LogBytes, cancellationToken);
+                var outcome = UnknownWrites.ResolveAppend(chunk, tail);
+                if (outcome != AppendReadBack.Appended)
+                    throw new ShardLogConflictException($"index shard {Shard}: the log changed under this writer ({e.Status} {e.ErrorCode}; read back: {outcome})", e);
+                blocks = committed;
+                LostResponses++;
             }
             catch (RequestFailedException e) when (e.Status is 404 or 409 or 412)
             {
                 throw new ShardLogConflictException($"index shard {Shard}: the log changed under this writer ({e.Status} {e.ErrorCode})", e);
             }
+            LogBytes += chunk.Length;
+            Blocks = blocks;
+            BytesWritten += chunk.Length;
+        }
+    }
+
+    /// <summary>The log's bytes from <paramref name="offset"/> on (empty when it ends there) and its committed block count.</summary>
+    private static async Task<(byte[] Tail, int Blocks)> ReadFromAsync(AppendBlobClient log, long offset, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var response = await log.DownloadContentAsync(new BlobDownloadOptions { Range = new HttpRange(offset) }, cancellationToken);
+            return (response.Value.Content.ToArray(), response.Value.Details.BlobCommittedBlockCount);
+        }
+        catch (RequestFailedException e) when (e.Status == 416) // nothing after the offset
+        {
+            var properties = await log.GetPropertiesAsync(cancellationToken: cancellationToken);
+            return ([], properties.Value.BlobCommittedBlockCount);
         }
     }
 

@@ -364,7 +364,11 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
         }
         catch (InconsistentStateException e)
         {
-            _logger.LogWarning("run {Run}: state changed elsewhere ({Message}); deactivating", Name, e.Message);
+            // Storage holds another writer's state (a lost response of our own write is resolved by ReadBackGrainStorage and
+            // never gets here): reload it, so until this activation goes the run reports what storage holds, not our change.
+            _logger.LogWarning("run {Run}: state changed elsewhere ({Message}); reloading and deactivating", Name, e.Message);
+            try { await _state.ReadStateAsync(); }
+            catch (Exception reload) { _logger.LogWarning("run {Run}: reloading its state failed: {Message}", Name, reload.Message); }
             Pause();
         }
         catch (StateUnavailableException e)

@@ -12,6 +12,8 @@ public static class LvMaeMetrics
 {
     public const string MeterName = "LvMae";
     private static readonly Meter Meter = new(MeterName, "1.0");
+    /// <summary>The encoder a registration or an embedding is for (few values: one per encoder spec in use).</summary>
+    public const string EncoderTag = "lvmae.encoder";
 
     public static readonly Counter<long> Registrations =
         Meter.CreateCounter<long>("lvmae.video.registrations", "{video}", "Videos newly registered by the video grains of this silo");
