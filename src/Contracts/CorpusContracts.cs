@@ -18,12 +18,15 @@ public sealed record VideoIndexEntry
     [Id(10)] public string? OriginalName { get; init; }
     /// <summary>Set when the video embedded with a caveat (e.g. "truncated: 37.3 of 60.0 s decodable").</summary>
     [Id(11)] public string? Warning { get; init; }
+    /// <summary>Failed videos: whether retrying the same input cannot help (<see cref="VideoFailure.Permanent"/>); null when not
+    /// failed, or for entries written before the index carried it.</summary>
+    [Id(12)] public bool? FailurePermanent { get; init; }
 
     /// <summary>Value equality including the lists (record equality compares list references).</summary>
     public bool SameAs(VideoIndexEntry? other) =>
         other is not null && Id == other.Id && Stage == other.Stage && Encoder == other.Encoder && FailureKind == other.FailureKind &&
         FailureMessage == other.FailureMessage && UpdatedAt == other.UpdatedAt && Version == other.Version &&
-        SegmentCount == other.SegmentCount && OriginalName == other.OriginalName && Warning == other.Warning &&
+        SegmentCount == other.SegmentCount && OriginalName == other.OriginalName && Warning == other.Warning && FailurePermanent == other.FailurePermanent &&
         Labels.SequenceEqual(other.Labels) && EmbeddedEncoders.SequenceEqual(other.EmbeddedEncoders);
 }
 
@@ -84,6 +87,8 @@ public sealed record VideoQuery
     [Id(5)] public DateTimeOffset? StaleBefore { get; init; }
     /// <summary>Also count every match (all pages) into <see cref="VideoPage.Matching"/>; costs a pass over the smallest matching set when several filters are given.</summary>
     [Id(6)] public bool CountMatches { get; init; } = true;
+    /// <summary>Only ids starting with this (ordinal): a range of each shard's id-ordered sets, never a scan of the shard.</summary>
+    [Id(7)] public string? IdPrefix { get; init; }
 }
 
 [GenerateSerializer, Alias("lvmae.VideoPage")]

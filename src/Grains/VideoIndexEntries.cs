@@ -21,5 +21,6 @@ public static class VideoIndexEntries
         SegmentCount = s.SegmentCount,
         OriginalName = s.OriginalName,
         Warning = s.Warning,
+        FailurePermanent = s.Stage == VideoStage.Failed ? s.Failure?.Permanent : null,
     };
 }

@@ -13,6 +13,7 @@ using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using OpenTelemetry.Metrics;
 using Orleans.Dashboard;
+using LvMae.Silo.WebConsole;
 using RedisConfiguration = StackExchange.Redis.ConfigurationOptions;
 
 namespace LvMae.Silo;
@@ -72,6 +73,7 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
         builder.UseOrleans(silo => ConfigureSilo(silo, settings));
         if (api.Enabled)
         {
+            builder.Services.AddSingleton<IngestionTracker>();
             builder.Services.AddHostedService<SiloMetrics>();
             builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
                 .AddMeter(LvMae.Pipeline.Telemetry.LvMaeMetrics.MeterName, SiloMetrics.MeterName, "Microsoft.Orleans")
@@ -83,6 +85,7 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
         {
             app.UseLvMaeApiKey(api.ApiKey);
             app.MapLvMaeApi();
+            app.MapLvMaeConsole(); // /console: the operator's web console (src/Silo/WebConsole), same key rules
             app.MapPrometheusScrapingEndpoint("/metrics"); // same API key rules; Prometheus sends it as a bearer token
             if (api.Dashboard) app.MapOrleansDashboard(routePrefix: api.DashboardPath);
         }

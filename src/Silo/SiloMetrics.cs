@@ -20,10 +20,13 @@ public sealed class SiloMetrics : BackgroundService
     private readonly IGrainFactory _grains;
     private readonly ILogger<SiloMetrics> _logger;
     private volatile CorpusSummary? _summary;
+    private readonly WebConsole.IngestionTracker? _ingestion;
 
-    public SiloMetrics(IMeterFactory meters, IGrainFactory grains, MediaJobLimiter limiter, ILocalSiloDetails silo, ILogger<SiloMetrics> logger)
+    public SiloMetrics(IMeterFactory meters, IGrainFactory grains, MediaJobLimiter limiter, ILocalSiloDetails silo, ILogger<SiloMetrics> logger,
+        WebConsole.IngestionTracker? ingestion = null)
     {
         _grains = grains;
+        _ingestion = ingestion;
         _logger = logger;
         // Tagged with the silo: several silos in one process (tests, `lvmae demo`) share the meter listeners.
         _silo = new KeyValuePair<string, object?>(SiloTag, silo.SiloAddress.ToParsableString());
@@ -48,7 +51,11 @@ public sealed class SiloMetrics : BackgroundService
     {
         while (!stoppingToken.IsCancellationRequested)
         {
-            try { _summary = await _grains.SummaryAsync(); }
+            try
+            {
+                _summary = await _grains.SummaryAsync();
+                _ingestion?.Observe(_summary); // the console's ingestion rate and ETA
+            }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 // Storage or the cluster is not up yet (or down): keep the last figures, try again next time.

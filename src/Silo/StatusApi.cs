@@ -26,6 +26,7 @@ public static class StatusApi
         app.MapGet("/health", () => Results.Ok(new { status = "ok" }));
         app.MapGet("/videos/{id}", GetVideo);
         app.MapGet("/videos", ListVideos);
+        app.MapPost("/videos/{id}/retry", RetryVideo);
         app.MapGet("/corpus/summary", Summary);
         app.MapGet("/runs", ListRuns);
         app.MapGet("/runs/{name}", GetRun);
@@ -53,8 +54,18 @@ public static class StatusApi
         return status.Exists ? Results.Ok(status) : NotFound($"no video '{id}'");
     }
 
+    /// <summary>POST /videos/{id}/retry: a Failed video goes back to its last good stage and is queued again (<see cref="IVideoGrain.Retry"/>;
+    /// a no-op for a video that is not Failed); its status back. 400 malformed id, 404 unknown.</summary>
+    public static async Task<IResult> RetryVideo(string id, IGrainFactory grains)
+    {
+        if (!BlobLayout.IsValidId(id)) return BadRequest($"malformed video id '{Shown(id)}'");
+        var grain = grains.GetGrain<IVideoGrain>(id);
+        if (!(await grain.GetStatus()).Exists) return NotFound($"no video '{id}'");
+        return Results.Ok(await grain.Retry());
+    }
+
     /// <summary>The query parameters GET /videos understands; anything else is a 400 (a typo like ?stat= must not list everything).</summary>
-    public static readonly IReadOnlyList<string> VideoQueryKeys = ["state", "encoder", "label", "cursor", "limit"];
+    public static readonly IReadOnlyList<string> VideoQueryKeys = ["state", "encoder", "label", "prefix", "cursor", "limit"];
 
     public const int MaxLimit = 10_000;
     private const int MaxFilterLength = 1024;
@@ -65,37 +76,49 @@ public static class StatusApi
     /// </summary>
     public static async Task<IResult> ListVideos(HttpContext context, IGrainFactory grains)
     {
-        var query = context.Request.Query;
+        var (query, error) = ParseVideoQuery(context.Request.Query, blankIsUnset: false);
+        if (query is null) return BadRequest(error!);
+        try { return Results.Ok(await grains.QueryAsync(query)); }
+        catch (ArgumentException e) { return BadRequest(e.Message); } // a cursor naming a shard the index does not have
+    }
+
+    /// <summary>
+    /// The <see cref="VideoQuery"/> of a GET /videos (or console video list) query string, or the message of a 400 naming the
+    /// first unknown or repeated parameter, bad state, limit outside 1..<see cref="MaxLimit"/>, malformed cursor or prefix, or
+    /// filter over 1024 characters or with control characters. <paramref name="blankIsUnset"/>: an empty value means "any"
+    /// (what an HTML form sends for an empty field); the JSON API refuses it.
+    /// </summary>
+    public static (VideoQuery? Query, string? Error) ParseVideoQuery(IQueryCollection query, bool blankIsUnset)
+    {
         if (query.Keys.FirstOrDefault(k => !VideoQueryKeys.Contains(k, StringComparer.OrdinalIgnoreCase) && !k.Equals(ApiKeyQuery, StringComparison.OrdinalIgnoreCase)) is { } unknown)
-            return BadRequest($"unknown query parameter '{Shown(unknown)}' (use {string.Join(", ", VideoQueryKeys)})");
+            return (null, $"unknown query parameter '{Shown(unknown)}' (use {string.Join(", ", VideoQueryKeys)})");
         if (query.FirstOrDefault(kv => kv.Value.Count > 1) is { Key: { } repeated })
-            return BadRequest($"query parameter '{Shown(repeated)}' is given more than once");
-        string? Get(string key) => query.TryGetValue(key, out var v) ? v.ToString() : null;
-        var (state, encoder, label, cursor, limitText) = (Get("state"), Get("encoder"), Get("label"), Get("cursor"), Get("limit"));
+            return (null, $"query parameter '{Shown(repeated)}' is given more than once");
+        string? Get(string key) => query.TryGetValue(key, out var v) && !(blankIsUnset && string.IsNullOrWhiteSpace(v.ToString())) ? v.ToString() : null;
+        var (state, encoder, label, prefix, cursor, limitText) = (Get("state"), Get("encoder"), Get("label"), Get("prefix"), Get("cursor"), Get("limit"));
 
         VideoStage? stage = null;
         if (state is not null)
         {
             if (!Enum.TryParse<VideoStage>(state, ignoreCase: true, out var parsed) || !Enum.IsDefined(parsed) || int.TryParse(state, out _))
-                return BadRequest($"unknown state '{Shown(state)}' (use {string.Join(", ", Enum.GetNames<VideoStage>())})");
+                return (null, $"unknown state '{Shown(state)}' (use {string.Join(", ", Enum.GetNames<VideoStage>())})");
             stage = parsed;
         }
         var limit = 100;
         if (limitText is not null && (!int.TryParse(limitText, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > MaxLimit))
-            return BadRequest($"limit '{Shown(limitText)}' must be a whole number from 1 to {MaxLimit}");
+            return (null, $"limit '{Shown(limitText)}' must be a whole number from 1 to {MaxLimit}");
         foreach (var (name, value) in new[] { ("encoder", encoder), ("label", label), ("cursor", cursor) })
             if (value is not null && (value.Length is 0 or > MaxFilterLength || value.Any(char.IsControl)))
-                return BadRequest($"{name} '{Shown(value)}' must be 1 to {MaxFilterLength} characters without control characters");
-        try
-        {
-            CorpusIndex.ParseCursor(cursor);
-            return Results.Ok(await grains.QueryAsync(new VideoQuery { Stage = stage, Encoder = encoder, Label = label, Cursor = cursor, Limit = limit }));
-        }
-        catch (ArgumentException e) { return BadRequest(e.Message); } // a cursor naming a shard the index does not have
+                return (null, $"{name} '{Shown(value)}' must be 1 to {MaxFilterLength} characters without control characters");
+        if (prefix is not null && (prefix.Length is 0 or > 128 || !prefix.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-')))
+            return (null, $"prefix '{Shown(prefix)}' must be 1 to 128 characters from A-Z a-z 0-9 . _ - (the start of a video id)");
+        try { CorpusIndex.ParseCursor(cursor); }
+        catch (ArgumentException e) { return (null, e.Message); }
+        return (new VideoQuery { Stage = stage, Encoder = encoder, Label = label, IdPrefix = prefix, Cursor = cursor, Limit = limit }, null);
     }
 
     /// <summary>A request value as an error message repeats it: at most 64 characters, control characters escaped.</summary>
-    private static string Shown(string value)
+    public static string Shown(string value)
     {
         var shown = value.Length > 64 ? value[..64] + "..." : value;
         return string.Concat(shown.Select(c => char.IsControl(c) ? $"\\u{(int)c:X4}" : c.ToString()));
@@ -128,9 +151,15 @@ public static class StatusApi
         if (!BlobLayout.IsValidId(name)) return BadRequest($"malformed run name '{name}'");
         if (rows is < 1 or > 10_000) return BadRequest("rows must be 1..10000");
         if (context.RequestServices.GetService(typeof(BlobStore)) is not BlobStore blobs) return NotFound("this host has no blob store");
-        var history = await new RunMetricsLog(blobs, name).ReadAsync(context.RequestAborted);
-        if (history.Steps.Count == 0 && history.Probes.Count == 0) return NotFound($"no metrics for run '{name}'");
-        return Results.Ok(new { steps = history.Condensed(rows ?? 50), probes = history.Probes });
+        var metrics = await LoadRunMetricsAsync(blobs, name, rows ?? 50, context.RequestAborted);
+        return metrics is null ? NotFound($"no metrics for run '{name}'") : Results.Ok(metrics);
+    }
+
+    /// <summary>What GET /runs/{name}/metrics answers (and the console draws): null when the run logged nothing yet.</summary>
+    public static async Task<RunMetricsView?> LoadRunMetricsAsync(BlobStore blobs, string name, int rows, CancellationToken cancellationToken)
+    {
+        var history = await new RunMetricsLog(blobs, name).ReadAsync(cancellationToken);
+        return history.Steps.Count == 0 && history.Probes.Count == 0 ? null : new RunMetricsView(history.Condensed(rows), history.Probes);
     }
 
     public static async Task<IResult> RunPlot(string name, HttpContext context)
@@ -168,6 +197,11 @@ public static class StatusApi
                 return;
             }
             context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+            if (context.Request.Path.StartsWithSegments(WebConsole.ConsoleEndpoints.Prefix))
+            {
+                await WebConsole.ConsoleEndpoints.Page(StatusCodes.Status401Unauthorized, WebConsole.ConsolePages.Unauthorized(HttpMethods.IsGet(context.Request.Method) ? context.Request.Path.Value ?? "/console" : "/console")).ExecuteAsync(context);
+                return;
+            }
             await context.Response.WriteAsJsonAsync(new { error = $"missing or wrong {ApiKeyHeader} header (browsers: add ?apikey=... once)" });
         });
     }
@@ -179,3 +213,6 @@ public static class StatusApi
     private static IResult BadRequest(string message) => Results.BadRequest(new { error = message });
     private static IResult NotFound(string message) => Results.NotFound(new { error = message });
 }
+
+/// <summary>GET /runs/{name}/metrics: about <c>rows</c> condensed steps (step, epoch, mean loss, lr, tokens/s) and the probe history.</summary>
+public sealed record RunMetricsView(IReadOnlyList<StepPoint> Steps, IReadOnlyList<ProbePoint> Probes);

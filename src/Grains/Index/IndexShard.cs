@@ -114,7 +114,7 @@ public sealed class IndexShard
         var limit = Math.Max(0, query.Limit);
         var items = new List<VideoIndexEntry>(Math.Min(limit, 256));
         var more = false;
-        foreach (var id in After(walk, afterId))
+        foreach (var id in Range(walk, afterId, query.IdPrefix))
         {
             var e = _entries[id];
             if (!Match(e)) continue;
@@ -122,12 +122,27 @@ public sealed class IndexShard
             items.Add(e);
         }
         var matching = !query.CountMatches ? -1
+            : query.IdPrefix is { } prefix ? Range(walk, null, prefix).Count(id => Match(_entries[id]))
             : filters <= 1 && query.StaleBefore is null ? walk.Count
             : walk.Count(id => Match(_entries[id]));
         return new ShardPage { Items = items, Matching = matching, More = more };
     }
 
     private static readonly SortedSet<string> Empty = new(StringComparer.Ordinal);
+
+    /// <summary>The ids of <paramref name="set"/> after <paramref name="afterId"/> that start with <paramref name="prefix"/>:
+    /// a view of the set from the larger of the two bounds to the prefix's last possible id (O(log n) to find, then the range only).</summary>
+    private static IEnumerable<string> Range(SortedSet<string> set, string? afterId, string? prefix)
+    {
+        if (prefix is null) return After(set, afterId);
+        if (set.Count == 0) return [];
+        var lower = afterId is not null && string.CompareOrdinal(afterId, prefix) > 0 ? afterId : prefix;
+        var upper = prefix + char.MaxValue;
+        if (string.CompareOrdinal(lower, upper) > 0 || string.CompareOrdinal(lower, set.Max) > 0 || string.CompareOrdinal(upper, set.Min) < 0) return [];
+        return set.GetViewBetween(lower, upper)
+            .Where(id => afterId is null || string.CompareOrdinal(id, afterId) > 0)
+            .TakeWhile(id => id.StartsWith(prefix, StringComparison.Ordinal));
+    }
 
     private static IEnumerable<string> After(SortedSet<string> set, string? afterId)
     {
@@ -140,7 +155,8 @@ public sealed class IndexShard
         (q.Stage is null || e.Stage == q.Stage) &&
         (q.Encoder is null || e.Encoder == q.Encoder || e.EmbeddedEncoders.Contains(q.Encoder)) &&
         (q.Label is null || e.Labels.Contains(q.Label)) &&
-        (q.StaleBefore is null || !IsFinished(e.Stage));
+        (q.StaleBefore is null || !IsFinished(e.Stage)) &&
+        (q.IdPrefix is null || e.Id.StartsWith(q.IdPrefix, StringComparison.Ordinal));
 
     /// <summary>Summary counters, updated by +1/-1 per entry so the summary never needs a pass over the shard.</summary>
     private sealed class Counts
