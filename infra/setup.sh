@@ -1,5 +1,6 @@
 # Sourced by ./test.sh and ./lvmae: installs what LvMae needs on a fresh Debian 12 machine, once.
-# apt: ffmpeg (probe/segment/sample), redis-server (Redis-membership cluster tests), patchelf + g++ + binutils
+# apt: ffmpeg (probe/segment/sample), redis-server (Redis-membership cluster tests), chromium + chromium-driver (web console
+# browser tests), patchelf + g++ + binutils
 # (TorchSharp GLIBCXX fix, see infra/torchsharp); npm: Azurite pinned in infra/azurite/package-lock.json.
 
 lvmae_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,6 +13,9 @@ lvmae_apt_install() {
   command -v readelf >/dev/null || missing+=(binutils)
   command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
   command -v redis-server >/dev/null || missing+=(redis-server)
+  # Headless browser for the web console's tests (tests/LvMae.Grains.Tests/ConsoleBrowserTests.cs, Selenium).
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v chromedriver >/dev/null || missing+=(chromium-driver)
   [ ${#missing[@]} -eq 0 ] && return 0
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

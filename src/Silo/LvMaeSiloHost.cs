@@ -39,10 +39,12 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
     public Uri? ApiAddress { get; private set; }
     public MediaJobLimiter Limiter => _app.Services.GetRequiredService<MediaJobLimiter>();
 
-    /// <summary>Validates <paramref name="settings"/> (throws <see cref="LvMaeConfigurationException"/>), builds and starts the silo.</summary>
-    public static async Task<LvMaeSiloHost> StartAsync(LvMaeSiloSettings settings, CancellationToken cancellationToken = default)
+    /// <summary>Validates <paramref name="settings"/> (throws <see cref="LvMaeConfigurationException"/>), builds and starts the silo.
+    /// <paramref name="configureSilo"/> runs on the Orleans silo builder before LvMae's own registrations (tests replace a
+    /// service there: LvMae registers its defaults with TryAdd).</summary>
+    public static async Task<LvMaeSiloHost> StartAsync(LvMaeSiloSettings settings, CancellationToken cancellationToken = default, Action<ISiloBuilder>? configureSilo = null)
     {
-        var host = new LvMaeSiloHost(Build(settings), settings);
+        var host = new LvMaeSiloHost(Build(settings, configureSilo), settings);
         await host._app.StartAsync(cancellationToken);
         if (settings.Api.Enabled)
         {
@@ -52,7 +54,7 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
         return host;
     }
 
-    public static WebApplication Build(LvMaeSiloSettings settings)
+    public static WebApplication Build(LvMaeSiloSettings settings, Action<ISiloBuilder>? configureSilo = null)
     {
         settings.Validate();
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
@@ -70,7 +72,11 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
             builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0)); // Kestrel needs an endpoint; nothing is mapped.
 
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
-        builder.UseOrleans(silo => ConfigureSilo(silo, settings));
+        builder.UseOrleans(silo =>
+        {
+            configureSilo?.Invoke(silo);
+            ConfigureSilo(silo, settings);
+        });
         if (api.Enabled)
         {
             builder.Services.AddSingleton<IngestionTracker>();

@@ -15,6 +15,30 @@ public sealed class IndexShardTests
     };
 
     [Fact]
+    public void Id_prefix_pages_a_range_of_the_id_order_alone_or_with_filters_and_counts_its_matches()
+    {
+        var shard = new IndexShard();
+        var ids = Enumerable.Range(0, 300).Select(i => $"v{i:x3}").ToList();
+        for (var i = 0; i < ids.Count; i++) shard.Apply(Entry(ids[i], i % 3 == 0 ? VideoStage.Failed : VideoStage.Embedded, 1, $"class={i % 2}"));
+        foreach (var (prefix, stage, label) in new (string, VideoStage?, string?)[] { ("v0", null, null), ("v01", VideoStage.Failed, null), ("v1", null, "class=1"), ("v12", VideoStage.Embedded, "class=0"), ("w", null, null), ("v", null, null), ("v12b", null, null) })
+        {
+            var expected = ids.Where((id, i) => id.StartsWith(prefix, StringComparison.Ordinal) && (stage is null || (i % 3 == 0 ? VideoStage.Failed : VideoStage.Embedded) == stage) && (label is null || $"class={i % 2}" == label))
+                .Order(StringComparer.Ordinal).ToList();
+            var seen = new List<string>();
+            string? after = null;
+            while (true)
+            {
+                var page = shard.Query(new VideoQuery { IdPrefix = prefix, Stage = stage, Label = label, Limit = 7 }, after);
+                Assert.Equal(expected.Count, page.Matching);
+                seen.AddRange(page.Items.Select(e => e.Id));
+                if (!page.More) break;
+                after = page.Items[^1].Id;
+            }
+            Assert.Equal(expected, seen);
+        }
+    }
+
+    [Fact]
     public void Random_changes_keep_counts_sets_and_queue_equal_to_a_recomputation()
     {
         var rng = new Random(3);
