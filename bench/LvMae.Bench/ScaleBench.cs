@@ -347,7 +347,7 @@ public sealed class ScaleBench : IBenchSuite
     }
 
     /// <summary>Two folders of &lt;id&gt;.npy (12-60 segments x 64-d float32, seeded) and one labels CSV (class, split) for all.</summary>
-    private static (string WaveA, string WaveB, string Labels) Generate(string work, int total, int firstWave)
+    internal static (string WaveA, string WaveB, string Labels) Generate(string work, int total, int firstWave)
     {
         var (a, b) = (Path.Combine(work, "wave1"), Path.Combine(work, "wave2"));
         Directory.CreateDirectory(a);
@@ -369,7 +369,7 @@ public sealed class ScaleBench : IBenchSuite
     }
 
     /// <summary>A silo process of its own cluster and container on <paramref name="azurite"/>.</summary>
-    private static Dictionary<string, string> SiloSettings(AzuriteFixture azurite, string name) => new()
+    internal static Dictionary<string, string> SiloSettings(AzuriteFixture azurite, string name) => new()
     {
         ["Storage__ConnectionString"] = azurite.ConnectionString,
         ["Storage__Container"] = name,
@@ -379,13 +379,13 @@ public sealed class ScaleBench : IBenchSuite
     };
 
     /// <summary>The `lvmae` CLI's settings for talking to <paramref name="silo"/>.</summary>
-    private static Dictionary<string, string> ClientSettings(Dictionary<string, string> siloSettings, ExternalSilo silo) => new(siloSettings)
+    internal static Dictionary<string, string> ClientSettings(Dictionary<string, string> siloSettings, ExternalSilo silo) => new(siloSettings)
     {
         ["Clustering__GatewayPort"] = silo.GatewayPort.ToString(CultureInfo.InvariantCulture),
         ["Clustering__SiloPort"] = silo.SiloPort.ToString(CultureInfo.InvariantCulture),
     };
 
-    private static Task<(int Code, string Output)> RunCliAsync(IReadOnlyDictionary<string, string> env, string work, params string[] args) =>
+    internal static Task<(int Code, string Output)> RunCliAsync(IReadOnlyDictionary<string, string> env, string work, params string[] args) =>
         new CliProcess(work, CliProcess.Settings(env)).RunRawAsync(TimeSpan.FromMinutes(60), args);
 
     private static string Tail(string text, int lines) => CliProcess.Tail(text, lines);

@@ -78,7 +78,7 @@ public sealed class Html
         .error{background:#fef2f2;border:1px solid #fecaca;padding:10px 14px;margin:8px 0}
         form.action{display:inline;margin:0 4px 0 0}button{cursor:pointer}form.filters{background:#fff;border:1px solid #d7dbe0;padding:8px;margin:6px 0 10px}
         form.filters label{margin-right:12px}code{font-size:12px}svg{background:#fff;border:1px solid #d7dbe0;margin:4px 12px 12px 0}
-        .charts{display:flex;flex-wrap:wrap}.pager a{margin-right:16px}
+        .charts{display:flex;flex-wrap:wrap;align-items:flex-start;gap:0 12px}.pager a{margin-right:16px}
         """;
 
     /// <summary>The whole page: head (title, inline style, an optional refresh while work runs), navigation, then <paramref name="body"/>.</summary>
