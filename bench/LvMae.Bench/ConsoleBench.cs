@@ -68,7 +68,7 @@ public sealed class ConsoleBench : IBenchSuite
             {
                 ("corpus", () => "console", () => "corpus/summary"),
                 ("video list, state + label filter, 100 rows", () => $"console/videos?state=Embedded&label=class%3D{rng.Next(Classes)}", () => $"videos?state=Embedded&label=class%3D{rng.Next(Classes)}"),
-                ("video list, id prefix", () => $"console/videos?prefix=scale0{rng.Next(10)}", () => $"videos?prefix=scale0{rng.Next(10)}"),
+                ("video list, 3-character id prefix", () => $"console/videos?prefix={ids[rng.Next(ids.Count)][..3]}", () => $"videos?prefix={ids[rng.Next(ids.Count)][..3]}"),
                 ("video list, 10th page by cursor", () => $"console/videos?cursor={Uri.EscapeDataString(page.GetProperty("next").GetString()!)}", () => $"videos?cursor={Uri.EscapeDataString(page.GetProperty("next").GetString()!)}"),
                 ("one video", () => $"console/videos/{ids[rng.Next(ids.Count)]}", () => $"videos/{ids[rng.Next(ids.Count)]}"),
                 ("runs", () => "console/runs", () => "runs"),
