@@ -69,9 +69,11 @@ public sealed class ExternalSilo : IAsyncDisposable
         foreach (var (k, v) in env) start.Environment[$"LVMAE__{k}"] = v;
         var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {Program}");
         var writer = new StreamWriter(log, append: true) { AutoFlush = true };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (writer) writer.WriteLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (writer) writer.WriteLine(e.Data); };
-        process.Exited += (_, _) => { lock (writer) writer.Dispose(); };
+        var closed = false; // Exited can come before the last output lines: those are dropped, not written to a closed log (which crashed the test host)
+        void Write(string? line) { if (line is not null) lock (writer) if (!closed) writer.WriteLine(line); }
+        process.OutputDataReceived += (_, e) => Write(e.Data);
+        process.ErrorDataReceived += (_, e) => Write(e.Data);
+        process.Exited += (_, _) => { lock (writer) { closed = true; writer.Dispose(); } };
         process.EnableRaisingEvents = true;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
