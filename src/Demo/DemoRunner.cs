@@ -295,8 +295,8 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
         rows.AddRange(new[] { "linear", "attentive", "attentive+pos" }.Select(probe => Row(ProbeScore.Raw, null, probe, first)));
         foreach (var (masking, probes) in runs)
         {
-            rows.AddRange(new[] { "linear", "attentive" }.Select(probe => Row(ProbeScore.Untrained, masking, probe, probes)));
-            rows.AddRange(new[] { "linear", "attentive" }.Select(probe => Row(ProbeScore.LvMae, masking, probe, probes)));
+            rows.AddRange(new[] { "linear", "attentive", "attentive+pos" }.Select(probe => Row(ProbeScore.Untrained, masking, probe, probes)));
+            rows.AddRange(new[] { "linear", "attentive", "attentive+pos" }.Select(probe => Row(ProbeScore.LvMae, masking, probe, probes)));
         }
         return rows;
     }

@@ -45,12 +45,14 @@ public sealed class LvMaeModel : nn.Module
     private readonly Parameter pos_embed;  // fixed sin-cos, not trained
     private readonly ModuleList<TransformerBlock> blocks;
     private readonly LayerNorm norm;
+    private readonly RelativePositionBias? rel_pos;  // only when the config asks for one
     // ---- decoder ----
     private readonly Linear decoder_embed;
     private readonly Parameter mask_token;
     private readonly Parameter decoder_pos_embed;  // fixed sin-cos, not trained
     private readonly ModuleList<TransformerBlock> decoder_blocks;
     private readonly LayerNorm decoder_norm;
+    private readonly RelativePositionBias? decoder_rel_pos;
     private readonly Linear decoder_pred;
 
     public MaeConfig Config { get; }
@@ -70,12 +72,14 @@ public sealed class LvMaeModel : nn.Module
         pos_embed = nn.Parameter(PositionalEncoding.Table(n, w), requires_grad: false);
         blocks = nn.ModuleList(Enumerable.Range(0, config.EncoderDepth).Select(_ => new TransformerBlock(w, config.EncoderHeads, config.MlpRatio, config.LayerNormEps, config.LayerScale)).ToArray());
         norm = nn.LayerNorm(w, config.LayerNormEps);
+        if (config.RelativePositionRange is { } range) rel_pos = new RelativePositionBias(config.EncoderHeads, range);
 
         decoder_embed = nn.Linear(w, dd);
         mask_token = nn.Parameter(zeros(1, 1, dd));
         decoder_pos_embed = nn.Parameter(PositionalEncoding.Table(n, dd), requires_grad: false);
         decoder_blocks = nn.ModuleList(Enumerable.Range(0, config.DecoderDepth).Select(_ => new TransformerBlock(dd, config.DecoderHeads, config.MlpRatio, config.LayerNormEps, config.LayerScale)).ToArray());
         decoder_norm = nn.LayerNorm(dd, config.LayerNormEps);
+        if (config.RelativePositionRange is { } decoderRange && config.DecoderRelativePositions) decoder_rel_pos = new RelativePositionBias(config.DecoderHeads, decoderRange);
         decoder_pred = nn.Linear(dd, config.EmbeddingDim);
         RegisterComponents();
 
@@ -171,6 +175,8 @@ public sealed class LvMaeModel : nn.Module
         var cls = (cls_token + pos_embed.narrow(1, 0, 1)).expand(x.shape[0], -1, -1);
         var h = cat([cls, tokens], 1);
         var keyMask = KeyMask(layout.VisibleMask(device));
+        if (rel_pos is not null)
+            keyMask = rel_pos.Mask(cat([full(x.shape[0], 1, -1L, dtype: ScalarType.Int64, device: device), visIdx], 1), keyMask);
         foreach (var block in blocks) h = block.forward(h, keyMask);
         return norm.forward(h);
     }
@@ -187,6 +193,8 @@ public sealed class LvMaeModel : nn.Module
         var pos = cat([decoder_pos_embed.narrow(1, 0, 1).expand(latent.shape[0], -1, -1), Positions(decoder_pos_embed, visIdx), Positions(decoder_pos_embed, tgtIdx)], 1);
         var h = cat([z, masks], 1) + pos;
         var keyMask = KeyMask(layout.VisibleMask(device), layout.TargetMask(device));
+        if (decoder_rel_pos is not null)
+            keyMask = decoder_rel_pos.Mask(cat([full(latent.shape[0], 1, -1L, dtype: ScalarType.Int64, device: device), visIdx, tgtIdx], 1), keyMask);
         foreach (var block in decoder_blocks) h = block.forward(h, keyMask);
         return decoder_pred.forward(decoder_norm.forward(h));
     }

@@ -41,6 +41,11 @@ public sealed record MaeConfig
     public bool StandardiseInputs { get; init; }
     /// <summary>Initial LayerScale of every block's branches (null = none, the reference; see <see cref="TransformerBlock"/>).</summary>
     public double? LayerScale { get; init; }
+    /// <summary>Encoder attention gets a learned bias per head by segment distance clipped to this range
+    /// (<see cref="RelativePositionBias"/>); null = none, the reference (what a config without this field means); 16 in the presets.</summary>
+    public int? RelativePositionRange { get; init; }
+    /// <summary>The decoder's attention gets its own relative position bias too (with <see cref="RelativePositionRange"/>).</summary>
+    public bool DecoderRelativePositions { get; init; }
     /// <summary>Preset name this config came from (informational).</summary>
     public string Preset { get; init; } = "custom";
 
@@ -67,13 +72,16 @@ public sealed record MaeConfig
     /// base: width d, 8 blocks, 8 heads, decoder 256 x 2.
     /// paper: width d, 32 blocks, 8 heads, decoder 512 x 8 blocks x 16 heads (the reference's
     /// mae_vit_base_custom as the paper trained it).
+    /// Every preset standardises its inputs and adds a relative position bias (range 16 segments) to the encoder's and the
+    /// decoder's attention on top of the sin-cos positions (docs/LEARNING.md: without it 1000 steps never leave "predict the
+    /// video's mean"); a config without these fields is the reference architecture.
     /// </summary>
     public static MaeConfig FromPreset(string name, int embeddingDim, int maxTokens = 256) => name.ToLowerInvariant() switch
     {
-        "tiny" => new MaeConfig { Preset = "tiny", InputScaling = InputScaling.SqrtDim, StandardiseInputs = true, EmbeddingDim = embeddingDim, EncoderDim = 64, MaxTokens = maxTokens, EncoderDepth = 2, EncoderHeads = 4, DecoderDim = 32, DecoderDepth = 1, DecoderHeads = 2 },
-        "small" => new MaeConfig { Preset = "small", InputScaling = InputScaling.SqrtDim, StandardiseInputs = true, EmbeddingDim = embeddingDim, EncoderDim = 128, MaxTokens = maxTokens, EncoderDepth = 4, EncoderHeads = 4, DecoderDim = 64, DecoderDepth = 2, DecoderHeads = 4 },
-        "base" => new MaeConfig { Preset = "base", InputScaling = InputScaling.SqrtDim, StandardiseInputs = true, EmbeddingDim = embeddingDim, MaxTokens = maxTokens, EncoderDepth = 8, EncoderHeads = 8, DecoderDim = 256, DecoderDepth = 2, DecoderHeads = 8 },
-        "paper" => new MaeConfig { Preset = "paper", InputScaling = InputScaling.SqrtDim, StandardiseInputs = true, EmbeddingDim = embeddingDim, MaxTokens = maxTokens, EncoderDepth = 32, EncoderHeads = 8, DecoderDim = 512, DecoderDepth = 8, DecoderHeads = 16 },
+        "tiny" => new MaeConfig { Preset = "tiny", RelativePositionRange = 16, DecoderRelativePositions = true, InputScaling = InputScaling.SqrtDim, StandardiseInputs = true, EmbeddingDim = embeddingDim, EncoderDim = 64, MaxTokens = maxTokens, EncoderDepth = 2, EncoderHeads = 4, DecoderDim = 32, DecoderDepth = 1, DecoderHeads = 2 },
+        "small" => new MaeConfig { Preset = "small", RelativePositionRange = 16, DecoderRelativePositions = true, InputScaling = InputScaling.SqrtDim, StandardiseInputs = true, EmbeddingDim = embeddingDim, EncoderDim = 128, MaxTokens = maxTokens, EncoderDepth = 4, EncoderHeads = 4, DecoderDim = 64, DecoderDepth = 2, DecoderHeads = 4 },
+        "base" => new MaeConfig { Preset = "base", RelativePositionRange = 16, DecoderRelativePositions = true, InputScaling = InputScaling.SqrtDim, StandardiseInputs = true, EmbeddingDim = embeddingDim, MaxTokens = maxTokens, EncoderDepth = 8, EncoderHeads = 8, DecoderDim = 256, DecoderDepth = 2, DecoderHeads = 8 },
+        "paper" => new MaeConfig { Preset = "paper", RelativePositionRange = 16, DecoderRelativePositions = true, InputScaling = InputScaling.SqrtDim, StandardiseInputs = true, EmbeddingDim = embeddingDim, MaxTokens = maxTokens, EncoderDepth = 32, EncoderHeads = 8, DecoderDim = 512, DecoderDepth = 8, DecoderHeads = 16 },
         _ => throw new ArgumentException($"unknown preset '{name}'; known: {string.Join(", ", PresetNames)}"),
     };
 

@@ -91,7 +91,7 @@ public class ApiTests
         var settings = new ProbeSettings { Seeds = 2, Epochs = 1, Device = "cpu" };
         var encoded = ProbeSet.FromEncoder(model, videos, 16);
         var raw = ProbeSet.Raw(videos, 16);
-        Assert.Equal(["linear", "attentive"], ProbeSuite.DefaultProbes(task, raw: false));
+        Assert.Equal(["linear", "attentive", "attentive+pos"], ProbeSuite.DefaultProbes(task, raw: false));
         Assert.Equal(["linear", "attentive", "attentive+pos"], ProbeSuite.DefaultProbes(task, raw: true));
         var rows = ProbeSuite.DefaultProbes(task, false).Select(p => ProbeSuite.Run(encoded, task, p, settings))
             .Concat(ProbeSuite.DefaultProbes(task, true).Select(p => ProbeSuite.Run(raw, task, p, settings))).ToList();

@@ -20,9 +20,10 @@ public class WeightsExportTests
         var bytes = Checkpoint.ExtractWeights(trainer.SaveCheckpoint());
 
         // The reference's names, plus the presets' input standardisation (load into the reference with strict=False and
-        // apply (x - input_norm.mean) / input_norm.std to its unit inputs).
+        // apply (x - input_norm.mean) / input_norm.std to its unit inputs) and relative position biases (added to the
+        // attention scores, times RelativePositionBias.Gain).
         var reference = Safetensors.Read(Fixture("weights.safetensors")).Tensors.Keys
-            .Concat(["input_norm.count", "input_norm.mean", "input_norm.std"]).Order(StringComparer.Ordinal);
+            .Concat(["input_norm.count", "input_norm.mean", "input_norm.std", "rel_pos.bias", "decoder_rel_pos.bias"]).Order(StringComparer.Ordinal);
         var file = Safetensors.Read(bytes);
         Assert.Equal(reference, file.Tensors.Keys.Order(StringComparer.Ordinal));
 

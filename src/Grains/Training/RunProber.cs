@@ -161,7 +161,7 @@ public sealed class RunProber(TrainingRunConfig config, ProbeBaselineCache basel
         if (TaskFor(videos, column, regression) is not { } found) return null;
         var lvmaeProbes = kind is null || regression ? ProbeSuite.DefaultProbes(found.Task, raw: false) : [kind];
         var rawProbes = kind is null || regression ? ProbeSuite.DefaultProbes(found.Task, raw: true) : kind == ProbeSuite.Attentive ? [kind, ProbeSuite.AttentivePositions] : [kind];
-        return new ColumnPlan(column, found.Task, found.Rows, lvmaeProbes.Where(p => p != ProbeSuite.AttentivePositions).ToList(), rawProbes);
+        return new ColumnPlan(column, found.Task, found.Rows, lvmaeProbes, rawProbes);
     }
 
     /// <summary>The features of the run's model before its first step: the weights <see cref="Trainer"/> starts from (same

@@ -45,10 +45,12 @@ public static class ProbeSuite
     public const string Regression = "regression";
     public const string Baseline = "baseline";
 
-    /// <summary>The probes of a feature set: LV-MAE features get linear + attentive; raw embeddings also attentive+pos
-    /// (order is what LV-MAE should add, so the raw baseline that can see order must be beaten too).</summary>
+    /// <summary>The probes of every feature set: linear, attentive (the paper's) and attentive+pos. The raw baseline that
+    /// can see order must be beaten, and LV-MAE features get the same position-aware probe so the comparison is one probe
+    /// over two feature sets: an MAE encoder has no reason to keep absolute positions in its outputs (its decoder adds its
+    /// own), yet a user of its tokens knows each one's position.</summary>
     public static IReadOnlyList<string> DefaultProbes(ProbeTask task, bool raw) =>
-        task.IsRegression ? [Regression] : raw ? [Linear, Attentive, AttentivePositions] : [Linear, Attentive];
+        task.IsRegression ? [Regression] : [Linear, Attentive, AttentivePositions];
 
     public static ProbeOptions Options(string probe) => probe switch
     {
