@@ -79,7 +79,9 @@ for bench in $benchmarks; do
           > "$logs/ref-$bench-s$seed-steps$rsteps.train.log"
         echo "train_seconds $(( $(date +%s) - start ))" >> "$logs/ref-$bench-s$seed-steps$rsteps.train.log"
         for task in $tasks; do
-          ./lvmae probe --features "$out" --labels "$data/labels.csv" --task "$task" --kind attentive > "$logs/ref-$bench-s$seed-steps$rsteps.$task.attentive.probe.log"
+          for kind in attentive attentive+pos; do   # the reference's features get both probes LvMae's get
+            ./lvmae probe --features "$out" --labels "$data/labels.csv" --task "$task" --kind "$kind" > "$logs/ref-$bench-s$seed-steps$rsteps.$task.$kind.probe.log"
+          done
         done
       done
     fi

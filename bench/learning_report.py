@@ -61,29 +61,31 @@ def main():
         final = [p for p in progress["probes"] if p["step"] == progress["totalSteps"] and p.get("top1") is not None]
         for p in final:
             kind = p["probe"] if p["features"] in ("lv-mae", "lv-mae@0") else None
-            kinds = [kind] if kind else (["attentive", "linear"] if p["features"] == "majority" else
-                                        ["attentive"] if p["probe"] == "attentive+pos" else [p["probe"]])
+            # The raw attentive+pos baseline joins the attentive tables and has its own (where LV-MAE gets the same probe).
+            kinds = [kind] if kind else (["attentive", "attentive+pos", "linear"] if p["features"] == "majority" else
+                                        ["attentive", "attentive+pos"] if p["probe"] == "attentive+pos" else [p["probe"]])
             label = {"majority": "majority", "raw": f"raw {p['probe']}", "lv-mae@0": f"LvMae step 0 {p['probe']}", "lv-mae": f"LvMae default {p['probe']}"}[p["features"]]
             for k in kinds:
                 scores[(bench, p["column"], k)][label].append((100 * p["top1"], 100 * p["valTop1"] if p.get("valTop1") is not None else None,
                                                                100 * (p.get("top1Sd") or 0)))
         for task in sorted({p["column"] for p in final}):
-            for steps, label in ((0, "PyTorch reference step 0 attentive"), (a.reference_steps, "PyTorch reference attentive")):
-                ref = os.path.join(a.logs, f"ref-{bench}-s{seed}-steps{steps}.{task}.attentive.probe.log")
-                if os.path.exists(ref):
-                    for (features, probe), value in parse_probe_log(ref).items():
-                        if features == "features":
-                            scores[(bench, task, "attentive")][label].append(value)
+            for kind in ("attentive", "attentive+pos"):
+                for steps, label in ((0, f"PyTorch reference step 0 {kind}"), (a.reference_steps, f"PyTorch reference {kind}")):
+                    ref = os.path.join(a.logs, f"ref-{bench}-s{seed}-steps{steps}.{task}.{kind}.probe.log")
+                    if os.path.exists(ref):
+                        for (features, probe), value in parse_probe_log(ref).items():
+                            if features == "features" and probe == kind:
+                                scores[(bench, task, kind)][label].append(value)
     for path in sorted(glob.glob(os.path.join(a.logs, f"*-{a.stamp}.run.json"))):
         bench = re.match(r"(.+)-s\d+-" + a.stamp, os.path.basename(path)).group(1)
         with open(path) as f:
             run = json.load(f)
         for point in run.get("probes", []):
             column, features, probe = point["key"].split("/")
-            if features == "lv-mae" and probe == "attentive" and point.get("top1") is not None:
-                along[(bench, column)][point["step"]].append(100 * point["top1"])
-            if features == "lv-mae@0" and probe == "attentive" and point.get("top1") is not None and point["step"] == a.probe_every:
-                along[(bench, column)][0].append(100 * point["top1"])
+            if features == "lv-mae" and probe.startswith("attentive") and point.get("top1") is not None:
+                along[(bench, column, probe)][point["step"]].append(100 * point["top1"])
+            if features == "lv-mae@0" and probe.startswith("attentive") and point.get("top1") is not None and point["step"] == a.probe_every:
+                along[(bench, column, probe)][0].append(100 * point["top1"])
     for path in sorted(glob.glob(os.path.join(a.logs, f"*-{a.stamp}.train.log"))):
         bench = re.match(r"(.+)-s\d+-" + a.stamp, os.path.basename(path)).group(1)
         with open(path) as f:
@@ -104,7 +106,7 @@ def main():
     for (bench, task, kind) in sorted(scores):
         rows = scores[(bench, task, kind)]
         out += [f"## {bench}: {task}, {kind} probe", "", "| features | test top-1 | val top-1 | seeds |", "|---|---:|---:|---:|"]
-        order = ["majority", f"raw {kind}", "raw attentive+pos", f"LvMae step 0 {kind}", "PyTorch reference step 0 attentive", "PyTorch reference attentive", f"LvMae default {kind}"]
+        order = list(dict.fromkeys(["majority", f"raw {kind}", "raw attentive+pos", f"LvMae step 0 {kind}", f"PyTorch reference step 0 {kind}", f"PyTorch reference {kind}", f"LvMae default {kind}"]))
         def summary(label):
             """Test mean ± sd: over pre-training seeds for models; a baseline without one (majority, raw) keeps its
             probe-seed sd (the same probe seeds in every run, so its spread over runs is 0)."""
@@ -120,7 +122,7 @@ def main():
             out.append(f"| {label} | {fmt(*t)} | {fmt(*v)} | {t[2]} |")
         mine = summary(f"LvMae default {kind}")
         verdicts = []
-        for other in dict.fromkeys((f"raw {kind}", "raw attentive+pos", f"LvMae step 0 {kind}", "PyTorch reference attentive")):
+        for other in dict.fromkeys((f"raw {kind}", "raw attentive+pos", f"LvMae step 0 {kind}", f"PyTorch reference {kind}")):
             o = summary(other)
             if mine[0] is None or o[0] is None:
                 continue
@@ -132,9 +134,9 @@ def main():
         if verdicts:
             out += ["", "LvMae default " + "; ".join(verdicts) + "."]
         out.append("")
-    for (bench, task) in sorted(along):
-        points = along[(bench, task)]
-        out += [f"## {bench}: {task}, LvMae attentive along training", "", "| step | test top-1 |", "|---:|---:|"]
+    for (bench, task, probe) in sorted(along):
+        points = along[(bench, task, probe)]
+        out += [f"## {bench}: {task}, LvMae {probe} along training", "", "| step | test top-1 |", "|---:|---:|"]
         for step in sorted(points):
             out.append(f"| {step} | {fmt(*stats(points[step]))} |")
         out.append("")
