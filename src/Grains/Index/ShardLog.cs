@@ -25,6 +25,9 @@ public sealed class ShardLog(BlobStore blobs, int shard, long minCompactBytes = 
     private const int MaxBlocks = 40_000;
     private const int MaxBlockBytes = 4 << 20;
 
+    /// <summary>How the log is stored (benchmark output).</summary>
+    public const string Layout = "append blob (Append Block, If-Append-Position)";
+
     private static readonly JsonSerializerOptions Json = CreateJson();
     private string? _headETag;
     private bool _logExists;
