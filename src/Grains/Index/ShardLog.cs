@@ -128,7 +128,7 @@ public sealed class ShardLog(BlobStore blobs, int shard, long minCompactBytes = 
             BlockList list;
             try { list = (await log.GetBlockListAsync(BlockListTypes.Committed, cancellationToken: cancellationToken)).Value; }
             catch (RequestFailedException e) when (e.Status == 404 && attempt < 5) { continue; } // deleted between the reads (a compaction): read again
-            if (list.ETag == content.Details.ETag && list.CommittedBlocks.Sum(b => b.SizeLong) == bytes.Length)
+            if (SameVersion(list, content.Details.ETag, bytes.Length))
             {
                 var ids = list.CommittedBlocks.Select(b => b.Name).ToList();
                 (_logETag, _blockIds, _segment) = (content.Details.ETag.ToString(), ids, segment);
@@ -230,15 +230,30 @@ public sealed class ShardLog(BlobStore blobs, int shard, long minCompactBytes = 
         }
     }
 
-    /// <summary>The log's committed block ids and ETag now (null ids when it does not exist).</summary>
-    private static async Task<(IReadOnlyList<string>? Ids, string? ETag)> CommittedAsync(BlockBlobClient log, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether a block list was read at the version of a content read (ETag, length). Get Block List does not always carry
+    /// the ETag (Azure only for blobs with committed blocks; Azurite with SQL metadata never), so the length decides: commits
+    /// only add non-empty blocks, so a list whose blocks add up to the content's length is the list of that version.
+    /// </summary>
+    private static bool SameVersion(BlockList list, ETag etag, long length) =>
+        (list.ETag == default || list.ETag == etag) && list.CommittedBlocks.Sum(b => b.SizeLong) == length;
+
+    /// <summary>The log's committed block ids and the ETag of that version (null ids when it does not exist).</summary>
+    private async Task<(IReadOnlyList<string>? Ids, string? ETag)> CommittedAsync(BlockBlobClient log, CancellationToken cancellationToken)
     {
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            var list = (await log.GetBlockListAsync(BlockListTypes.Committed, cancellationToken: cancellationToken)).Value;
-            return (list.CommittedBlocks.Select(b => b.Name).ToList(), list.ETag.ToString());
+            try
+            {
+                var properties = (await log.GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
+                var list = (await log.GetBlockListAsync(BlockListTypes.Committed, cancellationToken: cancellationToken)).Value;
+                if (SameVersion(list, properties.ETag, properties.ContentLength))
+                    return (list.CommittedBlocks.Select(b => b.Name).ToList(), properties.ETag.ToString());
+            }
+            catch (RequestFailedException e) when (e.Status == 404) { return (null, null); }
+            if (attempt >= 5)
+                throw new ShardLogConflictException($"index shard {Shard}: log generation {Generation} kept changing while it was read back");
         }
-        catch (RequestFailedException e) when (e.Status == 404) { return (null, null); }
     }
 
     private static IEnumerable<byte[]> Chunks(IReadOnlyList<Change> changes)
