@@ -24,7 +24,7 @@ public sealed class MariaDbAzuriteFixture : IAsyncLifetime
 /// (every shard reloads its log from storage) and checked again. Also what that storage cannot do (Append Block: a real
 /// 501), reported once instead of waited on (item 3).
 /// </summary>
-public sealed class MariaDbStorageTests(MariaDbAzuriteFixture fixture) : IClassFixture<MariaDbAzuriteFixture>, IDisposable
+public sealed class MariaDbStorageTests(MariaDbAzuriteFixture fixture, Xunit.Abstractions.ITestOutputHelper log) : IClassFixture<MariaDbAzuriteFixture>, IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("lvmae-mariadb-").FullName;
     private AzuriteFixture Azurite => fixture.Azurite;
@@ -105,6 +105,7 @@ public sealed class MariaDbStorageTests(MariaDbAzuriteFixture fixture) : IClassF
         Assert.Equal(501, e.Status);
         Assert.False(StorageErrors.IsOutage(e));
         var failure = StorageFailure.Find(e)!;
+        log.WriteLine(failure.Message);
         Assert.True(failure.IsPermanent);
         Assert.Contains(failure.Operation, new[] { "Put Blob", "Append Block" }); // creating an append blob is refused already
         Assert.Equal($"{store.Container.Name}/logs/a.jsonl", failure.Resource);
