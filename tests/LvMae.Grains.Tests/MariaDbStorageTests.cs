@@ -117,6 +117,32 @@ public sealed class MariaDbStorageTests(MariaDbAzuriteFixture fixture, Xunit.Abs
             StorageFailure.Classify(stripped).Operation, StorageFailure.Classify(stripped).Resource));
     }
 
+    [Fact]
+    public async Task A_training_run_s_metrics_log_and_an_index_shard_log_work_here()
+    {
+        var store = new BlobStore(Azurite.ConnectionString, $"runs-{Guid.NewGuid():N}"[..20]);
+        var metrics = new LvMae.Grains.Training.RunMetricsLog(store, "run-1");
+        for (var step = 1; step <= 3; step++)
+        {
+            metrics.Add(new System.Text.Json.Nodes.JsonObject { ["step"] = step, ["loss"] = 1.0 / step, ["lr"] = 1e-4 });
+            await metrics.FlushAsync();
+        }
+        Assert.Equal(3, (await new LvMae.Grains.Training.RunMetricsLog(store, "run-1").ReadAsync()).Steps.Count);
+
+        var shard = new LvMae.Grains.Index.ShardLog(store, 0, minCompactBytes: 1024);
+        await shard.LoadAsync();
+        var entries = new List<LvMae.Contracts.VideoIndexEntry>();
+        for (var i = 0; i < 80; i++)
+        {
+            var entry = new LvMae.Contracts.VideoIndexEntry { Id = $"v{i:D4}", Version = 1, UpdatedAt = DateTimeOffset.UnixEpoch };
+            entries.Add(entry);
+            await shard.AppendAsync([new(entry, null)]);
+            if (shard.ShouldCompact) await shard.CompactAsync(entries);
+        }
+        Assert.True(shard.Generation > 0);
+        Assert.Equal(80, (await new LvMae.Grains.Index.ShardLog(store, 0).LoadAsync()).Select(c => c.Entry!.Id).Distinct().Count());
+    }
+
     public void Dispose()
     {
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
