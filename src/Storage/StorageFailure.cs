@@ -89,6 +89,9 @@ public sealed record StorageFailure(StorageFailureKind Kind, int Status, string?
                     return new StorageFailure(StorageFailureKind.Permanent, 0, "HostNotFound", "the storage account's host name does not resolve (no such account?)", h.Message);
                 case HttpRequestException h:
                     return new StorageFailure(StorageFailureKind.Transient, 0, null, "storage did not answer; waiting for it", h.Message);
+                case { Message: { } text } when StatusLine.IsMatch(text) && ErrorCodeLine.IsMatch(text):
+                    // A storage exception whose type did not survive a trip (an Orleans fallback exception keeps the message).
+                    return Classify(new RequestFailedException(text));
             }
             e = e.InnerException;
         }
