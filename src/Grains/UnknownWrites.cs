@@ -34,8 +34,8 @@ public static class UnknownWrites
 
     /// <summary>
     /// A log commit: <paramref name="before"/> is the block list the commit extended, <paramref name="ours"/> the ids it added,
-    /// <paramref name="committed"/> the list storage holds now (null: no log). Block ids are random per append, so finding
-    /// ours proves the commit landed; any other difference means another writer committed too.
+    /// <paramref name="committed"/> the list storage holds now (null: no log). A block id hashes its place and its lines, so
+    /// finding ours proves these lines were committed there; any other difference means another writer committed too.
     /// </summary>
     public static AppendReadBack ResolveCommit(IReadOnlyList<string> before, IReadOnlyList<string> ours, IReadOnlyList<string>? committed)
     {

@@ -198,4 +198,30 @@ public sealed class ShardLogTests(AzuriteFixture azurite) : IClassFixture<Azurit
         Assert.Equal(3, names.Count); // head, snapshot, empty log: every segment of the old generation deleted
         Assert.Equal(appends + 1, Replay(await new ShardLog(store, 7).LoadAsync()).Count);
     }
+
+    [Fact]
+    public async Task A_flush_retried_after_its_commit_landed_unanswered_finds_its_own_block()
+    {
+        var store = await StoreAsync();
+        var log = new ShardLog(store, 8);
+        await log.LoadAsync();
+        await log.AppendAsync([new(Entry(1, 1), null)]);
+        // What storage holds after a commit of ours whose answer never came (storage went away; the flush failed): the same
+        // lines committed at the place this instance still expects to append at. Another instance stands in for that commit.
+        var landed = new ShardLog(store, 8);
+        await landed.LoadAsync();
+        ShardLog.Change[] retried = [new(Entry(2, 1), null), new(Entry(1, 2, VideoStage.Embedded), null)];
+        await landed.AppendAsync(retried);
+
+        await log.AppendAsync(retried); // the flush, retried with the same changes once storage answers
+        Assert.Equal(1, log.LostResponses);
+        await log.AppendAsync([new(Entry(3, 1), null)]); // and the log goes on after it
+        Assert.Equal(["v000001", "v000002", "v000001", "v000003"], (await new ShardLog(store, 8).LoadAsync()).Select(c => c.Entry!.Id));
+
+        // Different lines at that place are another writer's: a conflict, as before.
+        var behind = new ShardLog(store, 8);
+        await behind.LoadAsync();
+        await log.AppendAsync([new(Entry(4, 1), null)]);
+        await Assert.ThrowsAsync<ShardLogConflictException>(() => behind.AppendAsync([new(Entry(5, 1), null)]));
+    }
 }

@@ -20,7 +20,7 @@ public sealed class ShardLogConflictException(string message, Exception? inner =
 /// block's id (Put Block List, If-Match the ETag of its last commit; If-None-Match for the generation's first). Every
 /// Azure-Blob-compatible store serves those two operations; Append Block is not served by all (Azurite with SQL
 /// metadata answers 501). A second writer is detected (its commit fails its ETag), never interleaved; a commit whose
-/// response was lost is resolved by reading the committed block list back (block ids are random, so ours are ours).
+/// response was lost is resolved by reading the committed block list back (a block's id hashes its place and its lines).
 /// Cost: each commit resends the segment's committed block ids, so a log is a chain of segments (blobs) of at most
 /// <see cref="SegmentBlocks"/> blocks each: a list costs at most 64 ids (1.6 KB), whatever the shard's size. The log is
 /// compacted once what its appends sent (lines plus block lists) exceeds the snapshot: rewriting costs at most as much as
@@ -32,7 +32,7 @@ public sealed class ShardLog(BlobStore blobs, int shard, long minCompactBytes = 
     /// <summary>Blocks per log segment: each commit lists them all (25 bytes each), so this bounds a commit's size.</summary>
     public const int SegmentBlocks = 64;
     private const int MaxBlockBytes = 4 << 20;
-    /// <summary>Random bytes per block id (8 base64 characters; a blob's ids must all have one length).</summary>
+    /// <summary>Bytes per block id (8 base64 characters; a blob's ids must all have one length).</summary>
     private const int BlockIdBytes = 6;
     /// <summary>What one committed block adds to each Put Block List body: <c>&lt;Latest&gt;xxxxxxxx&lt;/Latest&gt;</c>.</summary>
     public const int ListBytesPerBlock = 25;
@@ -180,7 +180,7 @@ public sealed class ShardLog(BlobStore blobs, int shard, long minCompactBytes = 
         long bytes = 0;
         foreach (var chunk in Chunks(changes))
         {
-            var id = NewBlockId(ours);
+            var id = BlockId(ours.Count > 0 ? ours[^1] : _blockIds.Count > 0 ? _blockIds[^1] : $"{Generation}/{_segment}", chunk, ours);
             using var stream = new MemoryStream(chunk, writable: false);
             await log.StageBlockAsync(id, stream, cancellationToken: cancellationToken);
             ours.Add(id);
@@ -220,12 +220,19 @@ public sealed class ShardLog(BlobStore blobs, int shard, long minCompactBytes = 
         BytesWritten += bytes + (long)ListBytesPerBlock * list.Count;
     }
 
-    /// <summary>A fresh random block id, unlike every id the log holds (an id listed twice would name one block twice).</summary>
-    private string NewBlockId(List<string> staged)
+    /// <summary>
+    /// The id of a block: a hash of the block before it (the segment's start for the first) and its bytes, unlike every id the
+    /// segment holds. The same lines appended again at the same place get the same id, so a flush retried after a commit
+    /// whose answer was lost (storage went away meanwhile) finds its own block committed when it reads the list back, as the
+    /// append blob's read-back found its own bytes. Another writer's block can only share the id by being the same lines at
+    /// the same place: the same change anyway.
+    /// </summary>
+    private string BlockId(string previous, byte[] chunk, List<string> staged)
     {
-        while (true)
+        for (var salt = 0; ; salt++)
         {
-            var id = Convert.ToBase64String(RandomNumberGenerator.GetBytes(BlockIdBytes));
+            var hash = SHA256.HashData([.. Encoding.UTF8.GetBytes($"{previous}|{salt}|"), .. chunk]);
+            var id = Convert.ToBase64String(hash, 0, BlockIdBytes);
             if (!staged.Contains(id) && !_blockIds.Contains(id)) return id;
         }
     }
