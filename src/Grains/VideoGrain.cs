@@ -667,6 +667,8 @@ public sealed class VideoGrain(
     {
         MediaException m => (m.Kind.ToString(), m.IsPermanent),
         _ when IsStorageOutage(e) => (StorageKind, false),
+        // Storage lacks the operation or denies access: every attempt would meet the same answer (StorageFailure).
+        RequestFailedException r when StorageFailure.Classify(r) is { IsPermanent: true, Status: 501 or 505 or 401 or 403 } f => ($"StorageRequest{f.Status}", true),
         RequestFailedException r => ($"StorageRequest{r.Status}", false),
         HttpRequestException or IOException => ("IO", false),
         TimeoutException => ("Timeout", false),
