@@ -38,10 +38,6 @@ public sealed class MediaWork(ProcessingOptions options, EncoderOptions encoderO
     public IReadOnlyList<SegmentSpan> Plan(double durationSeconds, double segmentSeconds) =>
         Segmentation.Plan(durationSeconds, Options(segmentSeconds));
 
-    /// <summary>Probes again and encodes (what the grain did before it kept the probe: the media benchmark's "before").</summary>
-    public Task<EmbeddedVideo> EncodeAsync(string path, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken) =>
-        WithEncoderAsync(encoderSpec, encoder => VideoEmbedder.EmbedAsync(path, encoder, Options(segmentSeconds), sampling, progress, cancellationToken));
-
     public Task<EmbeddedVideo> EncodeAsync(string path, VideoInfo info, IReadOnlyList<SegmentSpan> plan, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken) =>
         WithEncoderAsync(encoderSpec, encoder => VideoEmbedder.EmbedAsync(path, info, plan, encoder, Options(segmentSeconds), sampling, progress, cancellationToken));
 

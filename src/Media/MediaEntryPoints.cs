@@ -51,8 +51,6 @@ public static class SegmentEncoders
         {
             "resnet18" => new ResNet18Encoder(options),
             "builtin" => options.FramesPerSegment is { } f ? new BuiltinEncoderWithFrames(f) : new BuiltinEncoder(),
-            "resnet50" => throw new MediaException("resnet50", MediaErrorKind.EncoderFailed,
-                "resnet50 is not available: its package (Microsoft.ML.DnnImageFeaturizer.ResNet50) is not served by this machine's NuGet source; use resnet18 or model:<file.onnx>"),
             _ => throw new ArgumentException($"unknown encoder '{spec}': use one of {string.Join(", ", Known)}", nameof(spec)),
         };
     }
