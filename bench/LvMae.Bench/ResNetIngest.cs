@@ -109,9 +109,9 @@ public static class ResNetIngest
 
     private static async Task<EmbeddedVideo> IngestAsync(MediaWork work, string path, IngestSetup setup, CancellationToken ct)
     {
-        var info = await work.ProbeAsync(path, ct);
+        var info = await work.InspectAsync(path, ct);
         // "before" (issue 16): the encoding probed the file a second time.
-        if (!setup.ProbeOnce) info = await work.ProbeAsync(path, ct);
+        if (!setup.ProbeOnce) info = await work.InspectAsync(path, ct);
         var plan = work.Plan(info.DurationSeconds, 5.0);
         return await work.EncodeAsync(path, info, plan, "resnet18", 5.0, new Progress<double>(), ct);
     }

@@ -364,8 +364,8 @@ public sealed class VideoGrain(
 
         if (S.Stage == VideoStage.Registered)
         {
-            var probed = await Task.Run(() => media.ProbeAsync(local, ct), ct);
-            S.Probe = new VideoProbe { DurationSeconds = probed.DurationSeconds, FrameRate = probed.FrameRate, Width = probed.Width, Height = probed.Height, Codec = probed.Codec };
+            var probed = await Task.Run(() => media.InspectAsync(local, ct), ct);
+            S.Probe = new VideoFileInfo { DurationSeconds = probed.DurationSeconds, FrameRate = probed.FrameRate, Width = probed.Width, Height = probed.Height, Codec = probed.Codec };
             await TransitionAsync(VideoStage.Probed);
         }
 

@@ -180,7 +180,7 @@ public sealed class ResNet18Tests(MediaFixture media, ITestOutputHelper output)
         var segments = new List<SegmentFrames>();
         foreach (var path in new[] { media.Path12, media.Bars, media.Mandel })
         {
-            var plan = Segmentation.Plan((await VideoProber.ProbeAsync(path)).DurationSeconds, new SegmentationOptions());
+            var plan = Segmentation.Plan((await VideoInspector.InspectAsync(path)).DurationSeconds, new SegmentationOptions());
             await foreach (var s in FrameSampler.SampleAsync(path, plan, 3, 224)) segments.Add(s);
         }
         Assert.True(segments.Count >= 5);
@@ -205,7 +205,7 @@ public sealed class ResNet18Tests(MediaFixture media, ITestOutputHelper output)
     {
         using var encoder = new ResNet18Encoder();
         var options = new SegmentationOptions();
-        var info = await VideoProber.ProbeAsync(media.Path12);
+        var info = await VideoInspector.InspectAsync(media.Path12);
         var plan = Segmentation.Plan(info.DurationSeconds, options);
         var probedAgain = await VideoEmbedder.EmbedAsync(media.Path12, encoder, options);
         var planned = await VideoEmbedder.EmbedAsync(media.Path12, info, plan, encoder, options, null, null, CancellationToken.None);
