@@ -33,11 +33,12 @@ public sealed class QuickDemoTests
             Assert.Equal("builtin", result.Setup.Encoder);
             Assert.Equal(128, result.Setup.Dimension);
 
-            // Every row and column of the table: the majority baseline, raw linear / attentive / attentive+pos, each run's step-0 and trained LV-MAE rows.
+            // Every row and column of the table: the majority baseline, then linear / attentive / attentive+pos for raw, each run's step 0 and each trained run.
             Assert.Equal(["activity", "first_step", "num_steps", "key_step_seconds"], result.Columns.Select(c => c.Column));
             Assert.Equal(
-                ["majority/baseline", "raw/linear", "raw/attentive", "raw/attentive+pos", "random@0/linear", "random@0/attentive", "random/linear", "random/attentive",
-                 "semantic@0/linear", "semantic@0/attentive", "semantic/linear", "semantic/attentive"],
+                ["majority/baseline", "raw/linear", "raw/attentive", "raw/attentive+pos", "random@0/linear", "random@0/attentive", "random@0/attentive+pos",
+                 "random/linear", "random/attentive", "random/attentive+pos", "semantic@0/linear", "semantic@0/attentive", "semantic@0/attentive+pos",
+                 "semantic/linear", "semantic/attentive", "semantic/attentive+pos"],
                 result.Rows.Select(r => $"{r.Masking ?? r.Features}{(r.Features == ProbeScore.Untrained ? "@0" : "")}/{r.Probe}"));
             foreach (var row in result.Rows)
             {

@@ -92,7 +92,7 @@ public sealed class AzuriteFixture : IAsyncLifetime
         _process.ErrorDataReceived += (_, _) => { };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        await WaitUntilListeningAsync(TimeSpan.FromSeconds(30));
+        await WaitUntilListeningAsync(TimeSpan.FromSeconds(120));   // node takes long to start on a loaded 2-core machine (30 s failed a CI run at load 30)
     }
 
     /// <summary>
