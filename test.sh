@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # LvMae's whole test suite, from a fresh Debian 12 machine: installs what is missing (apt: ffmpeg,
-# patchelf, g++, redis-server, chromium + chromium-driver; npm: the Azurite pinned in infra/azurite), restores, builds and runs every xunit
+# patchelf, g++, redis-server, chromium + chromium-driver, mariadb-server-core; npm: the Azurite pinned in infra/azurite), restores, builds and runs every xunit
 # test project. Usage: ./test.sh [extra `dotnet test` arguments, e.g. --filter FullyQualifiedName~Model]
 set -euo pipefail
 cd "$(dirname "$0")"

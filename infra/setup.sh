@@ -1,7 +1,9 @@
 # Sourced by ./test.sh and ./lvmae: installs what LvMae needs on a fresh Debian 12 machine, once.
 # apt: ffmpeg (probe/segment/sample), redis-server (Redis-membership cluster tests), chromium + chromium-driver (web console
 # browser tests), patchelf + g++ + binutils
-# (TorchSharp GLIBCXX fix, see infra/torchsharp); npm: Azurite pinned in infra/azurite/package-lock.json.
+# (TorchSharp GLIBCXX fix, see infra/torchsharp), mariadb-server-core (mariadbd: Azurite's blob metadata in MariaDB,
+# `lvmae up --azurite-db mariadb`, src/Storage/LocalMariaDb.cs; the server binaries of Debian's mariadb-server without
+# its system service, which would start a server on port 3306 at install); npm: Azurite pinned in infra/azurite/package-lock.json.
 
 lvmae_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -16,6 +18,7 @@ lvmae_apt_install() {
   # Headless browser for the web console's tests (tests/LvMae.Grains.Tests/ConsoleBrowserTests.cs, Selenium).
   command -v chromium >/dev/null || missing+=(chromium)
   command -v chromedriver >/dev/null || missing+=(chromium-driver)
+  { command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ]; } && [ -f /usr/share/mysql/mysql_system_tables.sql ] || missing+=(mariadb-server-core)
   [ ${#missing[@]} -eq 0 ] && return 0
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

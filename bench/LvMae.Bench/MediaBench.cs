@@ -129,7 +129,7 @@ public sealed class MediaBench : IBenchSuite
     {
         var seconds = context.Quick ? 60 : 600;
         var path = await EnsureVideoAsync(seconds);
-        var info = await VideoProber.ProbeAsync(path);
+        var info = await VideoInspector.InspectAsync(path);
         var segments = Segmentation.Plan(info.DurationSeconds, new SegmentationOptions());
 
         Task FullDecode() => RunAsync("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-i", path, "-f", "null", "-");

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using LvMae.Bench;
 
-// Usage: dotnet run -c Release --project bench/LvMae.Bench -- [suite ...] [--quick] [--no-write] [--videos N] [--in-memory-storage]
+// Usage: dotnet run -c Release --project bench/LvMae.Bench -- [suite ...] [--quick] [--no-write] [--videos N] [--in-memory-storage | --azurite-db mariadb]
 // Runs the named suites (all by default), prints each one's figures and writes docs/BENCHMARKS.md.
 if (args.Length > 0 && args[0] == TorchGcBench.ChildFlag) return TorchGcBench.RunChild(args);   // one run of the torchgc suite's crash test
 var quick = args.Contains("--quick");
@@ -15,7 +15,11 @@ if (videosAt >= 0)
     if (videosAt + 1 >= args.Length || !int.TryParse(args[videosAt + 1], out var n) || n < 10) { Console.Error.WriteLine("--videos takes a whole number >= 10"); return 2; }
     videos = n;
 }
-var wanted = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (videosAt < 0 || i != videosAt + 1)).ToHashSet(StringComparer.OrdinalIgnoreCase);
+var dbAt = Array.IndexOf(args, "--azurite-db");
+if (dbAt >= 0 && (dbAt + 1 >= args.Length || args[dbAt + 1] is not ("mariadb" or "files"))) { Console.Error.WriteLine("--azurite-db takes files or mariadb"); return 2; }
+var mariaDb = dbAt >= 0 && args[dbAt + 1] == "mariadb";
+if (mariaDb && args.Contains("--in-memory-storage")) { Console.Error.WriteLine("--azurite-db mariadb and --in-memory-storage exclude each other"); return 2; }
+var wanted = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (videosAt < 0 || i != videosAt + 1) && (dbAt < 0 || i != dbAt + 1)).ToHashSet(StringComparer.OrdinalIgnoreCase);
 var suites = BenchSuites.All.Where(s => wanted.Count == 0 || wanted.Contains(s.Name)).ToList();
 if (suites.Count == 0)
 {
@@ -23,7 +27,7 @@ if (suites.Count == 0)
     return 2;
 }
 
-var context = new BenchContext(quick) { Videos = videos, InMemoryStorage = args.Contains("--in-memory-storage") };
+var context = new BenchContext(quick) { Videos = videos, InMemoryStorage = args.Contains("--in-memory-storage"), MariaDbStorage = mariaDb };
 var sections = new List<(string Name, string Markdown)>();
 foreach (var suite in suites)
 {
@@ -54,6 +58,12 @@ namespace LvMae.Bench
 
         /// <summary>--in-memory-storage: Azurite without its metadata file (scale), so the figures are the silo's, not the emulator's.</summary>
         public bool InMemoryStorage { get; init; }
+
+        /// <summary>--azurite-db mariadb: Azurite with its blob metadata in a private MariaDB server (scale): what holds 100k+ videos.</summary>
+        public bool MariaDbStorage { get; init; }
+
+        /// <summary>The emulator the storage options ask for (not started).</summary>
+        public LvMae.Testing.AzuriteFixture NewAzurite() => new() { InMemory = InMemoryStorage, MariaDb = MariaDbStorage };
 
         /// <summary>Median of <paramref name="runs"/> timings of <paramref name="action"/> in seconds (after one warm-up).</summary>
         public static double MedianSeconds(int runs, Action action)

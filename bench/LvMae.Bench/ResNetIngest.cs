@@ -109,12 +109,11 @@ public static class ResNetIngest
 
     private static async Task<EmbeddedVideo> IngestAsync(MediaWork work, string path, IngestSetup setup, CancellationToken ct)
     {
-        var info = await work.ProbeAsync(path, ct);
+        var info = await work.InspectAsync(path, ct);
+        // "before" (issue 16): the encoding probed the file a second time.
+        if (!setup.ProbeOnce) info = await work.InspectAsync(path, ct);
         var plan = work.Plan(info.DurationSeconds, 5.0);
-        var progress = new Progress<double>();
-        return setup.ProbeOnce
-            ? await work.EncodeAsync(path, info, plan, "resnet18", 5.0, progress, ct)
-            : await work.EncodeAsync(path, "resnet18", 5.0, progress, ct);
+        return await work.EncodeAsync(path, info, plan, "resnet18", 5.0, new Progress<double>(), ct);
     }
 
     /// <summary>

@@ -59,6 +59,14 @@ public static class ExitCodes
     public const int Failed = 1;
     public const int Usage = 2;
     public const int NoSilo = 3;
+    /// <summary>Storage refused in a way no retry changes (501, 403, a missing container or account): reported once.</summary>
+    public const int Storage = 4;
+}
+
+/// <summary>A command stopped at a storage refusal no retry changes (<see cref="LvMae.Storage.StorageFailure"/>): reported once, exit <see cref="ExitCodes.Storage"/>.</summary>
+public sealed class PermanentStorageFailureException(LvMae.Storage.StorageFailure failure, Exception inner) : Exception(failure.Message, inner)
+{
+    public LvMae.Storage.StorageFailure Failure { get; } = failure;
 }
 
 /// <summary>What commands share: configuration (appsettings.json + LVMAE__... env vars), the cluster client, blob store, output.</summary>
@@ -97,6 +105,11 @@ public static class Cli
         {
             Error(e.Message);
             return ExitCodes.Usage;
+        }
+        catch (Exception e) when (e is PermanentStorageFailureException || LvMae.Storage.StorageFailure.Find(e) is { IsPermanent: true })
+        {
+            Error((e as PermanentStorageFailureException)?.Failure.Message ?? LvMae.Storage.StorageFailure.Find(e)!.Message);
+            return ExitCodes.Storage;
         }
     }
 

@@ -14,6 +14,9 @@ public sealed record UpRecord
     public string State { get; init; } = Starting;
     public int? AzuritePid { get; init; }
     public DateTimeOffset? AzuriteStartedAt { get; init; }
+    /// <summary>The MariaDB server holding Azurite's blob metadata (`up --azurite-db mariadb`).</summary>
+    public int? MariaDbPid { get; init; }
+    public DateTimeOffset? MariaDbStartedAt { get; init; }
     public int? BlobPort { get; init; }
     public int SiloPort { get; init; }
     public int GatewayPort { get; init; }
@@ -107,6 +110,11 @@ public sealed class UpState(string directory)
         {
             LocalProcess.Kill(pid, started);
             azurite = $" and stopped the Azurite it had left running (pid {pid})";
+        }
+        if (record is { MariaDbPid: { } dbPid, MariaDbStartedAt: { } dbStarted } && LocalProcess.IsRunning(dbPid, dbStarted))
+        {
+            LocalProcess.Kill(dbPid, dbStarted);
+            azurite += $" and the MariaDB server of its Azurite (pid {dbPid})";
         }
         Delete();
         return $"lvmae up (pid {record.Pid}) was not running any more (it crashed or was killed{(record.Log is null ? "" : $"; log {record.Log}")}); removed its record{azurite}.";

@@ -59,9 +59,10 @@ public sealed record VideoFailure
     [Id(3)] public DateTimeOffset At { get; init; }
 }
 
-/// <summary>Probe results (what ffprobe said).</summary>
+/// <summary>What ffprobe said about the video file (its <see cref="VideoStatus.Probe"/>). The alias is the type's former
+/// name, VideoProbe: serialized states and messages keep reading.</summary>
 [GenerateSerializer, Alias("lvmae.VideoProbe")]
-public sealed record VideoProbe
+public sealed record VideoFileInfo
 {
     [Id(0)] public double DurationSeconds { get; init; }
     [Id(1)] public double FrameRate { get; init; }
@@ -90,7 +91,7 @@ public sealed record VideoStatus
     [Id(9)] public double Progress { get; init; }
     [Id(10)] public int Attempts { get; init; }
     [Id(11)] public VideoFailure? Failure { get; init; }
-    [Id(12)] public VideoProbe? Probe { get; init; }
+    [Id(12)] public VideoFileInfo? Probe { get; init; }
     [Id(13)] public int SegmentCount { get; init; }
     [Id(14)] public int Dimension { get; init; }
     [Id(15)] public string? EmbeddingsBlob { get; init; }

@@ -72,6 +72,7 @@ public static class GrainsHosting
     {
         var options = new Azure.Data.Tables.TableClientOptions();
         options.AddPolicy(traffic.Policy(_ => "tables"), Azure.Core.HttpPipelinePosition.PerCall);
+        options.AddPolicy(StorageFailure.Policy, Azure.Core.HttpPipelinePosition.PerCall);
         return options;
     }
 

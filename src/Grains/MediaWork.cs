@@ -7,9 +7,9 @@ namespace LvMae.Grains;
 /// <summary>The media operations a video grain needs (the seam between grains and LvMae.Media).</summary>
 public interface IMediaWork
 {
-    Task<VideoInfo> ProbeAsync(string path, CancellationToken cancellationToken);
+    Task<VideoInfo> InspectAsync(string path, CancellationToken cancellationToken);
     IReadOnlyList<SegmentSpan> Plan(double durationSeconds, double segmentSeconds);
-    /// <summary>Encodes <paramref name="plan"/> (from <see cref="Plan"/>) of a video already probed (<paramref name="info"/>): one probe per video.</summary>
+    /// <summary>Encodes <paramref name="plan"/> (from <see cref="Plan"/>) of a video already inspected (<paramref name="info"/>): one ffprobe run per video.</summary>
     Task<EmbeddedVideo> EncodeAsync(string path, VideoInfo info, IReadOnlyList<SegmentSpan> plan, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken);
     /// <summary>Validates a precomputed float32 [N, d] .npy as it is read from storage, in constant memory; its [count, dim] (<see cref="BlobReader.Name"/> names it in errors).</summary>
     (int Count, int Dimension) ValidateNpy(BlobReader content);
@@ -33,14 +33,10 @@ public sealed class MediaWork(ProcessingOptions options, EncoderOptions encoderO
     public MediaWork(ProcessingOptions options, MediaThreadBudget budget)
         : this(options, budget.Apply(EncoderOptions.Default) with { BatchFrames = options.InferenceBatchFrames }, budget.Apply(FrameSamplingOptions.Default)) { }
 
-    public Task<VideoInfo> ProbeAsync(string path, CancellationToken cancellationToken) => VideoProber.ProbeAsync(path, cancellationToken);
+    public Task<VideoInfo> InspectAsync(string path, CancellationToken cancellationToken) => VideoInspector.InspectAsync(path, cancellationToken);
 
     public IReadOnlyList<SegmentSpan> Plan(double durationSeconds, double segmentSeconds) =>
         Segmentation.Plan(durationSeconds, Options(segmentSeconds));
-
-    /// <summary>Probes again and encodes (what the grain did before it kept the probe: the media benchmark's "before").</summary>
-    public Task<EmbeddedVideo> EncodeAsync(string path, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken) =>
-        WithEncoderAsync(encoderSpec, encoder => VideoEmbedder.EmbedAsync(path, encoder, Options(segmentSeconds), sampling, progress, cancellationToken));
 
     public Task<EmbeddedVideo> EncodeAsync(string path, VideoInfo info, IReadOnlyList<SegmentSpan> plan, string encoderSpec, double segmentSeconds, IProgress<double> progress, CancellationToken cancellationToken) =>
         WithEncoderAsync(encoderSpec, encoder => VideoEmbedder.EmbedAsync(path, info, plan, encoder, Options(segmentSeconds), sampling, progress, cancellationToken));

@@ -9,21 +9,21 @@ public enum WriteReadBack
     NotOurs,
 }
 
-/// <summary>What an index log holds after an append whose append-position check failed.</summary>
+/// <summary>What an index log holds after a commit whose ETag check failed.</summary>
 public enum AppendReadBack
 {
-    /// <summary>Our block is the log's whole tail from the position we expected: it was appended; continue after it.</summary>
+    /// <summary>The committed list is the one we sent: our blocks were appended; continue after them.</summary>
     Appended,
-    /// <summary>Our block is in the tail but other bytes are too: it is durable, yet another writer touched the log (reload).</summary>
+    /// <summary>Our blocks are committed but the list differs otherwise: durable, yet another writer touched the log (reload).</summary>
     AppendedAmongOthers,
-    /// <summary>Our block is not there: another writer appended instead (reload, then append again).</summary>
+    /// <summary>Our blocks are not committed: another writer committed instead (reload, then append again).</summary>
     NotAppended,
 }
 
 /// <summary>
 /// The decisions that resolve a write whose outcome is unknown, by comparing what was sent with what storage holds now.
 /// Storage that crashes (or a network that drops a response) can apply a write without answering it; the client's retry then
-/// meets its own write as a changed ETag or append position, which looks exactly like a concurrent writer. Reading back tells
+/// meets its own write as a changed ETag, which looks exactly like a concurrent writer. Reading back tells
 /// the two apart. Pure functions: the grains and the log only read, decide with these and commit.
 /// </summary>
 public static class UnknownWrites
@@ -33,21 +33,19 @@ public static class UnknownWrites
         stored is not null && written.SequenceEqual(stored) ? WriteReadBack.Ours : WriteReadBack.NotOurs;
 
     /// <summary>
-    /// An append: <paramref name="tail"/> is the log from the position the append expected. Blocks are whole JSON lines, so our
-    /// block can only sit at a line start; every line carries the entry's version and time, so another writer's block equal to
-    /// ours byte for byte is the same change anyway.
+    /// A log commit: <paramref name="before"/> is the block list the commit extended, <paramref name="ours"/> the ids it added,
+    /// <paramref name="committed"/> the list storage holds now (null: no log). A block id hashes its place and its lines, so
+    /// finding ours proves these lines were committed there; any other difference means another writer committed too.
     /// </summary>
-    public static AppendReadBack ResolveAppend(ReadOnlySpan<byte> block, ReadOnlySpan<byte> tail)
+    public static AppendReadBack ResolveCommit(IReadOnlyList<string> before, IReadOnlyList<string> ours, IReadOnlyList<string>? committed)
     {
-        if (block.IsEmpty) return AppendReadBack.Appended;
-        if (tail.SequenceEqual(block)) return AppendReadBack.Appended;
-        for (var start = 0; start + block.Length <= tail.Length;)
-        {
-            if (tail.Slice(start, block.Length).SequenceEqual(block)) return AppendReadBack.AppendedAmongOthers;
-            var next = tail[start..].IndexOf((byte)'\n');
-            if (next < 0) break;
-            start += next + 1;
-        }
+        if (committed is null) return AppendReadBack.NotAppended;
+        if (committed.Count == before.Count + ours.Count && committed.Take(before.Count).SequenceEqual(before, StringComparer.Ordinal)
+            && committed.Skip(before.Count).SequenceEqual(ours, StringComparer.Ordinal))
+            return AppendReadBack.Appended;
+        if (ours.Count == 0) return AppendReadBack.AppendedAmongOthers;
+        for (var start = 0; start + ours.Count <= committed.Count; start++)
+            if (committed.Skip(start).Take(ours.Count).SequenceEqual(ours, StringComparer.Ordinal)) return AppendReadBack.AppendedAmongOthers;
         return AppendReadBack.NotAppended;
     }
 }

@@ -51,8 +51,8 @@ public sealed class VideoGrain(
     private VideoState? _stored;
 
     private string Id => this.GetPrimaryKeyString();
-    private VideoState S => state.State;
-    private bool Finished => S.Stage is VideoStage.Embedded or VideoStage.Failed;
+    private VideoState Video => state.State;   // the persisted state (written with state.WriteStateAsync)
+    private bool Finished => Video.Stage is VideoStage.Embedded or VideoStage.Failed;
     private bool Working => _work is { IsCompleted: false } && !Finished;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
@@ -62,7 +62,7 @@ public sealed class VideoGrain(
     }
 
     /// <summary>Records the in-memory state as what storage holds (just read or just written).</summary>
-    private void Stored() => _stored = state.RecordExists ? Copy(S) : null;
+    private void Stored() => _stored = state.RecordExists ? Copy(Video) : null;
 
     private static VideoState Copy(VideoState s) =>
         System.Text.Json.JsonSerializer.Deserialize<VideoState>(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(s, GrainStateJson.Options), GrainStateJson.Options)!;
@@ -91,33 +91,33 @@ public sealed class VideoGrain(
 
         if (state.RecordExists)
         {
-            if (registration.Kind == VideoSourceKind.Embeddings && S.ContentHash is { } known && registration.ContentHash is { } offered
-                && known != offered && S.Stage != VideoStage.Failed)
-                throw new ArgumentException($"video id '{Id}' is already registered from '{S.OriginalName}' with other content (sha256 {known[..12]}); " +
+            if (registration.Kind == VideoSourceKind.Embeddings && Video.ContentHash is { } known && registration.ContentHash is { } offered
+                && known != offered && Video.Stage != VideoStage.Failed)
+                throw new ArgumentException($"video id '{Id}' is already registered from '{Video.OriginalName}' with other content (sha256 {known[..12]}); " +
                                             $"'{registration.OriginalName}' (sha256 {offered[..Math.Min(12, offered.Length)]}) needs another id: rename the file");
-            var labels = S.Labels.Union(registration.Labels).ToList();
-            var sameEncoder = string.Equals(S.Encoder, registration.Encoder, StringComparison.Ordinal);
-            var sameContent = registration.ContentHash is null || registration.ContentHash == S.ContentHash;
+            var labels = Video.Labels.Union(registration.Labels).ToList();
+            var sameEncoder = string.Equals(Video.Encoder, registration.Encoder, StringComparison.Ordinal);
+            var sameContent = registration.ContentHash is null || registration.ContentHash == Video.ContentHash;
             if ((sameEncoder && sameContent) || Working)
             {
-                if (labels.Count != S.Labels.Count)
+                if (labels.Count != Video.Labels.Count)
                 {
-                    S.Labels = labels;
+                    Video.Labels = labels;
                     await CommitAsync();
                 }
                 if (!sameEncoder)
-                    throw new InvalidOperationException($"video {Id} is still being processed with encoder {S.Encoder}; register {registration.Encoder} when it is done");
+                    throw new InvalidOperationException($"video {Id} is still being processed with encoder {Video.Encoder}; register {registration.Encoder} when it is done");
                 await EnsureIndexedAsync();
                 return Status();
             }
             // A new encoder for a finished video, or new content for a failed import: process again (earlier embeddings stay).
-            S.Labels = labels;
-            S.Encoder = registration.Encoder;
-            S.Kind = registration.Kind;
-            S.SourceBlob = registration.SourceBlob;
-            S.ContentHash = registration.ContentHash ?? S.ContentHash;
-            S.OriginalName = registration.OriginalName ?? S.OriginalName;
-            S.SizeBytes = registration.SizeBytes;
+            Video.Labels = labels;
+            Video.Encoder = registration.Encoder;
+            Video.Kind = registration.Kind;
+            Video.SourceBlob = registration.SourceBlob;
+            Video.ContentHash = registration.ContentHash ?? Video.ContentHash;
+            Video.OriginalName = registration.OriginalName ?? Video.OriginalName;
+            Video.SizeBytes = registration.SizeBytes;
             Restart(VideoStage.Registered);
             if (registration.Content is { } replacement)
             {
@@ -168,9 +168,9 @@ public sealed class VideoGrain(
 
     public async Task<VideoStatus> Retry()
     {
-        if (state.RecordExists && S.Stage == VideoStage.Failed && !Working)
+        if (state.RecordExists && Video.Stage == VideoStage.Failed && !Working)
         {
-            Restart(S.Probe is null ? VideoStage.Registered : VideoStage.Probed);
+            Restart(Video.Probe is null ? VideoStage.Registered : VideoStage.Probed);
             await CommitAsync();
         }
         return Status();
@@ -214,42 +214,42 @@ public sealed class VideoGrain(
 
     private void Restart(VideoStage stage)
     {
-        S.Stage = stage;
-        S.Failure = null;
-        S.Attempts = 0;
-        S.CompletedAt = null;
+        Video.Stage = stage;
+        Video.Failure = null;
+        Video.Attempts = 0;
+        Video.CompletedAt = null;
     }
 
     /// <summary>What storage holds (<see cref="_stored"/>), with this activation's live work and whether a change is being saved.</summary>
-    private VideoStatus Status() => _stored is not { } S
+    private VideoStatus Status() => _stored is not { } stored
         ? new VideoStatus { Id = Id, Exists = false, Saving = _unsaved }
         : new VideoStatus
         {
             Id = Id,
             Exists = true,
             Saving = _unsaved,
-            Stage = S.Stage,
-            Encoder = S.Encoder,
-            EncoderVersion = S.EncoderVersion,
-            Labels = S.Labels.ToList(),
-            OriginalName = S.OriginalName,
-            Kind = S.Kind,
+            Stage = stored.Stage,
+            Encoder = stored.Encoder,
+            EncoderVersion = stored.EncoderVersion,
+            Labels = stored.Labels.ToList(),
+            OriginalName = stored.OriginalName,
+            Kind = stored.Kind,
             Working = Working,
             Queued = Working && _queued,
-            Progress = S.Stage == VideoStage.Embedded ? 1.0 : Volatile.Read(ref _progress),
-            Attempts = S.Attempts,
-            Failure = S.Failure,
-            Probe = S.Probe,
-            SegmentCount = S.SegmentCount,
-            Dimension = S.Dimension,
-            EmbeddingsBlob = S.EmbeddingsBlob,
-            SegmentsBlob = S.Stage is VideoStage.Embedded && S.Kind == VideoSourceKind.VideoFile ? BlobLayout.Segments(Id) : null,
-            EmbeddedEncoders = S.EmbeddedEncoders.ToList(),
-            RegisteredAt = S.RegisteredAt,
-            UpdatedAt = S.UpdatedAt,
-            CompletedAt = S.CompletedAt,
-            SourceBlob = S.SourceBlob,
-            Warning = S.Warning,
+            Progress = stored.Stage == VideoStage.Embedded ? 1.0 : Volatile.Read(ref _progress),
+            Attempts = stored.Attempts,
+            Failure = stored.Failure,
+            Probe = stored.Probe,
+            SegmentCount = stored.SegmentCount,
+            Dimension = stored.Dimension,
+            EmbeddingsBlob = stored.EmbeddingsBlob,
+            SegmentsBlob = stored.Stage is VideoStage.Embedded && stored.Kind == VideoSourceKind.VideoFile ? BlobLayout.Segments(Id) : null,
+            EmbeddedEncoders = stored.EmbeddedEncoders.ToList(),
+            RegisteredAt = stored.RegisteredAt,
+            UpdatedAt = stored.UpdatedAt,
+            CompletedAt = stored.CompletedAt,
+            SourceBlob = stored.SourceBlob,
+            Warning = stored.Warning,
         };
 
     // ---- the background work ----------------------------------------------------------------------------------------------
@@ -282,7 +282,7 @@ public sealed class VideoGrain(
             var (kind, permanent) = Classify(e);
             var message = e is MediaException m ? m.Problem : e.Message;
             if (permanent) logger.LogInformation("video {Id}: failed ({Kind}, permanent): {Message}", Id, kind, message);
-            else logger.LogWarning(e, "video {Id}: failed ({Kind}) after {Attempts} attempt(s)", Id, kind, S.Attempts);
+            else logger.LogWarning(e, "video {Id}: failed ({Kind}) after {Attempts} attempt(s)", Id, kind, Video.Attempts);
             try { await FailAsync(kind, message, permanent); }
             catch (Exception inner) { logger.LogError(inner, "video {Id}: could not record its failure", Id); }
         }
@@ -303,11 +303,11 @@ public sealed class VideoGrain(
     private VideoRetries? _retries;
     private bool _outageRetry;
     // Imports get no media retries (their only work is validating bytes already in storage).
-    private VideoRetries Retries => _retries ??= new VideoRetries(_options, () => S.Kind == VideoSourceKind.Embeddings ? int.MaxValue : S.Attempts, (what, e, delay) =>
+    private VideoRetries Retries => _retries ??= new VideoRetries(_options, () => Video.Kind == VideoSourceKind.Embeddings ? int.MaxValue : Video.Attempts, (what, e, delay) =>
     {
         // Not the video's attempt. Noted, not applied to the state: a change waiting to be saved must be written as it was
         // first sent, so that reading back can recognise it if storage applied it without answering.
-        if (IsStorageOutage(e) && S.Kind == VideoSourceKind.VideoFile) _outageRetry = true;
+        if (IsStorageOutage(e) && Video.Kind == VideoSourceKind.VideoFile) _outageRetry = true;
         logger.LogInformation("video {Id}: {What} ({Message}); trying again in {Delay}", Id, what, e is MediaException m ? m.Problem : e.Message, delay);
     });
 
@@ -322,21 +322,21 @@ public sealed class VideoGrain(
             await TryPublishAsync();
             return;
         }
-        if (S.Kind == VideoSourceKind.Embeddings)
+        if (Video.Kind == VideoSourceKind.Embeddings)
         {
             await ImportAsync(ct);
             return;
         }
         // Persisted before the attempt: a video that crashes its silo every time fails after MaxAttempts.
         if (_outageRetry) _outageRetry = false; // the attempt storage interrupted goes on: counted once
-        else S.Attempts++;
+        else Video.Attempts++;
         await SaveAsync();
         await RunStagesAsync(ct);
     }
 
     private async Task RunStagesAsync(CancellationToken ct)
     {
-        var source = S.SourceBlob ?? throw new InvalidOperationException("no source blob registered");
+        var source = Video.SourceBlob ?? throw new InvalidOperationException("no source blob registered");
         _queued = true;
         Embedded? done;
         await using (await limiter.AcquireAsync(ct))
@@ -350,7 +350,7 @@ public sealed class VideoGrain(
         if (done is { } d)
         {
             MarkEmbedded(d.Blob, d.Rows, d.Dimension, d.Version, d.Sha256);
-            S.Warning = d.Warning; // e.g. "truncated: 37.3 of 60.0 s decodable": embedded, but the user should know
+            Video.Warning = d.Warning; // e.g. "truncated: 37.3 of 60.0 s decodable": embedded, but the user should know
             await TransitionAsync(VideoStage.Embedded);
         }
     }
@@ -362,30 +362,30 @@ public sealed class VideoGrain(
     {
         await DownloadAsync(source, local, ct);
 
-        if (S.Stage == VideoStage.Registered)
+        if (Video.Stage == VideoStage.Registered)
         {
-            var probed = await Task.Run(() => media.ProbeAsync(local, ct), ct);
-            S.Probe = new VideoProbe { DurationSeconds = probed.DurationSeconds, FrameRate = probed.FrameRate, Width = probed.Width, Height = probed.Height, Codec = probed.Codec };
+            var probed = await Task.Run(() => media.InspectAsync(local, ct), ct);
+            Video.Probe = new VideoFileInfo { DurationSeconds = probed.DurationSeconds, FrameRate = probed.FrameRate, Width = probed.Width, Height = probed.Height, Codec = probed.Codec };
             await TransitionAsync(VideoStage.Probed);
         }
 
-        if (S.Stage == VideoStage.Probed)
+        if (Video.Stage == VideoStage.Probed)
         {
             // The plan is deterministic from the duration; segments.json is written with the embeddings it indexes.
-            var segments = media.Plan(S.Probe!.DurationSeconds, _options.SegmentSeconds);
+            var segments = media.Plan(Video.Probe!.DurationSeconds, _options.SegmentSeconds);
             if (segments.Count == 0)
-                throw new MediaException(source, MediaErrorKind.ZeroDuration, $"a {S.Probe.DurationSeconds:F2} s video has no {_options.SegmentSeconds} s segment");
-            S.SegmentCount = segments.Count;
+                throw new MediaException(source, MediaErrorKind.ZeroDuration, $"a {Video.Probe.DurationSeconds:F2} s video has no {_options.SegmentSeconds} s segment");
+            Video.SegmentCount = segments.Count;
             await TransitionAsync(VideoStage.Segmented);
         }
 
-        if (S.Stage != VideoStage.Segmented) return null;
-        var encoder = S.Encoder!;
+        if (Video.Stage != VideoStage.Segmented) return null;
+        var encoder = Video.Encoder!;
         Volatile.Write(ref _progress, 0);
         var progress = new InlineProgress(v => Volatile.Write(ref _progress, Math.Clamp(v, 0, 1)));
         // One probe per video: the state's probe and the plan it gives, not a second ffprobe inside the encoder.
-        var p = S.Probe!;
-        var info = new VideoInfo(p.DurationSeconds, p.FrameRate, p.Width, p.Height, p.Codec, S.SizeBytes);
+        var p = Video.Probe!;
+        var info = new VideoInfo(p.DurationSeconds, p.FrameRate, p.Width, p.Height, p.Codec, Video.SizeBytes);
         var plan = media.Plan(p.DurationSeconds, _options.SegmentSeconds);
         var encoded = await Task.Run(() => media.EncodeAsync(local, info, plan, encoder, _options.SegmentSeconds, progress, ct), ct);
         var rows = encoded.Segments.Count;
@@ -395,7 +395,7 @@ public sealed class VideoGrain(
         // Data first: embeddings, then segments.json that indexes them; only then (the caller) the state that points to both.
         var embeddingsBlob = BlobLayout.Embeddings(Id, encoder);
         var sha = await UploadNpyAsync(embeddingsBlob, encoded.Embeddings, rows, encoded.Dimension, encoded.EncoderName, encoded.EncoderVersion, ct);
-        var doc = encoded.ToDocument(Id, S.ContentHash);
+        var doc = encoded.ToDocument(Id, Video.ContentHash);
         await blobs.UploadAsync(BlobLayout.Segments(Id), System.Text.Encoding.UTF8.GetBytes(doc.ToJson()), contentType: "application/json", cancellationToken: ct);
         return new Embedded(embeddingsBlob, rows, encoded.Dimension, encoded.EncoderVersion, sha, encoded.Truncation?.Warning);
     }
@@ -414,12 +414,12 @@ public sealed class VideoGrain(
 
     private async Task<(string Blob, int Count, int Dimension, string? Sha256)> ValidateImportAsync(CancellationToken ct)
     {
-        var blob = S.SourceBlob!;
+        var blob = Video.SourceBlob!;
         // Streamed, never held whole: a 256 MiB import (or one that lies) costs the silo one chunk of memory, not its size several times.
         using var content = await blobs.TryOpenReadAsync(blob, ct)
             ?? throw new MediaException(blob, MediaErrorKind.FileNotFound, $"embeddings blob {blob} does not exist (upload it before registering)");
         var stored = content.Metadata.GetValueOrDefault("sha256");
-        if (S.ContentHash is { } expected && stored != expected)
+        if (Video.ContentHash is { } expected && stored != expected)
             throw new MediaException(blob, MediaErrorKind.BadEmbeddings,
                 $"{blob} holds other content (sha256 {stored?[..Math.Min(12, stored.Length)] ?? "none"}) than was registered ({expected[..Math.Min(12, expected.Length)]}): registered twice with different files?");
         try
@@ -430,7 +430,7 @@ public sealed class VideoGrain(
         catch (MediaException e)
         {
             await blobs.DeleteIfMatchAsync(blob, content.ETag, ct); // never leave an unusable file at the embeddings name
-            throw new MediaException(S.OriginalName ?? blob, e.Kind, e.Problem, e);
+            throw new MediaException(Video.OriginalName ?? blob, e.Kind, e.Problem, e);
         }
     }
 
@@ -440,18 +440,18 @@ public sealed class VideoGrain(
     /// </summary>
     private async Task<bool> TryImportInlineAsync()
     {
-        if (S.Kind != VideoSourceKind.Embeddings || S.SizeBytes is <= 0 or > InlineImportBytes) return false;
+        if (Video.Kind != VideoSourceKind.Embeddings || Video.SizeBytes is <= 0 or > InlineImportBytes) return false;
         try
         {
             var (blob, count, dimension, sha) = await ValidateImportAsync(CancellationToken.None);
             MarkEmbedded(blob, count, dimension, "imported", sha);
-            S.Stage = VideoStage.Embedded;
+            Video.Stage = VideoStage.Embedded;
         }
         catch (MediaException e)
         {
-            S.Stage = VideoStage.Failed;
-            S.Failure = new VideoFailure { Kind = e.Kind.ToString(), Message = e.Problem, Permanent = e.IsPermanent, At = DateTimeOffset.UtcNow };
-            S.CompletedAt = S.Failure.At;
+            Video.Stage = VideoStage.Failed;
+            Video.Failure = new VideoFailure { Kind = e.Kind.ToString(), Message = e.Problem, Permanent = e.IsPermanent, At = DateTimeOffset.UtcNow };
+            Video.CompletedAt = Video.Failure.At;
         }
         catch (Exception e) when (IsStorageOutage(e))
         {
@@ -482,33 +482,33 @@ public sealed class VideoGrain(
     /// </summary>
     private async Task ImportContentAsync(byte[] content)
     {
-        var name = S.OriginalName ?? S.SourceBlob!;
+        var name = Video.OriginalName ?? Video.SourceBlob!;
         try
         {
             using var stream = new MemoryStream(content, writable: false);
             var (count, dimension) = media.ValidateNpy(stream, content.Length, name);
             await StoreContentAsync(content);
-            MarkEmbedded(S.SourceBlob!, count, dimension, "imported", S.ContentHash);
-            S.Stage = VideoStage.Embedded;
+            MarkEmbedded(Video.SourceBlob!, count, dimension, "imported", Video.ContentHash);
+            Video.Stage = VideoStage.Embedded;
         }
         catch (MediaException e)
         {
-            S.Stage = VideoStage.Failed;
-            S.Failure = new VideoFailure { Kind = e.Kind.ToString(), Message = e.Problem, Permanent = e.IsPermanent, At = DateTimeOffset.UtcNow };
-            S.CompletedAt = S.Failure.At;
+            Video.Stage = VideoStage.Failed;
+            Video.Failure = new VideoFailure { Kind = e.Kind.ToString(), Message = e.Problem, Permanent = e.IsPermanent, At = DateTimeOffset.UtcNow };
+            Video.CompletedAt = Video.Failure.At;
         }
         await CommitAsync();
     }
 
     private async Task StoreContentAsync(byte[] content)
     {
-        var blob = S.SourceBlob!;
-        var metadata = BlobLayout.ImportMetadata(S.ContentHash!, S.Encoder ?? "", S.OriginalName ?? "");
+        var blob = Video.SourceBlob!;
+        var metadata = BlobLayout.ImportMetadata(Video.ContentHash!, Video.Encoder ?? "", Video.OriginalName ?? "");
         try { await blobs.UploadConditionalAsync(blob, content, ifMatch: null, metadata); }
         catch (BlobConflictException)
         {
             var existing = await blobs.TryGetPropertiesAsync(blob);
-            if (existing?.Metadata.GetValueOrDefault("sha256") == S.ContentHash) return; // this content is there already
+            if (existing?.Metadata.GetValueOrDefault("sha256") == Video.ContentHash) return; // this content is there already
             await blobs.UploadConditionalAsync(blob, content, existing?.ETag ?? "*", metadata); // left by a failed import: replaced unless it changes under us
         }
     }
@@ -518,14 +518,14 @@ public sealed class VideoGrain(
 
     private void MarkEmbedded(string blob, int rows, int dimension, string version, string? sha256)
     {
-        S.EmbeddingsBlob = blob;
-        S.EmbeddingsSha256 = sha256;
-        S.SegmentCount = rows;
+        Video.EmbeddingsBlob = blob;
+        Video.EmbeddingsSha256 = sha256;
+        Video.SegmentCount = rows;
         _segmentsToCount = rows;
-        S.Dimension = dimension;
-        S.EncoderVersion = version;
-        if (!S.EmbeddedEncoders.Contains(S.Encoder!)) S.EmbeddedEncoders.Add(S.Encoder!);
-        S.CompletedAt = DateTimeOffset.UtcNow;
+        Video.Dimension = dimension;
+        Video.EncoderVersion = version;
+        if (!Video.EmbeddedEncoders.Contains(Video.Encoder!)) Video.EmbeddedEncoders.Add(Video.Encoder!);
+        Video.CompletedAt = DateTimeOffset.UtcNow;
         Volatile.Write(ref _progress, 1);
     }
 
@@ -541,7 +541,7 @@ public sealed class VideoGrain(
             ["videoid"] = Id,
             ["encoder"] = BlobLayout.MetadataValue(encoderName),
             ["encoderversion"] = BlobLayout.MetadataValue(encoderVersion),
-            ["encoderspec"] = BlobLayout.MetadataValue(S.Encoder ?? ""),
+            ["encoderspec"] = BlobLayout.MetadataValue(Video.Encoder ?? ""),
             ["rows"] = rows.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["dimension"] = dimension.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["sha256"] = sha,
@@ -562,9 +562,9 @@ public sealed class VideoGrain(
     private async Task FailAsync(string kind, string message, bool permanent)
     {
         var now = DateTimeOffset.UtcNow;
-        S.Stage = VideoStage.Failed;
-        S.Failure = new VideoFailure { Kind = kind, Message = message, Permanent = permanent, At = now };
-        S.CompletedAt = now;
+        Video.Stage = VideoStage.Failed;
+        Video.Failure = new VideoFailure { Kind = kind, Message = message, Permanent = permanent, At = now };
+        Video.CompletedAt = now;
         // The verdict must reach storage and the index: if storage is down now, the index shard keeps asking (Process)
         // and each ask saves and publishes again, so the video never stays Failed in memory only.
         try { await CommitAsync(); }
@@ -577,7 +577,7 @@ public sealed class VideoGrain(
     /// <summary>A step of the work (Probed, Segmented) is published best effort; the final stage must reach the index.</summary>
     private async Task TransitionAsync(VideoStage stage)
     {
-        S.Stage = stage;
+        Video.Stage = stage;
         await CommitAsync(mustIndex: Finished);
     }
 
@@ -588,9 +588,9 @@ public sealed class VideoGrain(
     /// </summary>
     private async Task CommitAsync(bool mustIndex = true)
     {
-        if (S.Version == 0) _registrationToCount = true;
-        S.UpdatedAt = DateTimeOffset.UtcNow;
-        S.Version++;
+        if (Video.Version == 0) _registrationToCount = true;
+        Video.UpdatedAt = DateTimeOffset.UtcNow;
+        Video.Version++;
         await SaveAsync();
         if (mustIndex) await EnsureIndexedAsync();
         else await TryPublishAsync();
@@ -599,7 +599,7 @@ public sealed class VideoGrain(
     /// <summary>Metrics count what storage holds (a write that fails counts nothing; its resend counts once).</summary>
     private void CountSaved()
     {
-        var encoder = new KeyValuePair<string, object?>(LvMaeMetrics.EncoderTag, S.Encoder);
+        var encoder = new KeyValuePair<string, object?>(LvMaeMetrics.EncoderTag, Video.Encoder);
         if (_registrationToCount) LvMaeMetrics.Registrations.Add(1, encoder);
         if (_segmentsToCount is { } segments) LvMaeMetrics.SegmentsEmbedded.Add(segments, encoder);
         _registrationToCount = false;
@@ -637,12 +637,12 @@ public sealed class VideoGrain(
 
     // ---- the index ------------------------------------------------------------------------------------------------------
 
-    private VideoIndexEntry Entry() => VideoIndexEntries.From(Id, S);
+    private VideoIndexEntry Entry() => VideoIndexEntries.From(Id, Video);
 
     /// <summary>Until the index holds this version: publishes (with retries). Throws when it cannot; the shard asks again.</summary>
     private async Task EnsureIndexedAsync()
     {
-        if (_indexedVersion == S.Version || _unsaved) return;
+        if (_indexedVersion == Video.Version || _unsaved) return;
         var entry = Entry();
         await VideoRetries.Run(Retries.IndexPublish, _ => GrainFactory.GetGrain<ICorpusIndexGrain>(layout.ShardOf(Id)).Upsert(entry), CancellationToken.None);
         _indexedVersion = Math.Max(_indexedVersion, entry.Version);
@@ -654,7 +654,7 @@ public sealed class VideoGrain(
         try { await EnsureIndexedAsync(); }
         catch (Exception e) when (e is not ArgumentException)
         {
-            logger.LogWarning("video {Id}: index update to {Stage} failed: {Message}", Id, S.Stage, e.Message);
+            logger.LogWarning("video {Id}: index update to {Stage} failed: {Message}", Id, Video.Stage, e.Message);
         }
     }
 
@@ -667,6 +667,8 @@ public sealed class VideoGrain(
     {
         MediaException m => (m.Kind.ToString(), m.IsPermanent),
         _ when IsStorageOutage(e) => (StorageKind, false),
+        // Storage lacks the operation or denies access: every attempt would meet the same answer (StorageFailure).
+        RequestFailedException r when StorageFailure.Classify(r) is { IsPermanent: true, Status: 501 or 505 or 401 or 403 } f => ($"StorageRequest{f.Status}", true),
         RequestFailedException r => ($"StorageRequest{r.Status}", false),
         HttpRequestException or IOException => ("IO", false),
         TimeoutException => ("Timeout", false),

@@ -14,7 +14,7 @@ public sealed class VideoState
     public string? OriginalName { get; set; }
     public long SizeBytes { get; set; }
     public string? ContentHash { get; set; }
-    public VideoProbe? Probe { get; set; }
+    public VideoFileInfo? Probe { get; set; }
     public int SegmentCount { get; set; }
     public int Dimension { get; set; }
     public string? EmbeddingsBlob { get; set; }

@@ -15,7 +15,7 @@ internal static class EmbedderImpl
         ArgumentNullException.ThrowIfNull(options);
         SegmentPlanning.Validate(options);
 
-        var info = await ProbeImpl.ProbeAsync(path, (sampling ?? FrameSamplingOptions.Default).Timeouts, cancellationToken).ConfigureAwait(false);
+        var info = await InspectionImpl.InspectAsync(path, (sampling ?? FrameSamplingOptions.Default).Timeouts, cancellationToken).ConfigureAwait(false);
         RejectTooLong(path, info, options); // before planning: a declared duration of years would plan millions of segments
         var segments = SegmentPlanning.Plan(info.DurationSeconds, options);
         return await EmbedPlannedAsync(path, info, segments, encoder, options, sampling, progress, cancellationToken).ConfigureAwait(false);

@@ -76,7 +76,7 @@ public static partial class FrameSampler
         for (var i = 1; i < segments.Count; i++)
             if (segments[i].StartSeconds < segments[i - 1].StartSeconds)
                 throw new ArgumentException("segments must be in time order", nameof(segments));
-        ProbeImpl.CheckFile(path);
+        InspectionImpl.CheckFile(path);
 
         if (options.Mode == FrameSamplingMode.SinglePass)
         {
@@ -153,7 +153,7 @@ public static partial class FrameSampler
         if (seek is { } s) { start.ArgumentList.Add("-ss"); start.ArgumentList.Add(F(s)); }
         if (readSeconds is { } r) { start.ArgumentList.Add("-t"); start.ArgumentList.Add(F(r)); }
         // "file:" + absolute path: a name that looks like a protocol or an option ("http:x.mp4", "-y.mp4") stays a local file.
-        foreach (var a in new[] { "-i", ProbeImpl.FileUrl(path), "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", filter, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1" })
+        foreach (var a in new[] { "-i", InspectionImpl.FileUrl(path), "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", filter, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1" })
             start.ArgumentList.Add(a);
 
         using var process = ToolProcess.Start(start, path, "ffmpeg");
@@ -319,11 +319,11 @@ public static partial class FrameSampler
     private static MediaException DecodeFailure(string path, int exitCode, IReadOnlyList<string> stderr, string what)
     {
         var text = string.Join("\n", stderr);
-        if (ProbeImpl.SniffContainer(path) is null && text.Contains("Invalid data found", StringComparison.Ordinal))
+        if (InspectionImpl.SniffContainer(path) is null && text.Contains("Invalid data found", StringComparison.Ordinal))
             return new MediaException(path, MediaErrorKind.NotMedia, $"{what}: not a media file ffmpeg can read");
         var detail = stderr.LastOrDefault(l => l.Contains("rror", StringComparison.Ordinal) || l.Contains("nvalid", StringComparison.Ordinal) || l.Contains("runcat", StringComparison.Ordinal))
                      ?? (exitCode == 0 ? "no error reported: the stream just ends" : stderr.LastOrDefault() ?? "no diagnostics");
-        detail = ProbeImpl.WithoutPath(detail, path);
+        detail = InspectionImpl.WithoutPath(detail, path);
         if (detail.Length > 300) detail = detail[..300] + "...";
         return new MediaException(path, MediaErrorKind.Truncated, $"{what} (ffmpeg exit {exitCode}: {detail})");
     }

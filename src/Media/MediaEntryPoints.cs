@@ -1,17 +1,17 @@
 namespace LvMae.Media;
 
 // Entry points used by grains, pipeline and CLI. Signatures are the contract; the work is done in
-// Probing.cs, SegmentPlanning.cs, FrameSampler.cs, Embedder.cs, the encoders and EmbeddingImportImpl.cs.
+// Inspection.cs (ffprobe), SegmentPlanning.cs, FrameSampler.cs, Embedder.cs, the encoders and EmbeddingImportImpl.cs.
 
-public static class VideoProber
+public static class VideoInspector
 {
     /// <summary>ffprobe the file; throws <see cref="MediaException"/> naming the file and the problem.</summary>
-    public static Task<VideoInfo> ProbeAsync(string path, CancellationToken cancellationToken = default) =>
-        ProbeImpl.ProbeAsync(path, ToolTimeouts.Default, cancellationToken);
+    public static Task<VideoInfo> InspectAsync(string path, CancellationToken cancellationToken = default) =>
+        InspectionImpl.InspectAsync(path, ToolTimeouts.Default, cancellationToken);
 
     /// <summary>As above, with ffprobe killed and the file failed as TimedOut after <see cref="ToolTimeouts.Probe"/>.</summary>
-    public static Task<VideoInfo> ProbeAsync(string path, ToolTimeouts timeouts, CancellationToken cancellationToken) =>
-        ProbeImpl.ProbeAsync(path, timeouts, cancellationToken);
+    public static Task<VideoInfo> InspectAsync(string path, ToolTimeouts timeouts, CancellationToken cancellationToken) =>
+        InspectionImpl.InspectAsync(path, timeouts, cancellationToken);
 }
 
 public static class Segmentation
@@ -51,8 +51,6 @@ public static class SegmentEncoders
         {
             "resnet18" => new ResNet18Encoder(options),
             "builtin" => options.FramesPerSegment is { } f ? new BuiltinEncoderWithFrames(f) : new BuiltinEncoder(),
-            "resnet50" => throw new MediaException("resnet50", MediaErrorKind.EncoderFailed,
-                "resnet50 is not available: its package (Microsoft.ML.DnnImageFeaturizer.ResNet50) is not served by this machine's NuGet source; use resnet18 or model:<file.onnx>"),
             _ => throw new ArgumentException($"unknown encoder '{spec}': use one of {string.Join(", ", Known)}", nameof(spec)),
         };
     }

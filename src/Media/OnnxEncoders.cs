@@ -8,7 +8,8 @@ public sealed record EncoderOptions
 {
     public static EncoderOptions Default { get; } = new();
 
-    /// <summary>"auto" (CUDA when ONNX Runtime offers it, else CPU), "cpu", "cuda" or "cuda:N".</summary>
+    /// <summary>"auto" or "cpu": the CPU (the ONNX Runtime package referenced is the CPU build); "cuda" / "cuda:N" are refused
+    /// with <see cref="MediaErrorKind.EncoderFailed"/>.</summary>
     public string Device { get; init; } = "auto";
     /// <summary>
     /// ONNX Runtime intra-op threads per inference; 0 = ONNX Runtime's choice (all physical cores). Several jobs at once
@@ -29,62 +30,26 @@ public sealed record EncoderOptions
 
 internal static class OnnxSupport
 {
-    private const string Cuda = "CUDAExecutionProvider";
-
-    /// <summary>Session options for <paramref name="device"/>; returns the device actually used.</summary>
+    /// <summary>Session options for <paramref name="options"/>' device; returns the device used: always "cpu", since this
+    /// project references the CPU build of ONNX Runtime (no CUDA execution provider), so "cuda" is refused.</summary>
     public static (SessionOptions Options, string Device) CreateOptions(EncoderOptions options, string input)
     {
+        var device = (options.Device ?? "auto").Trim().ToLowerInvariant();
+        if (!device.StartsWith("cuda", StringComparison.Ordinal) && device is not ("auto" or "cpu"))
+            throw new ArgumentException($"unknown device '{options.Device}': use auto, cpu, cuda or cuda:N");
+        if (device.StartsWith("cuda:", StringComparison.Ordinal) && !int.TryParse(device[5..], out _))
+            throw new ArgumentException($"bad CUDA device '{options.Device}'");
+        if (device.StartsWith("cuda", StringComparison.Ordinal))
+            throw new MediaException(input, MediaErrorKind.EncoderFailed,
+                "CUDA was asked for but this ONNX Runtime build has no CUDA execution provider (LvMae.Media references the CPU package, Microsoft.ML.OnnxRuntime)");
+
         var session = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
         if (options.IntraOpThreads > 0) session.IntraOpNumThreads = options.IntraOpThreads;
         // No busy-waiting between operators: on a shared machine (ffmpeg decoding beside us, other jobs) spinning
         // threads doubled the CPU per frame here (100 ms vs 45 ms for ResNet-18) and slowed the wall time too.
         session.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         session.AddSessionConfigEntry("session.inter_op.allow_spinning", "0");
-        var device = (options.Device ?? "auto").Trim().ToLowerInvariant();
-        if (device == "cpu") return (session, "cpu");
-
-        var wantsCuda = device.StartsWith("cuda", StringComparison.Ordinal);
-        if (!wantsCuda && device != "auto")
-        {
-            session.Dispose();
-            throw new ArgumentException($"unknown device '{options.Device}': use auto, cpu, cuda or cuda:N");
-        }
-        var id = 0;
-        if (device.StartsWith("cuda:", StringComparison.Ordinal) && !int.TryParse(device[5..], out id))
-        {
-            session.Dispose();
-            throw new ArgumentException($"bad CUDA device '{options.Device}'");
-        }
-        var available = SafeProviders().Contains(Cuda);
-        if (available)
-        {
-            try
-            {
-                session.AppendExecutionProvider_CUDA(id);
-                return (session, $"cuda:{id}");
-            }
-            catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
-            {
-                if (wantsCuda)
-                {
-                    session.Dispose();
-                    throw new MediaException(input, MediaErrorKind.EncoderFailed, $"CUDA device {id} could not be used: {e.Message}", e);
-                }
-            }
-        }
-        else if (wantsCuda)
-        {
-            session.Dispose();
-            throw new MediaException(input, MediaErrorKind.EncoderFailed,
-                "CUDA was asked for but this ONNX Runtime build has no CUDA execution provider (reference Microsoft.ML.OnnxRuntime.Gpu on GPU hosts)");
-        }
         return (session, "cpu");
-    }
-
-    private static string[] SafeProviders()
-    {
-        try { return OrtEnv.Instance().GetAvailableProviders(); }
-        catch (Exception e) when (e is OnnxRuntimeException or DllNotFoundException or TypeInitializationException) { return []; }
     }
 
     public static InferenceSession Open(string path, SessionOptions options, string input) => Load(() => new InferenceSession(path, options), input);

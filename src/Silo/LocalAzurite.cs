@@ -1,20 +1,26 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using LvMae.Storage;
 
 namespace LvMae.Silo;
 
 /// <summary>
 /// Azurite for `up`/`demo`, serving blobs (grain state, data) and tables (reminders, membership): the binary from
 /// $LVMAE_AZURITE_BIN (set by ./lvmae) or infra/azurite; reused when something already answers on both ports.
+/// With <c>mariaDb</c> its blob metadata lives in a private MariaDB server (<see cref="LocalMariaDb"/>, data in
+/// &lt;data&gt;/mariadb; Azurite's AZURITE_DB) instead of its LokiJS file, which it rewrites whole on every autosave: what
+/// holds a corpus of 100k+ videos. Azurite's tables (reminders, membership) stay in its files either way.
 /// </summary>
 public sealed class LocalAzurite : IAsyncDisposable
 {
     private readonly Process? _process;
+    private readonly LocalMariaDb? _mariaDb;
 
-    private LocalAzurite(Process? process, int port, int tablePort, string dataDirectory, bool reused)
+    private LocalAzurite(Process? process, int port, int tablePort, string dataDirectory, bool reused, LocalMariaDb? mariaDb = null)
     {
         _process = process;
+        _mariaDb = mariaDb;
         Port = port;
         TablePort = tablePort;
         DataDirectory = dataDirectory;
@@ -28,6 +34,8 @@ public sealed class LocalAzurite : IAsyncDisposable
     public bool Reused { get; }
     /// <summary>The Azurite process this instance started (null when it reused one): `lvmae down` stops it if its `up` died.</summary>
     public int? ProcessId => _process?.Id;
+    /// <summary>The MariaDB server holding the blob metadata, when this instance started one.</summary>
+    public LocalMariaDb? MariaDb => _mariaDb;
 
     public string ConnectionString =>
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
@@ -36,7 +44,7 @@ public sealed class LocalAzurite : IAsyncDisposable
 
     /// <summary>Starts Azurite (blob on <paramref name="port"/>, table on <paramref name="tablePort"/>, default port + 2 as
     /// Azure's development defaults 10000/10002), or reuses one already answering on both.</summary>
-    public static async Task<LocalAzurite> StartAsync(int port, string dataDirectory, int? tablePort = null, int? queuePort = null)
+    public static async Task<LocalAzurite> StartAsync(int port, string dataDirectory, int? tablePort = null, int? queuePort = null, bool mariaDb = false)
     {
         var table = tablePort ?? port + 2;
         if (Listening(port) && Listening(table)) return new LocalAzurite(null, port, table, dataDirectory, reused: true);
@@ -44,6 +52,7 @@ public sealed class LocalAzurite : IAsyncDisposable
             throw new InvalidOperationException($"something answers on blob port {port} but not on table port {table}: an Azurite started without tables (an older `lvmae up`?) — stop it first");
         var binary = Find();
         Directory.CreateDirectory(dataDirectory);
+        var db = mariaDb ? await LocalMariaDb.StartAsync(Path.Combine(dataDirectory, "mariadb")) : null;
         var start = new ProcessStartInfo(binary)
         {
             ArgumentList =
@@ -54,7 +63,10 @@ public sealed class LocalAzurite : IAsyncDisposable
             },
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
-        var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {binary}");
+        if (db is not null) start.Environment["AZURITE_DB"] = db.AzuriteDbUri;
+        Process process;
+        try { process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {binary}"); }
+        catch { if (db is not null) await db.DisposeAsync(); throw; }
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
@@ -62,11 +74,16 @@ public sealed class LocalAzurite : IAsyncDisposable
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (!Listening(port) || !Listening(table))
         {
-            if (process.HasExited) throw new InvalidOperationException($"Azurite exited with code {process.ExitCode}");
-            if (DateTime.UtcNow > deadline) { process.Kill(true); throw new TimeoutException($"Azurite did not listen on {port}"); }
+            if (process.HasExited || DateTime.UtcNow > deadline)
+            {
+                var code = process.HasExited ? process.ExitCode : (int?)null;
+                if (code is null) process.Kill(true);
+                if (db is not null) await db.DisposeAsync();
+                throw code is { } c ? new InvalidOperationException($"Azurite exited with code {c}") : new TimeoutException($"Azurite did not listen on {port}");
+            }
             await Task.Delay(100);
         }
-        return new LocalAzurite(process, port, table, dataDirectory, reused: false);
+        return new LocalAzurite(process, port, table, dataDirectory, reused: false, db);
     }
 
     private static string Find()
@@ -98,7 +115,7 @@ public sealed class LocalAzurite : IAsyncDisposable
         catch (SocketException) { return false; }
     }
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         if (_process is { HasExited: false })
         {
@@ -106,6 +123,6 @@ public sealed class LocalAzurite : IAsyncDisposable
             _process.WaitForExit(5000);
         }
         _process?.Dispose();
-        return ValueTask.CompletedTask;
+        if (_mariaDb is not null) await _mariaDb.DisposeAsync(); // after Azurite, its only client
     }
 }

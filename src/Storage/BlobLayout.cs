@@ -48,7 +48,9 @@ public static class BlobLayout
     public static string IndexShardPrefix(int shard) => $"{IndexPrefix}shard-{shard:D4}/";
     public static string IndexHead(int shard) => $"{IndexShardPrefix(shard)}head.json";
     public static string IndexSnapshot(int shard, long generation) => $"{IndexShardPrefix(shard)}g{generation:D8}.snapshot.jsonl";
-    public static string IndexLog(int shard, long generation) => $"{IndexShardPrefix(shard)}g{generation:D8}.log.jsonl";
+    /// <summary>A generation's log, in segments of a bounded number of blocks: segment 0 keeps the name logs had before segments.</summary>
+    public static string IndexLog(int shard, long generation, int segment = 0) =>
+        segment == 0 ? $"{IndexShardPrefix(shard)}g{generation:D8}.log.jsonl" : $"{IndexShardPrefix(shard)}g{generation:D8}.log{segment:D4}.jsonl";
 
     public static string RunPrefix(string run) => $"runs/{ValidateId(run, "run name")}/";
     public static string RunConfig(string run) => $"{RunPrefix(run)}config.json";

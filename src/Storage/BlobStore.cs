@@ -38,7 +38,7 @@ public sealed class BlobStore
     }
 
     public BlobStore(string connectionString, string containerName = BlobLayout.DefaultContainer, BlobClientOptions? options = null)
-        : this(new BlobContainerClient(connectionString, containerName, options)) { }
+        : this(new BlobContainerClient(connectionString, containerName, options ?? StorageFailure.BlobOptions())) { }
 
     public BlobContainerClient Container { get; }
 

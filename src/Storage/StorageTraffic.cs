@@ -28,7 +28,7 @@ public sealed class StorageTraffic
     /// <summary>Blob client options whose requests count as <paramref name="classify"/> says (path = "/container/blob", account prefix removed).</summary>
     public BlobClientOptions BlobOptions(Func<string, string> classify)
     {
-        var options = new BlobClientOptions();
+        var options = StorageFailure.BlobOptions();
         options.AddPolicy(Policy(classify), HttpPipelinePosition.PerCall);
         return options;
     }

@@ -63,14 +63,15 @@ public sealed class DemoReportTests
         var header = DemoReport.Header(result.Columns);
         Assert.Equal(["features / probe", "activity top-1", "first_step top-1", "num_steps top-1", "key_step_seconds RMSE s (MSE)"], header);
         var rows = DemoReport.TableRows(result.Columns, result.Rows);
-        Assert.Equal(1 + 3 + 2 * 4, rows.Count);
+        Assert.Equal(1 + 3 + 2 * 2 * 3, rows.Count);   // majority, 3 raw, per masking step 0 and trained x (linear, attentive, attentive+pos)
         Assert.All(rows, r => Assert.Equal(header.Count, r.Count));
         Assert.Equal(["majority baseline", "25.0%", "-", "-", "6.07 (36.8)"], rows[0]);
         Assert.Equal(["raw embeddings, linear", "20.0% ± 2.0", "40.0% ± 2.0", "-", "5.00 (25.0 ± 1.5)"], rows[1]);
         Assert.Equal("raw embeddings, attentive+pos", rows[3][0]);
         Assert.Equal("-", rows[3][4]);   // no regression probe in attentive rows
         Assert.Equal(["LV-MAE (random masking) untrained (step 0), attentive", "24.0% ± 2.0", "-", "-", "-"], rows[5]);
-        Assert.Equal(["LV-MAE (semantic masking), attentive", "66.0% ± 2.0", "-", "-", "-"], rows[11]);
+        Assert.Equal(["LV-MAE (semantic masking), attentive", "66.0% ± 2.0", "-", "-", "-"], rows[14]);
+        Assert.Equal(["LV-MAE (semantic masking), attentive+pos", "-", "-", "-", "-"], rows[15]);   // no such score in this fake
     }
 
     [Fact]
@@ -134,7 +135,7 @@ public sealed class DemoReportTests
         Assert.Equal(1, over.Count(s => s.Features == ProbeScore.Majority && s.Column == "activity"));
 
         var rows = DemoRunner.Rows([("random", over)], Columns);
-        Assert.Equal(["LV-MAE (random masking), attentive", "70.0% ± 4.0", "-", "-", "-"], DemoReport.TableRows(Columns, rows)[^1]);
+        Assert.Equal(["LV-MAE (random masking), attentive", "70.0% ± 4.0", "-", "-", "-"], DemoReport.TableRows(Columns, rows)[^2]);
         // Beats raw attentive+pos (0.30 ± 0.02) by far more than 0.04 + 0.02; with one seed the run's own scores are used as they are.
         Assert.All(ProbeVerdict.Compare(over).Where(c => c.Probe == "attentive"), c => Assert.True(c.Beats));
         Assert.Equal(0.02, DemoRunner.OverSeeds([runs[0]]).Single(s => s.Features == ProbeScore.LvMae && s.Probe == "attentive").Top1Sd!.Value, 9);

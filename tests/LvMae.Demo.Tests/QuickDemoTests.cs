@@ -33,11 +33,12 @@ public sealed class QuickDemoTests
             Assert.Equal("builtin", result.Setup.Encoder);
             Assert.Equal(128, result.Setup.Dimension);
 
-            // Every row and column of the table: the majority baseline, raw linear / attentive / attentive+pos, each run's step-0 and trained LV-MAE rows.
+            // Every row and column of the table: the majority baseline, then linear / attentive / attentive+pos for raw, each run's step 0 and each trained run.
             Assert.Equal(["activity", "first_step", "num_steps", "key_step_seconds"], result.Columns.Select(c => c.Column));
             Assert.Equal(
-                ["majority/baseline", "raw/linear", "raw/attentive", "raw/attentive+pos", "random@0/linear", "random@0/attentive", "random/linear", "random/attentive",
-                 "semantic@0/linear", "semantic@0/attentive", "semantic/linear", "semantic/attentive"],
+                ["majority/baseline", "raw/linear", "raw/attentive", "raw/attentive+pos", "random@0/linear", "random@0/attentive", "random@0/attentive+pos",
+                 "random/linear", "random/attentive", "random/attentive+pos", "semantic@0/linear", "semantic@0/attentive", "semantic@0/attentive+pos",
+                 "semantic/linear", "semantic/attentive", "semantic/attentive+pos"],
                 result.Rows.Select(r => $"{r.Masking ?? r.Features}{(r.Features == ProbeScore.Untrained ? "@0" : "")}/{r.Probe}"));
             foreach (var row in result.Rows)
             {
@@ -60,14 +61,16 @@ public sealed class QuickDemoTests
                 else Assert.Null(mse);
             }
             var text = DemoReport.TableRows(result.Columns, result.Rows);
-            Assert.Equal(12, text.Count);   // majority, 3 raw, per run: step 0 linear/attentive + trained linear/attentive
+            Assert.Equal(16, text.Count);   // majority, 3 raw, per run: step 0 and trained, each linear / attentive / attentive+pos
             Assert.All(text, r => Assert.Equal(5, r.Count));
 
             // Every claim compares an LV-MAE probe with the majority baseline, both raw baselines and the same model untrained.
             var activity = result.Claims.Where(c => c.Comparison.Column == "activity").ToList();
-            Assert.Equal(2 * 2 * 4, activity.Count); // 2 runs x (linear, attentive) x (majority, raw same probe, raw attentive+pos, step 0 same probe)
+            // 2 runs x ((linear, attentive) x (majority, raw same probe, raw attentive+pos, step 0 same probe) + attentive+pos x
+            // (majority, raw attentive+pos, step 0 attentive+pos)): for attentive+pos the same-probe raw baseline is attentive+pos.
+            Assert.Equal(2 * (2 * 4 + 3), activity.Count);
             Assert.All(activity.GroupBy(c => (c.Masking, c.Comparison.Probe)), g =>
-                Assert.Equal(["majority", $"raw {g.Key.Probe}", "raw attentive+pos", $"step 0 {g.Key.Probe}"], g.Select(c => c.Comparison.Baseline)));
+                Assert.Equal(new[] { "majority", $"raw {g.Key.Probe}", "raw attentive+pos", $"step 0 {g.Key.Probe}" }.Distinct(), g.Select(c => c.Comparison.Baseline)));
 
             // The runs: product training runs, trained, probed and exported through the training grain.
             Assert.Equal(["demo-random-s7", "demo-semantic-s7"], result.Runs.Select(r => r.Run));

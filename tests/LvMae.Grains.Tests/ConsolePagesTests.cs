@@ -89,7 +89,7 @@ public sealed class ConsolePagesTests
         var status = new VideoStatus
         {
             Id = "v123", Exists = true, Stage = VideoStage.Failed, Encoder = "builtin", Labels = [Hostile], OriginalName = Hostile, Attempts = 4,
-            Probe = new VideoProbe { DurationSeconds = 61.25, FrameRate = 25, Width = 320, Height = 240, Codec = "h264" },
+            Probe = new VideoFileInfo { DurationSeconds = 61.25, FrameRate = 25, Width = 320, Height = 240, Codec = "h264" },
             SegmentCount = 12, Warning = "truncated: 37.3 of 60.0 s decodable", SourceBlob = "videos/v123/source.mp4",
             Failure = new VideoFailure { Kind = "ToolFailed", Message = Hostile, Permanent = false, At = DateTimeOffset.UnixEpoch },
         };

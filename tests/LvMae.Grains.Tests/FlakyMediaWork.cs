@@ -47,7 +47,7 @@ public sealed class FlakyMediaWork(IMediaWork inner, ScratchSpace scratch) : IMe
         }
     }
 
-    public async Task<VideoInfo> ProbeAsync(string path, CancellationToken cancellationToken)
+    public async Task<VideoInfo> InspectAsync(string path, CancellationToken cancellationToken)
     {
         Observe();
         if (Gates.FirstOrDefault(g => path.Contains(g.Key, StringComparison.Ordinal)).Value is { } gate)
@@ -56,7 +56,7 @@ public sealed class FlakyMediaWork(IMediaWork inner, ScratchSpace scratch) : IMe
             await gate.Open.Task.WaitAsync(cancellationToken);
         }
         MaybeFail(path);
-        return await inner.ProbeAsync(path, cancellationToken);
+        return await inner.InspectAsync(path, cancellationToken);
     }
 
     public IReadOnlyList<SegmentSpan> Plan(double durationSeconds, double segmentSeconds) => inner.Plan(durationSeconds, segmentSeconds);

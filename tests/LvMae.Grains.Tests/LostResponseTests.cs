@@ -6,7 +6,7 @@ namespace LvMae.Grains.Tests;
 
 /// <summary>
 /// Writes whose response is lost (issue 28): storage applies the write, the answer never arrives, the Azure SDK retries and
-/// the retry fails its condition (ETag or append position) against our own write. A <see cref="LvMae.Testing.LossyProxy"/>
+/// the retry fails its condition (ETag) against our own write. A <see cref="LvMae.Testing.LossyProxy"/>
 /// in front of a real Azurite loses exactly one chosen response; the silo is real. The outcome must be resolved by reading
 /// back, and no grain may report a stage storage does not hold.
 /// </summary>
@@ -133,7 +133,7 @@ public sealed class LostResponseTests(LostResponseClusterFixture fixture)
         await log.AppendAsync([new(Entry("a", 1), null)]);
 
         var lost = fixture.Proxy.LoseResponse(r => r.Method == "PUT" && r.Target.Contains(store.Container.Name, StringComparison.Ordinal)
-                                                   && r.Target.Contains("comp=appendblock", StringComparison.Ordinal));
+                                                   && r.Target.Contains("comp=blocklist", StringComparison.Ordinal));
         await log.AppendAsync([new(Entry("b", 1), null), new(Entry("a", 2, VideoStage.Embedded), null)]);
         await lost.WaitAsync(Timeout);
         await log.AppendAsync([new(Entry("c", 1), null)]);

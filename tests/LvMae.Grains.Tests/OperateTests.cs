@@ -22,6 +22,7 @@ public sealed class OperateTests(SiloHostFixture fixture) : IDisposable
         if (new UpState(Path.Combine(_folder, ".lvmae")).Read() is { } left)
         {
             if (left.AzuritePid is { } azurite && left.AzuriteStartedAt is { } started) LocalProcess.Kill(azurite, started);
+            if (left.MariaDbPid is { } db && left.MariaDbStartedAt is { } dbStarted) LocalProcess.Kill(db, dbStarted);
             LocalProcess.Kill(left.Pid, left.StartedAt);
         }
         try { Directory.Delete(_folder, true); } catch (IOException) { }
@@ -100,6 +101,34 @@ public sealed class OperateTests(SiloHostFixture fixture) : IDisposable
         Assert.Contains($"stopped the Azurite it had left running (pid {killed.AzuritePid})", output);
         Assert.False(LocalProcess.IsRunning(killed.AzuritePid.Value, killed.AzuriteStartedAt.Value));
         Assert.Null(state.Read());
+    }
+
+    [Fact]
+    public async Task Up_with_azurite_over_mariadb_serves_an_import_and_down_stops_all_three()
+    {
+        var environment = FreePorts();
+        var blobPort = SiloHostTests.FreePort();
+        environment["LVMAE__Storage__ConnectionString"] = LocalAzuriteConnection(blobPort);
+        var lvmae = new CliProcess(_folder, environment);
+        var state = new UpState(Path.Combine(_folder, ".lvmae"));
+
+        var (code, output) = await lvmae.RunAsync("up", "--detach", "--blob-port", blobPort.ToString(), "--azurite-db", "mariadb");
+        Assert.True(code == ExitCodes.Ok, output);
+        var running = state.Running()!;
+        Assert.True(LocalProcess.IsRunning(running.MariaDbPid!.Value, running.MariaDbStartedAt!.Value));
+        Assert.True(Directory.Exists(Path.Combine(_folder, ".lvmae", "azurite", "mariadb", "data", "azurite")));
+
+        var npy = Path.Combine(_folder, "one.npy");
+        LvMae.Formats.NpyArray.FromFloats(Enumerable.Range(0, 12 * 8).Select(i => i / 96f).ToArray(), 12, 8).Write(npy);
+        (code, output) = await lvmae.RunAsync("import-embeddings", npy);
+        Assert.True(code == ExitCodes.Ok, output);
+        Assert.Contains("Embedded", output);
+
+        (code, output) = await lvmae.RunAsync("down");
+        Assert.True(code == ExitCodes.Ok, output);
+        Assert.False(LocalProcess.IsRunning(running.Pid, running.StartedAt));
+        Assert.False(LocalProcess.IsRunning(running.AzuritePid!.Value, running.AzuriteStartedAt!.Value));
+        Assert.True(await LocalProcess.WaitForExitAsync(running.MariaDbPid.Value, running.MariaDbStartedAt.Value, TimeSpan.FromSeconds(30)));
     }
 
     private static string LocalAzuriteConnection(int port) =>

@@ -22,9 +22,17 @@ public sealed class OutageRecheckTests(LostResponseClusterFixture fixture)
     {
         var path = await fixture.NewVideoAsync(8);
         var (id, _) = await VideoIngestor.ContentIdAsync(path);
-        // The shard's append of this video's Embedded entry is applied, its answer lost, and storage goes away.
-        var lost = fixture.Proxy.LoseResponse(r => r.Method == "PUT" && r.Target.Contains("comp=appendblock", StringComparison.Ordinal)
-            && r.Body.Contains($"\"id\":\"{id}\"", StringComparison.Ordinal) && r.Body.Contains("\"stage\":\"Embedded\"", StringComparison.Ordinal), thenDown: true);
+        // The shard's append of this video's Embedded entry is applied, its answer lost, and storage goes away. An append is
+        // a Put Block (the lines) then a Put Block List naming it: the commit whose list holds that block loses its answer.
+        string? block = null;
+        var lost = fixture.Proxy.LoseResponse(r =>
+        {
+            if (r.Method != "PUT") return false;
+            if (r.Target.Contains("comp=block&", StringComparison.Ordinal) && r.Body.Contains($"\"id\":\"{id}\"", StringComparison.Ordinal)
+                && r.Body.Contains("\"stage\":\"Embedded\"", StringComparison.Ordinal))
+                block = Uri.UnescapeDataString(System.Text.RegularExpressions.Regex.Match(r.Target, "blockid=([^&]+)").Groups[1].Value);
+            return block is not null && r.Target.Contains("comp=blocklist", StringComparison.Ordinal) && r.Body.Contains($">{block}<", StringComparison.Ordinal);
+        }, thenDown: true);
         await fixture.Ingestor.IngestFileAsync(path, "builtin", ["recheck"]);
         await lost.WaitAsync(Timeout);
         try

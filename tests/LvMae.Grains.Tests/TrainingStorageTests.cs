@@ -1,3 +1,4 @@
+using Azure.Storage.Blobs.Specialized;
 using System.Text.Json.Nodes;
 using LvMae.Grains.Training;
 using LvMae.Model;
@@ -92,5 +93,31 @@ public sealed class TrainingStorageTests(AzuriteFixture azurite) : IClassFixture
         var history = await new RunMetricsLog(blobs, "run-m").ReadAsync();
         Assert.Equal([0.5, 0.4, 0.3], history.Steps.Select(s => s.Loss));
         Assert.Equal("cls/raw/linear", Assert.Single(history.Probes).Key);
+    }
+
+    [Fact]
+    public async Task Metrics_are_a_block_blob_and_an_earlier_append_blob_log_is_still_appended_to()
+    {
+        var blobs = await StoreAsync();
+        var log = new RunMetricsLog(blobs, "run-b");
+        log.Add(new JsonObject { ["step"] = 1, ["loss"] = 0.5, ["lr"] = 1e-4 });
+        await log.FlushAsync();
+        log.Add(new JsonObject { ["step"] = 2, ["loss"] = 0.4, ["lr"] = 1e-4 });
+        await log.FlushAsync();
+        var blob = blobs.Container.GetBlockBlobClient(BlobLayout.RunMetrics("run-b"));
+        Assert.Equal(2, (await blob.GetBlockListAsync()).Value.CommittedBlocks.Count());
+        // A second log object (a new activation of the run) reads the list and appends after it.
+        var next = new RunMetricsLog(blobs, "run-b");
+        next.Add(new JsonObject { ["step"] = 3, ["loss"] = 0.3, ["lr"] = 1e-4 });
+        await next.FlushAsync();
+        Assert.Equal([0.5, 0.4, 0.3], (await next.ReadAsync()).Steps.Select(s => s.Loss));
+
+        var legacy = blobs.Container.GetAppendBlobClient(BlobLayout.RunMetrics("run-a"));
+        await legacy.CreateAsync(new Azure.Storage.Blobs.Models.AppendBlobCreateOptions());
+        await legacy.AppendBlockAsync(new MemoryStream(System.Text.Encoding.UTF8.GetBytes("{\"step\":1,\"loss\":0.9,\"lr\":0.0001}\n")));
+        var old = new RunMetricsLog(blobs, "run-a");
+        old.Add(new JsonObject { ["step"] = 2, ["loss"] = 0.8, ["lr"] = 1e-4 });
+        await old.FlushAsync();
+        Assert.Equal([0.9, 0.8], (await old.ReadAsync()).Steps.Select(s => s.Loss));
     }
 }

@@ -27,26 +27,38 @@ public sealed class UnknownWritesTests
         Assert.Equal(WriteReadBack.NotOurs, UnknownWrites.ResolveStateWrite(B("{}"), null));
     }
 
+    private static string[] L(string ids) => ids.Length == 0 ? [] : ids.Split(',');
+
+    [Theory]
+    [InlineData("a,b", "c", "a,b,c")]
+    [InlineData("", "c", "c")] // the generation's first commit (If-None-Match)
+    [InlineData("a", "c,d", "a,c,d")] // several blocks in one commit
+    public void The_committed_list_we_sent_was_appended(string before, string ours, string committed)
+    {
+        Assert.Equal(AppendReadBack.Appended, UnknownWrites.ResolveCommit(L(before), L(ours), L(committed)));
+    }
+
+    [Theory]
+    [InlineData("a,b", "c", "a,b,c,x")] // ours, then another writer's
+    [InlineData("a,b", "c", "a,b,x,c")] // another writer's, then ours
+    public void Our_blocks_among_others_are_durable_but_the_log_moved(string before, string ours, string committed)
+    {
+        Assert.Equal(AppendReadBack.AppendedAmongOthers, UnknownWrites.ResolveCommit(L(before), L(ours), L(committed)));
+    }
+
+    [Theory]
+    [InlineData("a,b", "c", "a,b,x")] // another writer committed instead
+    [InlineData("a,b", "c", "a,b")] // nothing committed after the list we extended
+    [InlineData("a,b", "c,d", "a,b,c")] // only part of ours: not this commit (a commit is all or nothing)
+    [InlineData("a,b", "c", "")] // compacted away and recreated empty
+    public void Our_blocks_missing_were_not_appended(string before, string ours, string committed)
+    {
+        Assert.Equal(AppendReadBack.NotAppended, UnknownWrites.ResolveCommit(L(before), L(ours), L(committed)));
+    }
+
     [Fact]
-    public void Our_block_as_the_whole_tail_was_appended()
+    public void No_log_at_all_is_not_appended()
     {
-        Assert.Equal(AppendReadBack.Appended, UnknownWrites.ResolveAppend(B("{\"id\":\"a\"}\n{\"id\":\"b\"}\n"), B("{\"id\":\"a\"}\n{\"id\":\"b\"}\n")));
-    }
-
-    [Theory]
-    [InlineData("{\"id\":\"a\"}\n{\"id\":\"x\"}\n")] // ours, then another writer's
-    [InlineData("{\"id\":\"x\"}\n{\"id\":\"a\"}\n")] // another writer's, then ours
-    public void Our_block_among_other_lines_is_durable_but_the_log_moved(string tail)
-    {
-        Assert.Equal(AppendReadBack.AppendedAmongOthers, UnknownWrites.ResolveAppend(B("{\"id\":\"a\"}\n"), B(tail)));
-    }
-
-    [Theory]
-    [InlineData("{\"id\":\"x\"}\n")] // another writer appended instead
-    [InlineData("")] // nothing after the expected position
-    [InlineData("{\"id\":\"xa\"}\n{\"id\":\"a\"")] // the bytes appear, but not as whole lines
-    public void Our_block_missing_was_not_appended(string tail)
-    {
-        Assert.Equal(AppendReadBack.NotAppended, UnknownWrites.ResolveAppend(B("{\"id\":\"a\"}\n"), B(tail)));
+        Assert.Equal(AppendReadBack.NotAppended, UnknownWrites.ResolveCommit(["a"], ["c"], null));
     }
 }

@@ -42,7 +42,7 @@ public sealed class BadVideoTests(MediaFixture media)
     public async Task A_container_that_declares_thirty_years_is_refused_before_anything_is_allocated_for_it()
     {
         var path = await LyingDurationAsync(1e9);
-        var info = await VideoProber.ProbeAsync(path);
+        var info = await VideoInspector.InspectAsync(path);
         Assert.Equal(1e9, info.DurationSeconds, 0);
         using var encoder = new BuiltinEncoder();
         var error = await Assert.ThrowsAsync<MediaException>(() => VideoEmbedder.EmbedAsync(path, encoder, new SegmentationOptions()));
@@ -126,7 +126,7 @@ public sealed class BadVideoTests(MediaFixture media)
                 case "fifo.mp4": await BadMedia.FifoAsync(path); break;
             }
         }
-        var error = await Assert.ThrowsAsync<MediaException>(() => VideoProber.ProbeAsync(path));
+        var error = await Assert.ThrowsAsync<MediaException>(() => VideoInspector.InspectAsync(path));
         Assert.Equal(kind, error.Kind);
         Assert.Equal(path, error.Input);
         Assert.Contains(expected, error.Problem);

@@ -114,8 +114,7 @@ public sealed class BuiltinEncoderTests(MediaFixture media, ITestOutputHelper ou
         using (var b = SegmentEncoders.Create("builtin")) Assert.Equal(("builtin", 128, 32, 8), (b.Name, b.Dimension, b.FrameSize, b.DefaultFramesPerSegment));
         using (var b = SegmentEncoders.Create("builtin", new EncoderOptions { FramesPerSegment = 3 })) Assert.Equal(3, b.DefaultFramesPerSegment);
         Assert.Throws<ArgumentException>(() => SegmentEncoders.Create("vit-huge"));
-        var r50 = Assert.Throws<MediaException>(() => SegmentEncoders.Create("resnet50"));
-        Assert.Contains("not served", r50.Message);
+        Assert.Contains("unknown encoder 'resnet50'", Assert.Throws<ArgumentException>(() => SegmentEncoders.Create("resnet50")).Message);
     }
 
     [Fact]
@@ -181,7 +180,7 @@ public sealed class ResNet18Tests(MediaFixture media, ITestOutputHelper output)
         var segments = new List<SegmentFrames>();
         foreach (var path in new[] { media.Path12, media.Bars, media.Mandel })
         {
-            var plan = Segmentation.Plan((await VideoProber.ProbeAsync(path)).DurationSeconds, new SegmentationOptions());
+            var plan = Segmentation.Plan((await VideoInspector.InspectAsync(path)).DurationSeconds, new SegmentationOptions());
             await foreach (var s in FrameSampler.SampleAsync(path, plan, 3, 224)) segments.Add(s);
         }
         Assert.True(segments.Count >= 5);
@@ -206,7 +205,7 @@ public sealed class ResNet18Tests(MediaFixture media, ITestOutputHelper output)
     {
         using var encoder = new ResNet18Encoder();
         var options = new SegmentationOptions();
-        var info = await VideoProber.ProbeAsync(media.Path12);
+        var info = await VideoInspector.InspectAsync(media.Path12);
         var plan = Segmentation.Plan(info.DurationSeconds, options);
         var probedAgain = await VideoEmbedder.EmbedAsync(media.Path12, encoder, options);
         var planned = await VideoEmbedder.EmbedAsync(media.Path12, info, plan, encoder, options, null, null, CancellationToken.None);

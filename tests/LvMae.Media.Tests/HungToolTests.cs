@@ -77,7 +77,7 @@ public sealed class HungToolTests : IDisposable
         var video = await VideoAsync();
         Stub("ffprobe", HangWithChild);
         var watch = Stopwatch.StartNew();
-        var error = await Assert.ThrowsAsync<MediaException>(() => VideoProber.ProbeAsync(video, new ToolTimeouts { Probe = TimeSpan.FromSeconds(1) }, default));
+        var error = await Assert.ThrowsAsync<MediaException>(() => VideoInspector.InspectAsync(video, new ToolTimeouts { Probe = TimeSpan.FromSeconds(1) }, default));
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(60), "it did not wait for the stub's 300 s");
         Assert.Equal(MediaErrorKind.TimedOut, error.Kind);
         Assert.False(error.IsPermanent);

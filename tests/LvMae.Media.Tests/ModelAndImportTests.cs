@@ -50,6 +50,25 @@ public sealed class ModelEncoderTests(MediaFixture media)
     }
 
     [Fact]
+    public void Onnx_encoders_run_on_the_cpu_and_refuse_cuda()
+    {
+        var path = Write("tiny-device.onnx", TinyOnnx.FrameModel(16, W, true));
+        foreach (var device in new[] { "auto", "CPU", " cpu " })
+        {
+            using var encoder = SegmentEncoders.Create("model:" + path, new EncoderOptions { Device = device });
+            Assert.Equal("cpu", encoder.Device);
+        }
+        foreach (var device in new[] { "cuda", "cuda:1" })
+        {
+            var e = Assert.Throws<MediaException>(() => SegmentEncoders.Create("model:" + path, new EncoderOptions { Device = device }));
+            Assert.Equal(MediaErrorKind.EncoderFailed, e.Kind);
+            Assert.Contains("no CUDA execution provider", e.Message);
+        }
+        Assert.Contains("bad CUDA device", Assert.Throws<ArgumentException>(() => SegmentEncoders.Create("model:" + path, new EncoderOptions { Device = "cuda:x" })).Message);
+        Assert.Contains("unknown device", Assert.Throws<ArgumentException>(() => SegmentEncoders.Create("model:" + path, new EncoderOptions { Device = "gpu" })).Message);
+    }
+
+    [Fact]
     public void Clip_model_is_detected_from_the_input_rank()
     {
         var path = Write("tiny-clip.onnx", TinyOnnx.ClipModel(4, 12, W));

@@ -124,7 +124,7 @@ public sealed class OnnxEditingTests(MediaFixture media, ITestOutputHelper outpu
         var checkedFrames = 0;
         foreach (var path in new[] { media.Path12, media.Mandel, media.RedNoise })
         {
-            var segments = Segmentation.Plan((await VideoProber.ProbeAsync(path)).DurationSeconds, new SegmentationOptions());
+            var segments = Segmentation.Plan((await VideoInspector.InspectAsync(path)).DurationSeconds, new SegmentationOptions());
             await foreach (var s in FrameSampler.SampleAsync(path, segments, 2, 224))
                 for (var f = 0; f < s.Count; f++, checkedFrames++)
                 {

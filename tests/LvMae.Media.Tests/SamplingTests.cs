@@ -7,7 +7,7 @@ public sealed class SamplingTests(MediaFixture media, ITestOutputHelper output)
 {
     private static async Task<List<SegmentFrames>> Sample(string path, int frames, int size, FrameSamplingOptions? options = null)
     {
-        var info = await VideoProber.ProbeAsync(path);
+        var info = await VideoInspector.InspectAsync(path);
         var plan = Segmentation.Plan(info.DurationSeconds, new SegmentationOptions());
         var result = new List<SegmentFrames>();
         await foreach (var s in FrameSampler.SampleAsync(path, plan, frames, size, options)) result.Add(s);
@@ -134,7 +134,7 @@ public sealed class SamplingTests(MediaFixture media, ITestOutputHelper output)
     {
         var path = media.P(name);
         await LvMae.Testing.TestVideos.GenerateAsync(path, 7);
-        var info = await VideoProber.ProbeAsync(path);
+        var info = await VideoInspector.InspectAsync(path);
         Assert.Equal(7, info.DurationSeconds, 0);
         var segments = await Sample(path, 4, 16);
         Assert.Equal(2, segments.Count);
@@ -157,7 +157,7 @@ public sealed class SamplingTests(MediaFixture media, ITestOutputHelper output)
     public async Task Cancellation_stops_sampling()
     {
         using var cts = new CancellationTokenSource();
-        var info = await VideoProber.ProbeAsync(media.Path61);
+        var info = await VideoInspector.InspectAsync(media.Path61);
         var plan = Segmentation.Plan(info.DurationSeconds, new SegmentationOptions());
         var seen = 0;
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>

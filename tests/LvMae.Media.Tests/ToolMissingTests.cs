@@ -20,7 +20,7 @@ public sealed class ToolMissingTests
         try
         {
             Environment.SetEnvironmentVariable("PATH", dir); // a folder without ffmpeg in it
-            var probe = await Assert.ThrowsAsync<MediaException>(() => VideoProber.ProbeAsync(video));
+            var probe = await Assert.ThrowsAsync<MediaException>(() => VideoInspector.InspectAsync(video));
             Assert.Equal(MediaErrorKind.ToolMissing, probe.Kind);
             Assert.False(probe.IsPermanent);
             Assert.Contains("ffprobe", probe.Message);
@@ -47,7 +47,7 @@ public sealed class ToolMissingTests
         var video = Path.Combine(dir, "v.mp4");
         await LvMae.Testing.TestVideos.GenerateAsync(video, 6);
         var options = new SegmentationOptions { FramesPerSegment = 2 };
-        var info = await VideoProber.ProbeAsync(video);
+        var info = await VideoInspector.InspectAsync(video);
         var plan = Segmentation.Plan(info.DurationSeconds, options);
         var ffmpeg = Environment.GetEnvironmentVariable("PATH")!.Split(':').Select(d => Path.Combine(d, "ffmpeg")).First(File.Exists);
         var tools = Directory.CreateDirectory(Path.Combine(dir, "bin")).FullName;

@@ -70,7 +70,13 @@ public sealed class ExternalSilo : IAsyncDisposable
         var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {Program}");
         var writer = new StreamWriter(log, append: true) { AutoFlush = true };
         var closed = false; // Exited can come before the last output lines: those are dropped, not written to a closed log (which crashed the test host)
-        void Write(string? line) { if (line is not null) lock (writer) if (!closed) writer.WriteLine(line); }
+        var started = false;   // the silo's "lvmae silo running" line: Orleans has started, not only its HTTP API (/health answers earlier)
+        void Write(string? line)
+        {
+            if (line is null) return;
+            if (line.StartsWith("lvmae silo running", StringComparison.Ordinal)) Volatile.Write(ref started, true);
+            lock (writer) if (!closed) writer.WriteLine(line);
+        }
         process.OutputDataReceived += (_, e) => Write(e.Data);
         process.ErrorDataReceived += (_, e) => Write(e.Data);
         process.Exited += (_, _) => { lock (writer) { closed = true; writer.Dispose(); } };
@@ -87,7 +93,7 @@ public sealed class ExternalSilo : IAsyncDisposable
                 throw new InvalidOperationException($"silo {name} exited with code {process.ExitCode} at start-up: {Tail(log)}");
             try
             {
-                if ((await http.GetAsync("health")).IsSuccessStatusCode) return silo;
+                if (Volatile.Read(ref started) && (await http.GetAsync("health")).IsSuccessStatusCode) return silo;
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
             if (DateTime.UtcNow > deadline)

@@ -84,6 +84,11 @@ public static class IngestionProgress
         IReadOnlyList<string> files, int parallel, Func<string, CancellationToken, Task<IngestResult>> ingest, CancellationToken ct)
     {
         var results = new List<(string, IngestResult?, string?)>();
+        // A refusal no retry can change (501, 403, a missing container or account) stops the whole batch: every other file
+        // would meet it too. It is reported once, by the caller (Cli.WithClientAsync), and the command exits non-zero.
+        StorageFailure? stopped = null;
+        Exception? stoppedBy = null;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         await AnsiConsole.Progress().AutoClear(false).StartAsync(async ctx =>
         {
             var task = ctx.AddTask($"upload + register {files.Count} file(s)", maxValue: files.Count);
@@ -91,19 +96,39 @@ public static class IngestionProgress
             var retries = RegistrationRetries((e, delay) =>
             {
                 Interlocked.Increment(ref waits);
-                task.Description = $"upload + register {files.Count} file(s) (storage or cluster unavailable: {e.GetType().Name}; waiting {delay.TotalSeconds:F0} s)";
+                var why = StorageFailure.Find(e) is { } f ? f.Message : e.GetType().Name;
+                task.Description = $"upload + register {files.Count} file(s) (storage or cluster unavailable: {Markup.Escape(why)}; waiting {delay.TotalSeconds:F0} s)";
             });
-            await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallel), CancellationToken = ct }, async (file, c) =>
+            try
             {
-                (string, IngestResult?, string?) outcome;
-                try { outcome = (file, await retries.ExecuteAsync(async token => await ingest(file, token), c), null); }
-                catch (Exception e) when (e is not OperationCanceledException) { outcome = (file, null, e.Message); }
-                lock (results) results.Add(outcome);
-                task.Increment(1);
-            });
+                await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallel), CancellationToken = stop.Token }, async (file, c) =>
+                {
+                    (string, IngestResult?, string?) outcome;
+                    try { outcome = (file, await retries.ExecuteAsync(async token => await ingest(file, token), c), null); }
+                    catch (Exception e) when (e is not OperationCanceledException && StorageFailure.Find(e) is { IsPermanent: true } failure
+                                              && IsStorageWide(failure))
+                    {
+                        lock (results) { stopped ??= failure; stoppedBy ??= e; }
+                        await stop.CancelAsync();
+                        return;
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException) { outcome = (file, null, e.Message); }
+                    lock (results) results.Add(outcome);
+                    task.Increment(1);
+                });
+            }
+            catch (OperationCanceledException) when (stopped is not null && !ct.IsCancellationRequested) { }
         });
+        if (stopped is not null) throw new PermanentStorageFailureException(stopped, stoppedBy!);
         return results;
     }
+
+    /// <summary>
+    /// A refusal every file would meet: the storage lacks the operation, denies access, or its container or account is missing.
+    /// (Another 4xx, such as one blob that is not there, concerns that file only.)
+    /// </summary>
+    private static bool IsStorageWide(StorageFailure failure) =>
+        failure.Status is 501 or 505 or 401 or 403 || failure.ErrorCode is "ContainerNotFound" or "ResourceNotFound" or "AccountNotFound" or "HostNotFound" or "InvalidResourceName";
 
     /// <summary>How long a registration keeps trying through a storage outage or a silo failover before it is reported as not registered.</summary>
     public static readonly TimeSpan RetryFor = TimeSpan.FromMinutes(15);

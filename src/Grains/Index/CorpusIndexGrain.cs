@@ -9,7 +9,7 @@ namespace LvMae.Grains.Index;
 
 /// <summary>
 /// One shard of the corpus index: <see cref="IndexShard"/> (what queries read, in memory), <see cref="ShardLog"/> (what makes
-/// it durable: snapshot + append-only log in blob storage) and <see cref="WorkDispatcher"/> (which of its unfinished videos
+/// it durable: snapshot + log of changes in blob storage) and <see cref="WorkDispatcher"/> (which of its unfinished videos
 /// work now). Reentrant so concurrent upserts share one append (group commit): an upsert returns only after an append that
 /// includes it. While any of its videos is unfinished the shard keeps an Orleans reminder, so a shard lost with its silo
 /// comes back (on a live silo) and drives its videos on.
@@ -50,6 +50,13 @@ public sealed class CorpusIndexGrain(
         foreach (var change in await _log.LoadAsync(cancellationToken))
             if (change.Entry is { } e) _index.Apply(e); else _index.Remove(change.Removed!);
         if (_log.UnreadableLines > 0) logger.LogWarning("index shard {Shard}: {Count} unreadable log line(s) skipped", Shard, _log.UnreadableLines);
+        if (_log.IsLegacyLog)
+        {
+            // An earlier version's append-blob log: readable, not appendable here. Its content moves into the next generation's
+            // snapshot, whose log is a block blob (the compaction is the same as any other: crash-safe, conditional on the head).
+            logger.LogInformation("index shard {Shard}: moving log generation {Generation} from an append blob to the block-blob layout", Shard, _log.Generation);
+            await _log.CompactAsync(_index.Entries, cancellationToken);
+        }
         _dispatcher = new WorkDispatcher(GrainFactory, DispatchCapacity, logger, Shard);
         _reminderOn = await this.GetReminder(DispatchReminder) is not null;
         WorkChanged();

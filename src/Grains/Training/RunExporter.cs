@@ -32,16 +32,8 @@ public static class RunExporter
         var rows = 0;
         foreach (var chunk in videos.Chunk(64))
         {
-            var loaded = new List<LoadedEmbeddings>();
-            foreach (var video in chunk)
-            {
-                try
-                {
-                    var l = loader.LoadAsync(video, ct).GetAwaiter().GetResult();
-                    if (l.Dimension == dim) loaded.Add(l);
-                }
-                catch (EmbeddingLoadException) { /* unusable video: left out of the export (the index lists what is in it) */ }
-            }
+            // An unusable video is left out of the export (the index lists what is in it).
+            var loaded = chunk.Select(video => loader.TryLoadAsync(video, dim, cancellationToken: ct).GetAwaiter().GetResult()).OfType<LoadedEmbeddings>().ToList();
             if (loaded.Count == 0) continue;
             var encoded = Representation.EncodeMany(model, loaded.Select(l => l.Values).ToList(), dim);
             for (var i = 0; i < loaded.Count; i++)

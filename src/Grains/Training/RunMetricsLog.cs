@@ -3,19 +3,23 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Azure.Storage.Blobs.Specialized;
+using LvMae.Grains;
 using LvMae.Contracts;
 using LvMae.Storage;
 
 namespace LvMae.Grains.Training;
 
 /// <summary>
-/// A run's metrics.jsonl (an append blob): lines are buffered in memory and appended in one block per flush, because
-/// an append blob takes at most 50,000 appends (one flush every 30 s = 400 h of training). Appends happen one after
-/// another; a failed append keeps its lines for the next flush.
+/// A run's metrics.jsonl (a block blob): lines are buffered in memory and appended as one block per flush (Put Block, then
+/// Put Block List of the committed blocks plus the new one, If-Match the ETag of the last commit: operations every
+/// Azure-Blob-compatible store serves, unlike Append Block), because a blob takes at most 50,000 committed blocks (one
+/// flush every 30 s = 400 h of training). Appends happen one after another; a failed append keeps its lines for the next
+/// flush; a commit whose response was lost is recognised by reading the block list back. A metrics.jsonl written by an
+/// earlier version as an append blob is appended to as before.
 /// </summary>
 public sealed class RunMetricsLog(BlobStore blobs, string run)
 {
-    private const int MaxAppendBytes = 4 << 20; // an append block is at most 4 MiB
+    private const int MaxAppendBytes = 4 << 20; // a block per 4 MiB (an append block's limit for legacy logs)
     private readonly List<string> _lines = [];
     private Task _appending = Task.CompletedTask;
 
@@ -60,16 +64,75 @@ public sealed class RunMetricsLog(BlobStore blobs, string run)
         }
     }
 
+    private List<string>? _blocks; // committed block ids as last committed or read; null: read them first
+    private string? _etag;
+    private bool _legacyAppendBlob;
+
     private async Task AppendAsync(string text)
     {
         await blobs.EnsureContainerAsync();
-        var blob = blobs.Container.GetAppendBlobClient(BlobLayout.RunMetrics(run));
-        await blob.CreateIfNotExistsAsync();
         var bytes = Encoding.UTF8.GetBytes(text);
+        if (_blocks is null) await ReadBlocksAsync();
+        if (_legacyAppendBlob)
+        {
+            var append = blobs.Container.GetAppendBlobClient(BlobLayout.RunMetrics(run));
+            for (var offset = 0; offset < bytes.Length; offset += MaxAppendBytes)
+            {
+                using var chunk = new MemoryStream(bytes, offset, Math.Min(MaxAppendBytes, bytes.Length - offset));
+                await append.AppendBlockAsync(chunk);
+            }
+            return;
+        }
+        var blob = blobs.Container.GetBlockBlobClient(BlobLayout.RunMetrics(run));
+        var ours = new List<string>();
         for (var offset = 0; offset < bytes.Length; offset += MaxAppendBytes)
         {
+            string id;
+            do id = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));
+            while (ours.Contains(id) || _blocks!.Contains(id));
             using var chunk = new MemoryStream(bytes, offset, Math.Min(MaxAppendBytes, bytes.Length - offset));
-            await blob.AppendBlockAsync(chunk);
+            await blob.StageBlockAsync(id, chunk);
+            ours.Add(id);
+        }
+        var list = _blocks!.Concat(ours).ToList();
+        var options = new Azure.Storage.Blobs.Models.CommitBlockListOptions
+        {
+            HttpHeaders = new Azure.Storage.Blobs.Models.BlobHttpHeaders { ContentType = "application/x-ndjson" },
+            Conditions = _etag is null ? new Azure.Storage.Blobs.Models.BlobRequestConditions { IfNoneMatch = Azure.ETag.All }
+                : new Azure.Storage.Blobs.Models.BlobRequestConditions { IfMatch = new Azure.ETag(_etag) },
+        };
+        try
+        {
+            _etag = (await blob.CommitBlockListAsync(list, options)).Value.ETag.ToString();
+            _blocks = list;
+        }
+        catch (Azure.RequestFailedException e) when (e.Status is 409 or 412)
+        {
+            // A commit whose response was lost meets itself on the SDK's retry; anything else: another writer (read again).
+            var before = _blocks!;
+            await ReadBlocksAsync();
+            if (UnknownWrites.ResolveCommit(before, ours, _blocks) != AppendReadBack.Appended) { _blocks = null; throw; }
+        }
+    }
+
+    /// <summary>The committed block ids and the ETag of one version (their sizes add up to its length: commits only add blocks).</summary>
+    private async Task ReadBlocksAsync()
+    {
+        var blob = blobs.Container.GetBlockBlobClient(BlobLayout.RunMetrics(run));
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var properties = (await blob.GetPropertiesAsync()).Value;
+                if (properties.BlobType == Azure.Storage.Blobs.Models.BlobType.Append) { (_legacyAppendBlob, _blocks) = (true, []); return; }
+                var list = (await blob.GetBlockListAsync(Azure.Storage.Blobs.Models.BlockListTypes.Committed)).Value;
+                if (list.CommittedBlocks.Sum(b => b.SizeLong) == properties.ContentLength || attempt >= 5)
+                {
+                    (_blocks, _etag) = (list.CommittedBlocks.Select(b => b.Name).ToList(), properties.ETag.ToString());
+                    return;
+                }
+            }
+            catch (Azure.RequestFailedException e) when (e.Status == 404) { (_blocks, _etag) = ([], null); return; }
         }
     }
 

@@ -98,14 +98,14 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
     }
 
     private string Name => this.GetPrimaryKeyString();
-    private TrainingRunState S => _state.State;
+    private TrainingRunState Run => _state.State;   // the persisted state (written with _state.WriteStateAsync)
     /// <summary>Training, or its pump still recording the outcome (a resume ping in between must not start a second worker).</summary>
     private bool Running => _starting || _training is { IsCompleted: false } || _pump is { IsCompleted: false };
     private bool Busy => Running || _probes.Busy || _exporting is { IsCompleted: false };
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (_state.RecordExists && S.State == TrainingState.Training) _ = StartTrainingAsync();
+        if (_state.RecordExists && Run.State == TrainingState.Training) _ = StartTrainingAsync();
         return Task.CompletedTask;
     }
 
@@ -117,9 +117,9 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
     {
         BlobLayout.ValidateId(Name, "run name");
         RunSettings.Validate(config);
-        if (_state.RecordExists && S.State != TrainingState.None)
+        if (_state.RecordExists && Run.State != TrainingState.None)
         {
-            var differences = RunSettings.Differences(S.Config!, config);
+            var differences = RunSettings.Differences(Run.Config!, config);
             if (differences.Count > 0)
                 throw new ArgumentException($"run '{Name}' exists with another config ({string.Join("; ", differences)}): resume it as it is, delete it, or pick another name");
             return await Resume();
@@ -143,14 +143,14 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
     {
         // A stop or failure is recorded before its trainer and pump have wound down: a resume right after it waits for them
         // (it would otherwise see the run still running and do nothing).
-        if (S.State is TrainingState.Stopped or TrainingState.Failed)
+        if (Run.State is TrainingState.Stopped or TrainingState.Failed)
             foreach (var task in new Task?[] { _training, _pump }.OfType<Task>())
                 try { await task.WaitAsync(TimeSpan.FromMinutes(1)); }
                 catch (Exception) { /* its outcome is in the state; Running says whether it is still going */ }
-        if (_state.RecordExists && S.State is TrainingState.Stopped or TrainingState.Failed && !Running)
+        if (_state.RecordExists && Run.State is TrainingState.Stopped or TrainingState.Failed && !Running)
         {
-            S.State = TrainingState.Training;
-            S.Message = null;
+            Run.State = TrainingState.Training;
+            Run.Message = null;
             await _writer.SaveAsync();
             await ReportAsync(flushMetrics: true);
         }
@@ -161,7 +161,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
     /// <summary>A run whose stored state says Training trains in this activation; any other run is left as it is.</summary>
     private void ContinueTraining()
     {
-        if (_state.RecordExists && S.State == TrainingState.Training && !Running) _ = StartTrainingAsync();
+        if (_state.RecordExists && Run.State == TrainingState.Training && !Running) _ = StartTrainingAsync();
     }
 
     public Task<TrainingProgress> Stop()
@@ -173,14 +173,14 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
     public Task<TrainingProgress> Probe(string? column, string? kind)
     {
         if (kind is not null) LvMae.Model.Probing.ProbeSuite.Options(kind); // throws ArgumentException naming the kind
-        if (S.LatestCheckpoint is null) throw new InvalidOperationException($"run '{Name}' has no checkpoint yet");
-        _probes.Request(new ProbeRequest(S.LatestCheckpointStep, column, kind));
+        if (Run.LatestCheckpoint is null) throw new InvalidOperationException($"run '{Name}' has no checkpoint yet");
+        _probes.Request(new ProbeRequest(Run.LatestCheckpointStep, column, kind));
         return Task.FromResult(Progress());
     }
 
     public Task<TrainingProgress> Export()
     {
-        if (S.LatestCheckpoint is null) throw new InvalidOperationException($"run '{Name}' has no checkpoint yet");
+        if (Run.LatestCheckpoint is null) throw new InvalidOperationException($"run '{Name}' has no checkpoint yet");
         if (_exporting is not { IsCompleted: false }) _exporting = ExportAsync();
         return Task.FromResult(Progress());
     }
@@ -205,7 +205,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
         if (reminderName != ResumeReminder) return;
-        if (_state.RecordExists && S.State == TrainingState.Training) ContinueTraining();
+        if (_state.RecordExists && Run.State == TrainingState.Training) ContinueTraining();
         else await DropResumeReminderAsync();
     }
 
@@ -237,39 +237,39 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
     private TrainingProgress Progress()
     {
         var last = _lastStep;
-        var eta = last is not null && S.State == TrainingState.Training ? _stepTime.Eta(S.TotalSteps - last.Result.Step) : null;
+        var eta = last is not null && Run.State == TrainingState.Training ? _stepTime.Eta(Run.TotalSteps - last.Result.Step) : null;
         return new TrainingProgress
         {
             Run = Name,
-            State = _state.RecordExists ? S.State : TrainingState.None,
-            Step = Math.Max(last?.Result.Step ?? 0, S.LatestCheckpointStep),
-            TotalSteps = S.TotalSteps,
-            Epoch = last?.Epoch ?? S.Epoch,
+            State = _state.RecordExists ? Run.State : TrainingState.None,
+            Step = Math.Max(last?.Result.Step ?? 0, Run.LatestCheckpointStep),
+            TotalSteps = Run.TotalSteps,
+            Epoch = last?.Epoch ?? Run.Epoch,
             Loss = last?.Result.Loss,
             LearningRate = last?.Result.LearningRate,
             TokensPerSecond = last?.TokensPerSecond,
             Eta = eta,
-            LatestCheckpoint = S.LatestCheckpoint,
-            LatestCheckpointStep = S.LatestCheckpointStep,
+            LatestCheckpoint = Run.LatestCheckpoint,
+            LatestCheckpointStep = Run.LatestCheckpointStep,
             Silo = _silo.SiloAddress.ToString(),
             Device = _device,
             SkippedVideos = _skipped,
             RecentSkips = _recentSkips.ToList(),
-            Message = S.Message,
-            Probes = S.Probes.ToList(),
+            Message = Run.Message,
+            Probes = Run.Probes.ToList(),
             Probing = _probes.Busy,
             ProbeActivity = _probes.Busy ? _probeActivity : null,
-            Config = S.Config,
-            Resumes = S.Resumes,
-            Export = S.Export,
+            Config = Run.Config,
+            Resumes = Run.Resumes,
+            Export = Run.Export,
             Exporting = _exporting is { IsCompleted: false },
-            Codebook = S.Codebook,
+            Codebook = Run.Codebook,
             Schedule = Schedule(),
-            Data = S.Data.ToList(),
+            Data = Run.Data.ToList(),
         };
     }
 
-    private TrainingSchedule? Schedule() => _schedule ??= S.Config is { } config && S.TotalSteps > 0 ? RunSettings.Schedule(config, S.TotalSteps) : null;
+    private TrainingSchedule? Schedule() => _schedule ??= Run.Config is { } config && Run.TotalSteps > 0 ? RunSettings.Schedule(config, Run.TotalSteps) : null;
 
     /// <summary>The corpus now, per split, and what the run pre-trains on.</summary>
     private async Task<IReadOnlyList<SplitCount>> CensusAsync(TrainingRunConfig config)
@@ -283,7 +283,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
 
     private async Task StartTrainingAsync()
     {
-        if (Running || S.Config is not { } config) return;
+        if (Running || Run.Config is not { } config) return;
         _starting = true;
         try
         {
@@ -299,17 +299,17 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
             }
             if (resume is not null)
             {
-                S.Resumes++;
-                (S.LatestCheckpoint, S.LatestCheckpointStep, S.Epoch) = (resume.Blob, resume.Step, resume.Position.Epoch);
+                Run.Resumes++;
+                (Run.LatestCheckpoint, Run.LatestCheckpointStep, Run.Epoch) = (resume.Blob, resume.Step, resume.Position.Epoch);
                 await _writer.SaveAsync();
                 _logger.LogInformation("run {Run}: resuming from {Checkpoint} (step {Step}, epoch {Epoch})", Name, resume.Blob, resume.Step, resume.Position.Epoch);
             }
-            else if (S.LatestCheckpoint is not null)
-                throw new InvalidOperationException($"no usable checkpoint of run '{Name}' is left (the state recorded {S.LatestCheckpoint})");
+            else if (Run.LatestCheckpoint is not null)
+                throw new InvalidOperationException($"no usable checkpoint of run '{Name}' is left (the state recorded {Run.LatestCheckpoint})");
             var channel = TrainingWorker.CreateChannel();
             _cts?.Dispose();
             _cts = new CancellationTokenSource();
-            var worker = _worker = new TrainingWorker(config, S.TotalSteps, resume, _checkpoints, source, loader, _options, channel.Writer);
+            var worker = _worker = new TrainingWorker(config, Run.TotalSteps, resume, _checkpoints, source, loader, _options, channel.Writer);
             var token = _cts.Token;
             _training = DedicatedThread.Run($"lvmae-train-{Name}", () => worker.Run(token));
             _ = _training.ContinueWith(_ => channel.Writer.TryComplete(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
@@ -351,8 +351,8 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
             bool finished;
             try { finished = await training; }
             catch (OperationCanceledException) { finished = false; }
-            if (finished) (S.State, S.Message) = (TrainingState.Done, $"finished at step {S.LatestCheckpointStep}");
-            else if (worker.StopRequested) (S.State, S.Message) = (TrainingState.Stopped, $"stopped at step {S.LatestCheckpointStep}");
+            if (finished) (Run.State, Run.Message) = (TrainingState.Done, $"finished at step {Run.LatestCheckpointStep}");
+            else if (worker.StopRequested) (Run.State, Run.Message) = (TrainingState.Stopped, $"stopped at step {Run.LatestCheckpointStep}");
             // else: cancelled (deactivation, delete, storage gone); the state stays Training and the next activation resumes.
             if (finished || worker.StopRequested)
             {
@@ -385,7 +385,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
         }
         finally
         {
-            if (S.State != TrainingState.Training && !Busy) DelayDeactivation(TimeSpan.FromSeconds(-1));
+            if (Run.State != TrainingState.Training && !Busy) DelayDeactivation(TimeSpan.FromSeconds(-1));
         }
     }
 
@@ -394,10 +394,10 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
         switch (e)
         {
             case WaitingEvent waiting:
-                S.Message = waiting.Message; // shown by GetProgress; persisted with the next state write
+                Run.Message = waiting.Message; // shown by GetProgress; persisted with the next state write
                 break;
             case CodebookEvent codebook:
-                S.Codebook = codebook.Summary;
+                Run.Codebook = codebook.Summary;
                 _metrics.Add(new JsonObject
                 {
                     ["fsq_codebook"] = codebook.Usage.CodebookSize, ["fsq_codes_used"] = codebook.Usage.Used,
@@ -406,7 +406,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
                 break;
             case StartedEvent started:
                 (_device, _schedule) = (started.Device, started.Schedule);
-                if (S.Message?.StartsWith("waiting", StringComparison.Ordinal) == true) S.Message = null;
+                if (Run.Message?.StartsWith("waiting", StringComparison.Ordinal) == true) Run.Message = null;
                 break;
             case StepEvent step:
                 _lastStep = step;
@@ -425,7 +425,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
                 _metrics.Add(new JsonObject { ["checkpoint_error"] = failed.Error, ["step"] = failed.Step });
                 break;
             case CheckpointEvent checkpoint:
-                (S.LatestCheckpoint, S.LatestCheckpointStep, S.Epoch) = (checkpoint.Blob, checkpoint.Step, checkpoint.Position.Epoch);
+                (Run.LatestCheckpoint, Run.LatestCheckpointStep, Run.Epoch) = (checkpoint.Blob, checkpoint.Step, checkpoint.Position.Epoch);
                 try { await _writer.SaveAsync(); }
                 catch (Exception error) when (error is not InconsistentStateException) { throw new StateUnavailableException(error); }
                 _metrics.Add(new JsonObject { ["checkpoint"] = checkpoint.Blob, ["step"] = checkpoint.Step });
@@ -454,8 +454,8 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
 
     private async Task FailAsync(string message)
     {
-        S.State = TrainingState.Failed;
-        S.Message = message.Length > 500 ? message[..500] : message;
+        Run.State = TrainingState.Failed;
+        Run.Message = message.Length > 500 ? message[..500] : message;
         try
         {
             await _writer.SaveAsync();
@@ -475,7 +475,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
         DelayDeactivation(TimeSpan.FromHours(1)); // background work receives no calls: keep the activation alive
         try
         {
-            var config = S.Config!;
+            var config = Run.Config!;
             var (source, loader) = Data(config);
             var checkpoint = (await _checkpoints.LoadAsync(request.Step)).Checkpoint;
             var prober = new RunProber(config, _baselines);
@@ -490,8 +490,8 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
             LvMae.Pipeline.Telemetry.LvMaeMetrics.ProbeDuration.Record(probing.Elapsed.TotalSeconds);
             foreach (var s in scores)
             {
-                S.Probes.RemoveAll(p => p.Column == s.Column && p.Features == s.Features && p.Probe == s.Probe);
-                S.Probes.Add(s);
+                Run.Probes.RemoveAll(p => p.Column == s.Column && p.Features == s.Features && p.Probe == s.Probe);
+                Run.Probes.Add(s);
                 _metrics.Probe(s);
             }
             if (scores.Count == 0) _logger.LogInformation("run {Run}: no labelled videos to probe at step {Step}", Name, request.Step);
@@ -507,7 +507,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
         finally
         {
             _probeActivity = null;
-            if (S.State != TrainingState.Training && !Running && _probes.Waiting is null && _exporting is not { IsCompleted: false })
+            if (Run.State != TrainingState.Training && !Running && _probes.Waiting is null && _exporting is not { IsCompleted: false })
                 DelayDeactivation(TimeSpan.FromSeconds(-1));
         }
     }
@@ -515,19 +515,19 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
     private async Task ExportAsync()
     {
         DelayDeactivation(TimeSpan.FromHours(1));
-        var step = S.LatestCheckpointStep;
+        var step = Run.LatestCheckpointStep;
         try
         {
-            var config = S.Config!;
+            var config = Run.Config!;
             var (source, loader) = Data(config);
             var checkpoint = (await _checkpoints.LoadAsync(step)).Checkpoint;
             var name = Name;
-            S.Export = await DedicatedThread.Run($"lvmae-export-{Name}", () => RunExporter.Export(name, checkpoint, step, config, source, loader, _blobs, CancellationToken.None));
+            Run.Export = await DedicatedThread.Run($"lvmae-export-{Name}", () => RunExporter.Export(name, checkpoint, step, config, source, loader, _blobs, CancellationToken.None));
         }
         catch (Exception e)
         {
             _logger.LogWarning(e, "run {Run}: export failed", Name);
-            S.Export = new ExportInfo { Step = step, At = DateTimeOffset.UtcNow, Error = e.Message };
+            Run.Export = new ExportInfo { Step = step, At = DateTimeOffset.UtcNow, Error = e.Message };
         }
         await _writer.SaveAsync();
         if (!Running && !_probes.Busy) DelayDeactivation(TimeSpan.FromSeconds(-1)); // back to idle collection
@@ -555,21 +555,21 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
             metrics["lr"] = last.Result.LearningRate;
             metrics["tokens_per_s"] = Math.Round(last.TokensPerSecond, 1);
         }
-        metrics["total_steps"] = S.TotalSteps;
+        metrics["total_steps"] = Run.TotalSteps;
         if (_skipped > 0) metrics["skipped_videos"] = _skipped;
-        foreach (var p in S.Probes)
+        foreach (var p in Run.Probes)
             metrics[$"{p.Column}/{p.Features}/{p.Probe}"] = p.Top1 ?? p.Mse ?? double.NaN;
         return new RunSummary
         {
             Name = Name,
-            State = S.State.ToString(),
-            Step = Math.Max(_lastStep?.Result.Step ?? 0, S.LatestCheckpointStep),
-            CreatedAt = S.CreatedAt,
+            State = Run.State.ToString(),
+            Step = Math.Max(_lastStep?.Result.Step ?? 0, Run.LatestCheckpointStep),
+            CreatedAt = Run.CreatedAt,
             UpdatedAt = DateTimeOffset.UtcNow,
             Metrics = metrics,
-            Message = S.Message,
-            LatestCheckpoint = S.LatestCheckpoint,
-            Config = S.Config,
+            Message = Run.Message,
+            LatestCheckpoint = Run.LatestCheckpoint,
+            Config = Run.Config,
             Schedule = Schedule(),
         };
     }

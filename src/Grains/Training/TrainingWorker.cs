@@ -101,12 +101,7 @@ public sealed class TrainingWorker(
         foreach (var video in videos.ListAsync(config.Encoder, ct).ToBlockingEnumerable(ct))
         {
             if (loaded.Count >= options.FsqFitVideos) break;
-            try
-            {
-                var l = loader.LoadAsync(video, ct).GetAwaiter().GetResult();
-                if (l.Dimension == dim) loaded.Add(l.Values);
-            }
-            catch (EmbeddingLoadException e) { Send(new SkipEvent(new SkippedVideo(video.VideoId, -1, e.Reason, e)), ct); }
+            if (loader.TryLoadAsync(video, dim, e => Skipped(video, e, ct), ct).GetAwaiter().GetResult() is { } l) loaded.Add(l.Values);
         }
         if (loaded.Count == 0) throw new InvalidOperationException($"no video embedded with '{config.Encoder}' could be loaded to fit the FSQ quantizer");
         var levels = config.FsqLevels.ToArray();
@@ -126,13 +121,15 @@ public sealed class TrainingWorker(
             foreach (var video in videos.ListAsync(config.Encoder, ct).ToBlockingEnumerable(ct).Take(20).ToList())
             {
                 if (video.Dimension > 0) return video.Dimension;
-                try { return loader.LoadAsync(video, ct).GetAwaiter().GetResult().Dimension; }
-                catch (EmbeddingLoadException e) { Send(new SkipEvent(new SkippedVideo(video.VideoId, -1, e.Reason, e)), ct); }
+                if (loader.TryLoadAsync(video, skipped: e => Skipped(video, e, ct), cancellationToken: ct).GetAwaiter().GetResult() is { } l) return l.Dimension;
             }
             Send(new WaitingEvent($"waiting for videos embedded with '{config.Encoder}'"), ct);
             ct.WaitHandle.WaitOne(TimeSpan.FromSeconds(2));
         }
     }
+
+    private void Skipped(EmbeddedVideoDescriptor video, EmbeddingLoadException e, CancellationToken ct) =>
+        Send(new SkipEvent(new SkippedVideo(video.VideoId, -1, e.Reason, e)), ct);
 
     private sealed class InlineSkipReporter(Action<SkippedVideo> report) : IProgress<SkippedVideo>
     {

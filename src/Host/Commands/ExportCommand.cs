@@ -24,10 +24,8 @@ public sealed class ExportCommand : ICliCommand
         {
             var name = parse.GetValue(run)!;
             if (!BlobLayout.IsValidId(name)) { Cli.Error($"malformed run name '{name}'"); return ExitCodes.Usage; }
-            var grain = client.Grains.GetGrain<ITrainingRunGrain>(name);
-            var before = await grain.GetProgress();
-            if (before.State == TrainingState.None) { Cli.Error($"no run '{name}'"); return ExitCodes.Failed; }
-            if (before.LatestCheckpoint is null) { Cli.Error($"run '{name}' has no checkpoint yet"); return ExitCodes.Failed; }
+            if (await TrainingCli.CheckpointedRunAsync(client.Grains, name) is not { } found) return ExitCodes.Failed;
+            var (grain, before) = found;
             if (parse.GetValue(weights) is { } file)
             {
                 var checkpoint = await TrainingCli.LatestCheckpointAsync(Cli.Blobs(settings), before, cancellationToken);
@@ -39,13 +37,7 @@ public sealed class ExportCommand : ICliCommand
                 return ExitCodes.Ok;
             }
             var started = DateTimeOffset.UtcNow;
-            await grain.Export();
-            TrainingProgress p;
-            do
-            {
-                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
-                p = await grain.GetProgress();
-            } while (p.Exporting);
+            var p = await TrainingCli.StartAndWaitAsync(grain.Export, grain.GetProgress, p => !p.Exporting, view: null, TimeSpan.FromSeconds(1), cancellationToken);
             if (p.Export is not { } export || export.At < started.AddSeconds(-1)) { Cli.Error("the export did not finish"); return ExitCodes.Failed; }
             if (export.Error is { } error) { Cli.Error($"export failed: {error}"); return ExitCodes.Failed; }
             AnsiConsole.MarkupLine($"exported {export.Videos} video(s) x {export.Width} from step {export.Step}:");

@@ -34,18 +34,12 @@ public sealed class ExportEmbeddingsCommand : ICliCommand
             var dimensions = new HashSet<int>();
             await foreach (var video in new IndexEmbeddedVideoSource(client.Grains).ListAsync(name, cancellationToken))
             {
-                try
-                {
-                    var loaded = await loader.LoadAsync(video, cancellationToken);
-                    NpyArray.FromFloats(loaded.Values, loaded.SegmentCount, loaded.Dimension).Write(Path.Combine(dir, video.VideoId + ".npy"));
-                    labels.Add((video.VideoId, video.Labels ?? new Dictionary<string, string>()));
-                    dimensions.Add(loaded.Dimension);
-                }
-                catch (EmbeddingLoadException e)
-                {
-                    Cli.Error(e.Message);   // one unusable blob does not stop the export
-                    failed++;
-                }
+                // One unusable blob does not stop the export.
+                var loaded = await loader.TryLoadAsync(video, skipped: e => { Cli.Error(e.Message); failed++; }, cancellationToken: cancellationToken);
+                if (loaded is null) continue;
+                NpyArray.FromFloats(loaded.Values, loaded.SegmentCount, loaded.Dimension).Write(Path.Combine(dir, video.VideoId + ".npy"));
+                labels.Add((video.VideoId, video.Labels ?? new Dictionary<string, string>()));
+                dimensions.Add(loaded.Dimension);
             }
             if (labels.Count == 0 && failed == 0) { Cli.Error($"no video is embedded with '{name}'"); return ExitCodes.Failed; }
             var columns = WriteLabels(Path.Combine(dir, LabelsFile), labels);

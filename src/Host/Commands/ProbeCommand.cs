@@ -50,14 +50,9 @@ public sealed class ProbeCommand : ICliCommand
             var name = parse.GetValue(run)!;
             if (!BlobLayout.IsValidId(name)) { Cli.Error($"malformed run name '{name}'"); return ExitCodes.Usage; }
             var column = parse.GetValue(task)!;
-            var grain = client.Grains.GetGrain<ITrainingRunGrain>(name);
-            var before = await grain.GetProgress();
-            if (before.State == TrainingState.None) { Cli.Error($"no run '{name}'"); return ExitCodes.Failed; }
-            if (before.LatestCheckpoint is null) { Cli.Error($"run '{name}' has no checkpoint yet"); return ExitCodes.Failed; }
-            await grain.Probe(column, parse.GetValue(kind));
-            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken); // the request is queued; let the probe start
-            var p = await RunProgressView.ForTerminal().FollowAsync(grain.GetProgress, p => !p.Probing, training: false,
-                TimeSpan.FromSeconds(1), cancellationToken);
+            if (await TrainingCli.CheckpointedRunAsync(client.Grains, name) is not { Grain: var grain }) return ExitCodes.Failed;
+            var p = await TrainingCli.StartAndWaitAsync(() => grain.Probe(column, parse.GetValue(kind)), grain.GetProgress, p => !p.Probing,
+                RunProgressView.ForTerminal(), TimeSpan.FromSeconds(1), cancellationToken);
             var scores = p.Probes.Where(s => s.Column == column && s.Step == p.LatestCheckpointStep).ToList();
             if (scores.Count == 0) { Cli.Error($"no probe result for '{column}' (no labelled videos with that column in both splits?)"); return ExitCodes.Failed; }
             TrainingCli.RenderProbes(scores);

@@ -146,6 +146,37 @@ public static class TrainingCli
             Console.WriteLine(ProbeVerdict.Line(comparisons, column, probe));
     }
 
+    /// <summary>The run <paramref name="name"/>'s grain and progress when the run exists and has a checkpoint (what export
+    /// and probe work on); null after printing why not.</summary>
+    public static async Task<(ITrainingRunGrain Grain, TrainingProgress Progress)?> CheckpointedRunAsync(IGrainFactory grains, string name)
+    {
+        var grain = grains.GetGrain<ITrainingRunGrain>(name);
+        var progress = await grain.GetProgress();
+        if (progress.State == TrainingState.None) { Cli.Error($"no run '{name}'"); return null; }
+        if (progress.LatestCheckpoint is null) { Cli.Error($"run '{name}' has no checkpoint yet"); return null; }
+        return (grain, progress);
+    }
+
+    /// <summary>
+    /// Starts work on a run and waits for it (export, probe): <paramref name="start"/> queues it in the grain, then after one
+    /// <paramref name="interval"/> (the request is queued; let it start) <paramref name="poll"/> is called every
+    /// <paramref name="interval"/> until <paramref name="finished"/> holds; shown as it goes through <paramref name="view"/>
+    /// when there is one (<see cref="RunProgressView"/>). Returns the last progress.
+    /// </summary>
+    public static async Task<TrainingProgress> StartAndWaitAsync(Func<Task> start, Func<Task<TrainingProgress>> poll, Func<TrainingProgress, bool> finished,
+        RunProgressView? view, TimeSpan interval, CancellationToken cancellationToken)
+    {
+        await start();
+        await Task.Delay(interval, cancellationToken);
+        if (view is not null) return await view.FollowAsync(poll, finished, training: false, interval, cancellationToken);
+        while (true)
+        {
+            var p = await poll();
+            if (finished(p)) return p;
+            await Task.Delay(interval, cancellationToken);
+        }
+    }
+
     /// <summary>The run's latest checkpoint, SHA-256 verified (<see cref="CheckpointStore"/>); null after printing why not.</summary>
     public static async Task<byte[]?> LatestCheckpointAsync(BlobStore blobs, TrainingProgress run, CancellationToken cancellationToken)
     {

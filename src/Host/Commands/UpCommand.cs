@@ -17,13 +17,15 @@ public sealed class UpCommand : ICliCommand
     {
         var blobPort = new Option<int>("--blob-port") { Description = "Azurite blob port (10000 matches the default LVMAE__Storage__ConnectionString=UseDevelopmentStorage=true that other commands use)", DefaultValueFactory = _ => 10000 };
         var data = new Option<string>("--data") { Description = "Azurite data folder", DefaultValueFactory = _ => Path.Combine(Environment.CurrentDirectory, ".lvmae", "azurite") };
+        var azuriteDb = new Option<string>("--azurite-db") { Description = "Where Azurite keeps blob metadata: files (its LokiJS file in --data) or mariadb (a private MariaDB server, data in <data>/mariadb: holds 100k+ videos)", DefaultValueFactory = _ => "files" };
+        azuriteDb.AcceptOnlyFromAmong("files", "mariadb");
         var noAzurite = new Option<bool>("--no-azurite") { Description = "Use the configured storage (LVMAE__Storage__ConnectionString) instead of starting Azurite" };
         var jobs = new Option<int?>("--jobs") { Description = "Concurrent ffmpeg/encoder jobs in this silo" };
         var detach = new Option<bool>("--detach", "-d") { Description = "Run in the background (log in .lvmae/up.log); returns once the silo answers. `lvmae down` stops it" };
         var detachedLog = new Option<string?>("--detached-log") { Hidden = true }; // set by --detach for the background process
         var command = new Command(HostedCommands.Up.Name, HostedCommands.Up.Description)
         {
-            blobPort, data, noAzurite, jobs, detach, detachedLog,
+            blobPort, data, azuriteDb, noAzurite, jobs, detach, detachedLog,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -49,15 +51,17 @@ public sealed class UpCommand : ICliCommand
             {
                 var forwarded = new List<string> { "--blob-port", parse.GetValue(blobPort).ToString(), "--data", Path.GetFullPath(parse.GetValue(data)!) };
                 if (parse.GetValue(noAzurite)) forwarded.Add("--no-azurite");
+                forwarded.AddRange(["--azurite-db", parse.GetValue(azuriteDb)!]);
                 if (parse.GetValue(jobs) is { } n) forwarded.AddRange(["--jobs", n.ToString()]);
                 return await DetachedUp.StartAsync(state, settings, forwarded, cancellationToken);
             }
-            return await RunAsync(state, settings, parse.GetValue(noAzurite) ? null : (parse.GetValue(blobPort), parse.GetValue(data)!), parse.GetValue(detachedLog), cancellationToken);
+            var azuriteAt = parse.GetValue(noAzurite) ? ((int, string, bool)?)null : (parse.GetValue(blobPort), parse.GetValue(data)!, parse.GetValue(azuriteDb) == "mariadb");
+            return await RunAsync(state, settings, azuriteAt, parse.GetValue(detachedLog), cancellationToken);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(UpState state, LvMaeSiloSettings settings, (int Port, string Data)? azuriteAt, string? log, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(UpState state, LvMaeSiloSettings settings, (int Port, string Data, bool MariaDb)? azuriteAt, string? log, CancellationToken cancellationToken)
     {
         using var self = Process.GetCurrentProcess();
         var record = new UpRecord
@@ -74,7 +78,7 @@ public sealed class UpCommand : ICliCommand
         settings.Logging.OrleansLevel = Microsoft.Extensions.Logging.LogLevel.Error;
         try
         {
-            await using var azurite = azuriteAt is { } a ? await LocalAzurite.StartAsync(a.Port, a.Data) : null;
+            await using var azurite = azuriteAt is { } a ? await LocalAzurite.StartAsync(a.Port, a.Data, mariaDb: a.MariaDb) : null;
             if (azurite is not null) settings.Storage.ConnectionString = azurite.ConnectionString;
             await using var silo = await LvMaeSiloHost.StartAsync(settings, cancellationToken);
             var api = silo.ApiAddress;
@@ -83,10 +87,11 @@ public sealed class UpCommand : ICliCommand
             {
                 State = UpRecord.Ready, Api = api?.ToString(), Dashboard = dashboard?.ToString(),
                 AzuritePid = azurite?.ProcessId, AzuriteStartedAt = azurite?.ProcessId is { } pid ? StartTime(pid) : null,
+                MariaDbPid = azurite?.MariaDb?.ProcessId, MariaDbStartedAt = azurite?.MariaDb?.ProcessId is { } dbPid ? StartTime(dbPid) : null,
             });
 
             var table = new ResultTable("what", "where");
-            table.Row("storage", azurite is null ? SiloProcess.DescribeStorage(settings.Storage.ConnectionString) : $"Azurite on 127.0.0.1:{azurite.Port} (blobs), {azurite.TablePort} (tables), data in {azurite.DataDirectory}{(azurite.Reused ? ", already running" : "")}");
+            table.Row("storage", azurite is null ? SiloProcess.DescribeStorage(settings.Storage.ConnectionString) : $"Azurite on 127.0.0.1:{azurite.Port} (blobs), {azurite.TablePort} (tables), data in {azurite.DataDirectory}{(azurite.MariaDb is { } db ? $", blob metadata in MariaDB on 127.0.0.1:{db.Port}" : "")}{(azurite.Reused ? ", already running" : "")}");
             table.Row("gateway", $"127.0.0.1:{settings.Clustering.GatewayPort} ({settings.Clustering.Mode} clustering)");
             if (api is not null) table.Row("HTTP API", $"{api}corpus/summary, {api}videos?state=Failed");
             if (dashboard is not null) table.Row("dashboard", dashboard.ToString());

@@ -19,7 +19,7 @@ public sealed class CaptionIndex
         for (var c = 0; c < captions.Count; c++)
         {
             var row = embeddings.AsSpan(c * dim, dim);
-            var scale = 1 / Math.Max(Math.Sqrt(Dot(row, row)), 1e-12);
+            var scale = VectorMath.InverseNorm(row);
             for (var k = 0; k < dim; k++) this.embeddings[c * dim + k] = (float)(row[k] * scale);
         }
     }

@@ -18,9 +18,9 @@ public static class MediaLimits
 }
 
 /// <summary>ffprobe through FFMpegCore, with every failure mapped to a named <see cref="MediaException"/>.</summary>
-internal static class ProbeImpl
+internal static class InspectionImpl
 {
-    public static async Task<VideoInfo> ProbeAsync(string path, ToolTimeouts timeouts, CancellationToken cancellationToken)
+    public static async Task<VideoInfo> InspectAsync(string path, ToolTimeouts timeouts, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(timeouts);

@@ -1,7 +1,7 @@
 namespace LvMae.Media.Tests;
 
 [Collection(MediaCollection.Name)]
-public sealed class ProbeAndErrorTests(MediaFixture media)
+public sealed class InspectionAndErrorTests(MediaFixture media)
 {
     [Theory]
     [InlineData("d4.mp4", 4.0, 1)]
@@ -10,7 +10,7 @@ public sealed class ProbeAndErrorTests(MediaFixture media)
     [InlineData("d61.mp4", 61.0, 13)]
     public async Task Probes_generated_videos_and_plans_their_segments(string name, double seconds, int segments)
     {
-        var info = await VideoProber.ProbeAsync(media.P(name));
+        var info = await VideoInspector.InspectAsync(media.P(name));
         Assert.Equal(seconds, info.DurationSeconds, 1);
         Assert.Equal("h264", info.Codec);
         Assert.True(info.SizeBytes > 0);
@@ -24,10 +24,10 @@ public sealed class ProbeAndErrorTests(MediaFixture media)
     [Fact]
     public async Task Probes_other_containers_codecs_and_shapes()
     {
-        var webm = await VideoProber.ProbeAsync(media.Life);
+        var webm = await VideoInspector.InspectAsync(media.Life);
         Assert.Equal("vp9", webm.Codec);
         Assert.Equal(6.0, webm.DurationSeconds, 1);
-        var wide = await VideoProber.ProbeAsync(media.Wide);
+        var wide = await VideoInspector.InspectAsync(media.Wide);
         Assert.Equal((96, 48), (wide.Width, wide.Height));
         Assert.True(wide.HasAudio);
     }
@@ -50,7 +50,7 @@ public sealed class ProbeAndErrorTests(MediaFixture media)
     public async Task Each_bad_input_gets_its_own_named_error(string name, MediaErrorKind kind)
     {
         var path = media.P(name);
-        var error = await Assert.ThrowsAsync<MediaException>(() => VideoProber.ProbeAsync(path));
+        var error = await Assert.ThrowsAsync<MediaException>(() => VideoInspector.InspectAsync(path));
         Assert.Equal(kind, error.Kind);
         Assert.Equal(path, error.Input);
         Assert.Contains(name, error.Message);
@@ -71,7 +71,7 @@ public sealed class ProbeAndErrorTests(MediaFixture media)
     [Fact]
     public void An_absurd_picture_size_is_named_without_the_errno_ffmpeg_prints_after_it()
     {
-        var error = ProbeImpl.FromProbeError("huge.y4m", 1,
+        var error = InspectionImpl.FromProbeError("huge.y4m", 1,
             ["[IMGUTILS @ 0x7fffb5062760] Picture size 40000x40000 is invalid", "huge.y4m: Device or resource busy"], null);
         Assert.Equal(MediaErrorKind.AbsurdDimensions, error.Kind);
         Assert.Equal("absurd picture size 40000x40000: ffmpeg refuses frames that large", error.Problem);
@@ -94,7 +94,7 @@ public sealed class ProbeAndErrorTests(MediaFixture media)
     [Fact]
     public async Task A_directory_is_not_media()
     {
-        var error = await Assert.ThrowsAsync<MediaException>(() => VideoProber.ProbeAsync(media.Dir));
+        var error = await Assert.ThrowsAsync<MediaException>(() => VideoInspector.InspectAsync(media.Dir));
         Assert.Equal(MediaErrorKind.NotMedia, error.Kind);
     }
 
@@ -107,7 +107,7 @@ public sealed class ProbeAndErrorTests(MediaFixture media)
         var cut = media.P("faststart-cut.mp4");
         var bytes = await File.ReadAllBytesAsync(full);
         await File.WriteAllBytesAsync(cut, bytes[..(bytes.Length / 3)]);
-        var info = await VideoProber.ProbeAsync(cut);
+        var info = await VideoInspector.InspectAsync(cut);
         Assert.Equal(30, info.DurationSeconds, 0);
         using var encoder = new BuiltinEncoder();
         var error = await Assert.ThrowsAsync<MediaException>(() => VideoEmbedder.EmbedAsync(cut, encoder, new SegmentationOptions()));
