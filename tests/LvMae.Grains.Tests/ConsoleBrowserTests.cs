@@ -64,6 +64,25 @@ public sealed class ConsoleBrowserTests(SiloHostFixture fixture, ITestOutputHelp
     private static string Cell(ISearchContext page, string table, string key, int column = 1) =>
         page.FindElement(By.CssSelector($"#{table} tr[data-key='{key}']")).FindElements(By.TagName("td"))[column - 1].Text;
 
+    /// <summary>The notice a form post's redirect shows. A click only starts the navigation: until the new page is there,
+    /// the old page (which may have a notice of its own) answers, or its elements go stale under the lookup.</summary>
+    private static string NoticeContaining(IWebDriver browser, string expected)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var last = "";
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                last = browser.FindElement(By.Id("notice")).Text;
+                if (last.Contains(expected, StringComparison.Ordinal)) return last;
+            }
+            catch (Exception e) when (e is NoSuchElementException or StaleElementReferenceException) { }
+            Thread.Sleep(100);
+        }
+        return last;
+    }
+
     private static int Number(string text) => int.Parse(text, NumberStyles.AllowThousands, CultureInfo.InvariantCulture);
 
     private static void NoStackTrace(IWebDriver browser)
@@ -183,7 +202,7 @@ public sealed class ConsoleBrowserTests(SiloHostFixture fixture, ITestOutputHelp
         // Retry the transient failure: it embeds this time.
         FlakyMediaWork.Failures[flakyId] = 0;
         browser.FindElement(By.Id("retry-" + flakyId)).Click();
-        Assert.Contains("Retry requested", browser.FindElement(By.Id("notice")).Text);
+        Assert.Contains("Retry requested", NoticeContaining(browser, "Retry requested"));
         summary = await SettledAsync(s => s.ByStage.GetValueOrDefault(VideoStage.Failed) == 1 && s.ByStage.GetValueOrDefault(VideoStage.Embedded) == 17);
         Assert.Equal(VideoStage.Embedded, (await http.GetFromJsonAsync<VideoStatus>($"/videos/{flakyId}", ApiTests.Json))!.Stage);
         browser.Navigate().GoToUrl(root + "/console");
@@ -247,7 +266,7 @@ public sealed class ConsoleBrowserTests(SiloHostFixture fixture, ITestOutputHelp
         Assert.Equal("Training", Cell(browser, "run", "state"));
         Shot(browser, "07-run-training");
         browser.FindElement(By.Id("stop")).Click();
-        Assert.Contains("Stop requested", browser.FindElement(By.Id("notice")).Text);
+        Assert.Contains("Stop requested", NoticeContaining(browser, "Stop requested"));
         deadline = DateTime.UtcNow.AddSeconds(60);
         while ((await longRun.GetProgress()).State != TrainingState.Stopped && DateTime.UtcNow < deadline) await Task.Delay(250);
         Assert.Equal(TrainingState.Stopped, (await http.GetFromJsonAsync<TrainingProgress>("/runs/console-long/progress", ApiTests.Json))!.State);
@@ -257,7 +276,7 @@ public sealed class ConsoleBrowserTests(SiloHostFixture fixture, ITestOutputHelp
         // Delete needs its box ticked (the browser enforces it, the server too); then the run is gone.
         browser.FindElement(By.Id("delete-confirm")).Click();
         browser.FindElement(By.Id("delete")).Click();
-        Assert.Contains("deleted", browser.FindElement(By.Id("notice")).Text);
+        Assert.Contains("deleted", NoticeContaining(browser, "deleted"));
         Assert.Single(browser.FindElements(By.CssSelector("#runs tr[data-run]")));
         Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/runs/console-long")).StatusCode);
 
