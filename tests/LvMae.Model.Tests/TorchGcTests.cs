@@ -72,9 +72,14 @@ public class TorchGcTests
         using var finalized = new ManualResetEventSlim();
         Assert.False(FinalizerRanInside(TorchGc.Guard, finalized));
         var watch = System.Diagnostics.Stopwatch.StartNew();
+        var early = TorchGc.EarlyReleases;
         while (!finalized.IsSet && watch.Elapsed < Liveness) TorchGc.Guard(() => 0);
         Assert.True(finalized.IsSet);
-        Assert.True(TorchGc.Parks >= parks + 2);   // the park was ended and a new one started
+        // The park may end between two calls (the finalizer runs, the loop stops before starting another): the next call
+        // starts a new one. It ended by MaxShare, not because a holder looked stuck.
+        TorchGc.Guard(() => 0);
+        Assert.True(TorchGc.Parks >= parks + 2);
+        Assert.Equal(early, TorchGc.EarlyReleases);
     }
 
     [Fact]
