@@ -21,7 +21,7 @@ public sealed class VideoRetries
             .AddRetry(new RetryStrategyOptions
             {
                 Name = "storage outage",
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(VideoGrain.IsStorageOutage),
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(VideoFailures.IsStorageOutage),
                 MaxRetryAttempts = int.MaxValue,
                 BackoffType = DelayBackoffType.Exponential,
                 Delay = options.RetryBaseDelay,
@@ -61,7 +61,7 @@ public sealed class VideoRetries
 
     /// <summary>Worth another attempt: not storage (the outer policy), not the input's fault, not a cancellation or a stale activation.</summary>
     private static bool IsTransientMediaError(Exception e) =>
-        e is not (OperationCanceledException or Orleans.Storage.InconsistentStateException) && !VideoGrain.IsStorageOutage(e) && !VideoGrain.Classify(e).Permanent;
+        e is not (OperationCanceledException or Orleans.Storage.InconsistentStateException) && !VideoFailures.IsStorageOutage(e) && !VideoFailures.Classify(e).Permanent;
 
     public static TimeSpan Backoff(ProcessingOptions options, int attempt)
     {
