@@ -1,6 +1,5 @@
 using LvMae.Contracts;
 using LvMae.Media;
-using LvMae.Pipeline.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Storage;
@@ -27,19 +26,15 @@ public sealed class VideoGrain(
     ILogger<VideoGrain> logger) : Grain, IVideoGrain
 {
     private readonly ProcessingOptions _options = options.Value;
-    private CancellationTokenSource? _cts;
-    private Task? _work;
+    private readonly BackgroundWork _work = new();
     private double _progress;
     private volatile bool _queued;
-    /// <summary>The state version the index is known to hold (a failed publish is retried until it does).</summary>
-    private long _indexedVersion = -1;
+    private VideoIndexPublisher? _publisher;
     /// <summary>The in-memory state has a change storage may not hold (a write in flight, failed, or unanswered).</summary>
     private bool _unsaved;
     /// <summary>A re-check asked for while the work ran: storage may have lost what this activation saved (a crashed storage).</summary>
     private bool _recheck;
-    /// <summary>Segments of an embedding not yet counted in the metrics (counted once its state is saved).</summary>
-    private int? _segmentsToCount;
-    private bool _registrationToCount;
+    private readonly VideoSaveMetrics _metrics = new();
     /// <summary>
     /// A copy of the state as storage holds it (null: no record): the only state <see cref="Status"/> reports, so "Embedded"
     /// means Embedded on storage. Replaced whole after each read and each write that storage confirmed.
@@ -49,7 +44,7 @@ public sealed class VideoGrain(
     private string Id => this.GetPrimaryKeyString();
     private VideoState Video => state.State;   // the persisted state (written with state.WriteStateAsync)
     private bool Finished => Video.Stage is VideoStage.Embedded or VideoStage.Failed;
-    private bool Working => _work is { IsCompleted: false } && !Finished;
+    private bool Working => _work.Running && !Finished;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -60,14 +55,8 @@ public sealed class VideoGrain(
     /// <summary>Records the in-memory state as what storage holds (just read or just written).</summary>
     private void Stored() => _stored = state.RecordExists ? Video.Clone() : null;
 
-    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
-    {
-        if (_cts is null) return;
-        await _cts.CancelAsync();
-        if (_work is not null)
-            try { await _work.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken); }
-            catch (Exception e) when (e is OperationCanceledException or TimeoutException) { }
-    }
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
+        _work.StopAsync(TimeSpan.FromSeconds(10), cancellationToken);
 
     // ---- the API ----------------------------------------------------------------------------------------------------------
 
@@ -134,21 +123,21 @@ public sealed class VideoGrain(
     public async Task<VideoStatus> Process()
     {
         if (!state.RecordExists) return Status();
-        if (_work is { IsCompleted: false }) return Status(); // the work saves and publishes what it has (an unanswered final write included)
+        if (_work.Running) return Status(); // the work saves and publishes what it has (an unanswered final write included)
         if (Finished)
         {
             if (_unsaved) await SaveAsync();
             await EnsureIndexedAsync();
         }
-        else StartWork();
+        else _work.Start(WorkAsync);
         return Status();
     }
 
     public async Task<VideoStatus> Recheck()
     {
-        _indexedVersion = -1; // whatever the shard holds now, publish again
+        Index.Forget(); // whatever the shard holds now, publish again
         if (_unsaved) return Status(); // its own pending write resolves by reading back (and reloads if storage holds another state)
-        if (_work is { IsCompleted: false })
+        if (_work.Running)
         {
             _recheck = true; // the work re-reads storage at its next attempt, or once it ends
             return Status();
@@ -168,14 +157,6 @@ public sealed class VideoGrain(
     private VideoStatus Status() => VideoStatuses.From(Id, _stored, _unsaved, Working, _queued, Volatile.Read(ref _progress));
 
     // ---- the background work ----------------------------------------------------------------------------------------------
-
-    private void StartWork()
-    {
-        if (Working) return;
-        _cts?.Dispose();
-        _cts = new CancellationTokenSource();
-        _work = WorkAsync(_cts.Token);
-    }
 
     /// <summary>The work, under the video's retry policies (<see cref="VideoRetries"/>): what is left after them is a failure.</summary>
     private async Task WorkAsync(CancellationToken ct)
@@ -266,7 +247,7 @@ public sealed class VideoGrain(
     private void MarkEmbedded(Embedding embedding)
     {
         Video.MarkEmbedded(embedding);
-        _segmentsToCount = embedding.Rows;
+        _metrics.Embedded(embedding.Rows);
         Volatile.Write(ref _progress, 1);
     }
 
@@ -286,22 +267,12 @@ public sealed class VideoGrain(
     /// </summary>
     private async Task CommitAsync(bool mustIndex = true)
     {
-        if (Video.Version == 0) _registrationToCount = true;
+        if (Video.Version == 0) _metrics.Registered();
         Video.UpdatedAt = DateTimeOffset.UtcNow;
         Video.Version++;
         await SaveAsync();
         if (mustIndex) await EnsureIndexedAsync();
         else await TryPublishAsync();
-    }
-
-    /// <summary>Metrics count what storage holds (a write that fails counts nothing; its resend counts once).</summary>
-    private void CountSaved()
-    {
-        var encoder = new KeyValuePair<string, object?>(LvMaeMetrics.EncoderTag, Video.Encoder);
-        if (_registrationToCount) LvMaeMetrics.Registrations.Add(1, encoder);
-        if (_segmentsToCount is { } segments) LvMaeMetrics.SegmentsEmbedded.Add(segments, encoder);
-        _registrationToCount = false;
-        _segmentsToCount = null;
     }
 
     private async Task SaveAsync()
@@ -312,7 +283,7 @@ public sealed class VideoGrain(
             await state.WriteStateAsync(); // a lost answer is resolved inside (ReadBackGrainStorage): this throws only for real conflicts
             _unsaved = false;
             Stored();
-            CountSaved();
+            _metrics.Saved(Video.Encoder);
         }
         catch (InconsistentStateException)
         {
@@ -333,22 +304,10 @@ public sealed class VideoGrain(
         }
     }
 
-    /// <summary>Until the index holds this version: publishes (with retries). Throws when it cannot; the shard asks again.</summary>
-    private async Task EnsureIndexedAsync()
-    {
-        if (_indexedVersion == Video.Version || _unsaved) return;
-        var entry = VideoIndexEntries.From(Id, Video);
-        await VideoRetries.Run(Retries.IndexPublish, _ => GrainFactory.GetGrain<ICorpusIndexGrain>(layout.ShardOf(Id)).Upsert(entry), CancellationToken.None);
-        _indexedVersion = Math.Max(_indexedVersion, entry.Version);
-    }
+    private VideoIndexPublisher Index => _publisher ??= new VideoIndexPublisher(GrainFactory, layout, Id, logger);
 
-    /// <summary>Intermediate transitions: best effort (a later transition or the final one supersedes them).</summary>
-    private async Task TryPublishAsync()
-    {
-        try { await EnsureIndexedAsync(); }
-        catch (Exception e) when (e is not ArgumentException)
-        {
-            logger.LogWarning("video {Id}: index update to {Stage} failed: {Message}", Id, Video.Stage, e.Message);
-        }
-    }
+    /// <summary>Only what storage holds is published: a change being saved waits for its write.</summary>
+    private Task EnsureIndexedAsync() => _unsaved ? Task.CompletedTask : Index.EnsureAsync(Video);
+
+    private Task TryPublishAsync() => _unsaved ? Task.CompletedTask : Index.TryAsync(Video);
 }

@@ -42,7 +42,7 @@ public sealed class VideoRetries
 
     public ResiliencePipeline Work { get; }
 
-    public ResiliencePipeline IndexPublish { get; } = new ResiliencePipelineBuilder()
+    public static ResiliencePipeline IndexPublish { get; } = new ResiliencePipelineBuilder()
         .AddRetry(new RetryStrategyOptions
         {
             Name = "index publish",
