@@ -203,15 +203,7 @@ public sealed class VideoGrain(
     }
 
     private VideoRetries? _retries;
-    private bool _outageRetry;
-    // Imports get no media retries (their only work is validating bytes already in storage).
-    private VideoRetries Retries => _retries ??= new VideoRetries(_options, () => Video.Kind == VideoSourceKind.Embeddings ? int.MaxValue : Video.Attempts, (what, e, delay) =>
-    {
-        // Not the video's attempt. Noted, not applied to the state: a change waiting to be saved must be written as it was
-        // first sent, so that reading back can recognise it if storage applied it without answering.
-        if (VideoFailures.IsStorageOutage(e) && Video.Kind == VideoSourceKind.VideoFile) _outageRetry = true;
-        logger.LogInformation("video {Id}: {What} ({Message}); trying again in {Delay}", Id, what, VideoFailures.Message(e), delay);
-    });
+    private VideoRetries Retries => _retries ??= VideoRetries.For(_options, () => Video, logger, Id);
 
     /// <summary>One attempt at whatever stage the video is in.</summary>
     private async Task AttemptAsync(CancellationToken ct)
@@ -231,8 +223,7 @@ public sealed class VideoGrain(
             return;
         }
         // Persisted before the attempt: a video that crashes its silo every time fails after MaxAttempts.
-        if (_outageRetry) _outageRetry = false; // the attempt storage interrupted goes on: counted once
-        else Video.Attempts++;
+        if (!Retries.TakeOutageInterruption()) Video.Attempts++; // the attempt storage interrupted goes on: counted once
         await SaveAsync();
         var hooks = new VideoWorkHooks(TransitionAsync, v => Volatile.Write(ref _progress, v), waiting => _queued = waiting);
         // The final state after slot and scratch are given back: a video the index calls Embedded holds no silo resources.

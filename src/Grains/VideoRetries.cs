@@ -1,4 +1,5 @@
-using LvMae.Media;
+using LvMae.Contracts;
+using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Retry;
 
@@ -41,6 +42,33 @@ public sealed class VideoRetries
     }
 
     public ResiliencePipeline Work { get; }
+
+    /// <summary>
+    /// The policies of one video (its state read through <paramref name="video"/>): its attempts are the state's, and imports
+    /// get no media retries (their only work is validating bytes already in storage). Every retry is logged.
+    /// </summary>
+    public static VideoRetries For(ProcessingOptions options, Func<VideoState> video, ILogger logger, string id)
+    {
+        VideoRetries? retries = null;
+        retries = new VideoRetries(options, () => video().Kind == VideoSourceKind.Embeddings ? int.MaxValue : video().Attempts, (what, e, delay) =>
+        {
+            // Not the video's attempt. Noted, not applied to the state: a change waiting to be saved must be written as it was
+            // first sent, so that reading back can recognise it if storage applied it without answering.
+            if (VideoFailures.IsStorageOutage(e) && video().Kind == VideoSourceKind.VideoFile) retries!._outageInterrupted = true;
+            logger.LogInformation("video {Id}: {What} ({Message}); trying again in {Delay}", id, what, VideoFailures.Message(e), delay);
+        });
+        return retries;
+    }
+
+    private bool _outageInterrupted;
+
+    /// <summary>True once after a storage outage interrupted a video's attempt: that attempt goes on, so it is not counted again.</summary>
+    public bool TakeOutageInterruption()
+    {
+        var interrupted = _outageInterrupted;
+        _outageInterrupted = false;
+        return interrupted;
+    }
 
     public static ResiliencePipeline IndexPublish { get; } = new ResiliencePipelineBuilder()
         .AddRetry(new RetryStrategyOptions
