@@ -63,6 +63,8 @@ public static class GrainsHosting
         services.TryAddSingleton(_ => new MediaJobLimiter(options.MaxConcurrentJobs));
         services.TryAddSingleton<ScratchSpace>();
         services.TryAddSingleton<IMediaWork, MediaWork>();
+        services.TryAddSingleton(sp => new VideoProcessor(sp.GetRequiredService<BlobStore>(), sp.GetRequiredService<IMediaWork>(),
+            sp.GetRequiredService<MediaJobLimiter>(), sp.GetRequiredService<ScratchSpace>(), options));
         silo.AddLvMaeTraining(); // training runs: GPU silo metadata + placement filter, run resumer (src/Grains/Training)
         return silo;
     }

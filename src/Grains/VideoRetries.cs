@@ -1,4 +1,5 @@
-using LvMae.Media;
+using LvMae.Contracts;
+using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Retry;
 
@@ -21,7 +22,7 @@ public sealed class VideoRetries
             .AddRetry(new RetryStrategyOptions
             {
                 Name = "storage outage",
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(VideoGrain.IsStorageOutage),
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(VideoFailures.IsStorageOutage),
                 MaxRetryAttempts = int.MaxValue,
                 BackoffType = DelayBackoffType.Exponential,
                 Delay = options.RetryBaseDelay,
@@ -42,7 +43,34 @@ public sealed class VideoRetries
 
     public ResiliencePipeline Work { get; }
 
-    public ResiliencePipeline IndexPublish { get; } = new ResiliencePipelineBuilder()
+    /// <summary>
+    /// The policies of one video (its state read through <paramref name="video"/>): its attempts are the state's, and imports
+    /// get no media retries (their only work is validating bytes already in storage). Every retry is logged.
+    /// </summary>
+    public static VideoRetries For(ProcessingOptions options, Func<VideoState> video, ILogger logger, string id)
+    {
+        VideoRetries? retries = null;
+        retries = new VideoRetries(options, () => video().Kind == VideoSourceKind.Embeddings ? int.MaxValue : video().Attempts, (what, e, delay) =>
+        {
+            // Not the video's attempt. Noted, not applied to the state: a change waiting to be saved must be written as it was
+            // first sent, so that reading back can recognise it if storage applied it without answering.
+            if (VideoFailures.IsStorageOutage(e) && video().Kind == VideoSourceKind.VideoFile) retries!._outageInterrupted = true;
+            logger.LogInformation("video {Id}: {What} ({Message}); trying again in {Delay}", id, what, VideoFailures.Message(e), delay);
+        });
+        return retries;
+    }
+
+    private bool _outageInterrupted;
+
+    /// <summary>True once after a storage outage interrupted a video's attempt: that attempt goes on, so it is not counted again.</summary>
+    public bool TakeOutageInterruption()
+    {
+        var interrupted = _outageInterrupted;
+        _outageInterrupted = false;
+        return interrupted;
+    }
+
+    public static ResiliencePipeline IndexPublish { get; } = new ResiliencePipelineBuilder()
         .AddRetry(new RetryStrategyOptions
         {
             Name = "index publish",
@@ -61,7 +89,7 @@ public sealed class VideoRetries
 
     /// <summary>Worth another attempt: not storage (the outer policy), not the input's fault, not a cancellation or a stale activation.</summary>
     private static bool IsTransientMediaError(Exception e) =>
-        e is not (OperationCanceledException or Orleans.Storage.InconsistentStateException) && !VideoGrain.IsStorageOutage(e) && !VideoGrain.Classify(e).Permanent;
+        e is not (OperationCanceledException or Orleans.Storage.InconsistentStateException) && !VideoFailures.IsStorageOutage(e) && !VideoFailures.Classify(e).Permanent;
 
     public static TimeSpan Backoff(ProcessingOptions options, int attempt)
     {

@@ -31,4 +31,39 @@ public sealed class VideoState
     public DateTimeOffset? CompletedAt { get; set; }
     /// <summary>Incremented on each transition; orders index updates.</summary>
     public long Version { get; set; }
+
+    /// <summary>Back to <paramref name="stage"/> with a clean slate: no failure, no attempts, not completed (a retry or a re-registration).</summary>
+    public void Restart(VideoStage stage)
+    {
+        Stage = stage;
+        Failure = null;
+        Attempts = 0;
+        CompletedAt = null;
+    }
+
+    /// <summary>The one place a video becomes Embedded: the embeddings it points to, its encoder among those embedded, completed now.</summary>
+    public void MarkEmbedded(Embedding embedding)
+    {
+        Stage = VideoStage.Embedded;
+        EmbeddingsBlob = embedding.Blob;
+        EmbeddingsSha256 = embedding.Sha256;
+        SegmentCount = embedding.Rows;
+        Dimension = embedding.Dimension;
+        EncoderVersion = embedding.Version;
+        if (!EmbeddedEncoders.Contains(Encoder!)) EmbeddedEncoders.Add(Encoder!);
+        CompletedAt = DateTimeOffset.UtcNow;
+    }
+
+    /// <summary>The one place a video becomes Failed: stage, failure and completion time together.</summary>
+    public void MarkFailed(string kind, string message, bool permanent)
+    {
+        var now = DateTimeOffset.UtcNow;
+        Stage = VideoStage.Failed;
+        Failure = new VideoFailure { Kind = kind, Message = message, Permanent = permanent, At = now };
+        CompletedAt = now;
+    }
+
+    /// <summary>A deep copy, through the JSON storage writes (so it is exactly what a write of this state would hold).</summary>
+    public VideoState Clone() =>
+        System.Text.Json.JsonSerializer.Deserialize<VideoState>(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(this, GrainStateJson.Options), GrainStateJson.Options)!;
 }

@@ -311,18 +311,18 @@ public sealed class VideoGrainTests(GrainsClusterFixture fixture)
     [Fact]
     public void Errors_are_classified_permanent_or_transient()
     {
-        Assert.Equal(("NotMedia", true), VideoGrain.Classify(new Media.MediaException("x", Media.MediaErrorKind.NotMedia, "not a video")));
-        Assert.Equal(("ToolFailed", false), VideoGrain.Classify(new Media.MediaException("x", Media.MediaErrorKind.ToolFailed, "crashed")));
-        Assert.Equal(("Storage", false), VideoGrain.Classify(new Azure.RequestFailedException(503, "busy")));
+        Assert.Equal(("NotMedia", true), VideoFailures.Classify(new Media.MediaException("x", Media.MediaErrorKind.NotMedia, "not a video")));
+        Assert.Equal(("ToolFailed", false), VideoFailures.Classify(new Media.MediaException("x", Media.MediaErrorKind.ToolFailed, "crashed")));
+        Assert.Equal(("Storage", false), VideoFailures.Classify(new Azure.RequestFailedException(503, "busy")));
         // The SDK's own retries exhausted over a dead endpoint: still storage (waited out), not "Internal".
-        Assert.Equal(("Storage", false), VideoGrain.Classify(new AggregateException("Retry failed after 6 tries.", new HttpRequestException("refused"), new HttpRequestException("refused"))));
+        Assert.Equal(("Storage", false), VideoFailures.Classify(new AggregateException("Retry failed after 6 tries.", new HttpRequestException("refused"), new HttpRequestException("refused"))));
         // Storage that denies access or lacks the operation answers the same on every attempt (issue 26): permanent, the video
         // fails at once with the storage's message instead of using up its attempts.
-        Assert.Equal(("StorageRequest403", true), VideoGrain.Classify(new Azure.RequestFailedException(403, "forbidden")));
-        Assert.Equal(("StorageRequest501", true), VideoGrain.Classify(new Azure.RequestFailedException(501, "not implemented")));
-        Assert.Equal(("StorageRequest501", true), VideoGrain.Classify(new Azure.RequestFailedException("not implemented\nStatus: 501 (x)\nErrorCode: NotImplemented")));
+        Assert.Equal(("StorageRequest403", true), VideoFailures.Classify(new Azure.RequestFailedException(403, "forbidden")));
+        Assert.Equal(("StorageRequest501", true), VideoFailures.Classify(new Azure.RequestFailedException(501, "not implemented")));
+        Assert.Equal(("StorageRequest501", true), VideoFailures.Classify(new Azure.RequestFailedException("not implemented\nStatus: 501 (x)\nErrorCode: NotImplemented")));
         // A blob that is missing is the video's problem, retried within its attempts as before.
-        Assert.Equal(("StorageRequest404", false), VideoGrain.Classify(new Azure.RequestFailedException(404, "gone", "BlobNotFound", null)));
-        Assert.Equal(("IO", false), VideoGrain.Classify(new IOException("disk")));
+        Assert.Equal(("StorageRequest404", false), VideoFailures.Classify(new Azure.RequestFailedException(404, "gone", "BlobNotFound", null)));
+        Assert.Equal(("IO", false), VideoFailures.Classify(new IOException("disk")));
     }
 }

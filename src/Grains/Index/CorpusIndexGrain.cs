@@ -141,7 +141,7 @@ public sealed class CorpusIndexGrain(
                 logger.LogWarning("index shard {Shard}: write failed: {Message}", Shard, e.Message);
                 batch.SetException(e);
                 if (e is ShardLogConflictException) DeactivateOnIdle(); // another writer: reload from storage on the next activation
-                else if (VideoGrain.IsStorageOutage(e)) StorageOut(changes.Select(c => c.Entry?.Id ?? c.Removed!));
+                else if (VideoFailures.IsStorageOutage(e)) StorageOut(changes.Select(c => c.Entry?.Id ?? c.Removed!));
             }
         }
     }
@@ -240,7 +240,7 @@ public sealed class CorpusIndexGrain(
                 }
             }
         }
-        catch (Exception e) when (VideoGrain.IsStorageOutage(e))
+        catch (Exception e) when (VideoFailures.IsStorageOutage(e))
         {
             StorageOut(ids.Where(id => !done.Contains(id))); // the rest waits for storage's next answer
         }
