@@ -88,7 +88,16 @@ public sealed class ClusterProcessTests(AzuriteFixture azurite, ITestOutputHelpe
             Assert.All(ids, id => Assert.Equal(VideoStage.Embedded, now.Single(e => e.Id == id).Stage));
             output.WriteLine($"all embedded {killed.Elapsed.TotalSeconds:F1} s after the kill; slowest unfinished video moved again after " +
                              $"{resumedAt.Values.DefaultIfEmpty(0).Max():F1} s; {failedPolls} status polls failed during the failover");
-            Assert.Equal(2, (await management.GetHosts(onlyActive: true)).Count);
+            // The videos may all finish before the membership declares the killed silo dead (they did 0.6 s after a kill
+            // under load): wait for that, bounded, rather than read the host count once.
+            var hostsDeadline = DateTime.UtcNow.AddMinutes(3);
+            var active = (await management.GetHosts(onlyActive: true)).Count;
+            while (active != 2 && DateTime.UtcNow < hostsDeadline)
+            {
+                await Task.Delay(500);
+                active = (await management.GetHosts(onlyActive: true)).Count;
+            }
+            Assert.Equal(2, active);
 
             // Nothing duplicated: one embeddings blob per video, rows = segments.
             foreach (var id in ids)
