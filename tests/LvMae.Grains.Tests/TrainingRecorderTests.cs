@@ -23,6 +23,24 @@ public sealed class TrainingRecorderTests
         new() { Column = column, Features = features, Probe = probe, Top1 = top1, Step = step, Train = 8, Test = 4 };
 
     [Fact]
+    public void A_new_run_trains_for_the_steps_its_pre_training_videos_give_on_the_config_s_schedule()
+    {
+        var config = new TrainingRunConfig { Encoder = "test", Epochs = 2, BatchSize = 4 };
+        var data = new List<SplitCount>
+        {
+            new() { Split = "train", Videos = 10, Tokens = 100, PreTrained = true },
+            new() { Split = "test", Videos = 30, Tokens = 300, PreTrained = false },
+        };
+        var created = RunRecorder.Created(config, data, new RunObservation(), Now);
+        Assert.Equal((TrainingState.Training, Now, 0), (created.Run.State, created.Run.CreatedAt, created.Run.Resumes));
+        Assert.Equal(RunSettings.TotalSteps(config, 10), created.Run.TotalSteps);   // the held-out 30 do not count
+        Assert.NotEqual(RunSettings.TotalSteps(config, 40), created.Run.TotalSteps);
+        Assert.Equal(data, created.Run.Data);
+        Assert.Same(config, created.Run.Config);
+        Assert.Equal(RunSettings.Schedule(config, created.Run.TotalSteps), created.Seen.Schedule);
+    }
+
+    [Fact]
     public void A_step_is_seen_and_logged_and_leaves_the_persisted_state_alone()
     {
         var run = Training();

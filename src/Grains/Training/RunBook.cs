@@ -1,3 +1,5 @@
+using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using LvMae.Contracts;
 using LvMae.Storage;
@@ -15,6 +17,7 @@ namespace LvMae.Grains.Training;
 public sealed class RunBook
 {
     private static readonly TimeSpan MetricsFlushInterval = TimeSpan.FromSeconds(30);
+    private static readonly JsonSerializerOptions ConfigJson = new() { WriteIndented = true };
     private readonly IPersistentState<TrainingRunState> _state;
     private readonly RunActivity _activity;
     private readonly BlobStore _blobs;
@@ -37,12 +40,19 @@ public sealed class RunBook
 
     public RunMetricsLog Metrics { get; }
     public RunReminder Reminder { get; }
-    /// <summary>The persisted state: replaced by each change (and by a new run, then <see cref="SaveAsync"/>d).</summary>
-    public TrainingRunState Run { get => _state.State; set => _state.State = value; }
+    /// <summary>The persisted state: replaced by each change, and by <see cref="CreateAsync"/> and <see cref="DeleteAsync"/>.</summary>
+    public TrainingRunState Run => _state.State;
     public bool Exists => _state.RecordExists;
     public bool ReportDue => DateTimeOffset.UtcNow - _lastReport > _reportInterval;
 
-    public Task SaveAsync() => _writer.SaveAsync();
+    /// <summary>A new run: its config.json, then its state, then its registry entry.</summary>
+    public async Task CreateAsync(TrainingRunState run)
+    {
+        _state.State = run;
+        await _blobs.UploadAsync(BlobLayout.RunConfig(_name), Encoding.UTF8.GetBytes(JsonSerializer.Serialize(run.Config!, ConfigJson)), contentType: "application/json");
+        await _writer.SaveAsync();
+        await ReportAsync(flushMetrics: true);
+    }
 
     /// <summary>Takes <paramref name="change"/>'s state and observation (at once, in the turn that computed them) and does its
     /// effects in <see cref="RunEffects"/>' order; a probe it asks for goes to <paramref name="probe"/>.</summary>

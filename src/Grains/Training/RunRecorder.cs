@@ -52,6 +52,15 @@ public sealed record RunChange(TrainingRunState Run, RunObservation Seen, RunEff
 /// </summary>
 public static class RunRecorder
 {
+    /// <summary>A new run of <paramref name="config"/> over the corpus <paramref name="data"/> (<see cref="RunSettings.Census"/>):
+    /// Training, its steps resolved (<see cref="RunSettings.TotalSteps"/> over the videos it pre-trains on) and its schedule.</summary>
+    public static RunChange Created(TrainingRunConfig config, IReadOnlyList<SplitCount> data, RunObservation seen, DateTimeOffset now)
+    {
+        var total = RunSettings.TotalSteps(config, data.Where(d => d.PreTrained).Sum(d => d.Videos));
+        return new(new TrainingRunState { Config = config, State = TrainingState.Training, CreatedAt = now, TotalSteps = total, Data = data.ToList() },
+            seen with { Schedule = RunSettings.Schedule(config, total) }, RunEffects.None);
+    }
+
     /// <summary>Records one event of the training thread.</summary>
     public static RunChange Record(TrainingRunState run, RunObservation seen, TrainingEvent e, DateTimeOffset now)
     {

@@ -1,5 +1,3 @@
-using System.Text;
-using System.Text.Json;
 using System.Threading.Channels;
 using LvMae.Contracts;
 using LvMae.Storage;
@@ -24,7 +22,6 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
 {
     /// <summary>The reminder a training run keeps while its state says Training.</summary>
     public const string ResumeReminder = "resume";
-    private static readonly JsonSerializerOptions ConfigJson = new() { WriteIndented = true };
 
     private readonly BlobStore _blobs;
     private readonly TrainingOptions _options;
@@ -73,13 +70,10 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
         }
 
         var data = await RunSettings.CensusAsync(config, new IndexEmbeddedVideoSource(GrainFactory, config.LabelColumns));
-        var total = RunSettings.TotalSteps(config, data.Where(d => d.PreTrained).Sum(d => d.Videos));
-        _book.Run = new TrainingRunState { Config = config, State = TrainingState.Training, CreatedAt = DateTimeOffset.UtcNow, TotalSteps = total, Data = data.ToList() };
         _logger.LogInformation("run {Run}: {Data}", Name, SplitCount.Describe(data));
-        _activity.Seen = _activity.Seen with { Schedule = RunSettings.Schedule(config, total) };
-        await _blobs.UploadAsync(BlobLayout.RunConfig(Name), Encoding.UTF8.GetBytes(JsonSerializer.Serialize(config, ConfigJson)), contentType: "application/json");
-        await _book.SaveAsync();
-        await _book.ReportAsync(flushMetrics: true);
+        var created = RunRecorder.Created(config, data, _activity.Seen, DateTimeOffset.UtcNow);
+        _activity.Seen = created.Seen;
+        await _book.CreateAsync(created.Run);
         _ = StartTrainingAsync();
         return Progress();
     }
