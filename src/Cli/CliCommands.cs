@@ -69,8 +69,8 @@ public sealed class PermanentStorageFailureException(LvMae.Storage.StorageFailur
     public LvMae.Storage.StorageFailure Failure { get; } = failure;
 }
 
-/// <summary>What commands share: configuration (appsettings.json + LVMAE__... env vars), the cluster client, blob store, output.</summary>
-public static class Cli
+/// <summary>What the command-line commands share: configuration (appsettings.json + LVMAE__... env vars), the cluster client, blob store, output (errors, warnings, JSON).</summary>
+public static class CommandLine
 {
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {

@@ -28,7 +28,7 @@ public static class HostProcess
         var candidates = Candidates();
         if (candidates.FirstOrDefault(File.Exists) is not { } host)
         {
-            Cli.Error($"`lvmae {command}` runs in lvmae-host (it links TorchSharp, ffmpeg and the silo; `lvmae` itself does not), which is not installed: " +
+            CommandLine.Error($"`lvmae {command}` runs in lvmae-host (it links TorchSharp, ffmpeg and the silo; `lvmae` itself does not), which is not installed: " +
                       $"looked for {string.Join(", ", candidates)}. ./lvmae builds it; or build src/Host into a folder named 'host' beside lvmae's " +
                       $"(dotnet build src/Host -c Release -o <lvmae's folder>/../host), or set {PathVariable} to its lvmae-host.dll.");
             return ExitCodes.Failed;

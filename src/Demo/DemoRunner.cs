@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using LvMae.Client;
 using LvMae.Contracts;
@@ -64,12 +62,12 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
         var (azurite, silo) = await TimedAsync("azurite + silo", () => _console.PhaseAsync("start Azurite and a local silo", async bar =>
         {
             var b = bar("Azurite + Orleans silo", 2);
-            var az = await LocalAzurite.StartAsync(FreePort(), AzuriteDirectory);
+            var az = await LocalAzurite.StartAsync(LoopbackPort.Free(), AzuriteDirectory);
             b.Value = 1;
             var settings = new LvMaeSiloSettings
             {
                 Storage = new StorageOptions { ConnectionString = az.ConnectionString, Container = Options.Container },
-                Clustering = new ClusteringOptions { SiloPort = FreePort(), GatewayPort = FreePort(), ClusterId = "lvmae-demo", ServiceId = "lvmae-demo" },
+                Clustering = new ClusteringOptions { SiloPort = LoopbackPort.Free(), GatewayPort = LoopbackPort.Free(), ClusterId = "lvmae-demo", ServiceId = "lvmae-demo" },
                 Api = new ApiOptions { Enabled = false, Dashboard = false },
                 Logging = new HostLoggingOptions { MinimumLevel = LogLevel.Error, OrleansLevel = LogLevel.Error },
             };
@@ -414,12 +412,5 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
         try { load = File.ReadAllText("/proc/loadavg").Split(' ')[0]; } catch (IOException) { } catch (UnauthorizedAccessException) { }
         return $"{Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription.Trim()}, {RuntimeInformation.FrameworkDescription}" +
                (load.Length > 0 ? $", load average {load} at start" : "");
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

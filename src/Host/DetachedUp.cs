@@ -36,7 +36,7 @@ public static class DetachedUp
                 : cancellationToken.IsCancellationRequested ? "cancelled" : $"the background `lvmae up` was not up after {StartTimeout.TotalMinutes:0} minutes";
             if (!child.HasExited) { child.Kill(entireProcessTree: true); await child.WaitForExitAsync(CancellationToken.None); }
             state.Release(child.Id);
-            Cli.Error($"{why}; log {log}:\n{Tail(log, 15)}");
+            CommandLine.Error($"{why}; log {log}:\n{Tail(log, 15)}");
             return ExitCodes.Failed;
         }
 
@@ -48,7 +48,7 @@ public static class DetachedUp
         }
         catch (SiloUnreachableException e)
         {
-            Cli.Error($"the background `lvmae up` (pid {child.Id}) started but its silo does not answer: {e.Message}; `lvmae down` stops it; log {log}");
+            CommandLine.Error($"the background `lvmae up` (pid {child.Id}) started but its silo does not answer: {e.Message}; `lvmae down` stops it; log {log}");
             return ExitCodes.Failed;
         }
 

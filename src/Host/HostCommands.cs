@@ -8,6 +8,6 @@ public static class HostCommands
 {
     public static RootCommand Root() => CliCommands.Root(CliCommands.Discover(typeof(HostCommands).Assembly));
 
-    /// <summary>A silo's settings (what `up` and `demo` host), from the same sources as <see cref="Cli.Cli.Settings"/>.</summary>
+    /// <summary>A silo's settings (what `up` and `demo` host), from the same sources as <see cref="CommandLine.Settings"/>.</summary>
     public static LvMaeSiloSettings SiloSettings() => LvMaeSiloSettings.Load(LvMaeSiloSettings.BuildConfiguration());
 }

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using LvMae.Storage;
 
 namespace LvMae.Silo;
@@ -47,8 +45,8 @@ public sealed class LocalAzurite : IAsyncDisposable
     public static async Task<LocalAzurite> StartAsync(int port, string dataDirectory, int? tablePort = null, int? queuePort = null, bool mariaDb = false)
     {
         var table = tablePort ?? port + 2;
-        if (Listening(port) && Listening(table)) return new LocalAzurite(null, port, table, dataDirectory, reused: true);
-        if (Listening(port))
+        if (LoopbackPort.Listening(port) && LoopbackPort.Listening(table)) return new LocalAzurite(null, port, table, dataDirectory, reused: true);
+        if (LoopbackPort.Listening(port))
             throw new InvalidOperationException($"something answers on blob port {port} but not on table port {table}: an Azurite started without tables (an older `lvmae up`?) — stop it first");
         var binary = Find();
         Directory.CreateDirectory(dataDirectory);
@@ -72,7 +70,7 @@ public sealed class LocalAzurite : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!Listening(port) || !Listening(table))
+        while (!LoopbackPort.Listening(port) || !LoopbackPort.Listening(table))
         {
             if (process.HasExited || DateTime.UtcNow > deadline)
             {
@@ -102,17 +100,6 @@ public sealed class LocalAzurite : IAsyncDisposable
                 if (File.Exists(candidate)) return candidate;
             }
         throw new FileNotFoundException("azurite not found: run ./lvmae (it installs Azurite into infra/azurite) or set LVMAE_AZURITE_BIN, or use --no-azurite");
-    }
-
-    private static bool Listening(int port)
-    {
-        try
-        {
-            using var tcp = new TcpClient();
-            tcp.Connect(IPAddress.Loopback, port);
-            return true;
-        }
-        catch (SocketException) { return false; }
     }
 
     public async ValueTask DisposeAsync()

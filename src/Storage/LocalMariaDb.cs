@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 
 namespace LvMae.Storage;
@@ -74,7 +72,7 @@ public sealed class LocalMariaDb : IAsyncDisposable
         dataDirectory = Path.GetFullPath(dataDirectory);
         var data = Path.Combine(dataDirectory, "data");
         if (!Directory.Exists(Path.Combine(data, "mysql"))) await InitialiseAsync(server, data);
-        var listen = port ?? FreePort();
+        var listen = port ?? LoopbackPort.Free();
         var socket = Path.Combine(dataDirectory, "mysqld.sock");
         if (Encoding.UTF8.GetByteCount(socket) > 100) socket = Path.Combine(Path.GetTempPath(), $"lvmae-mariadb-{listen}.sock"); // sun_path holds 108 bytes
         var start = Server(server, data);
@@ -92,7 +90,7 @@ public sealed class LocalMariaDb : IAsyncDisposable
         process.BeginErrorReadLine();
         var db = new LocalMariaDb(process, log, listen, dataDirectory);
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
-        while (!Listening(listen))
+        while (!LoopbackPort.Listening(listen))
         {
             if (process.HasExited)
                 throw new InvalidOperationException($"mariadbd exited at start-up with code {process.ExitCode}: {LastLines(db.Log)}");
@@ -151,25 +149,6 @@ public sealed class LocalMariaDb : IAsyncDisposable
     }
 
     private static string LastLines(string text) => string.Join(" | ", text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).TakeLast(4));
-
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        try { return ((IPEndPoint)listener.LocalEndpoint).Port; }
-        finally { listener.Stop(); }
-    }
-
-    private static bool Listening(int port)
-    {
-        try
-        {
-            using var tcp = new TcpClient();
-            tcp.Connect(IPAddress.Loopback, port);
-            return true;
-        }
-        catch (SocketException) { return false; }
-    }
 
     /// <summary>Stops the server the way its service would (SIGTERM: a clean shutdown), killing it after 30 s.</summary>
     public async ValueTask DisposeAsync()

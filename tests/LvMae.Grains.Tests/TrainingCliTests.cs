@@ -208,7 +208,7 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
     {
         var (code, json) = await RunAsync("runs", "show", run, "--json");
         Assert.True(code == ExitCodes.Ok, json);
-        return JsonSerializer.Deserialize<TrainingProgress>(JsonDocument.Parse(json).RootElement.GetProperty("progress").GetRawText(), global::LvMae.Cli.Cli.Json)!;
+        return JsonSerializer.Deserialize<TrainingProgress>(JsonDocument.Parse(json).RootElement.GetProperty("progress").GetRawText(), global::LvMae.Cli.CommandLine.Json)!;
     }
 
     /// <summary>Polls `runs show --json` until the condition holds (three minutes at most: a loaded 2-core machine is slow).</summary>

@@ -18,10 +18,10 @@ public sealed class IndexCommand : ICliCommand
         var rebuild = new Command("rebuild", "Rewrite every index entry that differs from its video's persisted state; drop entries without a video") { json };
         rebuild.SetAction((parse, ct) => AuditRun.RunAsync(new AuditRequest { Repair = true }, parse.GetValue(json), ct));
         var health = new Command("health", "Per-shard entries, queued and in-flight videos, log size and bytes written") { json };
-        health.SetAction((parse, ct) => Cli.WithClientAsync(async (_, client) =>
+        health.SetAction((parse, ct) => CommandLine.WithClientAsync(async (_, client) =>
         {
             var shards = await client.Grains.GetGrain<ICorpusGrain>(0).Health();
-            if (parse.GetValue(json)) { Cli.WriteJson(shards); return ExitCodes.Ok; }
+            if (parse.GetValue(json)) { CommandLine.WriteJson(shards); return ExitCodes.Ok; }
             var table = new ResultTable("shard", "entries", "queued", "in flight", "parked", "generation", "log bytes", "bytes written");
             foreach (var s in shards)
                 table.Row(s.Shard.ToString(), s.Entries.ToString(), s.Pending.ToString(), s.InFlight.ToString(), s.Parked.ToString(),
@@ -49,7 +49,7 @@ public sealed class VerifyCommand : ICliCommand
 
 internal static class AuditRun
 {
-    public static Task<int> RunAsync(AuditRequest request, bool json, CancellationToken ct, bool requireFinished = false) => Cli.WithClientAsync(async (_, client) =>
+    public static Task<int> RunAsync(AuditRequest request, bool json, CancellationToken ct, bool requireFinished = false) => CommandLine.WithClientAsync(async (_, client) =>
     {
         var audit = client.Grains.GetGrain<ICorpusAuditGrain>(0);
         var report = await audit.Start(request);
@@ -60,8 +60,8 @@ internal static class AuditRun
             await Task.Delay(TimeSpan.FromSeconds(report.States < 1000 ? 0.5 : 2), ct);
             report = await audit.Report();
         }
-        if (report.StartedAt != started) { Cli.Error("another audit replaced this one; run the command again"); return ExitCodes.Failed; }
-        if (json) Cli.WriteJson(report); else Render(report);
+        if (report.StartedAt != started) { CommandLine.Error("another audit replaced this one; run the command again"); return ExitCodes.Failed; }
+        if (json) CommandLine.WriteJson(report); else Render(report);
         if (report.Error is not null) return ExitCodes.Failed;
         var clean = (request.Repair ? report.BlobProblems : report.Inconsistencies) == 0 && (!request.Blobs || report.Orphans == 0)
                     && (!requireFinished || report.Unfinished == 0);
@@ -86,7 +86,7 @@ internal static class AuditRun
         if (r.Request.Repair) table.Row("index entries repaired", r.Repaired.ToString("N0"));
         table.Write();
         foreach (var line in r.Problems) AnsiConsole.WriteLine("  " + line);
-        if (r.Error is not null) Cli.Error($"the audit failed: {r.Error}");
+        if (r.Error is not null) CommandLine.Error($"the audit failed: {r.Error}");
         var took = (r.FinishedAt ?? DateTimeOffset.UtcNow) - r.StartedAt;
         AnsiConsole.MarkupLine($"audit took {took.TotalSeconds:F1} s");
     }

@@ -21,13 +21,13 @@ public sealed class CertsCommand : ICliCommand
         create.SetAction(parse =>
         {
             string? password;
-            try { password = Cli.Settings().Tls.CertificatePassword; }
-            catch (LvMaeConfigurationException e) { Cli.Error(e.Message); return ExitCodes.Usage; }
+            try { password = CommandLine.Settings().Tls.CertificatePassword; }
+            catch (LvMaeConfigurationException e) { CommandLine.Error(e.Message); return ExitCodes.Usage; }
             LabCertificateFiles files;
             try { files = LabCertificates.Create(parse.GetValue(output)!, parse.GetValue(name)!, string.IsNullOrEmpty(password) ? null : password, parse.GetValue(days)); }
             catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
             {
-                Cli.Error(e.Message);
+                CommandLine.Error(e.Message);
                 return ExitCodes.Usage;
             }
             var table = new ResultTable("file", "what");

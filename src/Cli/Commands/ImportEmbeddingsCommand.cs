@@ -31,9 +31,9 @@ public sealed class ImportEmbeddingsCommand : ICliCommand
             var batch = IngestionInputs.Check([parse.GetValue(dir)!], new HashSet<string>(StringComparer.OrdinalIgnoreCase) { ".npy" }, ".npy", parse.GetValue(labels), parse.GetValue(parallel),
                 () => BlobLayout.EncoderFileName(name));
             if (batch is null) return ExitCodes.Usage;
-            return await Cli.WithClientAsync(async (settings, client) =>
+            return await CommandLine.WithClientAsync(async (settings, client) =>
             {
-                var ingestor = new VideoIngestor(Cli.Blobs(settings), client.Grains) { InlineImportBytes = parse.GetValue(inline) };
+                var ingestor = new VideoIngestor(CommandLine.Blobs(settings), client.Grains) { InlineImportBytes = parse.GetValue(inline) };
                 var results = await IngestionProgress.RegisterAsync(batch.Files, batch.Parallel, (path, c) => ingestor.ImportEmbeddingsAsync(path, name, batch.Labels.For(path), c), ct);
                 results.AddRange(batch.Refused);
                 return parse.GetValue(noWait) ? IngestionProgress.Report(results, new Dictionary<string, Contracts.VideoIndexEntry>()) : await IngestionProgress.FollowAsync(client.Grains, results, ct);

@@ -28,9 +28,9 @@ public sealed class IngestCommand : ICliCommand
                 BlobLayout.EncoderFileName(encoderSpec);
             });
             if (batch is null) return ExitCodes.Usage;
-            return await Cli.WithClientAsync(async (settings, client) =>
+            return await CommandLine.WithClientAsync(async (settings, client) =>
             {
-                var ingestor = new VideoIngestor(Cli.Blobs(settings), client.Grains);
+                var ingestor = new VideoIngestor(CommandLine.Blobs(settings), client.Grains);
                 var results = await IngestionProgress.RegisterAsync(batch.Files, batch.Parallel,
                     (path, c) => ingestor.IngestFileAsync(path, encoderSpec, batch.Labels.For(path), c), ct);
                 results.AddRange(batch.Refused);
@@ -61,18 +61,18 @@ public sealed record IngestionInputs(IReadOnlyList<string> Files, List<(string P
         }
         catch (ArgumentException e)
         {
-            Cli.Error(e.Message);
+            CommandLine.Error(e.Message);
             return null;
         }
         var files = inputs.Where(i => i.Problem is null).Select(i => i.Path).ToList();
         var refused = inputs.Where(i => i.Problem is not null).Select(i => (i.Path, (IngestResult?)null, i.Problem)).ToList();
         if (files.Count == 0)
         {
-            foreach (var (_, _, problem) in refused) Cli.Error(problem!);
-            Cli.Error($"no {kind} files to send");
+            foreach (var (_, _, problem) in refused) CommandLine.Error(problem!);
+            CommandLine.Error($"no {kind} files to send");
             return null;
         }
-        if (labelOf.Unmatched(files) is { } unmatched) Cli.Warning(unmatched);
+        if (labelOf.Unmatched(files) is { } unmatched) CommandLine.Warning(unmatched);
         return new IngestionInputs(files, refused, labelOf, parallel);
     }
 }
@@ -85,7 +85,7 @@ public static class IngestionProgress
     {
         var results = new List<(string, IngestResult?, string?)>();
         // A refusal no retry can change (501, 403, a missing container or account) stops the whole batch: every other file
-        // would meet it too. It is reported once, by the caller (Cli.WithClientAsync), and the command exits non-zero.
+        // would meet it too. It is reported once, by the caller (CommandLine.WithClientAsync), and the command exits non-zero.
         StorageFailure? stopped = null;
         Exception? stoppedBy = null;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);

@@ -14,16 +14,16 @@ public sealed class RetryCommand : ICliCommand
         var failed = new Option<bool>("--failed") { Description = "Retry every failed video whose failure may be transient" };
         var permanent = new Option<bool>("--include-permanent") { Description = "With --failed: also videos whose input was judged corrupt" };
         var command = new Command("retry", "Retry failed videos (transient failures such as storage or tool errors)") { ids, failed, permanent };
-        command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
+        command.SetAction((parse, cancellationToken) => CommandLine.WithClientAsync(async (settings, client) =>
         {
             var targets = parse.GetValue(ids)!.ToList();
-            if (targets.FirstOrDefault(id => !BlobLayout.IsValidId(id)) is { } bad) { Cli.Error($"malformed video id '{bad}'"); return ExitCodes.Usage; }
+            if (targets.FirstOrDefault(id => !BlobLayout.IsValidId(id)) is { } bad) { CommandLine.Error($"malformed video id '{bad}'"); return ExitCodes.Usage; }
             if (parse.GetValue(failed))
             {
                 await foreach (var e in client.Grains.ListAsync(new VideoQuery { Stage = VideoStage.Failed, Limit = 1000 }, cancellationToken))
                     targets.Add(e.Id);
             }
-            if (targets.Count == 0) { Cli.Error("name video ids or use --failed"); return ExitCodes.Usage; }
+            if (targets.Count == 0) { CommandLine.Error("name video ids or use --failed"); return ExitCodes.Usage; }
             var retried = 0;
             foreach (var id in targets.Distinct())
             {

@@ -18,33 +18,33 @@ public sealed class StatusCommand : ICliCommand
         var cursor = new Option<string?>("--cursor") { Description = "Continue a list where the previous page ended (its 'next' cursor)" };
         var json = new Option<bool>("--json") { Description = "JSON output" };
         var command = new Command("status", "Status of one video, a filtered list, or the corpus summary with failures") { id, state, label, encoder, limit, cursor, json };
-        command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
+        command.SetAction((parse, cancellationToken) => CommandLine.WithClientAsync(async (settings, client) =>
         {
             var asJson = parse.GetValue(json);
             if (parse.GetValue(id) is { } videoId)
             {
-                if (!BlobLayout.IsValidId(videoId)) { Cli.Error($"malformed video id '{videoId}'"); return ExitCodes.Usage; }
+                if (!BlobLayout.IsValidId(videoId)) { CommandLine.Error($"malformed video id '{videoId}'"); return ExitCodes.Usage; }
                 var status = await client.Grains.GetGrain<IVideoGrain>(videoId).GetStatus();
-                if (!status.Exists) { Cli.Error($"no video '{videoId}'"); return ExitCodes.Failed; }
-                if (asJson) Cli.WriteJson(status); else Render(status);
+                if (!status.Exists) { CommandLine.Error($"no video '{videoId}'"); return ExitCodes.Failed; }
+                if (asJson) CommandLine.WriteJson(status); else Render(status);
                 return ExitCodes.Ok;
             }
             VideoStage? stage = null;
             if (parse.GetValue(state) is { } s)
             {
-                if (!Enum.TryParse<VideoStage>(s, true, out var parsed) || int.TryParse(s, out _)) { Cli.Error($"unknown state '{s}'"); return ExitCodes.Usage; }
+                if (!Enum.TryParse<VideoStage>(s, true, out var parsed) || int.TryParse(s, out _)) { CommandLine.Error($"unknown state '{s}'"); return ExitCodes.Usage; }
                 stage = parsed;
             }
             var (l, e) = (parse.GetValue(label), parse.GetValue(encoder));
             if (stage is not null || l is not null || e is not null)
             {
                 var page = await client.Grains.QueryAsync(new VideoQuery { Stage = stage, Label = l, Encoder = e, Limit = parse.GetValue(limit), Cursor = parse.GetValue(cursor) });
-                if (asJson) Cli.WriteJson(page); else Render(page);
+                if (asJson) CommandLine.WriteJson(page); else Render(page);
                 return ExitCodes.Ok;
             }
             var summary = await client.Grains.SummaryAsync();
             var failures = await client.Grains.QueryAsync(new VideoQuery { Stage = VideoStage.Failed, Limit = parse.GetValue(limit) });
-            if (asJson) Cli.WriteJson(new { summary, failures = failures.Items });
+            if (asJson) CommandLine.WriteJson(new { summary, failures = failures.Items });
             else Render(summary, failures);
             return ExitCodes.Ok;
         }));

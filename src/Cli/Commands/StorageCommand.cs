@@ -21,8 +21,8 @@ public sealed class StorageCommand : ICliCommand
         var migrate = new Command("migrate", "Move grain state of releases before 2026-12 to Orleans' Azure blob provider layout (run with no silo up)") { keep };
         migrate.SetAction(async (parse, ct) =>
         {
-            var settings = Cli.Settings();
-            var data = Cli.Blobs(settings);
+            var settings = CommandLine.Settings();
+            var data = CommandLine.Blobs(settings);
             var target = new BlobStore(settings.Storage.ConnectionString, BlobLayout.GrainStateContainer(settings.Storage.Container));
             var (moved, present, skipped) = await MigrateAsync(data, target, parse.GetValue(keep), ct);
             AnsiConsole.MarkupLine($"{moved} state blob(s) moved, {present} already there, {skipped} index shard(s) left to rebuild");

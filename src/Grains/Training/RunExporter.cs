@@ -19,6 +19,14 @@ public static class RunExporter
     public const string MeanFile = "mean.npy";
     public const string IndexFile = "index.csv";
 
+    /// <summary>Exports from the checkpoint of <paramref name="step"/> on a dedicated thread.</summary>
+    public static async Task<ExportInfo> ExportAsync(string run, CheckpointStore checkpoints, long step, TrainingRunConfig config,
+        IEmbeddedVideoSource source, IEmbeddingLoader loader, BlobStore blobs)
+    {
+        var checkpoint = (await checkpoints.LoadAsync(step)).Checkpoint;
+        return await DedicatedThread.Run($"lvmae-export-{run}", () => Export(run, checkpoint, step, config, source, loader, blobs, CancellationToken.None));
+    }
+
     public static ExportInfo Export(string run, byte[] checkpoint, long step, TrainingRunConfig config, IEmbeddedVideoSource source,
         IEmbeddingLoader loader, BlobStore blobs, CancellationToken ct)
     {

@@ -28,18 +28,20 @@ public sealed class RunMetricsLog(BlobStore blobs, string run)
 
     public void Add(JsonObject line) => _lines.Add(line.ToJsonString());
 
-    public void Step(StepEvent step) => Add(new JsonObject
+    /// <summary>The line of one training step, at <paramref name="time"/>.</summary>
+    public static JsonObject StepLine(StepEvent step, DateTimeOffset time) => new()
     {
         ["step"] = step.Result.Step, ["epoch"] = step.Epoch, ["loss"] = step.Result.Loss, ["lr"] = step.Result.LearningRate,
         ["tokens"] = step.Result.Tokens, ["tokens_per_s"] = Math.Round(step.TokensPerSecond, 1),
-        ["step_ms"] = Math.Round(step.Result.Elapsed.TotalMilliseconds, 2), ["time"] = DateTimeOffset.UtcNow.ToString("O"),
-    });
+        ["step_ms"] = Math.Round(step.Result.Elapsed.TotalMilliseconds, 2), ["time"] = time.ToString("O"),
+    };
 
-    public void Probe(ProbeScore s) => Add(new JsonObject
+    /// <summary>The line of one probe score.</summary>
+    public static JsonObject ProbeLine(ProbeScore s) => new()
     {
         ["probe"] = $"{s.Column}/{s.Features}/{s.Probe}", ["step"] = s.Step, ["top1"] = s.Top1, ["top1_sd"] = s.Top1Sd, ["mse"] = s.Mse,
         ["mse_sd"] = s.MseSd, ["val_top1"] = s.ValTop1, ["seeds"] = s.Seeds, ["train"] = s.Train, ["test"] = s.Test, ["val"] = s.Val, ["classes"] = s.Classes,
-    });
+    };
 
     /// <summary>Appends the buffered lines (after any append still running).</summary>
     public Task FlushAsync()

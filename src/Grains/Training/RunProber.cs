@@ -46,18 +46,31 @@ public sealed class ProbeBaselineCache
 /// </summary>
 public sealed class RunProber(TrainingRunConfig config, ProbeBaselineCache baselines)
 {
+    /// <summary>Probes the checkpoint of <paramref name="request"/>'s step on a dedicated thread over the labelled videos, listed
+    /// and loaded afresh (new ones count); records the probe's duration.</summary>
+    public async Task<IReadOnlyList<ProbeScore>> ProbeAsync(string run, CheckpointStore checkpoints, ProbeRequest request, IEmbeddedVideoSource source,
+        IEmbeddingLoader loader, Action<ProbeActivity> onFit, CancellationToken ct)
+    {
+        var checkpoint = (await checkpoints.LoadAsync(request.Step)).Checkpoint;
+        var probing = System.Diagnostics.Stopwatch.StartNew();
+        var scores = await DedicatedThread.Run($"lvmae-probe-{run}", () =>
+        {
+            var dim = Checkpoint.ReadHeader(checkpoint).Options.Model.EmbeddingDim;
+            return Run(checkpoint, request.Step, LoadLabelled(source, loader, config.Encoder, dim, ct), request.Column, request.Kind, onFit);
+        });
+        LvMae.Pipeline.Telemetry.LvMaeMetrics.ProbeDuration.Record(probing.Elapsed.TotalSeconds);
+        return scores;
+    }
+
     public static IReadOnlyList<LabelledVideo> LoadLabelled(IEmbeddedVideoSource source, IEmbeddingLoader loader, string encoder, int dim, CancellationToken ct)
     {
         var result = new List<LabelledVideo>();
         foreach (var video in source.ListAsync(encoder, ct).ToBlockingEnumerable(ct).OrderBy(v => v.VideoId, StringComparer.Ordinal))
         {
             if (video.Labels is not { Count: > 0 } labels) continue;
-            try
-            {
-                var loaded = loader.LoadAsync(video, ct).GetAwaiter().GetResult();
-                if (loaded.Dimension == dim) result.Add(new LabelledVideo(video.VideoId, loaded.Values, dim, labels));
-            }
-            catch (EmbeddingLoadException) { /* reported by the training feed; leave it out of the probe */ }
+            // A missing or malformed blob (reported by the training feed) or another width is left out of the probe.
+            if (loader.TryLoadAsync(video, dim, cancellationToken: ct).GetAwaiter().GetResult() is { } loaded)
+                result.Add(new LabelledVideo(video.VideoId, loaded.Values, dim, labels));
         }
         return result;
     }

@@ -23,6 +23,14 @@ public static class RunSettings
     public static IEmbeddedVideoSource TrainingSource(TrainingRunConfig config, IEmbeddedVideoSource corpus) =>
         config.TrainOnHeldOut ? corpus : new TrainSplitSource(corpus);
 
+    /// <summary>The corpus <paramref name="videos"/> lists now, per split (<see cref="Census(TrainingRunConfig, IEnumerable{EmbeddedVideoDescriptor})"/>).</summary>
+    public static async Task<IReadOnlyList<SplitCount>> CensusAsync(TrainingRunConfig config, IEmbeddedVideoSource videos)
+    {
+        var corpus = new List<EmbeddedVideoDescriptor>();
+        await foreach (var video in videos.ListAsync(config.Encoder)) corpus.Add(video);
+        return Census(config, corpus);
+    }
+
     /// <summary>Videos and tokens per split of <paramref name="corpus"/> (train, pretrain, val, test; empty splits left out)
     /// and whether this run pre-trains on them (<see cref="TrainingSource"/>'s rule).</summary>
     public static IReadOnlyList<SplitCount> Census(TrainingRunConfig config, IEnumerable<EmbeddedVideoDescriptor> corpus)

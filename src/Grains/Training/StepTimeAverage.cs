@@ -16,6 +16,14 @@ public sealed class StepTimeAverage(double weight = 0.05)
         _seconds = _seconds is { } mean ? mean + weight * (s - mean) : s;
     }
 
+    /// <summary>A new average with one more step; this one stays as it is (<see cref="RunRecorder"/> changes nothing in place).</summary>
+    public StepTimeAverage With(TimeSpan step)
+    {
+        var next = new StepTimeAverage(weight) { _seconds = _seconds };
+        next.Add(step);
+        return next;
+    }
+
     /// <summary>Time for <paramref name="remainingSteps"/> more steps; null before the first step.</summary>
     public TimeSpan? Eta(long remainingSteps) => _seconds is { } mean ? TimeSpan.FromSeconds(mean * Math.Max(0, remainingSteps)) : null;
 }

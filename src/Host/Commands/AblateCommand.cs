@@ -50,13 +50,13 @@ public sealed class AblateCommand : ICliCommand
             }
             catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or MediaException)
             {
-                Cli.Error(e.Message);
+                CommandLine.Error(e.Message);
                 return ExitCodes.Usage;
             }
-            if (data.Videos.Select(v => v.Label).Distinct().Count() < 2) { Cli.Error("probing needs at least two classes"); return ExitCodes.Usage; }
+            if (data.Videos.Select(v => v.Label).Distinct().Count() < 2) { CommandLine.Error("probing needs at least two classes"); return ExitCodes.Usage; }
             if (!data.Videos.Any(v => v.Role == SplitRole.Train) || !data.Videos.Any(v => v.Role == SplitRole.Test))
-            { Cli.Error("the ablation needs train and test videos (a 'split' column with train/test, or labels without one: 1 in 5 held out by id)"); return ExitCodes.Usage; }
-            if (!Cli.TryWholeNumbers("--contexts", parse.GetValue(contexts)!, 2, out var contextTokens)) return ExitCodes.Usage;
+            { CommandLine.Error("the ablation needs train and test videos (a 'split' column with train/test, or labels without one: 1 in 5 held out by id)"); return ExitCodes.Usage; }
+            if (!CommandLine.TryWholeNumbers("--contexts", parse.GetValue(contexts)!, 2, out var contextTokens)) return ExitCodes.Usage;
             if (parse.GetValue(threads) is { } t) TorchSharp.torch.set_num_threads(t);
             var options = new AblationOptions
             {
@@ -72,7 +72,7 @@ public sealed class AblateCommand : ICliCommand
                                        $"preset {options.Preset}, {options.Steps} steps x batch {options.BatchSize}, {AblationRunner.Grid(options).Count} configurations");
             var rows = AblationRunner.Run(data.Videos, data.Dim, options,
                 row => { if (!asJson) AnsiConsole.MarkupLine($"[grey]done:[/] {Markup.Escape(row.Name)}"); });
-            if (asJson) { Cli.WriteJson(rows); return ExitCodes.Ok; }
+            if (asJson) { CommandLine.WriteJson(rows); return ExitCodes.Ok; }
             foreach (var row in rows.Where(r => r.Config is null))
                 AnsiConsole.MarkupLine(Markup.Escape(row.Linear is null && row.Attentive is null ? row.Name
                     : $"{row.Name}:{(row.Linear is { } l ? $" linear top-1 {Mean(l)}" : "")}{(row.Attentive is { } a ? $" attentive top-1 {Mean(a)}" : "")}"));

@@ -41,7 +41,7 @@ public sealed class DemoCommand : ICliCommand
             if (parse.GetValue(seeds) is { } sd)
             {
                 var parsed = sd.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(x => int.TryParse(x, out var v) ? (int?)v : null).ToList();
-                if (parsed.Count == 0 || parsed.Any(x => x is null)) { Cli.Error($"--seeds '{sd}': expected comma-separated whole numbers, e.g. 1,2,3"); return ExitCodes.Usage; }
+                if (parsed.Count == 0 || parsed.Any(x => x is null)) { CommandLine.Error($"--seeds '{sd}': expected comma-separated whole numbers, e.g. 1,2,3"); return ExitCodes.Usage; }
                 options = options with { PretrainingSeeds = parsed.Select(x => x!.Value).ToList() };
             }
             if (parse.GetValue(maskRatio) is { } mr) options = options with { MaskRatio = mr };
@@ -49,7 +49,7 @@ public sealed class DemoCommand : ICliCommand
             if (parse.GetValue(jobs) is { } j) options = options with { Jobs = j };
             if (parse.GetValue(pretrainOnHeldOut)) options = options with { PretrainOnHeldOut = true };
             try { options.Validate(); }
-            catch (ArgumentException ex) { Cli.Error(ex.Message); return ExitCodes.Usage; }
+            catch (ArgumentException ex) { CommandLine.Error(ex.Message); return ExitCodes.Usage; }
 
             AnsiConsole.MarkupLine($"[bold]lvmae demo[/]{(isQuick ? " --quick" : "")}: work directory [blue]{Markup.Escape(options.WorkDirectory)}[/]");
             DemoResult result;
@@ -57,10 +57,10 @@ public sealed class DemoCommand : ICliCommand
             {
                 result = await new DemoRunner(options, new SpectreDemoConsole()).RunAsync(cancellationToken);
             }
-            catch (OperationCanceledException) { Cli.Error("cancelled"); return ExitCodes.Failed; }
-            catch (CorpusGenerationException ex) { Cli.Error(ex.Message); return ExitCodes.Failed; }
-            catch (FileNotFoundException ex) { Cli.Error(ex.Message); return ExitCodes.Failed; }
-            catch (InvalidOperationException ex) { Cli.Error(ex.Message); return ExitCodes.Failed; }
+            catch (OperationCanceledException) { CommandLine.Error("cancelled"); return ExitCodes.Failed; }
+            catch (CorpusGenerationException ex) { CommandLine.Error(ex.Message); return ExitCodes.Failed; }
+            catch (FileNotFoundException ex) { CommandLine.Error(ex.Message); return ExitCodes.Failed; }
+            catch (InvalidOperationException ex) { CommandLine.Error(ex.Message); return ExitCodes.Failed; }
 
             var table = new ResultTable([.. DemoReport.Header(result.Columns)]) { Title = "held-out probes on the corpus's test split" };
             foreach (var row in DemoReport.TableRows(result.Columns, result.Rows)) table.Row([.. row.Select(c => (Cell)c)]);

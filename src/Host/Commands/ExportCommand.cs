@@ -20,15 +20,15 @@ public sealed class ExportCommand : ICliCommand
         var output = new Option<string?>("--out") { Description = "Also copy the export files to this local folder" };
         var weights = new Option<string?>("--weights") { Description = "Write the latest checkpoint's model weights to this .safetensors file instead (reference parameter names, plus input_norm.mean/std/count: standardise unit inputs with them)" };
         var command = new Command(HostedCommands.Export.Name, HostedCommands.Export.Description) { run, output, weights };
-        command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
+        command.SetAction((parse, cancellationToken) => CommandLine.WithClientAsync(async (settings, client) =>
         {
             var name = parse.GetValue(run)!;
-            if (!BlobLayout.IsValidId(name)) { Cli.Error($"malformed run name '{name}'"); return ExitCodes.Usage; }
+            if (!BlobLayout.IsValidId(name)) { CommandLine.Error($"malformed run name '{name}'"); return ExitCodes.Usage; }
             if (await TrainingCli.CheckpointedRunAsync(client.Grains, name) is not { } found) return ExitCodes.Failed;
             var (grain, before) = found;
             if (parse.GetValue(weights) is { } file)
             {
-                var checkpoint = await TrainingCli.LatestCheckpointAsync(Cli.Blobs(settings), before, cancellationToken);
+                var checkpoint = await TrainingCli.LatestCheckpointAsync(CommandLine.Blobs(settings), before, cancellationToken);
                 if (checkpoint is null) return ExitCodes.Failed;
                 var bytes = Checkpoint.ExtractWeights(checkpoint);
                 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(file))!);
@@ -38,13 +38,13 @@ public sealed class ExportCommand : ICliCommand
             }
             var started = DateTimeOffset.UtcNow;
             var p = await TrainingCli.StartAndWaitAsync(grain.Export, grain.GetProgress, p => !p.Exporting, view: null, TimeSpan.FromSeconds(1), cancellationToken);
-            if (p.Export is not { } export || export.At < started.AddSeconds(-1)) { Cli.Error("the export did not finish"); return ExitCodes.Failed; }
-            if (export.Error is { } error) { Cli.Error($"export failed: {error}"); return ExitCodes.Failed; }
+            if (p.Export is not { } export || export.At < started.AddSeconds(-1)) { CommandLine.Error("the export did not finish"); return ExitCodes.Failed; }
+            if (export.Error is { } error) { CommandLine.Error($"export failed: {error}"); return ExitCodes.Failed; }
             AnsiConsole.MarkupLine($"exported {export.Videos} video(s) x {export.Width} from step {export.Step}:");
             foreach (var blob in export.Blobs) Console.WriteLine($"  {blob}");
             if (parse.GetValue(output) is { } dir)
             {
-                var blobs = Cli.Blobs(settings);
+                var blobs = CommandLine.Blobs(settings);
                 foreach (var blob in export.Blobs)
                     await blobs.DownloadToFileAsync(blob, Path.Combine(dir, Path.GetFileName(blob)), cancellationToken);
                 AnsiConsole.MarkupLine($"copied to [bold]{Markup.Escape(Path.GetFullPath(dir))}[/]");

@@ -22,26 +22,26 @@ public sealed class ExportEmbeddingsCommand : ICliCommand
         var output = new Option<string>("--out") { Description = "Folder for <videoId>.npy files and labels.csv", Required = true };
         var encoder = new Option<string>("--encoder") { Description = "Export the embeddings of this encoder", DefaultValueFactory = _ => "resnet18" };
         var command = new Command(HostedCommands.ExportEmbeddings.Name, HostedCommands.ExportEmbeddings.Description) { output, encoder };
-        command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
+        command.SetAction((parse, cancellationToken) => CommandLine.WithClientAsync(async (settings, client) =>
         {
             var dir = parse.GetValue(output)!;
             var name = parse.GetValue(encoder)!;
             BlobLayout.EncoderFileName(name);   // a malformed encoder name is a usage error (ArgumentException)
             Directory.CreateDirectory(dir);
-            var loader = new BlobEmbeddingLoader(Cli.Blobs(settings).Container);
+            var loader = new BlobEmbeddingLoader(CommandLine.Blobs(settings).Container);
             var labels = new List<(string Id, IReadOnlyDictionary<string, string> Labels)>();
             var failed = 0;
             var dimensions = new HashSet<int>();
             await foreach (var video in new IndexEmbeddedVideoSource(client.Grains).ListAsync(name, cancellationToken))
             {
                 // One unusable blob does not stop the export.
-                var loaded = await loader.TryLoadAsync(video, skipped: e => { Cli.Error(e.Message); failed++; }, cancellationToken: cancellationToken);
+                var loaded = await loader.TryLoadAsync(video, skipped: e => { CommandLine.Error(e.Message); failed++; }, cancellationToken: cancellationToken);
                 if (loaded is null) continue;
                 NpyArray.FromFloats(loaded.Values, loaded.SegmentCount, loaded.Dimension).Write(Path.Combine(dir, video.VideoId + ".npy"));
                 labels.Add((video.VideoId, video.Labels ?? new Dictionary<string, string>()));
                 dimensions.Add(loaded.Dimension);
             }
-            if (labels.Count == 0 && failed == 0) { Cli.Error($"no video is embedded with '{name}'"); return ExitCodes.Failed; }
+            if (labels.Count == 0 && failed == 0) { CommandLine.Error($"no video is embedded with '{name}'"); return ExitCodes.Failed; }
             var columns = WriteLabels(Path.Combine(dir, LabelsFile), labels);
             AnsiConsole.MarkupLine($"exported {labels.Count} videos (d = {string.Join("/", dimensions.Order())}) to {Markup.Escape(dir)}; " +
                                    $"{LabelsFile} columns: {Markup.Escape(columns.Count == 0 ? "(none)" : string.Join(", ", columns))}" +

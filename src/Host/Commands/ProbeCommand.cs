@@ -27,7 +27,7 @@ public sealed class ProbeCommand : ICliCommand
         {
             if (parse.GetValue(features) is { } dir)
             {
-                if (parse.GetValue(labels) is not { } csv) { Cli.Error("--features needs --labels"); return Task.FromResult(ExitCodes.Usage); }
+                if (parse.GetValue(labels) is not { } csv) { CommandLine.Error("--features needs --labels"); return Task.FromResult(ExitCodes.Usage); }
                 try
                 {
                     TrainingCli.RenderProbes(FeatureProbe.Run(dir, csv, parse.GetValue(task)!, parse.GetValue(kind),
@@ -36,25 +36,25 @@ public sealed class ProbeCommand : ICliCommand
                 }
                 catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or LvMae.Formats.CsvDataException)
                 {
-                    Cli.Error(e.Message);
+                    CommandLine.Error(e.Message);
                     return Task.FromResult(ExitCodes.Usage);
                 }
             }
-            if (parse.GetValue(run) is null) { Cli.Error("give --run NAME (a training run) or --features DIR --labels CSV"); return Task.FromResult(ExitCodes.Usage); }
+            if (parse.GetValue(run) is null) { CommandLine.Error("give --run NAME (a training run) or --features DIR --labels CSV"); return Task.FromResult(ExitCodes.Usage); }
             return Probe(parse, cancellationToken);
         });
         return command;
 
-        Task<int> Probe(ParseResult parse, CancellationToken cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
+        Task<int> Probe(ParseResult parse, CancellationToken cancellationToken) => CommandLine.WithClientAsync(async (settings, client) =>
         {
             var name = parse.GetValue(run)!;
-            if (!BlobLayout.IsValidId(name)) { Cli.Error($"malformed run name '{name}'"); return ExitCodes.Usage; }
+            if (!BlobLayout.IsValidId(name)) { CommandLine.Error($"malformed run name '{name}'"); return ExitCodes.Usage; }
             var column = parse.GetValue(task)!;
             if (await TrainingCli.CheckpointedRunAsync(client.Grains, name) is not { Grain: var grain }) return ExitCodes.Failed;
             var p = await TrainingCli.StartAndWaitAsync(() => grain.Probe(column, parse.GetValue(kind)), grain.GetProgress, p => !p.Probing,
                 RunProgressView.ForTerminal(), TimeSpan.FromSeconds(1), cancellationToken);
             var scores = p.Probes.Where(s => s.Column == column && s.Step == p.LatestCheckpointStep).ToList();
-            if (scores.Count == 0) { Cli.Error($"no probe result for '{column}' (no labelled videos with that column in both splits?)"); return ExitCodes.Failed; }
+            if (scores.Count == 0) { CommandLine.Error($"no probe result for '{column}' (no labelled videos with that column in both splits?)"); return ExitCodes.Failed; }
             TrainingCli.RenderProbes(scores);
             return ExitCodes.Ok;
         });

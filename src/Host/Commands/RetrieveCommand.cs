@@ -26,24 +26,24 @@ public sealed class RetrieveCommand : ICliCommand
         var top = new Option<int>("--top") { Description = "Captions per segment", DefaultValueFactory = _ => 3 };
         var seed = new Option<int>("--seed") { Description = "Mask seed", DefaultValueFactory = _ => 0 };
         var command = new Command(HostedCommands.Retrieve.Name, HostedCommands.Retrieve.Description) { run, video, captions, top, seed };
-        command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
+        command.SetAction((parse, cancellationToken) => CommandLine.WithClientAsync(async (settings, client) =>
         {
             var name = parse.GetValue(run)!;
             var id = parse.GetValue(video)!;
-            if (!BlobLayout.IsValidId(name) || !BlobLayout.IsValidId(id)) { Cli.Error("malformed run name or video id"); return ExitCodes.Usage; }
+            if (!BlobLayout.IsValidId(name) || !BlobLayout.IsValidId(id)) { CommandLine.Error("malformed run name or video id"); return ExitCodes.Usage; }
             var npy = parse.GetValue(captions)!;
             var txt = Path.ChangeExtension(npy, ".txt");
-            if (!File.Exists(npy) || !File.Exists(txt)) { Cli.Error($"need {npy} and {txt}"); return ExitCodes.Usage; }
+            if (!File.Exists(npy) || !File.Exists(txt)) { CommandLine.Error($"need {npy} and {txt}"); return ExitCodes.Usage; }
             var index = CaptionIndex.Load(npy, txt);
 
             var p = await client.Grains.GetGrain<ITrainingRunGrain>(name).GetProgress();
-            if (p.State == TrainingState.None || p.Config is null) { Cli.Error($"no run '{name}'"); return ExitCodes.Failed; }
-            if (p.LatestCheckpoint is null) { Cli.Error($"run '{name}' has no checkpoint yet"); return ExitCodes.Failed; }
-            var blobs = Cli.Blobs(settings);
+            if (p.State == TrainingState.None || p.Config is null) { CommandLine.Error($"no run '{name}'"); return ExitCodes.Failed; }
+            if (p.LatestCheckpoint is null) { CommandLine.Error($"run '{name}' has no checkpoint yet"); return ExitCodes.Failed; }
+            var blobs = CommandLine.Blobs(settings);
             var checkpoint = await TrainingCli.LatestCheckpointAsync(blobs, p, cancellationToken);
             var embeddings = await blobs.TryDownloadAsync(BlobLayout.Embeddings(id, p.Config.Encoder), cancellationToken);
             if (checkpoint is null) return ExitCodes.Failed;
-            if (embeddings is null) { Cli.Error($"video '{id}' has no {p.Config.Encoder} embeddings"); return ExitCodes.Failed; }
+            if (embeddings is null) { CommandLine.Error($"video '{id}' has no {p.Config.Encoder} embeddings"); return ExitCodes.Failed; }
             var array = NpyArray.Read(new MemoryStream(embeddings));
             var dim = (int)array.Shape[^1];
 

@@ -20,10 +20,10 @@ public sealed class RunsCommand : ICliCommand
     {
         var json = new Option<bool>("--json") { Description = "JSON output" };
         var command = new Command(HostedCommands.Runs.Name, HostedCommands.Runs.Description) { json, Show(), Stop(), Resume(), Delete() };
-        command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
+        command.SetAction((parse, cancellationToken) => CommandLine.WithClientAsync(async (settings, client) =>
         {
             var runs = await client.Grains.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).List();
-            if (parse.GetValue(json)) Cli.WriteJson(runs);
+            if (parse.GetValue(json)) CommandLine.WriteJson(runs);
             else if (runs.Count == 0) AnsiConsole.MarkupLine("no training runs yet");
             else Render(runs);
             return ExitCodes.Ok;
@@ -42,16 +42,16 @@ public sealed class RunsCommand : ICliCommand
         var command = new Command("show", "One run: config, schedule, metrics table, probes (and its plot with --plot)") { name, plot, rows, json };
         command.SetAction((parse, cancellationToken) => WithRunAsync(parse.GetValue(name)!, async (settings, run, progress) =>
         {
-            var blobs = Cli.Blobs(settings);
+            var blobs = CommandLine.Blobs(settings);
             var log = await new RunMetricsLog(blobs, progress.Run).ReadAsync(cancellationToken);
             var history = log.Condensed(parse.GetValue(rows));
             if (parse.GetValue(plot) is { } file)
             {
                 var blob = BlobLayout.RunPlot(progress.Run, RunPlotter.TrainingPlot);
-                if (!await blobs.ExistsAsync(blob, cancellationToken)) { Cli.Error($"run '{progress.Run}' has no plot yet ({blob})"); return ExitCodes.Failed; }
+                if (!await blobs.ExistsAsync(blob, cancellationToken)) { CommandLine.Error($"run '{progress.Run}' has no plot yet ({blob})"); return ExitCodes.Failed; }
                 await blobs.DownloadToFileAsync(blob, file, cancellationToken);
             }
-            if (parse.GetValue(json)) { Cli.WriteJson(new { progress, metrics = history, probes = log.Probes }); return ExitCodes.Ok; }
+            if (parse.GetValue(json)) { CommandLine.WriteJson(new { progress, metrics = history, probes = log.Probes }); return ExitCodes.Ok; }
             AnsiConsole.MarkupLine($"run [bold]{Markup.Escape(progress.Run)}[/]: {progress.State} step {progress.Step}/{progress.TotalSteps}, checkpoint {progress.LatestCheckpointStep}, " +
                                    $"{progress.Resumes} resume(s){(progress.Message is { } m ? ", " + Markup.Escape(m) : "")}");
             if (progress.Schedule is { } schedule) Console.WriteLine($"schedule: {schedule}");
@@ -106,12 +106,12 @@ public sealed class RunsCommand : ICliCommand
 
     /// <summary>A usage error for a malformed name, "no run" (exit 1) for an unknown one, else the body.</summary>
     private static Task<int> WithRunAsync(string name, Func<LvMaeClientSettings, ITrainingRunGrain, TrainingProgress, Task<int>> body) =>
-        Cli.WithClientAsync(async (settings, client) =>
+        CommandLine.WithClientAsync(async (settings, client) =>
         {
-            if (!BlobLayout.IsValidId(name)) { Cli.Error($"malformed run name '{name}'"); return ExitCodes.Usage; }
+            if (!BlobLayout.IsValidId(name)) { CommandLine.Error($"malformed run name '{name}'"); return ExitCodes.Usage; }
             var run = client.Grains.GetGrain<ITrainingRunGrain>(name);
             var progress = await run.GetProgress();
-            if (progress.State == TrainingState.None) { Cli.Error($"no run '{name}'"); return ExitCodes.Failed; }
+            if (progress.State == TrainingState.None) { CommandLine.Error($"no run '{name}'"); return ExitCodes.Failed; }
             return await body(settings, run, progress);
         });
 

@@ -22,10 +22,10 @@ public sealed class SiloCommand : ICliCommand
             var stray = given.Where(t => t.StartsWith('-') && !t.StartsWith("--LvMae:", StringComparison.OrdinalIgnoreCase)).ToList();
             if (stray.Count > 0)
             {
-                Cli.Error($"unknown option(s) {string.Join(", ", stray)}: settings are given as --LvMae:Section:Key=value (e.g. --LvMae:Clustering:GatewayPort=30001)");
+                CommandLine.Error($"unknown option(s) {string.Join(", ", stray)}: settings are given as --LvMae:Section:Key=value (e.g. --LvMae:Clustering:GatewayPort=30001)");
                 return ExitCodes.Usage;
             }
-            return await SiloProcess.RunAsync(given, Console.Out, Cli.Error, cancellationToken);
+            return await SiloProcess.RunAsync(given, Console.Out, CommandLine.Error, cancellationToken);
         });
         return command;
     }

@@ -31,7 +31,7 @@ public sealed class SynthEmbeddingsCommand : ICliCommand
         {
             if (parse.GetValue(kind) is "recipe" or "recipe-context") return WriteRecipes(parse.GetValue(output)!, parse.GetValue(kind) == "recipe-context", parse.GetValue(dim),
                 parse.GetResult(seed) is { Implicit: false } ? parse.GetValue(seed) : null);
-            if (parse.GetValue(kind) != "order") { Cli.Error($"unknown --kind '{parse.GetValue(kind)}' (order, recipe, recipe-context)"); return ExitCodes.Usage; }
+            if (parse.GetValue(kind) != "order") { CommandLine.Error($"unknown --kind '{parse.GetValue(kind)}' (order, recipe, recipe-context)"); return ExitCodes.Usage; }
             var spec = new OrderBenchmarkSpec
             {
                 Videos = parse.GetValue(videos), Classes = parse.GetValue(classes), Steps = parse.GetValue(steps), Dimension = parse.GetValue(dim), Seed = parse.GetValue(seed),
@@ -40,7 +40,7 @@ public sealed class SynthEmbeddingsCommand : ICliCommand
             try { written = OrderBenchmark.Write(parse.GetValue(output)!, spec); }
             catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
             {
-                Cli.Error(e.Message);
+                CommandLine.Error(e.Message);
                 return ExitCodes.Usage;
             }
             var dir = Path.GetFullPath(parse.GetValue(output)!);
@@ -61,7 +61,7 @@ public sealed class SynthEmbeddingsCommand : ICliCommand
         try { written = RecipeBenchmark.Write(output, spec); }
         catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
         {
-            Cli.Error(e.Message);
+            CommandLine.Error(e.Message);
             return ExitCodes.Usage;
         }
         var dir = Path.GetFullPath(output);

@@ -51,11 +51,11 @@ public sealed class TrainCommand : ICliCommand
             run, preset, masking, ratio, decoder, decoderBudget, targets, fsqLevels, steps, epochs, lr, warmup, maxTokens, window, probeEpochs, probeSeeds,
             threads, encoder, probeEvery, checkpointEvery, batch, seed, labelColumns, regressionColumns, heldOut, device, resume, wait,
         };
-        command.SetAction((parse, cancellationToken) => Cli.WithClientAsync(async (settings, client) =>
+        command.SetAction((parse, cancellationToken) => CommandLine.WithClientAsync(async (settings, client) =>
         {
             var name = parse.GetValue(run)!;
-            if (!BlobLayout.IsValidId(name)) { Cli.Error($"malformed run name '{name}'"); return ExitCodes.Usage; }
-            if (!Cli.TryWholeNumbers("--fsq-levels", parse.GetValue(fsqLevels)!, 1, out var levels)) return ExitCodes.Usage;
+            if (!BlobLayout.IsValidId(name)) { CommandLine.Error($"malformed run name '{name}'"); return ExitCodes.Usage; }
+            if (!CommandLine.TryWholeNumbers("--fsq-levels", parse.GetValue(fsqLevels)!, 1, out var levels)) return ExitCodes.Usage;
             var grain = client.Grains.GetGrain<ITrainingRunGrain>(name);
             TrainingProgress progress;
             if (parse.GetValue(resume) && (await grain.GetProgress()).State != TrainingState.None)
@@ -93,7 +93,7 @@ public sealed class TrainCommand : ICliCommand
                 try { progress = await grain.Start(config); }
                 catch (ArgumentException e) when (e.Message.Contains("exists with another config", StringComparison.Ordinal))
                 {
-                    Cli.Error($"{e.Message} (lvmae train --run {name} --resume continues it; lvmae runs delete {name} removes it)");
+                    CommandLine.Error($"{e.Message} (lvmae train --run {name} --resume continues it; lvmae runs delete {name} removes it)");
                     return ExitCodes.Usage;
                 }
             }
@@ -152,8 +152,8 @@ public static class TrainingCli
     {
         var grain = grains.GetGrain<ITrainingRunGrain>(name);
         var progress = await grain.GetProgress();
-        if (progress.State == TrainingState.None) { Cli.Error($"no run '{name}'"); return null; }
-        if (progress.LatestCheckpoint is null) { Cli.Error($"run '{name}' has no checkpoint yet"); return null; }
+        if (progress.State == TrainingState.None) { CommandLine.Error($"no run '{name}'"); return null; }
+        if (progress.LatestCheckpoint is null) { CommandLine.Error($"run '{name}' has no checkpoint yet"); return null; }
         return (grain, progress);
     }
 
@@ -180,9 +180,9 @@ public static class TrainingCli
     /// <summary>The run's latest checkpoint, SHA-256 verified (<see cref="CheckpointStore"/>); null after printing why not.</summary>
     public static async Task<byte[]?> LatestCheckpointAsync(BlobStore blobs, TrainingProgress run, CancellationToken cancellationToken)
     {
-        if (run.LatestCheckpoint is null) { Cli.Error($"run '{run.Run}' has no checkpoint yet"); return null; }
+        if (run.LatestCheckpoint is null) { CommandLine.Error($"run '{run.Run}' has no checkpoint yet"); return null; }
         try { return (await new CheckpointStore(blobs, run.Run).LoadAsync(run.LatestCheckpointStep, cancellationToken)).Checkpoint; }
-        catch (InvalidDataException e) { Cli.Error(e.Message); return null; }
+        catch (InvalidDataException e) { CommandLine.Error(e.Message); return null; }
     }
 
     private static int FeatureOrder(string features) => features switch { ProbeScore.Majority => 0, ProbeScore.Raw => 1, ProbeScore.Untrained => 2, _ => 3 };

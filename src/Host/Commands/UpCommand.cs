@@ -31,9 +31,9 @@ public sealed class UpCommand : ICliCommand
         {
             LvMaeSiloSettings settings;
             try { settings = HostCommands.SiloSettings(); }
-            catch (LvMaeConfigurationException e) { Cli.Error(e.Message); return ExitCodes.Usage; }
+            catch (LvMaeConfigurationException e) { CommandLine.Error(e.Message); return ExitCodes.Usage; }
             if (parse.GetValue(jobs) is { } j) settings.Processing.MaxConcurrentJobs = j;
-            if (settings.Problems() is { Count: > 0 } problems) { Cli.Error(new LvMaeConfigurationException(problems).Message); return ExitCodes.Usage; }
+            if (settings.Problems() is { Count: > 0 } problems) { CommandLine.Error(new LvMaeConfigurationException(problems).Message); return ExitCodes.Usage; }
 
             var state = UpState.InWorkingDirectory();
             if (state.ClearStale() is { } stale) Console.WriteLine(stale);
@@ -44,7 +44,7 @@ public sealed class UpCommand : ICliCommand
             }
             if (SiloPorts.BusyMessage(settings) is { } busy)
             {
-                Cli.Error(busy);
+                CommandLine.Error(busy);
                 return ExitCodes.Failed;
             }
             if (parse.GetValue(detach))
@@ -105,10 +105,10 @@ public sealed class UpCommand : ICliCommand
             AnsiConsole.MarkupLine("stopping...");
             return ExitCodes.Ok;
         }
-        catch (LvMaeConfigurationException e) { Cli.Error(e.Message); return ExitCodes.Usage; }
+        catch (LvMaeConfigurationException e) { CommandLine.Error(e.Message); return ExitCodes.Usage; }
         catch (Exception e) when (e.InnerException is SocketException or IOException || e is IOException or TimeoutException or InvalidOperationException)
         {
-            Cli.Error($"could not start: {e.Message} (ports: silo {settings.Clustering.SiloPort}, gateway {settings.Clustering.GatewayPort}, API {settings.Api.Port}, Azurite {azuriteAt?.Port.ToString() ?? "not started"})");
+            CommandLine.Error($"could not start: {e.Message} (ports: silo {settings.Clustering.SiloPort}, gateway {settings.Clustering.GatewayPort}, API {settings.Api.Port}, Azurite {azuriteAt?.Port.ToString() ?? "not started"})");
             return ExitCodes.Failed;
         }
         finally
