@@ -19,6 +19,8 @@ public sealed class RunActivity
     public Task<bool>? Training { get; set; }
     public Task? Pump { get; set; }
     public bool Starting { get; set; }
+    /// <summary>The latest start of training (completes once the worker is launched or the start failed).</summary>
+    public Task Start { get; set; } = Task.CompletedTask;
     public Task? Exporting { get; set; }
     public Task Plotting { get; set; } = Task.CompletedTask;
     private volatile ProbeActivity? _probeActivity;

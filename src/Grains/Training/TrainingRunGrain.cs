@@ -49,7 +49,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (Trains) _ = StartTrainingAsync();
+        if (Trains) _activity.Start = StartTrainingAsync();
         return Task.CompletedTask;
     }
 
@@ -74,7 +74,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
         var created = RunRecorder.Created(config, data, _activity.Seen, DateTimeOffset.UtcNow);
         _activity.Seen = created.Seen;
         await _book.CreateAsync(created.Run);
-        _ = StartTrainingAsync();
+        _activity.Start = StartTrainingAsync();
         return Progress();
     }
 
@@ -93,7 +93,7 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
     /// <summary>A run whose stored state says Training trains in this activation; any other run is left as it is.</summary>
     private void ContinueTraining()
     {
-        if (Trains && !_activity.Running) _ = StartTrainingAsync();
+        if (Trains && !_activity.Running) _activity.Start = StartTrainingAsync();
     }
 
     public Task<TrainingProgress> Stop()
@@ -120,6 +120,9 @@ public sealed class TrainingRunGrain : Grain, ITrainingRunGrain, IRemindable
     public async Task Delete()
     {
         BlobLayout.ValidateId(Name, "run name");
+        // A start still loading its checkpoint would write a Training state after the delete and bring the run back: let it
+        // finish first (it catches its own failures), then cancel what it launched.
+        await _activity.Start.WaitAsync(TimeSpan.FromMinutes(2));
         await _activity.CancelAsync();
         await Task.WhenAll(_probes.Idle, _activity.Exporting ?? Task.CompletedTask, _activity.Plotting).WaitAsync(TimeSpan.FromMinutes(2));
         await _book.DeleteAsync();
