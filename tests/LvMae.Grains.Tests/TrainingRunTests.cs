@@ -166,8 +166,13 @@ public sealed class TrainingRunTests(TrainingClusterFixture fixture)
         // Start with its config on a stopped run resumes it (same as Resume); a second Start of a finished run changes nothing.
         await run.Start(config);
         // Until it is done: on idle cores the tiny run can finish (and drop its reminder) before the check below.
-        Assert.True(await fixture.HasResumeReminderAsync("train-stop") || (await run.GetProgress()).State == TrainingState.Done,
-            "a resumed run keeps a reminder again while it runs");
+        // The start registers it in the background after Start returns (slow under load): poll, bounded.
+        var reminderDeadline = DateTime.UtcNow.AddSeconds(30);
+        bool kept;
+        while (!(kept = await fixture.HasResumeReminderAsync("train-stop") || (await run.GetProgress()).State == TrainingState.Done)
+               && DateTime.UtcNow < reminderDeadline)
+            await Task.Delay(200);
+        Assert.True(kept, "a resumed run keeps a reminder again while it runs");
         var done = await fixture.WaitAsync(run, p => p.State == TrainingState.Done, TimeSpan.FromSeconds(90));
         Assert.Equal(200, done.Step);
         Assert.Equal(1, done.Resumes);
