@@ -141,7 +141,7 @@ public static class StorageKillTrials
         // Persisted states, read straight from storage (not through any grain).
         var container = new BlobServiceClient(cluster.Azurite.ConnectionString).GetBlobContainerClient(BlobLayout.GrainStateContainer(cluster.Name));
         var states = new Dictionary<string, VideoState>(StringComparer.Ordinal);
-        await foreach (var blob in container.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, GrainStateBlobs.VideoPrefix))
+        await foreach (var blob in container.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, GrainStateBlobs.VideoPrefix, CancellationToken.None))
         {
             if (!blob.Name.EndsWith(".json", StringComparison.Ordinal)) continue;
             var bytes = (await container.GetBlobClient(blob.Name).DownloadContentAsync()).Value.Content.ToArray();
