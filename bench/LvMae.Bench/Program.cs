@@ -4,6 +4,7 @@ using System.Text;
 using LvMae.Bench;
 
 // Usage: dotnet run -c Release --project bench/LvMae.Bench -- [suite ...] [--quick] [--no-write] [--videos N] [--in-memory-storage | --azurite-db mariadb]
+//        [--storage-kill-trials N [--corpus quick|chaos]] (chaos: only the storage-SIGKILL trials)
 // Runs the named suites (all by default), prints each one's figures and writes docs/BENCHMARKS.md.
 if (args.Length > 0 && args[0] == TorchGcBench.ChildFlag) return TorchGcBench.RunChild(args);   // one run of the torchgc suite's crash test
 var quick = args.Contains("--quick");
