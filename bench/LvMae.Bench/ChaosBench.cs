@@ -31,6 +31,7 @@ public sealed class ChaosBench : IBenchSuite
 
     public async Task<string> RunAsync(BenchContext context)
     {
+        if (context.StorageKillTrials is not null) return await StorageKillTrials.RunAsync(context);
         var videos = context.Videos ?? (context.Quick ? 40 : 200);
         var kills = context.Quick ? 2 : 10;
         var longOutage = TimeSpan.FromSeconds(context.Quick ? 30 : 120);

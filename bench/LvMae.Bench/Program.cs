@@ -4,6 +4,7 @@ using System.Text;
 using LvMae.Bench;
 
 // Usage: dotnet run -c Release --project bench/LvMae.Bench -- [suite ...] [--quick] [--no-write] [--videos N] [--in-memory-storage | --azurite-db mariadb]
+//        [--storage-kill-trials N [--corpus quick|chaos]] (chaos: only the storage-SIGKILL trials)
 // Runs the named suites (all by default), prints each one's figures and writes docs/BENCHMARKS.md.
 if (args.Length > 0 && args[0] == TorchGcBench.ChildFlag) return TorchGcBench.RunChild(args);   // one run of the torchgc suite's crash test
 var quick = args.Contains("--quick");
@@ -19,7 +20,18 @@ var dbAt = Array.IndexOf(args, "--azurite-db");
 if (dbAt >= 0 && (dbAt + 1 >= args.Length || args[dbAt + 1] is not ("mariadb" or "files"))) { Console.Error.WriteLine("--azurite-db takes files or mariadb"); return 2; }
 var mariaDb = dbAt >= 0 && args[dbAt + 1] == "mariadb";
 if (mariaDb && args.Contains("--in-memory-storage")) { Console.Error.WriteLine("--azurite-db mariadb and --in-memory-storage exclude each other"); return 2; }
-var wanted = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (videosAt < 0 || i != videosAt + 1) && (dbAt < 0 || i != dbAt + 1)).ToHashSet(StringComparer.OrdinalIgnoreCase);
+// chaos --storage-kill-trials N [--corpus quick|chaos]: only issue 28's storage-SIGKILL trials (StorageKillTrials).
+int? storageKills = null;
+var killsAt = Array.IndexOf(args, "--storage-kill-trials");
+if (killsAt >= 0)
+{
+    if (killsAt + 1 >= args.Length || !int.TryParse(args[killsAt + 1], out var k) || k < 1) { Console.Error.WriteLine("--storage-kill-trials takes a whole number >= 1"); return 2; }
+    storageKills = k;
+}
+var corpusAt = Array.IndexOf(args, "--corpus");
+if (corpusAt >= 0 && (corpusAt + 1 >= args.Length || args[corpusAt + 1] is not ("quick" or "chaos"))) { Console.Error.WriteLine("--corpus takes quick or chaos"); return 2; }
+var valued = new[] { videosAt, dbAt, killsAt, corpusAt }.Where(i => i >= 0).Select(i => i + 1).ToHashSet();
+var wanted = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && !valued.Contains(i)).ToHashSet(StringComparer.OrdinalIgnoreCase);
 var suites = BenchSuites.All.Where(s => wanted.Count == 0 || wanted.Contains(s.Name)).ToList();
 if (suites.Count == 0)
 {
@@ -27,7 +39,11 @@ if (suites.Count == 0)
     return 2;
 }
 
-var context = new BenchContext(quick) { Videos = videos, InMemoryStorage = args.Contains("--in-memory-storage"), MariaDbStorage = mariaDb };
+var context = new BenchContext(quick)
+{
+    Videos = videos, InMemoryStorage = args.Contains("--in-memory-storage"), MariaDbStorage = mariaDb,
+    StorageKillTrials = storageKills, Corpus = corpusAt >= 0 ? args[corpusAt + 1] : null,
+};
 var sections = new List<(string Name, string Markdown)>();
 foreach (var suite in suites)
 {
@@ -61,6 +77,12 @@ namespace LvMae.Bench
 
         /// <summary>--azurite-db mariadb: Azurite with its blob metadata in a private MariaDB server (scale): what holds 100k+ videos.</summary>
         public bool MariaDbStorage { get; init; }
+
+        /// <summary>--storage-kill-trials N (chaos): run only N storage-SIGKILL trials (<see cref="StorageKillTrials"/>).</summary>
+        public int? StorageKillTrials { get; init; }
+
+        /// <summary>--corpus quick|chaos: the storage-kill trials' corpus (the quick demo corpus, 24 videos; the 200-video chaos corpus).</summary>
+        public string? Corpus { get; init; }
 
         /// <summary>The emulator the storage options ask for (not started).</summary>
         public LvMae.Testing.AzuriteFixture NewAzurite() => new() { InMemory = InMemoryStorage, MariaDb = MariaDbStorage };

@@ -229,6 +229,12 @@ public sealed record AuditRequest
     [Id(0)] public bool Repair { get; init; }
     /// <summary>Also check each embedded video's data blobs (exist; rows, dimension and content hash agree with its state) and list orphaned blobs.</summary>
     [Id(1)] public bool Blobs { get; init; }
+    /// <summary>
+    /// Also compare each video's live index entry (what the shards serve: GET /videos, /corpus/summary) with the entry its
+    /// shard's persisted log (snapshot + log, replayed) gives: they differ when a shard holds a change storage does not (a
+    /// write still failing, or storage lost an append it had acknowledged) or storage holds one the shard does not.
+    /// </summary>
+    [Id(2)] public bool IndexLog { get; init; }
 }
 
 /// <summary>The outcome (or progress) of an audit of the corpus index and data blobs against the video grains' persisted state.</summary>
@@ -259,8 +265,18 @@ public sealed record AuditReport
     /// <summary>Videos whose state is not finished (Embedded or Failed).</summary>
     [Id(13)] public int Unfinished { get; init; }
     [Id(14)] public int Failed { get; init; }
+    /// <summary>Videos whose live index entry (what the API serves) differs from their shard's persisted log (<see cref="AuditRequest.IndexLog"/>), on two reads 2 s apart.</summary>
+    [Id(15)] public int LogDiffers { get; init; }
+    /// <summary>Index shards whose persisted log was read and compared (<see cref="AuditRequest.IndexLog"/>).</summary>
+    [Id(16)] public int ShardLogsRead { get; init; }
 
-    public int Inconsistencies => Missing + Stale + Phantom + BlobProblems;
+    /// <summary>
+    /// Index entries newer than their video's persisted state on two reads 2 s apart (<see cref="AuditRequest.IndexLog"/>):
+    /// storage lost a state write it had acknowledged (a video merely moving on during the audit is newer only on the first).
+    /// </summary>
+    [Id(17)] public int Ahead { get; init; }
+
+    public int Inconsistencies => Missing + Stale + Phantom + BlobProblems + LogDiffers + Ahead;
 }
 
 /// <summary>

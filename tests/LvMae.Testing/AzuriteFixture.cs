@@ -109,6 +109,18 @@ public sealed class AzuriteFixture : IAsyncLifetime
         catch (OperationCanceledException) { process.Kill(entireProcessTree: true); process.WaitForExit(5000); }
     }
 
+    /// <summary>
+    /// Crashes Azurite (SIGKILL, no chance to persist): it loses what it had acknowledged since its last metadata save (every
+    /// few seconds), as a storage node that crashes and comes back from its last durable state. <see cref="StartAsync"/>
+    /// brings it back on the same ports and data folder.
+    /// </summary>
+    public void Crash()
+    {
+        if (_process is not { HasExited: false } process) return;
+        process.Kill(entireProcessTree: true); // SIGKILL on Linux
+        process.WaitForExit(10_000);
+    }
+
     /// <summary>Freezes Azurite (SIGSTOP): connections hang instead of being refused, as when storage is unreachable over the network.</summary>
     public void Pause() => Signal("-STOP");
 

@@ -40,9 +40,10 @@ public sealed class VerifyCommand : ICliCommand
         var json = new Option<bool>("--json") { Description = "JSON output" };
         var repair = new Option<bool>("--repair") { Description = "Also rewrite index entries that differ from their video's state" };
         var command = new Command("verify",
-            "Check the corpus invariant: every video's index entry and data blobs agree with its persisted state (rows, dimension, encoder, content hash); " +
-            "lists unfinished videos and orphaned blobs. Exit 0 only when everything agrees and every video is Embedded or Failed") { repair, json };
-        command.SetAction((parse, ct) => AuditRun.RunAsync(new AuditRequest { Blobs = true, Repair = parse.GetValue(repair) }, parse.GetValue(json), ct, requireFinished: true));
+            "Check the corpus invariant: every video's index entry and data blobs agree with its persisted state (rows, dimension, encoder, content hash), " +
+            "and the live index the API serves agrees with each shard's persisted log; lists unfinished videos and orphaned blobs. " +
+            "Exit 0 only when everything agrees and every video is Embedded or Failed") { repair, json };
+        command.SetAction((parse, ct) => AuditRun.RunAsync(new AuditRequest { Blobs = true, IndexLog = true, Repair = parse.GetValue(repair) }, parse.GetValue(json), ct, requireFinished: true));
         return command;
     }
 }
@@ -63,7 +64,7 @@ internal static class AuditRun
         if (report.StartedAt != started) { CommandLine.Error("another audit replaced this one; run the command again"); return ExitCodes.Failed; }
         if (json) CommandLine.WriteJson(report); else Render(report);
         if (report.Error is not null) return ExitCodes.Failed;
-        var clean = (request.Repair ? report.BlobProblems : report.Inconsistencies) == 0 && (!request.Blobs || report.Orphans == 0)
+        var clean = (request.Repair ? report.BlobProblems + report.LogDiffers + report.Ahead : report.Inconsistencies) == 0 && (!request.Blobs || report.Orphans == 0)
                     && (!requireFinished || report.Unfinished == 0);
         return clean ? ExitCodes.Ok : ExitCodes.Failed;
     });
@@ -82,6 +83,12 @@ internal static class AuditRun
         {
             table.Row("data blobs disagree with state", r.BlobProblems.ToString("N0"));
             table.Row("orphaned video folders", r.Orphans.ToString("N0"));
+        }
+        if (r.Request.IndexLog)
+        {
+            table.Row("index shard logs read from storage", r.ShardLogsRead.ToString("N0"));
+            table.Row("live index (what the API serves) differs from the persisted log", r.LogDiffers.ToString("N0"));
+            table.Row("index entry newer than the persisted state (a lost state write)", r.Ahead.ToString("N0"));
         }
         if (r.Request.Repair) table.Row("index entries repaired", r.Repaired.ToString("N0"));
         table.Write();
