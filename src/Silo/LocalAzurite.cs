@@ -51,37 +51,69 @@ public sealed class LocalAzurite : IAsyncDisposable
         var binary = Find();
         Directory.CreateDirectory(dataDirectory);
         var db = mariaDb ? await LocalMariaDb.StartAsync(Path.Combine(dataDirectory, "mariadb")) : null;
+        // Over MariaDB, Azurite exits when its first connection fails (a server that listens but is still starting, on a
+        // loaded machine): try again a few times before giving up. Its own words go into the error.
+        for (var attempt = 1; ; attempt++)
+        {
+            (Process? Process, int? ExitCode, string Output) started;
+            try { started = await StartProcessAsync(binary, port, table, queuePort ?? port + 1, dataDirectory, db); }
+            catch { if (db is not null) await db.DisposeAsync(); throw; }
+            var (process, exitCode, output) = started;
+            if (process is not null) return new LocalAzurite(process, port, table, dataDirectory, reused: false, db);
+            if (exitCode is not null && db is not null && attempt < 3)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(2 * attempt));
+                continue;
+            }
+            if (db is not null) await db.DisposeAsync();
+            var said = string.IsNullOrWhiteSpace(output) ? "" : $": {output.Trim()}";
+            throw exitCode is { } c ? new InvalidOperationException($"Azurite exited with code {c}{said}") : new TimeoutException($"Azurite did not listen on {port}{said}");
+        }
+    }
+
+    /// <summary>One start of Azurite: the process once it listens on both ports, or its exit code (null: it did not listen
+    /// within 30 s and was killed) and its last output lines.</summary>
+    private static async Task<(Process? Process, int? ExitCode, string Output)> StartProcessAsync(string binary, int port, int table, int queue, string dataDirectory, LocalMariaDb? db)
+    {
         var start = new ProcessStartInfo(binary)
         {
             ArgumentList =
             {
                 "--blobHost", "127.0.0.1", "--blobPort", port.ToString(), "--tableHost", "127.0.0.1", "--tablePort", table.ToString(),
-                "--queueHost", "127.0.0.1", "--queuePort", (queuePort ?? port + 1).ToString(),
+                "--queueHost", "127.0.0.1", "--queuePort", queue.ToString(),
                 "--location", dataDirectory, "--skipApiVersionCheck", "--disableTelemetry", "--silent",
             },
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
         if (db is not null) start.Environment["AZURITE_DB"] = db.AzuriteDbUri;
-        Process process;
-        try { process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {binary}"); }
-        catch { if (db is not null) await db.DisposeAsync(); throw; }
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        var lines = new Queue<string>();
+        void Keep(string? line)
+        {
+            if (line is null) return;
+            lock (lines) { lines.Enqueue(line); while (lines.Count > 10) lines.Dequeue(); }
+        }
+        string Said() { lock (lines) return string.Join(" | ", lines); }
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {binary}");
+        process.OutputDataReceived += (_, e) => Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => Keep(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (!LoopbackPort.Listening(port) || !LoopbackPort.Listening(table))
         {
-            if (process.HasExited || DateTime.UtcNow > deadline)
+            if (process.HasExited)
             {
-                var code = process.HasExited ? process.ExitCode : (int?)null;
-                if (code is null) process.Kill(true);
-                if (db is not null) await db.DisposeAsync();
-                throw code is { } c ? new InvalidOperationException($"Azurite exited with code {c}") : new TimeoutException($"Azurite did not listen on {port}");
+                process.WaitForExit(); // the output readers drain
+                return (null, process.ExitCode, Said());
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                process.Kill(true);
+                return (null, null, Said());
             }
             await Task.Delay(100);
         }
-        return new LocalAzurite(process, port, table, dataDirectory, reused: false, db);
+        return (process, null, "");
     }
 
     private static string Find()

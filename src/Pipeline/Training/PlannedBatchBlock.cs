@@ -2,8 +2,9 @@ using System.Threading.Tasks.Dataflow;
 
 namespace LvMae.Pipeline;
 
-/// <summary>One planned window after its load: the sample, or null when its video could not be read (reported and skipped).</summary>
-public sealed record LoadedWindow(PlannedBatch Batch, WindowedSample? Sample);
+/// <summary>One planned window after its load: the sample, or null when its video could not be read (reported and skipped);
+/// <paramref name="Fault"/>: the feed must stop here (too many loads failed in a row).</summary>
+public sealed record LoadedWindow(PlannedBatch Batch, WindowedSample? Sample, Exception? Fault = null);
 
 /// <summary>
 /// A Dataflow block turning loaded windows (arriving in plan order) back into their planned batches: a batch is
@@ -24,6 +25,7 @@ public static class PlannedBatchBlock
 
         var input = new ActionBlock<LoadedWindow>(async loaded =>
         {
+            if (loaded.Fault is not null) throw loaded.Fault;
             if (current is not null && !ReferenceEquals(current, loaded.Batch))
                 throw new InvalidOperationException($"a window of batch {loaded.Batch.IndexInEpoch} arrived before batch {current.IndexInEpoch} was complete");
             current = loaded.Batch;

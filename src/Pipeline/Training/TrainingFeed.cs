@@ -213,7 +213,7 @@ public sealed class TrainingFeed : IAsyncDisposable
     {
         if (video.Dimension > 0 && video.Dimension != _options.Dimension)
         {
-            Skip(epoch, video, new EmbeddingLoadException(video.VideoId, WidthMismatch(video.Dimension)));
+            if (Skip(epoch, video, new EmbeddingLoadException(video.VideoId, WidthMismatch(video.Dimension))) is { } tooMany) throw tooMany;
             return 0;
         }
         if (video.SegmentCount > 0) return video.SegmentCount;
@@ -231,7 +231,7 @@ public sealed class TrainingFeed : IAsyncDisposable
         }
         catch (Exception e)
         {
-            Skip(epoch, video, e);
+            if (Skip(epoch, video, e) is { } tooMany) throw tooMany;
             return 0;
         }
     }
@@ -260,8 +260,9 @@ public sealed class TrainingFeed : IAsyncDisposable
         }
         catch (Exception e)
         {
-            Skip(batch.Epoch, video, e);
-            return new LoadedWindow(batch, null);
+            // Not thrown here: a throwing load lets later windows overtake this one (the ordered block skips a faulted
+            // item), so the fault travels with the window and the batch block raises it in plan order.
+            return new LoadedWindow(batch, null, Skip(batch.Epoch, video, e));
         }
     }
 
@@ -270,15 +271,15 @@ public sealed class TrainingFeed : IAsyncDisposable
 
     /// <summary>
     /// One bad video must not stop a run: report it, count it, leave it out of this epoch. Many failures in a row
-    /// (storage down, a wrong encoder) fault the feed instead.
+    /// (storage down, a wrong encoder) fault the feed instead: the returned exception, for the caller to raise.
     /// </summary>
-    private void Skip(long epoch, EmbeddedVideoDescriptor video, Exception e)
+    private InvalidOperationException? Skip(long epoch, EmbeddedVideoDescriptor video, Exception e)
     {
         Stats.Skipped();
         var reason = e is EmbeddingLoadException load ? load.Reason : $"{e.GetType().Name}: {e.Message}";
         _skipped?.Report(new SkippedVideo(video.VideoId, epoch, reason, e));
-        if (Interlocked.Increment(ref _consecutiveFailures) >= _options.MaxConsecutiveFailures)
-            throw new InvalidOperationException(
+        if (Interlocked.Increment(ref _consecutiveFailures) < _options.MaxConsecutiveFailures) return null;
+        return new InvalidOperationException(
                 $"training feed: the last {_options.MaxConsecutiveFailures} loads all failed (latest: video '{video.VideoId}': {reason}); " +
                 "check the storage connection, the encoder name and the dimension", e);
     }
