@@ -36,6 +36,8 @@ public sealed class TrainingFeed : IAsyncDisposable
     /// <summary>Segment counts learned from headers, for videos the source lists without one (read once, not every epoch).</summary>
     private readonly ConcurrentDictionary<string, int> _learnedSegments = new(StringComparer.Ordinal);
     private int _consecutiveFailures;
+    /// <summary>Set once too many loads failed in a row: the feed's fault, raised in plan order by the batch block.</summary>
+    private volatile InvalidOperationException? _fault;
 
     private TrainingFeed(IEmbeddedVideoSource source, IEmbeddingLoader loader, TrainingFeedOptions options,
         IProgress<SkippedVideo>? skipped, CancellationToken cancellationToken)
@@ -57,6 +59,10 @@ public sealed class TrainingFeed : IAsyncDisposable
             });
         var batch = PlannedBatchBlock.Create(options.MaxBatchSize, options.Dimension, options.OutputCapacity, token, Stats.Emitted);
         load.LinkTo(batch, new DataflowLinkOptions { PropagateCompletion = true });
+        // A fault raised downstream (a load fault raised in plan order, a broken batch) stops the loads and the producer
+        // too: otherwise the load stage fills up and the producer waits on it forever.
+        batch.Completion.ContinueWith(t => ((IDataflowBlock)load).Fault(t.Exception!.InnerException!),
+            CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
         // Encapsulate's block is receivable: the trainer may TryReceive as well as link.
         (_head, Output) = (load, (IReceivableSourceBlock<TrainingBatch>)batch);
@@ -238,6 +244,7 @@ public sealed class TrainingFeed : IAsyncDisposable
 
     private async Task<LoadedWindow> LoadWindowAsync(PlannedBatch batch, PlannedWindow planned, CancellationToken token)
     {
+        if (_fault is { } fault) return new LoadedWindow(batch, null, fault); // the feed is stopping: load nothing more
         var video = planned.Video;
         try
         {
@@ -279,7 +286,7 @@ public sealed class TrainingFeed : IAsyncDisposable
         var reason = e is EmbeddingLoadException load ? load.Reason : $"{e.GetType().Name}: {e.Message}";
         _skipped?.Report(new SkippedVideo(video.VideoId, epoch, reason, e));
         if (Interlocked.Increment(ref _consecutiveFailures) < _options.MaxConsecutiveFailures) return null;
-        return new InvalidOperationException(
+        return _fault ??= new InvalidOperationException(
                 $"training feed: the last {_options.MaxConsecutiveFailures} loads all failed (latest: video '{video.VideoId}': {reason}); " +
                 "check the storage connection, the encoder name and the dimension", e);
     }
