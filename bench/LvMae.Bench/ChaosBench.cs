@@ -136,7 +136,7 @@ public sealed class ChaosBench : IBenchSuite
     }
 
     /// <summary>The AuditReport `lvmae verify --json` printed (its computed "inconsistencies" included).</summary>
-    private static JsonElement? ParseReport(string output)
+    internal static JsonElement? ParseReport(string output)
     {
         var start = output.IndexOf('{');
         if (start < 0) return null;

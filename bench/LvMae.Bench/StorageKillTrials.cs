@@ -111,7 +111,7 @@ public static class StorageKillTrials
             // On the running silos, before anything restarts: state (storage) = index entry (GET /videos) = API stage (GET /videos/{id}) = ingest report.
             var check = await CompareAsync(cluster, http, ingest.Output);
             var verify = await cluster.CliAsync("verify", "--json");
-            var audit = ParseJson(verify.Output);
+            var audit = ChaosBench.ParseReport(verify.Output);
             var notes = new List<string> { $"killed at {killAt:F0} s, {finished}/{videos} finished{(runningAtKill ? "" : " (ingest had exited)")}" };
             if (ingestExit != 0) notes.Add($"ingest exit {ingestExit}: {CliProcess.Tail(ingest.Output, 2)}");
             notes.AddRange(check.Problems.Take(3));
@@ -209,18 +209,6 @@ public static class StorageKillTrials
     private static string Stage(JsonElement stage) => stage.ValueKind == JsonValueKind.Number
         ? Enum.GetName((VideoStage)stage.GetInt32()) ?? stage.GetInt32().ToString(CultureInfo.InvariantCulture)
         : stage.GetString() ?? "";
-
-    private static JsonElement? ParseJson(string output)
-    {
-        var start = output.IndexOf('{');
-        if (start < 0) return null;
-        try
-        {
-            using var doc = JsonDocument.Parse(output[start..]);
-            return doc.RootElement.Clone();
-        }
-        catch (JsonException) { return null; }
-    }
 
     private static string Report(IReadOnlyList<Result> results, string corpus, int videos, int planned)
     {
