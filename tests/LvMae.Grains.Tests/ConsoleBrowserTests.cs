@@ -83,6 +83,25 @@ public sealed class ConsoleBrowserTests(SiloHostFixture fixture, ITestOutputHelp
         return last;
     }
 
+    /// <summary>Clicks a link or a GET form's button and waits for the page it leads to. A click only starts the
+    /// navigation: until the new page has loaded, lookups find the old page or nothing (seen in CI under load).</summary>
+    private static void ClickAndLoad(IWebDriver browser, IWebElement element, string urlContains)
+    {
+        element.Click();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                if (browser.Url.Contains(urlContains, StringComparison.Ordinal)
+                    && Equals(((IJavaScriptExecutor)browser).ExecuteScript("return document.readyState"), "complete")) return;
+            }
+            catch (WebDriverException) { } // the document went away mid-call: still navigating
+            Thread.Sleep(100);
+        }
+        Assert.Fail($"the page did not reach '{urlContains}' within 60 s; the browser is at {browser.Url}");
+    }
+
     private static int Number(string text) => int.Parse(text, NumberStyles.AllowThousands, CultureInfo.InvariantCulture);
 
     private static void NoStackTrace(IWebDriver browser)
@@ -174,14 +193,14 @@ public sealed class ConsoleBrowserTests(SiloHostFixture fixture, ITestOutputHelp
         browser.Navigate().GoToUrl(root + "/console");
         Assert.Contains("API key required", browser.Title);
         browser.FindElement(By.Id("apikey")).SendKeys("wrong-key");
-        browser.FindElement(By.Id("apikey-go")).Click();
+        ClickAndLoad(browser, browser.FindElement(By.Id("apikey-go")), "apikey=wrong-key");
         Assert.Contains("API key required", browser.Title);
         NoStackTrace(browser);
         Shot(browser, "01-wrong-key");
         using (var keyless = new HttpClient { BaseAddress = silo.ApiAddress })
             Assert.Equal(HttpStatusCode.Unauthorized, (await keyless.GetAsync("/console/videos")).StatusCode);
         browser.FindElement(By.Id("apikey")).SendKeys(Key);
-        browser.FindElement(By.Id("apikey-go")).Click();
+        ClickAndLoad(browser, browser.FindElement(By.Id("apikey-go")), "apikey=" + Key);
         Assert.StartsWith("Corpus", browser.Title);
 
         // Corpus: every figure equals GET /corpus/summary's.
@@ -216,12 +235,12 @@ public sealed class ConsoleBrowserTests(SiloHostFixture fixture, ITestOutputHelp
         var limit = browser.FindElement(By.Id("f-limit"));
         limit.Clear();
         limit.SendKeys("3");
-        browser.FindElement(By.Id("f-go")).Click();
+        ClickAndLoad(browser, browser.FindElement(By.Id("f-go")), "limit=3");
         var api = await http.GetFromJsonAsync<VideoPage>("/videos?state=Embedded&label=cls%3Da&limit=3", ApiTests.Json);
         Assert.Equal($"{api!.Matching} matching videos", browser.FindElement(By.Id("matching")).Text);
         Assert.Equal(api.Items.Select(i => i.Id), browser.FindElements(By.CssSelector("#videos tr[data-video]")).Select(r => r.GetAttribute("data-video")));
         Shot(browser, "03-videos");
-        browser.FindElement(By.Id("next-page")).Click();
+        ClickAndLoad(browser, browser.FindElement(By.Id("next-page")), "cursor=");
         var api2 = await http.GetFromJsonAsync<VideoPage>($"/videos?state=Embedded&label=cls%3Da&limit=3&cursor={Uri.EscapeDataString(api.Next!)}", ApiTests.Json);
         Assert.Equal(api2!.Items.Select(i => i.Id), browser.FindElements(By.CssSelector("#videos tr[data-video]")).Select(r => r.GetAttribute("data-video")));
         // An id prefix (the console's and the API's) narrows to that video.
@@ -232,7 +251,7 @@ public sealed class ConsoleBrowserTests(SiloHostFixture fixture, ITestOutputHelp
         Assert.Contains(flakyId, byPrefix.Items.Select(i => i.Id));
 
         // One video, reached by its link.
-        browser.FindElement(By.LinkText(flakyId)).Click();
+        ClickAndLoad(browser, browser.FindElement(By.LinkText(flakyId)), "/console/videos/" + flakyId);
         var status = (await http.GetFromJsonAsync<VideoStatus>($"/videos/{flakyId}", ApiTests.Json))!;
         Assert.Equal(status.Stage.ToString(), Cell(browser, "video", "state"));
         Assert.Equal(status.SegmentCount, Number(Cell(browser, "video", "segments")));
@@ -246,7 +265,7 @@ public sealed class ConsoleBrowserTests(SiloHostFixture fixture, ITestOutputHelp
         // Runs: the list, the finished run (curves from GET /runs/{name}/metrics, probe table from its progress).
         browser.Navigate().GoToUrl(root + "/console/runs");
         Assert.Equal(2, browser.FindElements(By.CssSelector("#runs tr[data-run]")).Count);
-        browser.FindElement(By.LinkText("console-done")).Click();
+        ClickAndLoad(browser, browser.FindElement(By.LinkText("console-done")), "/console/runs/console-done");
         var metrics = await http.GetFromJsonAsync<JsonElement>("/runs/console-done/metrics?rows=200");
         var lossPoints = metrics.GetProperty("steps").EnumerateArray().Count(s => s.GetProperty("loss").ValueKind == JsonValueKind.Number);
         Assert.Equal(lossPoints.ToString(CultureInfo.InvariantCulture), browser.FindElement(By.Id("loss-chart")).GetAttribute("data-points"));
