@@ -57,8 +57,12 @@ public sealed class IndexOptions
     /// <summary>While storage is out, how often a shard tries it again; once it answers, the shard re-checks the videos it
     /// touched during the outage against their persisted states (so within this interval of storage returning).</summary>
     public TimeSpan OutageProbeInterval { get; set; } = TimeSpan.FromSeconds(10);
-    /// <summary>Videos a shard changed this long before it noticed an outage are re-checked too (a crash can lose the last acknowledged writes).</summary>
-    public TimeSpan OutageLookBack { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// Videos a shard changed this long before it noticed an outage are re-checked too (a crashed storage can come back
+    /// without the writes it acknowledged last: Azurite saves its metadata every 5 s, slower under load). While a change is
+    /// this recent the shard also checks storage every <see cref="OutageProbeInterval"/> (zero: only its own writes notice).
+    /// </summary>
+    public TimeSpan OutageLookBack { get; set; } = TimeSpan.FromMinutes(2);
 
     public IEnumerable<string> Problems()
     {

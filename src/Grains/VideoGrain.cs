@@ -34,6 +34,8 @@ public sealed class VideoGrain(
     private bool _unsaved;
     /// <summary>A re-check asked for while the work ran: storage may have lost what this activation saved (a crashed storage).</summary>
     private bool _recheck;
+    /// <summary>A write found that storage had lost earlier writes of this activation: once the work ends, it starts again.</summary>
+    private bool _resume;
     private readonly VideoSaveMetrics _metrics = new();
     /// <summary>
     /// A copy of the state as storage holds it (null: no record): the only state <see cref="Status"/> reports, so "Embedded"
@@ -122,8 +124,11 @@ public sealed class VideoGrain(
 
     public async Task<VideoStatus> Process()
     {
-        if (!state.RecordExists) return Status();
+        if (!state.RecordExists && !_unsaved) return Status();
         if (_work.Running) return Status(); // the work saves and publishes what it has (an unanswered final write included)
+        // The shard asks only for videos it holds unfinished: a finished activation may hold a state storage lost (a crashed
+        // storage comes back without writes it acknowledged), so it reads storage before publishing what it has.
+        if (Finished && !_unsaved) await ReloadAsync();
         if (Finished)
         {
             if (_unsaved) await SaveAsync();
@@ -146,11 +151,28 @@ public sealed class VideoGrain(
         return await Process();
     }
 
-    private async Task ReloadAsync()
+    /// <summary>
+    /// Reads the state storage holds. A storage that crashed can come back without writes it had acknowledged: then this
+    /// activation goes on from what storage holds, numbered after the versions it lost (so their index entries are superseded,
+    /// never taken for newer), and a registration storage lost entirely is written again. True when storage had lost writes.
+    /// </summary>
+    private async Task<bool> ReloadAsync()
     {
         _recheck = false;
+        var known = state.RecordExists ? Video.Clone() : null;
         await state.ReadStateAsync();
         Stored();
+        if (known is null || (state.RecordExists && Video.Version >= known.Version)) return false;
+        logger.LogWarning("video {Id}: storage holds {Stored} (version {StoredVersion}) but this activation had saved {Known} (version {KnownVersion}): storage lost acknowledged writes; continuing from what it holds",
+            Id, _stored?.Stage.ToString() ?? "no state", _stored?.Version, known.Stage, known.Version);
+        if (!state.RecordExists)
+        {
+            state.State = known;
+            Video.Restart(VideoStage.Registered);
+        }
+        Video.Version = known.Version;
+        _unsaved = true; // saved by the next attempt (Process starts one)
+        return true;
     }
 
     /// <summary>What storage holds (<see cref="_stored"/>), with this activation's live work and whether a change is being saved.</summary>
@@ -191,14 +213,22 @@ public sealed class VideoGrain(
         finally
         {
             _queued = false;
-            if (_recheck) _ = RecheckAfterWorkAsync();
+            if (_recheck || _resume) _ = AfterWorkAsync();
         }
     }
 
-    private async Task RecheckAfterWorkAsync()
+    private async Task AfterWorkAsync()
     {
         await Task.Yield(); // after this work's task has completed, so Process may start the next
-        try { await Recheck(); }
+        try
+        {
+            if (_recheck && !_unsaved) await Recheck();
+            else
+            {
+                _resume = false;
+                await Process(); // saves what is unsaved first
+            }
+        }
         catch (Exception e) { logger.LogWarning("video {Id}: re-reading its state after the work failed ({Message}); the shard asks again", Id, e.Message); }
     }
 
@@ -282,9 +312,8 @@ public sealed class VideoGrain(
             // Reload, so this activation neither serves nor builds on a state storage does not hold; the caller decides again.
             try
             {
-                await state.ReadStateAsync();
                 _unsaved = false;
-                Stored();
+                _resume = await ReloadAsync(); // storage lost writes of ours: the work starts again from what it holds
             }
             catch (Exception e)
             {

@@ -1,5 +1,9 @@
+using System.Text;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
 using LvMae.Client;
 using LvMae.Contracts;
+using LvMae.Storage;
 
 namespace LvMae.Grains.Tests;
 
@@ -51,6 +55,86 @@ public sealed class OutageRecheckTests(LostResponseClusterFixture fixture)
             fixture.Proxy.Down = false;
         }
 
+        await ConvergedAsync(id);
+    }
+
+    /// <summary>
+    /// A SIGKILLed storage comes back without the writes it acknowledged last, and nothing need fail for it: here it lost
+    /// the video's last state write and the shard's appends from the video's Embedded entry on, while no write was in flight.
+    /// The shard, which has nothing to write, still checks its log while its changes are recent, finds it is not the one it
+    /// wrote, reloads it and re-checks what differs; the video's activation learns that storage lost its Embedded state and
+    /// embeds again.
+    /// </summary>
+    [Fact]
+    public async Task A_storage_crash_that_lost_a_shards_last_appends_and_a_state_write_is_noticed_with_no_write_failing()
+    {
+        var path = await fixture.NewVideoAsync(8);
+        var (id, _) = await VideoIngestor.ContentIdAsync(path);
+        await fixture.Ingestor.IngestFileAsync(path, "builtin", ["crash"]);
+        await fixture.WaitForIndexAsync(id, VideoStage.Embedded, Timeout);
+        await RollBackStateAsync(id);
+        Assert.True(await RollBackLogAsync(id), "the shard's log holds the video's Embedded entry");
+        await ConvergedAsync(id);
+    }
+
+    /// <summary>
+    /// Storage out for a few seconds, then back without the video's last state write; the shard's log is intact and the shard
+    /// has nothing to write: its storage check fails during the outage (longer than the SDK's retries, which hide shorter ones), and once storage answers it re-checks the videos it
+    /// changed shortly before (the look-back), so the video's entry and activation follow the state storage holds.
+    /// </summary>
+    [Fact]
+    public async Task A_shard_that_wrote_nothing_during_an_outage_rechecks_its_recent_videos_after_it()
+    {
+        var path = await fixture.NewVideoAsync(8);
+        var (id, _) = await VideoIngestor.ContentIdAsync(path);
+        await fixture.Ingestor.IngestFileAsync(path, "builtin", ["quiet"]);
+        await fixture.WaitForIndexAsync(id, VideoStage.Embedded, Timeout);
+        await RollBackStateAsync(id);
+        fixture.Proxy.Down = true;
+        try { await Task.Delay(TimeSpan.FromSeconds(35)); } // longer than the SDK's own retries; the outage itself (what is being survived), not synchronisation
+        finally { fixture.Proxy.Down = false; }
+        await ConvergedAsync(id);
+    }
+
+    /// <summary>The video's state on storage goes back one version, to Segmented (its last write lost).</summary>
+    private async Task RollBackStateAsync(string id)
+    {
+        var embedded = (await fixture.PersistedAsync(id))!;
+        Assert.Equal(VideoStage.Embedded, embedded.Stage);
+        embedded.Stage = VideoStage.Segmented;
+        embedded.Version -= 1;
+        await fixture.OverwritePersistedAsync(id, embedded);
+    }
+
+    /// <summary>
+    /// The video's shard log on storage loses its commits from the block holding the video's Embedded entry on (a prefix of
+    /// the committed blocks stays, as after a crash). False when no block holds that entry.
+    /// </summary>
+    private async Task<bool> RollBackLogAsync(string id)
+    {
+        var blobs = fixture.Azurite.ServiceClient().GetBlobContainerClient(LostResponseClusterFixture.Container);
+        var shard = new IndexLayout(IndexLayout.DefaultShards).ShardOf(id);
+        await foreach (var item in blobs.GetBlobsAsync(BlobTraits.None, BlobStates.None, BlobLayout.IndexShardPrefix(shard), default))
+        {
+            if (!item.Name.Contains(".log", StringComparison.Ordinal)) continue; // the head and snapshots
+            var log = blobs.GetBlockBlobClient(item.Name);
+            var blocks = (await log.GetBlockListAsync(BlockListTypes.Committed)).Value.CommittedBlocks.ToList();
+            var content = (await log.DownloadContentAsync()).Value.Content.ToArray();
+            var offset = 0;
+            for (var i = 0; i < blocks.Count; offset += (int)blocks[i].SizeLong, i++)
+            {
+                var text = Encoding.UTF8.GetString(content, offset, (int)blocks[i].SizeLong);
+                if (!text.Split('\n').Any(l => l.Contains($"\"id\":\"{id}\"", StringComparison.Ordinal) && l.Contains("\"stage\":\"Embedded\"", StringComparison.Ordinal))) continue;
+                await log.CommitBlockListAsync(blocks.Take(i).Select(b => b.Name));
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Waits until storage, the index and the API agree that the video is Embedded, then audits (log included).</summary>
+    private async Task ConvergedAsync(string id)
+    {
         var grain = fixture.Client.GetGrain<IVideoGrain>(id);
         VideoState? persisted = null;
         VideoIndexEntry? entry = null;

@@ -32,6 +32,20 @@ public sealed class OutageWatchTests
     }
 
     [Fact]
+    public void A_shard_is_at_risk_while_a_change_is_within_the_look_back_or_an_outage_is_open()
+    {
+        var watch = new OutageWatch(TimeSpan.FromSeconds(30));
+        Assert.False(watch.AtRisk(T0));
+        watch.Changed(["a"], T0);
+        Assert.True(watch.AtRisk(T0.AddSeconds(29)));
+        Assert.False(watch.AtRisk(T0.AddSeconds(31)));
+        watch.WriteFailed([], T0.AddSeconds(40));
+        Assert.True(watch.AtRisk(T0.AddSeconds(400)));
+        watch.Succeeded();
+        Assert.False(watch.AtRisk(T0.AddSeconds(400)));
+    }
+
+    [Fact]
     public void A_video_changed_again_counts_from_its_latest_change()
     {
         var watch = new OutageWatch(TimeSpan.FromSeconds(30));

@@ -38,7 +38,12 @@ public sealed class CorpusIndexGrain(
     private IGrainTimer? _timer;
     private bool _reminderOn;
     private readonly OutageWatch _outage = new(indexOptions.Value.OutageLookBack);
-    private IGrainTimer? _outageProbe;
+    /// <summary>Checks storage while recent changes are at risk (<see cref="CheckStorageWhileAtRisk"/>).</summary>
+    private IGrainTimer? _storageCheck;
+    /// <summary>The next flush first compares the log on storage with this shard's (a storage check).</summary>
+    private bool _checkLog;
+    /// <summary>The next flush first loads the log again: storage no longer holds the one this shard wrote.</summary>
+    private bool _reloadLog;
     private Task? _rechecking;
 
     private int Shard => (int)this.GetPrimaryKeyLong();
@@ -84,6 +89,7 @@ public sealed class CorpusIndexGrain(
             _dispatcher.Changed(entry.Id, IndexShard.IsFinished(entry.Stage));
             _outage.Changed([entry.Id], DateTimeOffset.UtcNow);
         }
+        CheckStorageWhileAtRisk();
         return AfterChangeAsync();
     }
 
@@ -96,6 +102,7 @@ public sealed class CorpusIndexGrain(
                 _dispatcher.Changed(id, finished: true);
                 _outage.Changed([id], DateTimeOffset.UtcNow);
             }
+        CheckStorageWhileAtRisk();
         return AfterChangeAsync();
     }
 
@@ -126,6 +133,12 @@ public sealed class CorpusIndexGrain(
             _unwritten.Clear();
             try
             {
+                if (_checkLog)
+                {
+                    _checkLog = false;
+                    if (!await _log.MatchesStorageAsync()) _reloadLog = true;
+                }
+                if (_reloadLog) await ReloadLogAsync();
                 var lost = _log.LostResponses;
                 await _log.AppendAsync(changes);
                 // A lost response resolved by reading back: storage may have crashed and lost its last writes (states too),
@@ -140,38 +153,77 @@ public sealed class CorpusIndexGrain(
                 _unwritten.InsertRange(0, changes); // written with the next flush
                 logger.LogWarning("index shard {Shard}: write failed: {Message}", Shard, e.Message);
                 batch.SetException(e);
-                if (e is ShardLogConflictException) DeactivateOnIdle(); // another writer: reload from storage on the next activation
-                else if (VideoFailures.IsStorageOutage(e)) StorageOut(changes.Select(c => c.Entry?.Id ?? c.Removed!));
+                var ids = changes.Select(c => c.Entry?.Id ?? c.Removed!);
+                if (e is ShardLogConflictException)
+                {
+                    // The log is not what this shard last wrote: a storage that crashed and lost commits it had acknowledged
+                    // (or, rarely, another writer). Load it again before the next append, and treat it as an outage: the
+                    // videos this shard changed lately are re-checked against their states once the next write succeeds.
+                    _reloadLog = true;
+                    StorageOut(ids);
+                }
+                else if (VideoFailures.IsStorageOutage(e)) StorageOut(ids);
             }
         }
+    }
+
+    /// <summary>
+    /// Loads the log storage holds now and keeps serving the live entries: those that differ from the log (lost appends, or
+    /// another writer's) join the outage's re-check, which compares each with its video's state and appends the truth.
+    /// </summary>
+    private async Task ReloadLogAsync()
+    {
+        var log = new ShardLog(blobs, Shard, indexOptions.Value.CompactBytes);
+        var logged = new IndexShard();
+        foreach (var change in await log.LoadAsync())
+            if (change.Entry is { } e) logged.Apply(e); else logged.Remove(change.Removed!);
+        var differ = _index.Entries.Where(e => logged.Get(e.Id) is not { } l || !l.SameAs(e)).Select(e => e.Id)
+            .Concat(logged.Entries.Where(e => _index.Get(e.Id) is null).Select(e => e.Id))
+            .ToList();
+        logger.LogWarning("index shard {Shard}: storage no longer holds the log this shard wrote (a storage crash, or another writer); reloaded generation {Generation}: {Count} entries differ from it and are re-checked against their states",
+            Shard, log.Generation, differ.Count);
+        _log = log;
+        _reloadLog = false;
+        _outage.WriteFailed(differ, DateTimeOffset.UtcNow);
+        if (log.IsLegacyLog) await log.CompactAsync(_index.Entries);
     }
 
     // ---- after an outage --------------------------------------------------------------------------------------------------
 
-    /// <summary>Storage failed a write: note what it carried and keep trying storage until it answers.</summary>
+    /// <summary>Storage failed a write: note what it carried and keep checking storage until it answers.</summary>
     private void StorageOut(IEnumerable<string> ids)
     {
         _outage.WriteFailed(ids, DateTimeOffset.UtcNow);
-        var every = indexOptions.Value.OutageProbeInterval;
-        _outageProbe ??= this.RegisterGrainTimer(_ => ProbeStorageAsync(), new GrainTimerCreationOptions(every, every) { Interleave = true, KeepAlive = true });
+        CheckStorageWhileAtRisk();
     }
 
-    /// <summary>While out: retries the unwritten changes, or reads the head when there are none. Its success starts the re-check.</summary>
-    private async Task ProbeStorageAsync()
+    /// <summary>
+    /// While a crash could still lose one of this shard's recent changes (or an outage is open), the shard checks storage every
+    /// <see cref="IndexOptions.OutageProbeInterval"/>, even with nothing to write: a shard that wrote nothing while storage was
+    /// out would otherwise never learn that storage came back without its last commits (a SIGKILLed storage does).
+    /// </summary>
+    private void CheckStorageWhileAtRisk()
     {
-        try
+        if (_storageCheck is not null || !_outage.AtRisk(DateTimeOffset.UtcNow)) return;
+        var every = indexOptions.Value.OutageProbeInterval;
+        _storageCheck = this.RegisterGrainTimer(_ => CheckStorageAsync(), new GrainTimerCreationOptions(every, every) { Interleave = true, KeepAlive = true });
+    }
+
+    /// <summary>
+    /// Compares the log storage holds with the one this shard wrote (reloading it when they differ) and writes what is
+    /// unwritten; a failure opens (or keeps) an outage, a success ends it and starts its re-check.
+    /// </summary>
+    private async Task CheckStorageAsync()
+    {
+        if (!_outage.AtRisk(DateTimeOffset.UtcNow))
         {
-            if (_unwritten.Count > 0) await FlushAsync();
-            else
-            {
-                await blobs.TryGetPropertiesAsync(BlobLayout.IndexHead(Shard));
-                StorageAnswered();
-            }
+            _storageCheck?.Dispose();
+            _storageCheck = null;
+            return;
         }
-        catch (Exception e)
-        {
-            logger.LogDebug("index shard {Shard}: storage still unavailable: {Message}", Shard, e.Message);
-        }
+        _checkLog = true;
+        try { await FlushAsync(); }
+        catch (Exception e) { logger.LogDebug("index shard {Shard}: storage check failed: {Message}", Shard, e.Message); }
     }
 
     /// <summary>A write or read succeeded: after an outage, re-check the videos it touched (once; a re-check in progress goes on).</summary>
@@ -179,8 +231,6 @@ public sealed class CorpusIndexGrain(
     {
         var ids = _outage.Succeeded();
         if (ids.Count == 0) return;
-        _outageProbe?.Dispose();
-        _outageProbe = null;
         var previous = _rechecking ?? Task.CompletedTask;
         _rechecking = RecheckAfterAsync(previous, ids);
     }

@@ -88,6 +88,16 @@ public sealed class OutageWatch(TimeSpan lookBack)
         return ids;
     }
 
+    /// <summary>
+    /// Whether a storage crash now could still lose one of this shard's changes (one within the look-back) or an outage is
+    /// open: while so, the shard checks storage even when it has nothing to write.
+    /// </summary>
+    public bool AtRisk(DateTimeOffset now)
+    {
+        Forget(now);
+        return InOutage || _recent.Count > 0;
+    }
+
     /// <summary>A re-check could not finish (storage gone again): its videos wait for the next success.</summary>
     public void RecheckFailed(IEnumerable<string> ids, DateTimeOffset now) => WriteFailed(ids, now);
 

@@ -221,6 +221,20 @@ public sealed class ShardLog(BlobStore blobs, int shard, long minCompactBytes = 
     }
 
     /// <summary>
+    /// Whether storage still holds the head and the current log segment as this instance last wrote or read them (two reads,
+    /// no content). False means another writer, or a storage that crashed and came back without commits it had acknowledged:
+    /// either way this instance must load the log again before appending.
+    /// </summary>
+    public async Task<bool> MatchesStorageAsync(CancellationToken cancellationToken = default)
+    {
+        var head = await blobs.TryGetPropertiesAsync(BlobLayout.IndexHead(Shard), cancellationToken);
+        if (head?.ETag != _headETag) return false;
+        if (IsLegacyLog) return true; // read-only until compacted (which checks the head)
+        var log = await blobs.TryGetPropertiesAsync(BlobLayout.IndexLog(Shard, Generation, _segment), cancellationToken);
+        return log?.ETag == _logETag;
+    }
+
+    /// <summary>
     /// The id of a block: a hash of the block before it (the segment's start for the first) and its bytes, unlike every id the
     /// segment holds. The same lines appended again at the same place get the same id, so a flush retried after a commit
     /// whose answer was lost (storage went away meanwhile) finds its own block committed when it reads the list back, as the
