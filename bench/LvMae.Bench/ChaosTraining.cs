@@ -37,19 +37,8 @@ public static class ChaosTraining
     {
         var steps = quick ? 400 : 1600; // about 60 s (240 s): the long outage ends well before the run
         var longOutage = TimeSpan.FromSeconds(quick ? 30 : 120);
-        var name = $"chaostr-{Guid.NewGuid():N}"[..14];
-        Console.WriteLine($"chaos: training trials ({steps} steps a run, {StepDelay.TotalMilliseconds:F0} ms pause a step)");
-        await using var cluster = await ChaosCluster.StartAsync(azurite, name, work, extra: new Dictionary<string, string>
-        {
-            ["Training__StepDelay"] = StepDelay.ToString("c", CultureInfo.InvariantCulture), // a run lasts long enough for the faults
-        });
+        await using var cluster = await StartWithEmbeddingsAsync(azurite, work, steps);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-        var npys = Path.Combine(work, $"{name}-npys");
-        var synth = await cluster.CliAsync("synth-embeddings", "--out", npys, "--videos", "48", "--classes", "4", "--steps", "5", "--dim", "64", "--seed", "17");
-        if (synth.Code != 0) throw new InvalidOperationException($"synth-embeddings failed: {CliProcess.Tail(synth.Output, 3)}");
-        var import = await cluster.CliAsync("import-embeddings", npys, "--labels", Path.Combine(npys, "labels.csv"), "--encoder-name", Encoder);
-        if (import.Code != 0) throw new InvalidOperationException($"import-embeddings failed: {CliProcess.Tail(import.Output, 3)}");
-
         var reference = await TrialAsync(cluster, http, "tr-ref", "no fault (the reference run)", steps, null, null);
         var trials = new List<Trial> { reference };
         foreach (var outage in new[] { TimeSpan.FromSeconds(10), longOutage })
@@ -58,6 +47,53 @@ public static class ChaosTraining
         trials.Add(await TrialAsync(cluster, http, "tr-kill", "SIGKILL the silo hosting the run (started again 5 s later)", steps, reference.Loss,
             (c, h, run) => KillHostAsync(c, h, run, steps * 2 / 5)));
         return trials;
+    }
+
+    /// <summary>
+    /// Issue 28's training trials: the reference run, then <paramref name="kills"/> runs during which Azurite is SIGKILLed at a
+    /// random step (it comes back without what it acknowledged since its last metadata save: checkpoints, metrics commits,
+    /// the run's state, membership rows) and started again on its data folder <paramref name="down"/> later.
+    /// </summary>
+    public static async Task<IReadOnlyList<Trial>> StorageKillAsync(AzuriteFixture azurite, string work, int kills, TimeSpan down, Random rng)
+    {
+        const int steps = 1600;
+        await using var cluster = await StartWithEmbeddingsAsync(azurite, work, steps);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var reference = await TrialAsync(cluster, http, "tr-ref", "no fault (the reference run)", steps, null, null);
+        var trials = new List<Trial> { reference };
+        for (var i = 1; i <= kills; i++)
+        {
+            var at = (long)(steps * (0.1 + 0.5 * rng.NextDouble()));
+            trials.Add(await TrialAsync(cluster, http, $"tr-crash{i}", $"storage SIGKILLed while training (back {down.TotalSeconds:F0} s later)", steps, reference.Loss,
+                (c, h, run) => CrashAsync(c, h, run, at, down)));
+        }
+        return trials;
+    }
+
+    /// <summary>Three silo processes with <see cref="StepDelay"/> and 48 imported synthetic videos to train on.</summary>
+    private static async Task<ChaosCluster> StartWithEmbeddingsAsync(AzuriteFixture azurite, string work, long steps)
+    {
+        var name = $"chaostr-{Guid.NewGuid():N}"[..14];
+        Console.WriteLine($"chaos: training trials ({steps} steps a run, {StepDelay.TotalMilliseconds:F0} ms pause a step)");
+        var cluster = await ChaosCluster.StartAsync(azurite, name, work, extra: new Dictionary<string, string>
+        {
+            ["Training__StepDelay"] = StepDelay.ToString("c", CultureInfo.InvariantCulture), // a run lasts long enough for the faults
+        });
+        try
+        {
+            var npys = Path.Combine(work, $"{name}-npys");
+            var synth = await cluster.CliAsync("synth-embeddings", "--out", npys, "--videos", "48", "--classes", "4", "--steps", "5", "--dim", "64", "--seed", "17");
+            if (synth.Code != 0) throw new InvalidOperationException($"synth-embeddings failed: {CliProcess.Tail(synth.Output, 3)}");
+            var import = await cluster.CliAsync("import-embeddings", npys, "--labels", Path.Combine(npys, "labels.csv"), "--encoder-name", Encoder);
+            if (import.Code != 0) throw new InvalidOperationException($"import-embeddings failed: {CliProcess.Tail(import.Output, 3)}");
+            await Task.Delay(TimeSpan.FromSeconds(15)); // past Azurite's metadata saves: a crash in a trial must not take the corpus with it
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
     }
 
     private static async Task<Trial> TrialAsync(ChaosCluster cluster, HttpClient http, string run, string scenario, long steps, double? referenceLoss, Fault? fault)
@@ -116,6 +152,16 @@ public static class ChaosTraining
         await Task.Delay(length);
         await cluster.Azurite.StartAsync();
         return (1, began, DateTimeOffset.UtcNow, $"storage down at step {step} for {length.TotalSeconds:F0} s");
+    }
+
+    private static async Task<(int, DateTimeOffset, DateTimeOffset, string)> CrashAsync(ChaosCluster cluster, HttpClient http, string run, long atStep, TimeSpan down)
+    {
+        var step = await WaitStepAsync(cluster, http, run, atStep);
+        var began = DateTimeOffset.UtcNow;
+        cluster.Azurite.Crash();
+        await Task.Delay(down);
+        await cluster.Azurite.StartAsync();
+        return (1, began, DateTimeOffset.UtcNow, $"storage SIGKILLed at step {step}, back {down.TotalSeconds:F0} s later");
     }
 
     private static async Task<(int, DateTimeOffset, DateTimeOffset, string)> KillHostAsync(ChaosCluster cluster, HttpClient http, string run, long atStep)

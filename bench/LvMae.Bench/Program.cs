@@ -4,7 +4,7 @@ using System.Text;
 using LvMae.Bench;
 
 // Usage: dotnet run -c Release --project bench/LvMae.Bench -- [suite ...] [--quick] [--no-write] [--videos N] [--in-memory-storage | --azurite-db mariadb]
-//        [--storage-kill-trials N [--corpus quick|chaos]] (chaos: only the storage-SIGKILL trials)
+//        [--storage-kill-trials N [--corpus quick|chaos|training]] (chaos: only the storage-SIGKILL trials)
 // Runs the named suites (all by default), prints each one's figures and writes docs/BENCHMARKS.md.
 if (args.Length > 0 && args[0] == TorchGcBench.ChildFlag) return TorchGcBench.RunChild(args);   // one run of the torchgc suite's crash test
 var quick = args.Contains("--quick");
@@ -20,7 +20,7 @@ var dbAt = Array.IndexOf(args, "--azurite-db");
 if (dbAt >= 0 && (dbAt + 1 >= args.Length || args[dbAt + 1] is not ("mariadb" or "files"))) { Console.Error.WriteLine("--azurite-db takes files or mariadb"); return 2; }
 var mariaDb = dbAt >= 0 && args[dbAt + 1] == "mariadb";
 if (mariaDb && args.Contains("--in-memory-storage")) { Console.Error.WriteLine("--azurite-db mariadb and --in-memory-storage exclude each other"); return 2; }
-// chaos --storage-kill-trials N [--corpus quick|chaos]: only issue 28's storage-SIGKILL trials (StorageKillTrials).
+// chaos --storage-kill-trials N [--corpus quick|chaos|training]: only issue 28's storage-SIGKILL trials (StorageKillTrials; training: runs through `lvmae train`).
 int? storageKills = null;
 var killsAt = Array.IndexOf(args, "--storage-kill-trials");
 if (killsAt >= 0)
@@ -29,7 +29,7 @@ if (killsAt >= 0)
     storageKills = k;
 }
 var corpusAt = Array.IndexOf(args, "--corpus");
-if (corpusAt >= 0 && (corpusAt + 1 >= args.Length || args[corpusAt + 1] is not ("quick" or "chaos"))) { Console.Error.WriteLine("--corpus takes quick or chaos"); return 2; }
+if (corpusAt >= 0 && (corpusAt + 1 >= args.Length || args[corpusAt + 1] is not ("quick" or "chaos" or "training"))) { Console.Error.WriteLine("--corpus takes quick, chaos or training"); return 2; }
 var valued = new[] { videosAt, dbAt, killsAt, corpusAt }.Where(i => i >= 0).Select(i => i + 1).ToHashSet();
 var wanted = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && !valued.Contains(i)).ToHashSet(StringComparer.OrdinalIgnoreCase);
 var suites = BenchSuites.All.Where(s => wanted.Count == 0 || wanted.Contains(s.Name)).ToList();
@@ -81,7 +81,7 @@ namespace LvMae.Bench
         /// <summary>--storage-kill-trials N (chaos): run only N storage-SIGKILL trials (<see cref="StorageKillTrials"/>).</summary>
         public int? StorageKillTrials { get; init; }
 
-        /// <summary>--corpus quick|chaos: the storage-kill trials' corpus (the quick demo corpus, 24 videos; the 200-video chaos corpus).</summary>
+        /// <summary>--corpus quick|chaos|training: the storage-kill trials' corpus (the quick demo corpus, 24 videos; the 200-video chaos corpus; training runs on imported embeddings).</summary>
         public string? Corpus { get; init; }
 
         /// <summary>The emulator the storage options ask for (not started).</summary>

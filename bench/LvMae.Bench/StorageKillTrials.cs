@@ -39,6 +39,7 @@ public static class StorageKillTrials
     {
         var trials = context.StorageKillTrials!.Value;
         var corpus = context.Corpus ?? "quick";
+        if (corpus == "training") return await TrainingAsync(trials);
         var (dir, videos) = corpus == "quick" ? (await QuickCorpusAsync(), CorpusSpec.Quick.VideoCount) : (await ChaosCorpus.GenerateAsync(200), 200);
         var work = Directory.CreateTempSubdirectory("lvmae-storagekill-").FullName;
         Console.WriteLine($"storage-kill: {trials} trial(s), corpus {corpus} ({videos} videos in {dir}), logs under {work}");
@@ -59,6 +60,26 @@ public static class StorageKillTrials
         }
         Console.WriteLine($"storage-kill: silo logs kept under {work}");
         return Report(results, corpus, videos, trials);
+    }
+
+    /// <summary>The training trials (<see cref="ChaosTraining.StorageKillAsync"/>) on one Azurite and 3 silo processes.</summary>
+    private static async Task<string> TrainingAsync(int kills)
+    {
+        var work = Directory.CreateTempSubdirectory("lvmae-storagekill-").FullName;
+        Console.WriteLine($"storage-kill: training, {kills} trial(s), logs under {work}");
+        var azurite = new AzuriteFixture();
+        await azurite.InitializeAsync();
+        try
+        {
+            var results = await ChaosTraining.StorageKillAsync(azurite, work, kills, Down, new Random(28 * 1000 + kills + 2));
+            var md = ChaosTraining.Report(results).Replace("### Training trials", "Storage SIGKILLed while training: the run must finish without help, as the chaos harness's training trials above.");
+            DocResults.Write("RELIABILITY.md", "storagekill-training", $"./bench.sh chaos --storage-kill-trials {kills} --corpus training --no-write", md);
+            return md;
+        }
+        finally
+        {
+            await azurite.DisposeAsync();
+        }
     }
 
     /// <summary>The quick demo corpus (CorpusSpec.Quick: 24 videos of 50-105 s), rendered once under the temp folder.</summary>
