@@ -172,6 +172,27 @@ public sealed class ShardLogTests(AzuriteFixture azurite) : IClassFixture<Azurit
         await Assert.ThrowsAsync<ShardLogConflictException>(() => log.AppendAsync([new(Entry(7, 1), null)]));
     }
 
+    /// <summary>A storage that crashed comes back without the last commits: the log's ETag is an older one (issue 28).</summary>
+    [Fact]
+    public async Task The_storage_check_notices_a_log_that_lost_its_last_commits()
+    {
+        var store = await StoreAsync();
+        var log = new ShardLog(store, 8);
+        await log.LoadAsync();
+        Assert.True(await log.MatchesStorageAsync()); // nothing written yet: no head, no log, as it expects
+        for (var i = 1; i <= 3; i++) await log.AppendAsync([new(Entry(i, 1), null)]);
+        Assert.True(await log.MatchesStorageAsync());
+        var blob = store.Container.GetBlockBlobClient(BlobLayout.IndexLog(8, 0));
+        var blocks = (await blob.GetBlockListAsync()).Value.CommittedBlocks.Select(b => b.Name).ToList();
+        await blob.CommitBlockListAsync(blocks.Take(2)); // as storage holds it after the crash: the last commit gone
+        Assert.False(await log.MatchesStorageAsync());
+        var reloaded = new ShardLog(store, 8);
+        Assert.Equal(2, Replay(await reloaded.LoadAsync()).Count);
+        Assert.True(await reloaded.MatchesStorageAsync());
+        await blob.DeleteAsync(); // a log storage lost entirely
+        Assert.False(await reloaded.MatchesStorageAsync());
+    }
+
     [Fact]
     public async Task A_full_segment_rolls_over_to_the_next_and_the_chain_reads_back()
     {
@@ -187,12 +208,16 @@ public sealed class ShardLogTests(AzuriteFixture azurite) : IClassFixture<Azurit
         var reloaded = new ShardLog(store, 7, minCompactBytes: 64 << 20);
         Assert.Equal(appends, Replay(await reloaded.LoadAsync()).Count);
         Assert.Equal((3, appends, log.LogBytes), (reloaded.Segments, reloaded.Blocks, reloaded.LogBytes));
+        Assert.True(await reloaded.MatchesStorageAsync());
         await reloaded.AppendAsync([new(Entry(appends, 1), null)]);
-        // The first instance is now behind: its commit to the last segment fails its ETag.
+        Assert.True(await reloaded.MatchesStorageAsync());
+        // The first instance is now behind: its storage check says so, and its commit to the last segment fails its ETag.
+        Assert.False(await log.MatchesStorageAsync());
         await Assert.ThrowsAsync<ShardLogConflictException>(() => log.AppendAsync([new(Entry(999, 1), null)]));
 
         var shard = Replay(await reloaded.LoadAsync());
         await reloaded.CompactAsync(shard.Entries);
+        Assert.True(await reloaded.MatchesStorageAsync()); // the new head and the new generation's empty log
         var names = new List<string>();
         await foreach (var b in store.ListAsync(BlobLayout.IndexShardPrefix(7))) names.Add(b.Name);
         Assert.Equal(3, names.Count); // head, snapshot, empty log: every segment of the old generation deleted
