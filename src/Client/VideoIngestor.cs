@@ -47,6 +47,28 @@ public sealed class VideoIngestor(BlobStore blobs, IGrainFactory grains)
     }
 
     /// <summary>
+    /// Uploads a video's source again and retries the video: storage lost the blob this ingest uploaded (a storage that
+    /// crashed comes back without what it acknowledged last), and the video failed on it. Only when the file still has the
+    /// video's content (its id is its hash); false otherwise.
+    /// </summary>
+    public async Task<bool> RestoreSourceAsync(string path, string id, CancellationToken cancellationToken = default)
+    {
+        var (now, sha) = await ContentIdAsync(path, cancellationToken);
+        if (now != id) return false;
+        try
+        {
+            await blobs.UploadFileAsync(BlobLayout.Source(id, Path.GetExtension(path)), path, new Dictionary<string, string>
+            {
+                ["sha256"] = sha,
+                ["originalname"] = BlobLayout.MetadataValue(Path.GetFileName(path)),
+            }, ifMatch: null, cancellationToken: cancellationToken);
+        }
+        catch (BlobConflictException) { } // there again (another ingest of the same file restored it)
+        await grains.GetGrain<IVideoGrain>(id).Retry();
+        return true;
+    }
+
+    /// <summary>
     /// Imports a precomputed float32 [N, d] .npy: the video id is the file's stem when it is a valid id (Python pipelines
     /// name files by video id), else its content id. The upload is create-only: the same content is not sent twice, and
     /// other content under an id already registered is refused (rename the file) instead of replacing what the video's state

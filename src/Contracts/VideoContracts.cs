@@ -51,6 +51,9 @@ public sealed record VideoRegistration
 [GenerateSerializer, Alias("lvmae.VideoFailure")]
 public sealed record VideoFailure
 {
+    /// <summary>The kind of a video whose source file or blob does not exist (MediaErrorKind.FileNotFound).</summary>
+    public const string SourceMissingKind = "FileNotFound";
+
     /// <summary>MediaErrorKind name (NotMedia, Truncated, ...), Storage, Timeout or Internal.</summary>
     [Id(0)] public required string Kind { get; init; }
     [Id(1)] public required string Message { get; init; }

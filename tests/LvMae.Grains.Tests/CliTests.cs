@@ -72,4 +72,47 @@ public sealed class CliTests(SiloHostFixture fixture)
             Assert.Equal(ExitCodes.NoSilo, (await RunAsync("status")).Code);
         }
     }
+
+    /// <summary>
+    /// A storage that crashed can come back without a source blob it had acknowledged; the video then fails on it (kind
+    /// FileNotFound). The ingest that has the file uploads it again and retries the video, so the corpus does not keep a
+    /// failure storage caused (issue 28). Set up here by registering the video with no source uploaded.
+    /// </summary>
+    [Fact]
+    public async Task Ingest_uploads_again_a_source_blob_storage_lost_and_the_video_embeds()
+    {
+        var settings = new LvMaeSiloSettings
+        {
+            Storage = new StorageOptions { ConnectionString = fixture.Azurite.ConnectionString, Container = "cli-restore" },
+            Clustering = new ClusteringOptions { SiloPort = SiloHostTests.FreePort(), GatewayPort = SiloHostTests.FreePort(), ClusterId = "cli-restore", ServiceId = "cli-restore" },
+            Api = new ApiOptions { Port = 0 },
+            Logging = new HostLoggingOptions { MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning },
+        };
+        var path = Path.Combine(fixture.MediaDir, "cli-restore.mp4");
+        await TestVideos.GenerateAsync(path, 6, "testsrc2", size: 32, fps: 5, options: new TestVideoOptions { HueDegrees = 77 });
+        var (id, sha) = await VideoIngestor.ContentIdAsync(path);
+        using (InProcessCli.Target(settings))
+        await using (var silo = await LvMaeSiloHost.StartAsync(settings))
+        {
+            var grain = silo.Grains.GetGrain<LvMae.Contracts.IVideoGrain>(id);
+            await grain.Register(new LvMae.Contracts.VideoRegistration
+            {
+                Kind = LvMae.Contracts.VideoSourceKind.VideoFile,
+                SourceBlob = LvMae.Storage.BlobLayout.Source(id, ".mp4"),
+                Encoder = "builtin",
+                OriginalName = "cli-restore.mp4",
+                SizeBytes = new FileInfo(path).Length,
+                ContentHash = sha,
+            });
+            var deadline = DateTime.UtcNow.AddMinutes(2);
+            LvMae.Contracts.VideoStatus status;
+            while ((status = await grain.GetStatus()).Stage != LvMae.Contracts.VideoStage.Failed && DateTime.UtcNow < deadline) await Task.Delay(200);
+            Assert.Equal(LvMae.Contracts.VideoFailure.SourceMissingKind, status.Failure?.Kind);
+
+            var (code, output) = await RunAsync("ingest", path, "--encoder", "builtin");
+            Assert.True(code == ExitCodes.Ok, output);
+            Assert.Contains("0 failed or not registered", output);
+            Assert.Equal(LvMae.Contracts.VideoStage.Embedded, (await grain.GetStatus()).Stage);
+        }
+    }
 }

@@ -34,7 +34,8 @@ public sealed class IngestCommand : ICliCommand
                 var results = await IngestionProgress.RegisterAsync(batch.Files, batch.Parallel,
                     (path, c) => ingestor.IngestFileAsync(path, encoderSpec, batch.Labels.For(path), c), ct);
                 results.AddRange(batch.Refused);
-                return parse.GetValue(noWait) ? IngestionProgress.Report(results, new Dictionary<string, VideoIndexEntry>()) : await IngestionProgress.FollowAsync(client.Grains, results, ct);
+                return parse.GetValue(noWait) ? IngestionProgress.Report(results, new Dictionary<string, VideoIndexEntry>())
+                    : await IngestionProgress.FollowAsync(client.Grains, results, ct, (r, c) => ingestor.RestoreSourceAsync(r.Path, r.VideoId, c));
             });
         });
         return command;
@@ -154,10 +155,21 @@ public static class IngestionProgress
         })
         .Build();
 
-    /// <summary>Follows the registered videos through the corpus index until every one is Embedded or Failed.</summary>
-    public static async Task<int> FollowAsync(IGrainFactory grains, List<(string Path, IngestResult? Result, string? Error)> results, CancellationToken ct)
+    /// <summary>Times a video whose source storage lost has it uploaded again by one ingest.</summary>
+    public const int MaxSourceRestores = 2;
+
+    /// <summary>
+    /// Follows the registered videos through the corpus index until every one is Embedded or Failed, and says so only after
+    /// asking for all of them once more: a storage that crashed can lose a final state after it was seen, and the cluster
+    /// then works the video again. <paramref name="restoreSource"/> (ingest): a video that failed because its source blob is
+    /// gone (lost by storage) gets its file uploaded again and is retried, at most <see cref="MaxSourceRestores"/> times.
+    /// </summary>
+    public static async Task<int> FollowAsync(IGrainFactory grains, List<(string Path, IngestResult? Result, string? Error)> results, CancellationToken ct,
+        Func<IngestResult, CancellationToken, Task<bool>>? restoreSource = null)
     {
         var ids = results.Where(r => r.Result is not null).Select(r => r.Result!.VideoId).Distinct().ToList();
+        var byId = results.Where(r => r.Result is not null).GroupBy(r => r.Result!.VideoId).ToDictionary(g => g.Key, g => g.First().Result!);
+        var restores = new Dictionary<string, int>(StringComparer.Ordinal);
         var final = new Dictionary<string, VideoIndexEntry>();
         await AnsiConsole.Progress().AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
@@ -168,6 +180,16 @@ public static class IngestionProgress
                 var failed = ctx.AddTask("failed", maxValue: Math.Max(1, ids.Count));
                 // Only the videos not yet finished are asked for, one call per poll (the silo fans out to their shards).
                 var open = new HashSet<string>(ids, StringComparer.Ordinal);
+                var confirming = false;
+                async Task<bool> TryRestoreAsync(IngestResult video)
+                {
+                    try { return await restoreSource(video, ct); }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        failed.Description = $"failed (uploading {Path.GetFileName(video.Path)} again failed: {e.GetType().Name}; tried again later)";
+                        return false; // the confirming pass asks again
+                    }
+                }
                 while (!ct.IsCancellationRequested)
                 {
                     try
@@ -176,6 +198,12 @@ public static class IngestionProgress
                             foreach (var e in await grains.IndexEntriesAsync(chunk))
                             {
                                 final[e.Id] = e;
+                                if (e.Stage is VideoStage.Failed && e.FailureKind == VideoFailure.SourceMissingKind && restoreSource is not null
+                                    && restores.GetValueOrDefault(e.Id) < MaxSourceRestores && await TryRestoreAsync(byId[e.Id]))
+                                {
+                                    restores[e.Id] = restores.GetValueOrDefault(e.Id) + 1;
+                                    continue; // retried: followed on
+                                }
                                 if (e.Stage is VideoStage.Embedded or VideoStage.Failed) open.Remove(e.Id);
                             }
                     }
@@ -187,7 +215,14 @@ public static class IngestionProgress
                     probed.Value = final.Values.Count(e => e.Stage is not VideoStage.Registered);
                     embedded.Value = final.Values.Count(e => e.Stage == VideoStage.Embedded);
                     failed.Value = final.Values.Count(e => e.Stage == VideoStage.Failed);
-                    if (open.Count == 0) break;
+                    if (open.Count == 0)
+                    {
+                        if (confirming) break; // every video finished, twice in a row
+                        confirming = true;
+                        open.UnionWith(ids); // the confirming pass: all of them once more
+                        continue;
+                    }
+                    confirming = false;
                     await Task.Delay(TimeSpan.FromSeconds(1), ct);
                 }
             });
