@@ -12,16 +12,19 @@ public sealed class CliTests(SiloHostFixture fixture)
 {
     private static Task<(int Code, string Output)> RunAsync(params string[] args) => InProcessCli.RunAsync(args);
 
+    /// <summary>A silo of its own (container, cluster and service named <paramref name="name"/>) on the fixture's Azurite.</summary>
+    private LvMaeSiloSettings Settings(string name) => new()
+    {
+        Storage = new StorageOptions { ConnectionString = fixture.Azurite.ConnectionString, Container = name },
+        Clustering = new ClusteringOptions { SiloPort = SiloHostTests.FreePort(), GatewayPort = SiloHostTests.FreePort(), ClusterId = name, ServiceId = name },
+        Api = new ApiOptions { Port = 0 },
+        Logging = new HostLoggingOptions { MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning },
+    };
+
     [Fact]
     public async Task Ingest_status_runs_and_no_silo()
     {
-        var settings = new LvMaeSiloSettings
-        {
-            Storage = new StorageOptions { ConnectionString = fixture.Azurite.ConnectionString, Container = "cli-tests" },
-            Clustering = new ClusteringOptions { SiloPort = SiloHostTests.FreePort(), GatewayPort = SiloHostTests.FreePort(), ClusterId = "cli-tests", ServiceId = "cli-tests" },
-            Api = new ApiOptions { Port = 0 },
-            Logging = new HostLoggingOptions { MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning },
-        };
+        var settings = Settings("cli-tests");
         using (InProcessCli.Target(settings))
         {
             var dir = Path.Combine(fixture.MediaDir, "cli");
@@ -81,13 +84,7 @@ public sealed class CliTests(SiloHostFixture fixture)
     [Fact]
     public async Task Ingest_uploads_again_a_source_blob_storage_lost_and_the_video_embeds()
     {
-        var settings = new LvMaeSiloSettings
-        {
-            Storage = new StorageOptions { ConnectionString = fixture.Azurite.ConnectionString, Container = "cli-restore" },
-            Clustering = new ClusteringOptions { SiloPort = SiloHostTests.FreePort(), GatewayPort = SiloHostTests.FreePort(), ClusterId = "cli-restore", ServiceId = "cli-restore" },
-            Api = new ApiOptions { Port = 0 },
-            Logging = new HostLoggingOptions { MinimumLevel = Microsoft.Extensions.Logging.LogLevel.Warning },
-        };
+        var settings = Settings("cli-restore");
         var path = Path.Combine(fixture.MediaDir, "cli-restore.mp4");
         await TestVideos.GenerateAsync(path, 6, "testsrc2", size: 32, fps: 5, options: new TestVideoOptions { HueDegrees = 77 });
         var (id, sha) = await VideoIngestor.ContentIdAsync(path);

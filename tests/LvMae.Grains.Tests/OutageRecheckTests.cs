@@ -68,42 +68,41 @@ public sealed class OutageRecheckTests(LostResponseClusterFixture fixture)
     [Fact]
     public async Task A_storage_crash_that_lost_a_shards_last_appends_and_a_state_write_is_noticed_with_no_write_failing()
     {
-        var path = await fixture.NewVideoAsync(8);
-        var (id, _) = await VideoIngestor.ContentIdAsync(path);
-        await fixture.Ingestor.IngestFileAsync(path, "builtin", ["crash"]);
-        await fixture.WaitForIndexAsync(id, VideoStage.Embedded, Timeout);
-        await RollBackStateAsync(id);
+        var id = await EmbeddedVideoWithItsLastStateWriteLostAsync("crash");
         Assert.True(await RollBackLogAsync(id), "the shard's log holds the video's Embedded entry");
         await ConvergedAsync(id);
     }
 
     /// <summary>
     /// Storage out for a few seconds, then back without the video's last state write; the shard's log is intact and the shard
-    /// has nothing to write: its storage check fails during the outage (longer than the SDK's retries, which hide shorter ones), and once storage answers it re-checks the videos it
-    /// changed shortly before (the look-back), so the video's entry and activation follow the state storage holds.
+    /// has nothing to write: its storage check fails during the outage (longer than the SDK's retries, which hide shorter
+    /// ones), and once storage answers it re-checks the videos it changed shortly before (the look-back), so the video's
+    /// entry and activation follow the state storage holds.
     /// </summary>
     [Fact]
     public async Task A_shard_that_wrote_nothing_during_an_outage_rechecks_its_recent_videos_after_it()
     {
-        var path = await fixture.NewVideoAsync(8);
-        var (id, _) = await VideoIngestor.ContentIdAsync(path);
-        await fixture.Ingestor.IngestFileAsync(path, "builtin", ["quiet"]);
-        await fixture.WaitForIndexAsync(id, VideoStage.Embedded, Timeout);
-        await RollBackStateAsync(id);
+        var id = await EmbeddedVideoWithItsLastStateWriteLostAsync("quiet");
         fixture.Proxy.Down = true;
         try { await Task.Delay(TimeSpan.FromSeconds(35)); } // longer than the SDK's own retries; the outage itself (what is being survived), not synchronisation
         finally { fixture.Proxy.Down = false; }
         await ConvergedAsync(id);
     }
 
-    /// <summary>The video's state on storage goes back one version, to Segmented (its last write lost).</summary>
-    private async Task RollBackStateAsync(string id)
+    /// <summary>A new video, ingested until the index says Embedded; then its state on storage goes back one version, to
+    /// Segmented (its last write lost). Returns its id.</summary>
+    private async Task<string> EmbeddedVideoWithItsLastStateWriteLostAsync(string label)
     {
+        var path = await fixture.NewVideoAsync(8);
+        var (id, _) = await VideoIngestor.ContentIdAsync(path);
+        await fixture.Ingestor.IngestFileAsync(path, "builtin", [label]);
+        await fixture.WaitForIndexAsync(id, VideoStage.Embedded, Timeout);
         var embedded = (await fixture.PersistedAsync(id))!;
         Assert.Equal(VideoStage.Embedded, embedded.Stage);
         embedded.Stage = VideoStage.Segmented;
         embedded.Version -= 1;
         await fixture.OverwritePersistedAsync(id, embedded);
+        return id;
     }
 
     /// <summary>
