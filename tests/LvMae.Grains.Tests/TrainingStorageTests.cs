@@ -95,6 +95,27 @@ public sealed class TrainingStorageTests(AzuriteFixture azurite) : IClassFixture
         Assert.Equal("cls/raw/linear", Assert.Single(history.Probes).Key);
     }
 
+    /// <summary>A storage that crashed comes back without the last commits it acknowledged (issue 28): their lines go again.</summary>
+    [Fact]
+    public async Task Metrics_lines_whose_commits_storage_lost_are_appended_again()
+    {
+        var blobs = await StoreAsync();
+        var log = new RunMetricsLog(blobs, "run-lost");
+        for (var step = 1; step <= 3; step++)
+        {
+            log.Add(new JsonObject { ["step"] = step, ["loss"] = 1.0 / step, ["lr"] = 1e-4 });
+            await log.FlushAsync();
+        }
+        var blob = blobs.Container.GetBlockBlobClient(BlobLayout.RunMetrics("run-lost"));
+        var blocks = (await blob.GetBlockListAsync()).Value.CommittedBlocks.Select(b => b.Name).ToList();
+        await blob.CommitBlockListAsync(blocks.Take(1)); // steps 2 and 3 lost
+        log.Add(new JsonObject { ["step"] = 4, ["loss"] = 0.25, ["lr"] = 1e-4 });
+        await Assert.ThrowsAnyAsync<Azure.RequestFailedException>(log.FlushAsync); // meets the rolled-back log
+        Assert.Equal(3, log.Buffered); // steps 2, 3 and 4, for the next flush
+        await log.FlushAsync();
+        Assert.Equal(new long[] { 1, 2, 3, 4 }, (await log.ReadAsync()).Steps.Select(s => s.Step));
+    }
+
     [Fact]
     public async Task Metrics_are_a_block_blob_and_an_earlier_append_blob_log_is_still_appended_to()
     {

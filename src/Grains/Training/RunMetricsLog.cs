@@ -14,14 +14,22 @@ namespace LvMae.Grains.Training;
 /// Put Block List of the committed blocks plus the new one, If-Match the ETag of the last commit: operations every
 /// Azure-Blob-compatible store serves, unlike Append Block), because a blob takes at most 50,000 committed blocks (one
 /// flush every 30 s = 400 h of training). Appends happen one after another; a failed append keeps its lines for the next
-/// flush; a commit whose response was lost is recognised by reading the block list back. A metrics.jsonl written by an
-/// earlier version as an append blob is appended to as before.
+/// flush; a commit whose response was lost is recognised by reading the block list back. A storage that crashed can come
+/// back without commits it had acknowledged: the next commit meets a log whose block list is a prefix of the one it knew,
+/// and the lines of the lost commits (kept for <see cref="RecentKept"/>) go again with the next flush. A metrics.jsonl
+/// written by an earlier version as an append blob is appended to as before.
 /// </summary>
 public sealed class RunMetricsLog(BlobStore blobs, string run)
 {
     private const int MaxAppendBytes = 4 << 20; // a block per 4 MiB (an append block's limit for legacy logs)
     private readonly List<string> _lines = [];
     private Task _appending = Task.CompletedTask;
+    /// <summary>How long a commit's lines are kept, to be appended again if storage loses the commit.</summary>
+    public static readonly TimeSpan RecentKept = TimeSpan.FromMinutes(2);
+    /// <summary>The recent commits, oldest first: the first block id and the lines of each.</summary>
+    private readonly Queue<(string Block, string Text, DateTimeOffset At)> _recent = new();
+    /// <summary>Lines of commits storage lost, to go before the next flush's.</summary>
+    private readonly List<string> _lost = [];
 
     public int Buffered => _lines.Count;
     public DateTimeOffset LastFlush { get; private set; } = DateTimeOffset.MinValue;
@@ -61,7 +69,8 @@ public sealed class RunMetricsLog(BlobStore blobs, string run)
         try { await AppendAsync(text); }
         catch
         {
-            _lines.InsertRange(0, text.TrimEnd('\n').Split('\n').Take(count)); // keep them for the next flush
+            _lines.InsertRange(0, [.. _lost, .. text.TrimEnd('\n').Split('\n').Take(count)]); // keep them for the next flush
+            _lost.Clear();
             throw;
         }
     }
@@ -113,8 +122,18 @@ public sealed class RunMetricsLog(BlobStore blobs, string run)
             // A commit whose response was lost meets itself on the SDK's retry; anything else: another writer (read again).
             var before = _blocks!;
             await ReadBlocksAsync();
-            if (UnknownWrites.ResolveCommit(before, ours, _blocks) != AppendReadBack.Appended) { _blocks = null; throw; }
+            if (UnknownWrites.ResolveCommit(before, ours, _blocks) != AppendReadBack.Appended)
+            {
+                if (_blocks!.Count < before.Count && _blocks.SequenceEqual(before.Take(_blocks.Count)))
+                    _lost.AddRange(_recent.Where(r => !_blocks.Contains(r.Block)).SelectMany(r => r.Text.TrimEnd('\n').Split('\n'))); // storage lost them
+                _recent.Clear();
+                _blocks = null;
+                throw;
+            }
         }
+        var now = DateTimeOffset.UtcNow;
+        _recent.Enqueue((ours[0], text, now));
+        while (_recent.TryPeek(out var oldest) && (now - oldest.At > RecentKept || _recent.Count > 256)) _recent.Dequeue();
     }
 
     /// <summary>The committed block ids and the ETag of one version (their sizes add up to its length: commits only add blocks).</summary>
