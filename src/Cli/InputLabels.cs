@@ -51,18 +51,36 @@ public sealed class InputLabels
     private static InputLabels FromCsv(string csv, IReadOnlyList<CsvRecord> records)
     {
         if (records.Count == 0) throw new ArgumentException($"{csv}: the labels CSV is empty");
+        var folder = Path.GetDirectoryName(csv)!;
+        var rows = new Dictionary<string, Row>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (line, name, labels) in Rows(csv, records, IdHeaders))
+        {
+            var key = HasFolder(name) ? Path.GetFullPath(Path.Combine(folder, name)) : name;
+            if (rows.TryGetValue(key, out var earlier))
+                throw new ArgumentException($"{csv} line {line}: {LabelRules.Quote(name)} is already labelled on line {earlier.Line}");
+            rows[key] = new Row(line, name, labels);
+        }
+        return new InputLabels(csv, [], rows);
+    }
+
+    /// <summary>
+    /// The rows of a labels CSV (also a manifest of blobs): the first cell names the input, the others are its labels, named
+    /// "column=value" when the first row is a header (its first cell one of <paramref name="idHeaders"/>). Throws
+    /// <see cref="ArgumentException"/> with the file and line of a row that would be stored wrong.
+    /// </summary>
+    public static IEnumerable<(long Line, string Name, IReadOnlyList<string> Labels)> Rows(string csv, IReadOnlyList<CsvRecord> records, IReadOnlyList<string> idHeaders)
+    {
+        if (records.Count == 0) throw new ArgumentException($"{csv}: the CSV is empty");
         ArgumentException Bad(long line, string problem) => new($"{csv} line {line}: {problem}");
 
         IReadOnlyList<string>? header = null;
-        if (IdHeaders.Contains(records[0].Cells[0], StringComparer.OrdinalIgnoreCase))
+        if (idHeaders.Contains(records[0].Cells[0], StringComparer.OrdinalIgnoreCase))
         {
             header = records[0].Cells;
             if (header.Where(c => c.Length > 0).GroupBy(c => c, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
                 throw Bad(records[0].Line, $"column {LabelRules.Quote(twice.Key)} appears twice in the header");
         }
 
-        var folder = Path.GetDirectoryName(csv)!;
-        var rows = new Dictionary<string, Row>(StringComparer.OrdinalIgnoreCase);
         foreach (var (line, cells) in records.Skip(header is null ? 0 : 1))
         {
             if (cells.All(c => c.Length == 0)) continue; // a blank line of separators or spaces
@@ -78,12 +96,8 @@ public sealed class InputLabels
                     .ToList();
             foreach (var label in labels)
                 if (LabelRules.Problem(label) is { } problem) throw Bad(line, problem);
-            var key = HasFolder(name) ? Path.GetFullPath(Path.Combine(folder, name)) : name;
-            if (rows.TryGetValue(key, out var earlier))
-                throw Bad(line, $"{LabelRules.Quote(name)} is already labelled on line {earlier.Line}");
-            rows[key] = new Row(line, name, labels);
+            yield return (line, name, labels);
         }
-        return new InputLabels(csv, [], rows);
     }
 
     // A column literally named "label(s)" holds plain tags, not column=value pairs.

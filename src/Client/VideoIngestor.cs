@@ -47,6 +47,27 @@ public sealed class VideoIngestor(BlobStore blobs, IGrainFactory grains)
     }
 
     /// <summary>
+    /// Registers a blob that stays where it is (<see cref="InPlaceSources"/>): no byte of it passes through this client, and
+    /// the data container never holds a copy; its silo reads it there. Its id comes from account, container and name.
+    /// </summary>
+    public async Task<IngestResult> RegisterInPlaceAsync(BlobSource source, string encoder, IReadOnlyList<string> labels, bool reembedChanged = false)
+    {
+        var id = InPlaceSources.VideoId(source);
+        var status = await grains.GetGrain<IVideoGrain>(id).Register(new VideoRegistration
+        {
+            Kind = VideoSourceKind.VideoFile,
+            SourceBlob = source.ToString(),
+            InPlace = source,
+            Encoder = encoder,
+            Labels = labels,
+            OriginalName = source.Blob,
+            SizeBytes = source.Length,
+            ReplaceChangedSource = reembedChanged,
+        });
+        return new IngestResult(source.ToString(), id, Uploaded: false, status);
+    }
+
+    /// <summary>
     /// Uploads a video's source again and retries the video: storage lost the blob this ingest uploaded (a storage that
     /// crashed comes back without what it acknowledged last), and the video failed on it. Only when the file still has the
     /// video's content (its id is its hash); false otherwise.

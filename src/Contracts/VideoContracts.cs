@@ -42,9 +42,45 @@ public sealed record VideoRegistration
     /// uploaded the source first.
     /// </summary>
     [Id(7)] public byte[]? Content { get; init; }
+    /// <summary>
+    /// A video registered in place: its source blob stays where it is (a container of the cluster's storage account or of
+    /// another one), and the silo reads it there; <see cref="SourceBlob"/> is then only its display name. Null: the source
+    /// is at <see cref="SourceBlob"/> in the data container.
+    /// </summary>
+    [Id(8)] public BlobSource? InPlace { get; init; }
+    /// <summary>
+    /// For a video registered in place whose source blob changed since (another ETag): embed the new content (true) instead of
+    /// refusing the registration. The video keeps its id; its earlier embeddings are replaced when the new ones are written.
+    /// </summary>
+    [Id(9)] public bool ReplaceChangedSource { get; init; }
 
     /// <summary>Largest <see cref="Content"/> a registration may carry (larger imports are uploaded by the client).</summary>
     public const int MaxInlineContentBytes = 1 << 20;
+}
+
+/// <summary>
+/// A source blob registered in place: where it is and which content was registered. The ETag is what makes the content: the
+/// silo reads the blob only if it still has it, so a blob changed or replaced since registration fails the video
+/// (<see cref="VideoFailure.SourceChangedKind"/>) instead of embedding other content under the same id.
+/// </summary>
+[GenerateSerializer, Alias("lvmae.BlobSource")]
+public sealed record BlobSource
+{
+    /// <summary>"" (the cluster's own storage account), or the key of a source store (<see cref="ISourceStoreGrain"/>) that holds the credentials of another account's container.</summary>
+    [Id(0)] public string Store { get; init; } = "";
+    /// <summary>The storage account's name (the video id is derived from account, container and blob name).</summary>
+    [Id(1)] public required string Account { get; init; }
+    [Id(2)] public required string Container { get; init; }
+    [Id(3)] public required string Blob { get; init; }
+    /// <summary>The blob's ETag when it was registered.</summary>
+    [Id(4)] public required string ETag { get; init; }
+    [Id(5)] public long Length { get; init; }
+    [Id(6)] public DateTimeOffset? LastModified { get; init; }
+    /// <summary>Content-MD5 (base64) when the blob has one (display and audit only; the ETag decides).</summary>
+    [Id(7)] public string? ContentMd5 { get; init; }
+
+    /// <summary>"container/blob" (with "account:" when another account's).</summary>
+    public override string ToString() => Store.Length == 0 ? $"{Container}/{Blob}" : $"{Account}:{Container}/{Blob}";
 }
 
 /// <summary>Why a video failed.</summary>
@@ -53,6 +89,8 @@ public sealed record VideoFailure
 {
     /// <summary>The kind of a video whose source file or blob does not exist (MediaErrorKind.FileNotFound).</summary>
     public const string SourceMissingKind = "FileNotFound";
+    /// <summary>The kind of a video registered in place whose source blob changed after it was registered (MediaErrorKind.SourceChanged).</summary>
+    public const string SourceChangedKind = "SourceChanged";
 
     /// <summary>MediaErrorKind name (NotMedia, Truncated, ...), Storage, Timeout or Internal.</summary>
     [Id(0)] public required string Kind { get; init; }
@@ -112,6 +150,8 @@ public sealed record VideoStatus
     /// else in this status is what storage holds: a stage is reported only once it is persisted.
     /// </summary>
     [Id(24)] public bool Saving { get; init; }
+    /// <summary>Where the source of a video registered in place lives (null: uploaded into the data container).</summary>
+    [Id(25)] public BlobSource? InPlace { get; init; }
 
     public bool IsTerminal => Exists && Stage is VideoStage.Embedded or VideoStage.Failed;
 }

@@ -63,8 +63,10 @@ public static class GrainsHosting
         services.TryAddSingleton(_ => new MediaJobLimiter(options.MaxConcurrentJobs));
         services.TryAddSingleton<ScratchSpace>();
         services.TryAddSingleton<IMediaWork, MediaWork>();
+        services.TryAddSingleton(sp => new SourceBlobs(connectionString, blobOptions,
+            store => sp.GetRequiredService<IGrainFactory>().GetGrain<ISourceStoreGrain>(store).Get()));
         services.TryAddSingleton(sp => new VideoProcessor(sp.GetRequiredService<BlobStore>(), sp.GetRequiredService<IMediaWork>(),
-            sp.GetRequiredService<MediaJobLimiter>(), sp.GetRequiredService<ScratchSpace>(), options));
+            sp.GetRequiredService<MediaJobLimiter>(), sp.GetRequiredService<ScratchSpace>(), options, sp.GetRequiredService<SourceBlobs>()));
         silo.AddLvMaeTraining(); // training runs: GPU silo metadata + placement filter, run resumer (src/Grains/Training)
         return silo;
     }
@@ -78,9 +80,10 @@ public static class GrainsHosting
         return options;
     }
 
-    /// <summary>grain state | index | data (everything else in the data container, written by this silo).</summary>
+    /// <summary>grain state | index | data (everything else in the data container, written by this silo) | sources (videos registered in place, read where they are).</summary>
     private static string TrafficCategory(string path, string container, string stateContainer) =>
         path.Contains($"/{stateContainer}/", StringComparison.Ordinal) ? "grain state"
         : path.Contains($"/{container}/{BlobLayout.IndexPrefix}", StringComparison.Ordinal) ? "index"
-        : "data";
+        : path.Contains($"/{container}/", StringComparison.Ordinal) ? "data"
+        : "sources";
 }

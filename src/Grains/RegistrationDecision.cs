@@ -46,7 +46,20 @@ public sealed record RegistrationDecision(RegistrationOutcome Outcome, List<stri
         if (registration.Labels.Count > MaxLabels) throw new ArgumentException($"video {id}: {registration.Labels.Count} labels (at most {MaxLabels})");
         foreach (var label in registration.Labels)
             if (LabelRules.Problem(label) is { } problem) throw new ArgumentException($"video {id}: {problem}");
+        if (registration.InPlace is { } source) CheckInPlace(id, registration, source);
         return registration.Content is { } carried ? CheckCarriedContent(id, registration, carried) : registration;
+    }
+
+    /// <summary>A source registered in place: a video file, no carried content, a usable container, blob name and ETag.</summary>
+    private static void CheckInPlace(string id, VideoRegistration registration, BlobSource source)
+    {
+        if (registration.Kind != VideoSourceKind.VideoFile || registration.Content is not null)
+            throw new ArgumentException($"video {id}: only video files are registered in place");
+        if (!BlobLayout.IsValidContainerName(source.Container)) throw new ArgumentException($"video {id}: source container '{source.Container}' is not a valid container name");
+        if (string.IsNullOrWhiteSpace(source.Blob) || source.Blob.Length > 1024 || source.Blob.Any(char.IsControl))
+            throw new ArgumentException($"video {id}: source blob name '{source.Blob}' is not a usable blob name");
+        ArgumentException.ThrowIfNullOrWhiteSpace(source.ETag);
+        ArgumentException.ThrowIfNullOrWhiteSpace(source.Account);
     }
 
     /// <summary>An import whose bytes came with its registration: their hash and size must be what the registration says.</summary>
@@ -79,6 +92,17 @@ public sealed record RegistrationDecision(RegistrationOutcome Outcome, List<stri
 
         var labels = stored.Labels.Union(registration.Labels).ToList();
         var changed = labels.Count != stored.Labels.Count;
+        if (SourceChanged(stored, registration) is { } was)
+        {
+            // Never a silent re-embed of other content under the same id: only when asked, and not while work on the old runs.
+            if (!registration.ReplaceChangedSource)
+                return new(RegistrationOutcome.Conflict, stored.Labels, false, false,
+                    $"source blob {was} changed since it was registered (ETag {was.ETag} then, {registration.InPlace!.ETag} now); " +
+                    "the video keeps what it has; ingest again with --reembed-changed to embed the new content");
+            if (working)
+                return new(RegistrationOutcome.Busy, labels, changed, false, $"video {id} is still being processed from the earlier content of {was}; register the new content when it is done");
+            return new(RegistrationOutcome.Reprocess, labels, changed, false, null);
+        }
         var sameEncoder = string.Equals(stored.Encoder, registration.Encoder, StringComparison.Ordinal);
         var sameContent = registration.ContentHash is null || registration.ContentHash == stored.ContentHash;
         if (sameEncoder && (sameContent || working)) return new(RegistrationOutcome.Unchanged, labels, changed, false, null);
@@ -88,6 +112,10 @@ public sealed record RegistrationDecision(RegistrationOutcome Outcome, List<stri
         // Carried content is imported at once; an uploaded one waits in the queue (only a new video's is checked inline).
         return new(RegistrationOutcome.Reprocess, labels, changed, registration.Content is not null, null);
     }
+
+    /// <summary>The registered source, when a registration in place offers the same blob with another ETag (null otherwise).</summary>
+    private static BlobSource? SourceChanged(VideoState stored, VideoRegistration registration) =>
+        stored.InPlace is { } known && registration.InPlace is { } offered && known.ETag != offered.ETag ? known : null;
 
     /// <summary>
     /// A new video is imported within its registration when its bytes came with it, or when it is an uploaded import small
@@ -103,6 +131,7 @@ public sealed record RegistrationDecision(RegistrationOutcome Outcome, List<stri
         Stage = VideoStage.Registered,
         Kind = registration.Kind,
         SourceBlob = registration.SourceBlob,
+        InPlace = registration.InPlace,
         Encoder = registration.Encoder,
         Labels = Labels,
         OriginalName = registration.OriginalName,
@@ -121,6 +150,9 @@ public sealed record RegistrationDecision(RegistrationOutcome Outcome, List<stri
         video.Encoder = registration.Encoder;
         video.Kind = registration.Kind;
         video.SourceBlob = registration.SourceBlob;
+        // New content in place: its hash is taken when the silo reads it (the old one described other bytes).
+        if (registration.InPlace is { } source && video.InPlace?.ETag != source.ETag) video.ContentHash = null;
+        video.InPlace = registration.InPlace ?? video.InPlace;
         video.ContentHash = registration.ContentHash ?? video.ContentHash;
         video.OriginalName = registration.OriginalName ?? video.OriginalName;
         video.SizeBytes = registration.SizeBytes;

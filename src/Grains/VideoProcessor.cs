@@ -23,7 +23,7 @@ public sealed record VideoWorkHooks(Func<VideoStage, Task> Advance, Action<doubl
 /// are thrown: <see cref="MediaException"/> for the input's own problems (the caller records them with
 /// <see cref="VideoFailures.MarkFailed(VideoState, Exception)"/>), storage errors as they come (waited out by the caller).
 /// </summary>
-public sealed class VideoProcessor(BlobStore blobs, IMediaWork media, MediaJobLimiter limiter, ScratchSpace scratch, ProcessingOptions options)
+public sealed class VideoProcessor(BlobStore blobs, IMediaWork media, MediaJobLimiter limiter, ScratchSpace scratch, ProcessingOptions options, SourceBlobs sources)
 {
     /// <summary>
     /// The media stages left for <paramref name="video"/> (from Registered, Probed or Segmented): a job slot taken before
@@ -46,7 +46,13 @@ public sealed class VideoProcessor(BlobStore blobs, IMediaWork media, MediaJobLi
 
     private async Task<Embedding?> ProcessSourceAsync(string id, VideoState video, string source, string local, VideoWorkHooks hooks, CancellationToken ct)
     {
-        await DownloadAsync(source, local, ct);
+        if (video.InPlace is { } inPlace)
+        {
+            await DownloadInPlaceAsync(inPlace, local, ct);
+            // The client never read the bytes: the hash of what was embedded is taken here (recorded with the probe).
+            if (video.ContentHash is null) await using (var file = File.OpenRead(local)) video.ContentHash = Convert.ToHexStringLower(await SHA256.HashDataAsync(file, ct));
+        }
+        else await DownloadAsync(source, local, ct);
 
         if (video.Stage == VideoStage.Registered)
         {
@@ -94,6 +100,49 @@ public sealed class VideoProcessor(BlobStore blobs, IMediaWork media, MediaJobLi
             throw new MediaException(blob, MediaErrorKind.FileNotFound, $"source blob {blob} does not exist", e);
         }
     }
+
+    /// <summary>
+    /// A source registered in place, streamed where it is into scratch (never copied into the data container), only if it
+    /// still has the ETag it was registered with: other content under the same id would be embedded silently otherwise.
+    /// </summary>
+    private async Task DownloadInPlaceAsync(BlobSource source, string local, CancellationToken ct)
+    {
+        var blob = await sources.BlobAsync(source);
+        var tmp = local + ".part";
+        try
+        {
+            await blob.DownloadToAsync(tmp, new Azure.Storage.Blobs.Models.BlobDownloadToOptions
+            {
+                Conditions = new Azure.Storage.Blobs.Models.BlobRequestConditions { IfMatch = new ETag(source.ETag) },
+            }, ct);
+            File.Move(tmp, local, overwrite: true);
+        }
+        catch (RequestFailedException e) when (e.Status is 412 || e.ErrorCode == "ConditionNotMet")
+        {
+            string now;
+            try { now = (await blob.GetPropertiesAsync(cancellationToken: ct)).Value.ETag.ToString(); }
+            catch (RequestFailedException gone) when (gone.Status == 404) { throw Missing(source, gone); } // some stores check If-Match first
+            catch (RequestFailedException) { now = "unknown"; }
+            throw new MediaException(source.ToString(), MediaErrorKind.SourceChanged,
+                $"source blob {source} changed since it was registered (ETag {source.ETag} then, {now} now): not embedded; " +
+                "ingest it again with --reembed-changed to embed the new content", e);
+        }
+        catch (RequestFailedException e) when (e.Status == 404) { throw Missing(source, e); }
+        catch (RequestFailedException e) when (e.Status is 401 or 403)
+        {
+            sources.Forget(source.Store);
+            throw new MediaException(source.ToString(), MediaErrorKind.SourceDenied,
+                $"storage denied reading source blob {source} ({e.Status} {e.ErrorCode}); give the cluster a valid credential " +
+                "(lvmae ingest --source-url with a new SAS) and retry the video", e);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+    }
+
+    private static MediaException Missing(BlobSource source, RequestFailedException e) => new(source.ToString(), MediaErrorKind.FileNotFound,
+        e.ErrorCode == "ContainerNotFound" ? $"the container of source blob {source} does not exist" : $"source blob {source} does not exist (deleted or renamed since it was registered)", e);
 
     /// <summary>Writes the .npy with its provenance in metadata; returns its SHA-256.</summary>
     private async Task<string> UploadNpyAsync(string id, VideoState video, string blob, EmbeddedVideo encoded, CancellationToken ct)

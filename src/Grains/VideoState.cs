@@ -8,6 +8,9 @@ public sealed class VideoState
     public VideoStage Stage { get; set; }
     public VideoSourceKind Kind { get; set; }
     public string? SourceBlob { get; set; }
+    /// <summary>A video registered in place: its source blob where it is (omitted from the JSON when null, so other states keep their bytes).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public BlobSource? InPlace { get; set; }
     public string? Encoder { get; set; }
     public string? EncoderVersion { get; set; }
     public List<string> Labels { get; set; } = [];

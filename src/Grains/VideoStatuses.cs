@@ -39,6 +39,7 @@ public static class VideoStatuses
             UpdatedAt = stored.UpdatedAt,
             CompletedAt = stored.CompletedAt,
             SourceBlob = stored.SourceBlob,
+            InPlace = stored.InPlace,
             Warning = stored.Warning,
         };
 }

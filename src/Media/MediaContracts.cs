@@ -23,6 +23,10 @@ public enum MediaErrorKind
     TimedOut,
     /// <summary>The container declares a duration beyond <see cref="SegmentationOptions.MaxDurationSeconds"/>.</summary>
     TooLong,
+    /// <summary>A source registered in place changed after its registration (another ETag): its content is not what was registered.</summary>
+    SourceChanged,
+    /// <summary>Storage denied reading a source registered in place, or the silos have no credentials for its store.</summary>
+    SourceDenied,
 }
 
 /// <summary>A clear, named error for one input. Never thrown for anything but that input.</summary>

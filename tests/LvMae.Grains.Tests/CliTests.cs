@@ -112,4 +112,93 @@ public sealed class CliTests(SiloHostFixture fixture)
             Assert.Equal(LvMae.Contracts.VideoStage.Embedded, (await grain.GetStatus()).Stage);
         }
     }
+    /// <summary>
+    /// `ingest --container/--source-url` registers blobs where they are (issue 26): by prefix or manifest, with a dry run that
+    /// counts, a re-run that registers nothing new, a changed blob refused until asked to re-embed, the data container never
+    /// holding a copy, and clear errors for a missing container and a wrong SAS.
+    /// </summary>
+    [Fact]
+    public async Task Ingest_registers_blobs_in_place_and_never_copies_them()
+    {
+        var settings = Settings("cli-inplace");
+        var service = fixture.Azurite.ServiceClient();
+        var corpus = service.GetBlobContainerClient("cli-inplace-corpus");
+        await corpus.CreateIfNotExistsAsync();
+        var dir = Path.Combine(fixture.MediaDir, "inplace");
+        Directory.CreateDirectory(dir);
+        await TestVideos.GenerateAsync(Path.Combine(dir, "a.mp4"), 6, "testsrc2", size: 32, fps: 5);
+        await TestVideos.GenerateAsync(Path.Combine(dir, "b.mkv"), 11, "rgbtestsrc", size: 32, fps: 5);
+        await TestVideos.GenerateAsync(Path.Combine(dir, "c.mp4"), 6, "testsrc2", size: 32, fps: 5, options: new TestVideoOptions { HueDegrees = 140 });
+        await corpus.GetBlobClient("set1/a.mp4").UploadAsync(Path.Combine(dir, "a.mp4"), overwrite: true);
+        await corpus.GetBlobClient("set1/b.mkv").UploadAsync(Path.Combine(dir, "b.mkv"), overwrite: true);
+        await corpus.GetBlobClient("set1/notes.txt").UploadAsync(BinaryData.FromString("not a video"), overwrite: true);
+        await corpus.GetBlobClient("set2/c.mp4").UploadAsync(Path.Combine(dir, "c.mp4"), overwrite: true);
+        var inPlace = new[] { "ingest", "--container", "cli-inplace-corpus", "--prefix", "set1/", "--encoder", "builtin" };
+
+        using (InProcessCli.Target(settings))
+        await using (var silo = await LvMaeSiloHost.StartAsync(settings))
+        {
+            var (dryCode, dry) = await RunAsync([.. inPlace, "--dry-run"]);
+            Assert.True(dryCode == ExitCodes.Ok, dry);
+            Assert.Contains("new\t2\t", dry);
+            Assert.Equal(0, (await LvMae.Contracts.CorpusIndex.SummaryAsync(silo.Grains)).Total);
+
+            var (code, output) = await RunAsync([.. inPlace, "--labels", "alpha"]);
+            Assert.True(code == ExitCodes.Ok, output);
+            Assert.Contains("2 file(s), 0 failed or not registered", output);
+            var aId = InPlaceSources.VideoId(corpus.AccountName, corpus.Name, "set1/a.mp4");
+            var a = await silo.Grains.GetGrain<LvMae.Contracts.IVideoGrain>(aId).GetStatus();
+            Assert.Equal((LvMae.Contracts.VideoStage.Embedded, "set1/a.mp4", 2), (a.Stage, a.InPlace?.Blob, a.SegmentCount));
+            Assert.Contains("alpha", a.Labels);
+            // No byte of a source in the data container: only what the silo wrote from it.
+            var data = service.GetBlobContainerClient("cli-inplace");
+            await foreach (var blob in data.GetBlobsAsync())
+                Assert.True(blob.Name.EndsWith("segments.json", StringComparison.Ordinal) || blob.Name.Contains("/embeddings/", StringComparison.Ordinal)
+                            || blob.Name.StartsWith(LvMae.Storage.BlobLayout.IndexPrefix, StringComparison.Ordinal), blob.Name);
+
+            // Again: nothing new.
+            var (_, again) = await RunAsync([.. inPlace, "--dry-run"]);
+            Assert.Contains("new\t0\t", again);
+            Assert.Contains("already registered\t2\t", again);
+            Assert.Equal(ExitCodes.Ok, (await RunAsync(inPlace)).Code);
+            Assert.Equal(2, (await LvMae.Contracts.CorpusIndex.SummaryAsync(silo.Grains)).Total);
+
+            // A blob replaced by other content: refused (the video keeps its embeddings) until asked to re-embed.
+            await corpus.GetBlobClient("set1/a.mp4").UploadAsync(Path.Combine(dir, "c.mp4"), overwrite: true);
+            Assert.Contains("changed since registered\t1\t", (await RunAsync([.. inPlace, "--dry-run"])).Output);
+            var (refusedCode, refused) = await RunAsync(inPlace);
+            Assert.Equal(ExitCodes.Failed, refusedCode);
+            Assert.Contains("changed since it was registered", refused);
+            Assert.Equal(LvMae.Contracts.VideoStage.Embedded, (await silo.Grains.GetGrain<LvMae.Contracts.IVideoGrain>(aId).GetStatus()).Stage);
+            var (reCode, re) = await RunAsync([.. inPlace, "--reembed-changed"]);
+            Assert.True(reCode == ExitCodes.Ok, re);
+            var reembedded = await silo.Grains.GetGrain<LvMae.Contracts.IVideoGrain>(aId).GetStatus();
+            Assert.Equal(LvMae.Contracts.VideoStage.Embedded, reembedded.Stage);
+            Assert.NotEqual(a.InPlace!.ETag, reembedded.InPlace!.ETag);
+
+            // Another account's container through a SAS URL, only the blobs a manifest names (a missing one is reported, the rest registered).
+            var sas = corpus.GenerateSasUri(Azure.Storage.Sas.BlobContainerSasPermissions.Read | Azure.Storage.Sas.BlobContainerSasPermissions.List, DateTimeOffset.UtcNow.AddHours(1)).ToString();
+            var manifest = Path.Combine(dir, "manifest.csv");
+            await File.WriteAllTextAsync(manifest, "blob,split\nset2/c.mp4,train\nset2/missing.mp4,test\n");
+            var (sasCode, viaSas) = await RunAsync("ingest", "--source-url", sas, "--manifest", manifest, "--encoder", "builtin");
+            Assert.Equal(ExitCodes.Failed, sasCode);
+            Assert.Contains("no blob 'set2/missing.mp4'", viaSas);
+            Assert.DoesNotContain("sig=", viaSas);
+            var c = await silo.Grains.GetGrain<LvMae.Contracts.IVideoGrain>(InPlaceSources.VideoId(corpus.AccountName, corpus.Name, "set2/c.mp4")).GetStatus();
+            Assert.Equal((LvMae.Contracts.VideoStage.Embedded, "split=train"), (c.Stage, c.Labels.Single()));
+            Assert.Equal(InPlaceSources.StoreKey(corpus.AccountName, corpus.Name), c.InPlace!.Store);
+
+            // Refusals every blob would meet: reported once, exit 4, naming the container; a wrong SAS never replaces the store's.
+            var badSas = sas.Replace("sig=", "sig=AAAA", StringComparison.Ordinal);
+            var (deniedCode, denied) = await RunAsync("ingest", "--source-url", badSas, "--prefix", "set2/", "--encoder", "builtin");
+            Assert.Equal(ExitCodes.Storage, deniedCode);
+            Assert.Contains("403", denied);
+            Assert.Equal(sas[(sas.IndexOf('?') + 1)..], (await silo.Grains.GetGrain<LvMae.Contracts.ISourceStoreGrain>(c.InPlace.Store).Get())!.SasToken);
+            var (missingCode, missing) = await RunAsync("ingest", "--container", "no-such-corpus", "--encoder", "builtin");
+            Assert.Equal(ExitCodes.Storage, missingCode);
+            Assert.Contains("container does not exist", missing);
+            Assert.Equal(ExitCodes.Usage, (await RunAsync("ingest", "--container", "cli-inplace-corpus", Path.Combine(dir, "a.mp4"))).Code);
+            Assert.Equal(ExitCodes.Usage, (await RunAsync("ingest", "--source-url", "https://example.com/videos", "--encoder", "builtin")).Code);
+        }
+    }
 }

@@ -156,4 +156,66 @@ public sealed class RegistrationDecisionTests
         carried.ApplyTo(failed, Import("bbbb", size: 5, content: [1]));
         Assert.Equal((VideoStage.Registered, "bbbb", 5L, (VideoFailure?)null), (failed.Stage, failed.ContentHash, failed.SizeBytes, failed.Failure));
     }
+    // ---- sources registered in place ----------------------------------------------------------------------------------
+
+    private static BlobSource Blob(string etag) => new() { Account = "corpusacct", Container = "videos", Blob = "2026/a.mp4", ETag = etag, Length = 1000 };
+
+    private static VideoRegistration InPlace(string etag, bool reembed = false, params string[] labels) => new()
+    {
+        SourceBlob = "videos/2026/a.mp4", InPlace = Blob(etag), Encoder = "builtin", Labels = labels, OriginalName = "2026/a.mp4", SizeBytes = 1000,
+        ReplaceChangedSource = reembed,
+    };
+
+    private static VideoState StoredInPlace(VideoStage stage, string etag)
+    {
+        var state = Stored(stage);
+        state.InPlace = Blob(etag);
+        state.SourceBlob = "videos/2026/a.mp4";
+        return state;
+    }
+
+    [Fact]
+    public void A_registration_in_place_needs_a_video_file_a_container_a_blob_name_and_an_etag()
+    {
+        var good = InPlace("\"0x8DC\"");
+        Assert.Same(good, RegistrationDecision.Validate(Id, good, Options));
+        Assert.Contains("only video files", Assert.Throws<ArgumentException>(() => RegistrationDecision.Validate(Id, InPlace("e") with { Kind = VideoSourceKind.Embeddings }, Options)).Message);
+        Assert.Contains("not a valid container name", Assert.Throws<ArgumentException>(() => RegistrationDecision.Validate(Id, InPlace("e") with { InPlace = Blob("e") with { Container = "Bad_Name" } }, Options)).Message);
+        Assert.Contains("not a usable blob name", Assert.Throws<ArgumentException>(() => RegistrationDecision.Validate(Id, InPlace("e") with { InPlace = Blob("e") with { Blob = "a\u0001b" } }, Options)).Message);
+        Assert.Throws<ArgumentException>(() => RegistrationDecision.Validate(Id, InPlace(" "), Options));
+    }
+
+    [Fact]
+    public void The_same_blob_again_is_unchanged_and_its_source_is_recorded_on_a_new_video()
+    {
+        var fresh = RegistrationDecision.Decide(Id, null, InPlace("e1"), working: false);
+        Assert.Equal(RegistrationOutcome.New, fresh.Outcome);
+        var state = fresh.NewState(InPlace("e1"), DateTimeOffset.UnixEpoch);
+        Assert.Equal(Blob("e1"), state.InPlace);
+        Assert.Null(state.ContentHash); // taken by the silo when it reads the blob
+
+        var again = RegistrationDecision.Decide(Id, StoredInPlace(VideoStage.Embedded, "e1"), InPlace("e1", labels: "x"), working: false);
+        Assert.Equal((RegistrationOutcome.Unchanged, true), (again.Outcome, again.LabelsChanged));
+    }
+
+    [Fact]
+    public void A_blob_changed_since_its_registration_is_refused_unless_asked_to_reembed_and_never_while_working()
+    {
+        var changed = RegistrationDecision.Decide(Id, StoredInPlace(VideoStage.Embedded, "e1"), InPlace("e2"), working: false);
+        Assert.Equal(RegistrationOutcome.Conflict, changed.Outcome);
+        Assert.Contains("changed since it was registered (ETag e1 then, e2 now)", changed.Problem);
+        Assert.Contains("--reembed-changed", changed.Problem);
+
+        var busy = RegistrationDecision.Decide(Id, StoredInPlace(VideoStage.Segmented, "e1"), InPlace("e2", reembed: true), working: true);
+        Assert.Equal(RegistrationOutcome.Busy, busy.Outcome);
+
+        var stored = StoredInPlace(VideoStage.Embedded, "e1");
+        var reembed = RegistrationDecision.Decide(Id, stored, InPlace("e2", reembed: true), working: false);
+        Assert.Equal(RegistrationOutcome.Reprocess, reembed.Outcome);
+        reembed.ApplyTo(stored, InPlace("e2", reembed: true));
+        Assert.Equal((VideoStage.Registered, "e2", (string?)null), (stored.Stage, stored.InPlace!.ETag, stored.ContentHash));
+
+        // A failed video whose blob changed is refused the same way: its failure says why, nothing is re-embedded silently.
+        Assert.Equal(RegistrationOutcome.Conflict, RegistrationDecision.Decide(Id, StoredInPlace(VideoStage.Failed, "e1"), InPlace("e3"), working: false).Outcome);
+    }
 }

@@ -17,6 +17,8 @@ public sealed class VideoProcessorTests(AzuriteFixture azurite) : IClassFixture<
     private readonly string _dir = Directory.CreateTempSubdirectory("lvmae-processor-").FullName;
     private readonly MediaJobLimiter _limiter = new(1);
     private ScratchSpace? _scratch;
+    /// <summary>The source stores' credentials as the source-store grains would hold them.</summary>
+    private readonly Dictionary<string, SourceStoreAccess> _stores = new(StringComparer.Ordinal);
     private MediaWork? _media;
 
     public void Dispose()
@@ -33,7 +35,8 @@ public sealed class VideoProcessorTests(AzuriteFixture azurite) : IClassFixture<
         var blobs = new BlobStore(await azurite.NewContainerAsync("processor"));
         _scratch = new ScratchSpace(Microsoft.Extensions.Options.Options.Create(options), NullLogger<ScratchSpace>.Instance);
         _media = new MediaWork(Microsoft.Extensions.Options.Options.Create(options));
-        return (new VideoProcessor(blobs, _media, _limiter, _scratch, options), blobs, _scratch);
+        var sources = new SourceBlobs(azurite.ConnectionString, null, store => Task.FromResult(_stores.GetValueOrDefault(store)));
+        return (new VideoProcessor(blobs, _media, _limiter, _scratch, options, sources), blobs, _scratch);
     }
 
     /// <summary>A generated video uploaded as a registered video's source; its state as Register leaves it.</summary>
@@ -153,6 +156,95 @@ public sealed class VideoProcessorTests(AzuriteFixture azurite) : IClassFixture<
 
         Assert.Equal(0, FilesIn(scratch));
         Assert.Equal(0, _limiter.Running);
+    }
+
+    // ---- sources registered in place -------------------------------------------------------------------------------
+
+    /// <summary>A generated video uploaded into a container of its own (where a corpus already lives); its registered source and state.</summary>
+    private async Task<(string Id, VideoState Video, Azure.Storage.Blobs.BlobContainerClient Corpus, string Path)> InPlaceVideoAsync(double seconds, string store = "")
+    {
+        var corpus = await azurite.NewContainerAsync("corpus");
+        var path = Path.Combine(_dir, $"{Guid.NewGuid():N}.mp4");
+        await TestVideos.GenerateAsync(path, seconds, "testsrc2", size: 32, fps: 5);
+        var name = $"clips/2026/{Path.GetFileName(path)}";
+        var uploaded = (await corpus.GetBlobClient(name).UploadAsync(path)).Value;
+        var source = new BlobSource
+        {
+            Store = store, Account = corpus.AccountName, Container = corpus.Name, Blob = name, ETag = uploaded.ETag.ToString(),
+            Length = new FileInfo(path).Length,
+        };
+        var id = "v" + Guid.NewGuid().ToString("N")[..24];
+        return (id, new VideoState { Stage = VideoStage.Registered, SourceBlob = source.ToString(), InPlace = source, Encoder = "builtin", SizeBytes = source.Length }, corpus, path);
+    }
+
+    private static VideoWorkHooks Advancing(VideoState video) => new(s => { video.Stage = s; return Task.CompletedTask; });
+
+    [Fact]
+    public async Task A_source_registered_in_place_is_read_where_it_is_and_never_copied_into_the_data_container()
+    {
+        var (processor, blobs, scratch) = await StartAsync();
+        var (id, video, corpus, path) = await InPlaceVideoAsync(11);
+
+        var done = await processor.ProcessAsync(id, video, Advancing(video), CancellationToken.None);
+
+        Assert.Equal(3, done!.Rows);
+        // The hash of what was embedded is taken by the silo (the client never read the bytes).
+        await using (var file = File.OpenRead(path)) Assert.Equal(Convert.ToHexStringLower(await SHA256.HashDataAsync(file)), video.ContentHash);
+        var stored = new List<string>();
+        await foreach (var b in blobs.ListAsync("")) stored.Add(b.Name);
+        Assert.Equal([BlobLayout.Embeddings(id, "builtin"), BlobLayout.Segments(id)], stored.Order(StringComparer.Ordinal));
+        Assert.True((await corpus.GetBlobClient(video.InPlace!.Blob).ExistsAsync()).Value); // left where it was
+        Assert.Equal(0, FilesIn(scratch));
+    }
+
+    [Fact]
+    public async Task A_source_changed_or_deleted_after_its_registration_is_a_clear_permanent_failure_and_nothing_is_embedded()
+    {
+        var (processor, blobs, scratch) = await StartAsync();
+        var (id, video, corpus, _) = await InPlaceVideoAsync(6);
+        var other = Path.Combine(_dir, "other.mp4");
+        await TestVideos.GenerateAsync(other, 6, "rgbtestsrc", size: 32, fps: 5);
+        await corpus.GetBlobClient(video.InPlace!.Blob).UploadAsync(other, overwrite: true); // replaced by other content
+
+        var changed = await Assert.ThrowsAsync<MediaException>(() => processor.ProcessAsync(id, video, Advancing(video), CancellationToken.None));
+        Assert.Equal(MediaErrorKind.SourceChanged, changed.Kind);
+        Assert.Equal((VideoFailure.SourceChangedKind, true), VideoFailures.Classify(changed));
+        Assert.Contains(video.InPlace.Blob, changed.Message);
+        Assert.Contains("--reembed-changed", changed.Message);
+        Assert.Null(video.Probe);
+        Assert.Empty(await blobs.ListAsync("").ToListAsync());
+
+        await corpus.GetBlobClient(video.InPlace.Blob).DeleteAsync();
+        var gone = await Assert.ThrowsAsync<MediaException>(() => processor.ProcessAsync(id, video, Advancing(video), CancellationToken.None));
+        Assert.Equal((VideoFailure.SourceMissingKind, true), VideoFailures.Classify(gone));
+        Assert.Contains("does not exist", gone.Message);
+        Assert.Equal(0, FilesIn(scratch));
+        Assert.Equal(0, _limiter.Running);
+    }
+
+    [Fact]
+    public async Task Another_accounts_source_is_read_with_its_stores_SAS_and_a_denied_or_unknown_store_is_a_clear_failure()
+    {
+        var (processor, _, _) = await StartAsync();
+        var (id, video, corpus, _) = await InPlaceVideoAsync(6, store: "elsewhere/corpus");
+        var sas = corpus.GenerateSasUri(Azure.Storage.Sas.BlobContainerSasPermissions.Read | Azure.Storage.Sas.BlobContainerSasPermissions.List, DateTimeOffset.UtcNow.AddHours(1));
+        var url = sas.GetLeftPart(UriPartial.Path);
+
+        // No credentials for the store yet.
+        var unknown = await Assert.ThrowsAsync<MediaException>(() => processor.ProcessAsync(id, video, Advancing(video), CancellationToken.None));
+        Assert.Equal(MediaErrorKind.SourceDenied, unknown.Kind);
+        Assert.Contains("elsewhere/corpus", unknown.Message);
+
+        // A SAS whose signature is wrong: denied, named.
+        _stores["elsewhere/corpus"] = new SourceStoreAccess { ContainerUrl = url, SasToken = sas.Query.TrimStart('?').Replace("sig=", "sig=AAAA", StringComparison.Ordinal) };
+        var denied = await Assert.ThrowsAsync<MediaException>(() => processor.ProcessAsync(id, video, Advancing(video), CancellationToken.None));
+        Assert.Equal(MediaErrorKind.SourceDenied, denied.Kind);
+        Assert.Contains("40", denied.Message);
+
+        // The store's SAS replaced (a rotated credential) is used at once after a denial.
+        _stores["elsewhere/corpus"] = new SourceStoreAccess { ContainerUrl = url, SasToken = sas.Query.TrimStart('?') };
+        var done = await processor.ProcessAsync(id, video, Advancing(video), CancellationToken.None);
+        Assert.Equal(2, done!.Rows);
     }
 
     private static byte[] Npy(int rows, int dimension, float start = 0)

@@ -12,21 +12,45 @@ public sealed class IngestCommand : ICliCommand
 {
     public Command Build()
     {
-        var targets = new Argument<string[]>("inputs") { Description = "Video files, directories (recursive) or globs (\"clips/**/*.mp4\")", Arity = ArgumentArity.OneOrMore };
+        var targets = new Argument<string[]>("inputs") { Description = "Video files, directories (recursive) or globs (\"clips/**/*.mp4\"); none when registering in place", Arity = ArgumentArity.ZeroOrMore };
         var labels = new Option<string?>("--labels") { Description = "Labels: a CSV with a header (videoId|file,column,... gives column=value labels), a headerless CSV (file,label,...), or a comma-separated list for every input" };
         var encoder = new Option<string>("--encoder") { Description = "builtin | resnet18 | model:<file.onnx> (a file in the silos' LvMae:Processing:ModelDirectory)", DefaultValueFactory = _ => "resnet18" };
         var noWait = new Option<bool>("--no-wait") { Description = "Return once registered; do not follow processing" };
-        var parallel = new Option<int>("--parallel") { Description = "Files hashed/uploaded at once", DefaultValueFactory = _ => 4 };
-        var command = new Command("ingest", "Upload videos and register them for probing, segmenting and encoding") { targets, labels, encoder, noWait, parallel };
+        var parallel = new Option<int>("--parallel") { Description = "Files hashed/uploaded (or blobs registered in place) at once", DefaultValueFactory = _ => 4 };
+        var container = new Option<string?>("--container") { Description = "Register in place: the container (of the cluster's storage account, or of --source-connection-string's) whose video blobs stay where they are; the silos read them there" };
+        var prefix = new Option<string?>("--prefix") { Description = "Register in place: only blobs whose names start with this (e.g. \"corpus/2026/\")" };
+        var sourceUrl = new Option<string?>("--source-url") { Description = "Register in place from another account: the container's URL with a SAS token (read + list), e.g. https://acct.blob.core.windows.net/videos?sv=...&sig=...; the silos keep it to read the videos" };
+        var sourceConnection = new Option<string?>("--source-connection-string") { Description = "Register in place from another account: its connection string (with --container); the silos keep it to read the videos" };
+        var manifest = new Option<string?>("--manifest") { Description = "Register in place only the blobs this CSV names (first column: blob name; other columns: labels, as in a --labels CSV)" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Register in place: count what a run would register (new, already registered, changed, refused) and register nothing" };
+        var reembed = new Option<bool>("--reembed-changed") { Description = "Register in place: embed again a video whose blob changed since it was registered (without it, such a video is refused and keeps its embeddings)" };
+        var command = new Command("ingest", "Upload videos and register them for probing, segmenting and encoding, or register videos already in blob storage where they are")
+            { targets, labels, encoder, noWait, parallel, container, prefix, sourceUrl, sourceConnection, manifest, dryRun, reembed };
         command.SetAction(async (parse, ct) =>
         {
             var encoderSpec = parse.GetValue(encoder)!;
-            var batch = IngestionInputs.Check(parse.GetValue(targets)!, VideoIngestor.VideoExtensions, "video", parse.GetValue(labels), parse.GetValue(parallel), () =>
+            // An unusable encoder spec is a usage error, once, not an error per file. (A model file is looked up by the silos,
+            // in their LvMae:Processing:ModelDirectory: the first registration says if it is not there.)
+            void CheckEncoder() => BlobLayout.EncoderFileName(encoderSpec);
+            var inputs = parse.GetValue(targets) ?? [];
+            if (InPlaceRequest.Asked(parse.GetValue(container), parse.GetValue(sourceUrl), parse.GetValue(sourceConnection)))
             {
-                // An unusable encoder spec is a usage error, once, not an error per file. (A model file is looked up by the silos,
-                // in their LvMae:Processing:ModelDirectory: the first registration says if it is not there.)
-                BlobLayout.EncoderFileName(encoderSpec);
-            });
+                var request = InPlaceRequest.Check(inputs, parse.GetValue(container), parse.GetValue(sourceUrl), parse.GetValue(sourceConnection),
+                    parse.GetValue(prefix), parse.GetValue(manifest), parse.GetValue(labels), parse.GetValue(parallel), parse.GetValue(dryRun), parse.GetValue(reembed), CheckEncoder);
+                if (request is null) return ExitCodes.Usage;
+                return await CommandLine.WithClientAsync((settings, client) => InPlaceIngestion.RunAsync(request, encoderSpec, parse.GetValue(noWait), settings, client, ct));
+            }
+            if (parse.GetValue(prefix) is not null || parse.GetValue(manifest) is not null || parse.GetValue(dryRun) || parse.GetValue(reembed))
+            {
+                CommandLine.Error("--prefix, --manifest, --dry-run and --reembed-changed register in place: give --container or --source-url with them");
+                return ExitCodes.Usage;
+            }
+            if (inputs.Length == 0)
+            {
+                CommandLine.Error("nothing to ingest: give video files, directories or globs, or --container / --source-url to register blobs in place");
+                return ExitCodes.Usage;
+            }
+            var batch = IngestionInputs.Check(inputs, VideoIngestor.VideoExtensions, "video", parse.GetValue(labels), parse.GetValue(parallel), CheckEncoder);
             if (batch is null) return ExitCodes.Usage;
             return await CommandLine.WithClientAsync(async (settings, client) =>
             {
@@ -81,8 +105,23 @@ public sealed record IngestionInputs(IReadOnlyList<string> Files, List<(string P
 /// <summary>Progress bars for registration and processing, shared by ingest and import-embeddings.</summary>
 public static class IngestionProgress
 {
-    public static async Task<List<(string Path, IngestResult? Result, string? Error)>> RegisterAsync(
-        IReadOnlyList<string> files, int parallel, Func<string, CancellationToken, Task<IngestResult>> ingest, CancellationToken ct)
+    public static Task<List<(string Path, IngestResult? Result, string? Error)>> RegisterAsync(
+        IReadOnlyList<string> files, int parallel, Func<string, CancellationToken, Task<IngestResult>> ingest, CancellationToken ct) =>
+        RegisterAsync($"upload + register {files.Count} file(s)", OneBatch(files), f => f, parallel, ingest, ct);
+
+    private static async IAsyncEnumerable<IReadOnlyList<T>> OneBatch<T>(IReadOnlyList<T> items)
+    {
+        await Task.CompletedTask;
+        yield return items;
+    }
+
+    /// <summary>
+    /// Registers <paramref name="batches"/> (one list of files, or the pages of a container listing: the total grows as pages
+    /// come), <paramref name="parallel"/> at a time, each waiting out outages (<see cref="RetryFor"/>). A refusal no retry can
+    /// change and every item would meet (<see cref="IsStorageWide"/>) stops the batch; any other failure is that item's.
+    /// </summary>
+    public static async Task<List<(string Path, IngestResult? Result, string? Error)>> RegisterAsync<T>(string title,
+        IAsyncEnumerable<IReadOnlyList<T>> batches, Func<T, string> nameOf, int parallel, Func<T, CancellationToken, Task<IngestResult>> ingest, CancellationToken ct)
     {
         var results = new List<(string, IngestResult?, string?)>();
         // A refusal no retry can change (501, 403, a missing container or account) stops the whole batch: every other file
@@ -92,31 +131,36 @@ public static class IngestionProgress
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         await AnsiConsole.Progress().AutoClear(false).StartAsync(async ctx =>
         {
-            var task = ctx.AddTask($"upload + register {files.Count} file(s)", maxValue: files.Count);
-            var waits = 0;
+            var task = ctx.AddTask(title, maxValue: 1);
+            var seen = 0;
             var retries = RegistrationRetries((e, delay) =>
             {
-                Interlocked.Increment(ref waits);
                 var why = StorageFailure.Find(e) is { } f ? f.Message : e.GetType().Name;
-                task.Description = $"upload + register {files.Count} file(s) (storage or cluster unavailable: {Markup.Escape(why)}; waiting {delay.TotalSeconds:F0} s)";
+                task.Description = $"{title} (storage or cluster unavailable: {Markup.Escape(why)}; waiting {delay.TotalSeconds:F0} s)";
             });
             try
             {
-                await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallel), CancellationToken = stop.Token }, async (file, c) =>
+                await foreach (var batch in batches.WithCancellation(stop.Token))
                 {
-                    (string, IngestResult?, string?) outcome;
-                    try { outcome = (file, await retries.ExecuteAsync(async token => await ingest(file, token), c), null); }
-                    catch (Exception e) when (e is not OperationCanceledException && StorageFailure.Find(e) is { IsPermanent: true } failure
-                                              && IsStorageWide(failure))
+                    seen += batch.Count;
+                    task.MaxValue = Math.Max(1, seen);
+                    await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallel), CancellationToken = stop.Token }, async (item, c) =>
                     {
-                        lock (results) { stopped ??= failure; stoppedBy ??= e; }
-                        await stop.CancelAsync();
-                        return;
-                    }
-                    catch (Exception e) when (e is not OperationCanceledException) { outcome = (file, null, e.Message); }
-                    lock (results) results.Add(outcome);
-                    task.Increment(1);
-                });
+                        var name = nameOf(item);
+                        (string, IngestResult?, string?) outcome;
+                        try { outcome = (name, await retries.ExecuteAsync(async token => await ingest(item, token), c), null); }
+                        catch (Exception e) when (e is not OperationCanceledException && StorageFailure.Find(e) is { IsPermanent: true } failure
+                                                  && IsStorageWide(failure))
+                        {
+                            lock (results) { stopped ??= failure; stoppedBy ??= e; }
+                            await stop.CancelAsync();
+                            return;
+                        }
+                        catch (Exception e) when (e is not OperationCanceledException) { outcome = (name, null, e.Message); }
+                        lock (results) results.Add(outcome);
+                        task.Increment(1);
+                    });
+                }
             }
             catch (OperationCanceledException) when (stopped is not null && !ct.IsCancellationRequested) { }
         });
@@ -128,7 +172,7 @@ public static class IngestionProgress
     /// A refusal every file would meet: the storage lacks the operation, denies access, or its container or account is missing.
     /// (Another 4xx, such as one blob that is not there, concerns that file only.)
     /// </summary>
-    private static bool IsStorageWide(StorageFailure failure) =>
+    public static bool IsStorageWide(StorageFailure failure) =>
         failure.Status is 501 or 505 or 401 or 403 || failure.ErrorCode is "ContainerNotFound" or "ResourceNotFound" or "AccountNotFound" or "HostNotFound" or "InvalidResourceName";
 
     /// <summary>How long a registration keeps trying through a storage outage or a silo failover before it is reported as not registered.</summary>
