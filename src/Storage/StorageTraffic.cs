@@ -6,7 +6,7 @@ using Azure.Storage.Blobs;
 namespace LvMae.Storage;
 
 /// <summary>Requests and bytes sent to storage for one category (grain state, index, data, tables).</summary>
-public sealed record StorageTrafficCounts(string Category, long Requests, long Writes, long BytesWritten, long Failures);
+public sealed record StorageTrafficCounts(string Category, long Requests, long Writes, long BytesWritten, long Failures, long BytesRead = 0);
 
 /// <summary>
 /// Counts what a process sends to its storage account, by category: every Azure client the silo creates carries
@@ -19,7 +19,7 @@ public sealed class StorageTraffic
 
     private sealed class Counter
     {
-        public long Requests, Writes, Bytes, Failures;
+        public long Requests, Writes, Bytes, Failures, Read;
     }
 
     /// <summary>A pipeline policy that counts each request under the category <paramref name="classify"/> gives its path.</summary>
@@ -36,13 +36,14 @@ public sealed class StorageTraffic
     public IReadOnlyList<StorageTrafficCounts> Snapshot() =>
         _counters.OrderBy(kv => kv.Key, StringComparer.Ordinal)
             .Select(kv => new StorageTrafficCounts(kv.Key, Interlocked.Read(ref kv.Value.Requests), Interlocked.Read(ref kv.Value.Writes),
-                Interlocked.Read(ref kv.Value.Bytes), Interlocked.Read(ref kv.Value.Failures)))
+                Interlocked.Read(ref kv.Value.Bytes), Interlocked.Read(ref kv.Value.Failures), Interlocked.Read(ref kv.Value.Read)))
             .ToList();
 
-    private void Count(string category, string method, long bytes, bool failed)
+    private void Count(string category, string method, long bytes, bool failed, long read)
     {
         var c = _counters.GetOrAdd(category, _ => new Counter());
         Interlocked.Increment(ref c.Requests);
+        if (read > 0) Interlocked.Add(ref c.Read, read);
         if (method is "PUT" or "POST" or "PATCH" or "MERGE" or "DELETE")
         {
             Interlocked.Increment(ref c.Writes);
@@ -77,7 +78,10 @@ public sealed class StorageTraffic
             var request = message.Request;
             var bytes = request.Content is { } content && content.TryComputeLength(out var length) ? length : 0;
             var failed = !message.HasResponse || message.Response.Status >= 500;
-            owner.Count(classify(request.Uri.Path), request.Method.ToString(), bytes, failed);
+            // Bytes read: what a GET's answer says it carries (a download's range, a listing's page).
+            var read = message.HasResponse && request.Method == RequestMethod.Get && message.Response.Status < 300
+                && message.Response.Headers.ContentLength is { } answered ? answered : 0;
+            owner.Count(classify(request.Uri.Path), request.Method.ToString(), bytes, failed, read);
         }
     }
 }

@@ -57,6 +57,7 @@ public sealed class StatusCommand : ICliCommand
         void Row(string k, object? v) => grid.Row(k, v?.ToString() ?? "-");
         Row("id", s.Id);
         Row("file", s.OriginalName);
+        if (s.InPlace is { } source) Row("source", $"{source} (registered in place, ETag {source.ETag}, {source.Length:N0} bytes)");
         // The stage storage holds; "saving" while a newer one is not confirmed by storage yet.
         Row("state", s.Stage + (s.Saving ? " (saving)" : "") + (s.Working ? (s.Queued ? " (queued for a job slot)" : $" (working, {s.Progress:P0})") : ""));
         Row("encoder", s.Encoder + (s.EncoderVersion is null ? "" : $" ({s.EncoderVersion})"));
