@@ -157,7 +157,7 @@ public static class ConsolePages
             ("attempts", N(v.Attempts)),
         ]);
         h.El("h2", "Data blobs");
-        h.Facts("blobs", [("source", v.InPlace is { } p ? $"{p} (registered in place, ETag {p.ETag})" : v.SourceBlob), ("segments", v.SegmentsBlob), ("embeddings", v.EmbeddingsBlob)]);
+        h.Facts("blobs", [("source", v.InPlace is { } inPlace ? $"{inPlace} (registered in place, ETag {inPlace.ETag})" : v.SourceBlob), ("segments", v.SegmentsBlob), ("embeddings", v.EmbeddingsBlob)]);
         h.El("h2", "History");
         h.El("p", "The video keeps the time of each milestone (not every transition); the state above is the latest.", "class=\"muted\"");
         h.Facts("history", [("registered", T(v.RegisteredAt)), ("last change", T(v.UpdatedAt)), ("finished", T(v.CompletedAt)), ("failed", T(v.Failure?.At))]);
