@@ -57,7 +57,12 @@ public sealed class ScaleBench : IBenchSuite
             var b = await WaveAsync("wave 2", waveB, labels, total, cliEnv, silo, http, probe, work);
             var idleB = await probe.IdleAsync(total);
 
+            var checkWatch = Stopwatch.StartNew();
             var check = await RunCliAsync(cliEnv, work, "index", "check");
+            var checkSeconds = checkWatch.Elapsed.TotalSeconds;
+            var verifyWatch = Stopwatch.StartNew();
+            var verify = await RunCliAsync(cliEnv, work, "verify");
+            var verifySeconds = verifyWatch.Elapsed.TotalSeconds;
             var peakRssImports = ProcessStats.PeakRssMiB(silo.Pid);
             var summary = await http.GetFromJsonAsync<JsonElement>("corpus/summary");
             var embedded = summary.GetProperty("byStage").TryGetProperty("Embedded", out var e) ? e.GetInt32() : 0;
@@ -96,7 +101,9 @@ public sealed class ScaleBench : IBenchSuite
             foreach (var row in new[] { a.Busy, idleA, b.Busy, idleB })
                 md.AppendLine($"| {row.Corpus:N0} | {row.While} | {row.Summary.P50:F2} | {row.Summary.P99:F2} | {row.Video.P50:F2} | {row.Video.P99:F2} | {row.Page.P50:F2} | {row.Page.P99:F2} |");
             md.AppendLine();
-            md.AppendLine($"`lvmae index check` at the end: exit {check.Code} ({(check.Code == 0 ? "index equals the video states" : "DIFFERENCES")}); {Tail(check.Output, 12).Replace("\n", " / ")}");
+            md.AppendLine($"`lvmae index check` at the end ({checkSeconds:F0} s): exit {check.Code} ({(check.Code == 0 ? "index equals the video states" : "DIFFERENCES")}); {Tail(check.Output, 12).Replace("\n", " / ")}");
+            md.AppendLine();
+            md.AppendLine($"`lvmae verify` at the end ({verifySeconds:F0} s): exit {verify.Code} ({(verify.Code == 0 ? "the corpus invariant holds" : "PROBLEMS")}); {Tail(verify.Output, 12).Replace("\n", " / ")}");
             md.AppendLine();
             Console.WriteLine(md.ToString()); // the import figures, before the (long) real-file part
             var real = await RealFilesAsync(azurite, work, context.Quick ? 100 : 1000);
@@ -112,7 +119,7 @@ public sealed class ScaleBench : IBenchSuite
     }
 
     /// <summary>CPU seconds of the emulator: Azurite, plus its MariaDB server when the blob metadata lives there.</summary>
-    private static double StorageCpuSeconds(AzuriteFixture azurite) =>
+    internal static double StorageCpuSeconds(AzuriteFixture azurite) =>
         (azurite.ProcessId is { } p ? ProcessStats.CpuSeconds(p) : 0) + (azurite.Database is { } db ? ProcessStats.CpuSeconds(db.ProcessId) : 0);
 
     /// <summary>
