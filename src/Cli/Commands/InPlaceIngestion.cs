@@ -64,6 +64,9 @@ public sealed record InPlaceRequest(string? Container, string? SourceUrl, string
         var options = StorageFailure.BlobOptions();
         if (SourceUrl is not null) return InPlaceSources.FromSasUrl(SourceUrl, options);
         if (SourceConnectionString is not null) return InPlaceSources.FromConnectionString(SourceConnectionString, Container!, options);
+        // The cluster's own containers hold what it wrote (uploaded sources, embeddings, state): never a corpus to register.
+        if (Container == settings.Storage.Container || Container == BlobLayout.GrainStateContainer(settings.Storage.Container))
+            throw new ArgumentException($"--container {Container}: is the cluster's own {(Container == settings.Storage.Container ? "data" : "grain state")} container, not a corpus (give the container that holds the videos)");
         return InPlaceSources.ClusterContainer(settings.Storage.ConnectionString, Container!, options);
     }
 }
