@@ -62,7 +62,29 @@ public sealed class AzuriteFixture : IAsyncLifetime
         var ports = ExternalSilo.FreePorts(3);
         (Port, TablePort, _queuePort) = (ports[0], ports[1], ports[2]);
         if (MariaDb) Database = await LvMae.Storage.LocalMariaDb.StartAsync(Path.Combine(_dataDir, "mariadb"));
-        await StartAsync();
+        // Over MariaDB, Azurite sometimes exits at start-up on a loaded machine (its first SQL connection times out), as
+        // `lvmae up --azurite-db mariadb` sees too: two more tries before the fixture gives up, with Azurite's own last lines.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await StartAsync();
+                return;
+            }
+            catch (AzuriteExitedException) when (Database is not null && attempt < 3) { await Task.Delay(TimeSpan.FromSeconds(2)); }
+        }
+    }
+
+    /// <summary>Azurite ended before it answered (its last lines in the message).</summary>
+    public sealed class AzuriteExitedException(string message) : InvalidOperationException(message);
+
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _lastLines = new();
+
+    private void KeepLine(string? line)
+    {
+        if (line is null) return;
+        _lastLines.Enqueue(line);
+        while (_lastLines.Count > 20) _lastLines.TryDequeue(out _);
     }
 
     /// <summary>Starts Azurite (again) on this fixture's ports and data folder.</summary>
@@ -88,8 +110,8 @@ public sealed class AzuriteFixture : IAsyncLifetime
         if (InMemory) start.Environment["NODE_OPTIONS"] = "--max-old-space-size=8192";
         if (Database is not null) start.Environment["AZURITE_DB"] = Database.AzuriteDbUri;
         _process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {executable}");
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
+        _process.OutputDataReceived += (_, e) => KeepLine(e.Data);
+        _process.ErrorDataReceived += (_, e) => KeepLine(e.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
         await WaitUntilListeningAsync(TimeSpan.FromSeconds(120));   // node takes long to start on a loaded 2-core machine (30 s failed a CI run at load 30)
@@ -140,7 +162,10 @@ public sealed class AzuriteFixture : IAsyncLifetime
         while (DateTime.UtcNow < deadline)
         {
             if (_process!.HasExited)
-                throw new InvalidOperationException($"Azurite exited at start-up with code {_process.ExitCode}");
+            {
+                _process.WaitForExit(); // its output read to the end
+                throw new AzuriteExitedException($"Azurite exited at start-up with code {_process.ExitCode}: {string.Join(" | ", _lastLines.TakeLast(8))}");
+            }
             try
             {
                 await ServiceClient().GetPropertiesAsync();
