@@ -63,6 +63,24 @@ public sealed class CliHostTests : IDisposable
     }
 
     [Fact]
+    public void No_project_under_src_references_an_executable()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "LvMae.sln"))) root = root.Parent;
+        Assert.NotNull(root);
+        static System.Xml.Linq.XDocument Load(string path) => System.Xml.Linq.XDocument.Load(path);
+        static bool IsExe(string project) => Load(project).Descendants("OutputType").Any(e => e.Value.Trim().Equals("Exe", StringComparison.OrdinalIgnoreCase));
+        var offending = new List<string>();
+        foreach (var project in Directory.GetFiles(Path.Combine(root.FullName, "src"), "*.csproj", SearchOption.AllDirectories))
+            foreach (var reference in Load(project).Descendants("ProjectReference").Select(r => r.Attribute("Include")!.Value.Replace('\\', '/')))
+            {
+                var target = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(project)!, reference));
+                if (IsExe(target)) offending.Add($"{Path.GetFileName(project)} -> {Path.GetFileName(target)}");
+            }
+        Assert.Empty(offending);
+    }
+
+    [Fact]
     public void The_light_copies_of_model_names_and_defaults_agree_with_the_model()
     {
         Assert.Equal(LvMae.Model.Masking.MaskingStrategies.Names, TrainingRunConfig.MaskingNames);
