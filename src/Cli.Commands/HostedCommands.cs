@@ -6,8 +6,9 @@ namespace LvMae.Cli;
 public sealed record HostedCommand(string Name, string Description, string? Arguments = null);
 
 /// <summary>
-/// The commands that need the heavy parts (TorchSharp, ONNX Runtime and ffmpeg encoders, a silo, the training code): they
-/// are implemented in src/Host (lvmae-host), so that `lvmae` itself links none of it. `lvmae` lists them with these
+/// The commands that start servers or compute in the calling process (a silo, Azurite, ffmpeg, TorchSharp): they are
+/// implemented in src/Host.Commands (lvmae-host), so that `lvmae` itself links none of it. Commands that only talk to
+/// the cluster run in `lvmae`, whatever the cluster does for them (training, probes, exports, retrieval run on silos). `lvmae` lists them with these
 /// descriptions and hands each invocation, arguments as typed, to lvmae-host (<see cref="HostProcess"/>); lvmae-host's
 /// commands take their name and description from here, so the two never disagree.
 /// </summary>
