@@ -67,7 +67,7 @@ public sealed class LvMaeConfigurationException(IReadOnlyList<string> problems)
 
 /// <summary>
 /// What a client of the cluster needs (the CLI, tools, tests): the storage account, the cluster membership and its TLS
-/// credentials; bound from appsettings.json + LVMAE__... env vars. A silo's settings extend these (src/Silo).
+/// credentials; bound from appsettings.json + LVMAE__... env vars. A silo's settings extend these (src/Silo.Hosting).
 /// </summary>
 public class LvMaeClientSettings
 {

@@ -24,6 +24,12 @@ public sealed record TrainingRunConfig
     public const long DefaultEpochs = 10;
     /// <summary><see cref="Window"/> value for whole videos (up to <see cref="MaxTokens"/>, at a random start when longer).</summary>
     public const string WholeWindow = "whole";
+    /// <summary>The masking strategies a run can name (MaskingStrategies.Names in src/Model; a test keeps the two equal).</summary>
+    public static IReadOnlyList<string> MaskingNames { get; } = ["random", "span", "semantic", "semantic-keep", "uniform"];
+    /// <summary>The peak learning rate of a run that gives none (TrainerOptions.DefaultPeakLr in src/Model; a test keeps the two equal).</summary>
+    public const double DefaultPeakLr = 1e-3;
+    /// <summary>Warm-up as a fraction of the steps when a run gives none (TrainerOptions.DefaultWarmupFraction in src/Model; a test keeps the two equal).</summary>
+    public const double DefaultWarmupFraction = 0.1;
 
     /// <summary>Model preset: tiny | small | base | paper.</summary>
     [Id(0)] public string Preset { get; init; } = "small";
@@ -234,4 +240,54 @@ public interface ITrainingRunGrain : IGrainWithStringKey
     /// <summary>Stops training if it runs, deletes every blob of the run (config, checkpoints, metrics, plots, export),
     /// its state and its registry entry. The name is free again afterwards.</summary>
     [Alias("Delete")] Task Delete();
+}
+
+/// <summary>
+/// The paper's interpretability check on one video with a run's latest checkpoint (`lvmae retrieve`): the video's
+/// segment embeddings are masked and reconstructed by the model, and each masked segment's original and reconstruction
+/// are matched against caption embeddings (<see cref="CaptionEmbeddings"/> [C, <see cref="CaptionDim"/>] row-major, one
+/// caption per row, in the segment encoder's space). Runs on a silo, on the CPU; the caller holds no model.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("lvmae.RetrievalRequest")]
+public sealed record RetrievalRequest
+{
+    [Id(0)] public required string VideoId { get; init; }
+    [Id(1)] public required float[] CaptionEmbeddings { get; init; }
+    [Id(2)] public int CaptionDim { get; init; }
+    [Id(3)] public required IReadOnlyList<string> Captions { get; init; }
+    /// <summary>Captions per segment.</summary>
+    [Id(4)] public int Top { get; init; } = 3;
+    /// <summary>Mask seed.</summary>
+    [Id(5)] public int Seed { get; init; }
+}
+
+/// <summary>One caption matched to a segment (cosine similarity).</summary>
+[GenerateSerializer, Immutable, Alias("lvmae.RetrievedCaption")]
+public sealed record RetrievedCaption([property: Id(0)] string Caption, [property: Id(1)] double Score);
+
+/// <summary>One masked segment: the captions nearest its original embedding and its reconstruction, and their cosine.</summary>
+[GenerateSerializer, Immutable, Alias("lvmae.RetrievedSegment")]
+public sealed record RetrievedSegment(
+    [property: Id(0)] int Position,
+    [property: Id(1)] IReadOnlyList<RetrievedCaption> Original,
+    [property: Id(2)] IReadOnlyList<RetrievedCaption> Reconstructed,
+    [property: Id(3)] double ReconstructionCosine);
+
+/// <summary>What a retrieval found, or why it could not run (a checkpoint that does not verify, a video without embeddings).</summary>
+[GenerateSerializer, Immutable, Alias("lvmae.RetrievalResult")]
+public sealed record RetrievalResult
+{
+    [Id(0)] public IReadOnlyList<RetrievedSegment> Segments { get; init; } = [];
+    [Id(1)] public string? Error { get; init; }
+}
+
+/// <summary>
+/// Retrieval with a run's model (key = run name), a stateless worker beside the run's own grain so that a retrieval never
+/// waits on training: it reads the run's latest checkpoint and the video's embeddings from blob and computes on the CPU.
+/// </summary>
+[Alias("lvmae.IRunRetrievalGrain")]
+public interface IRunRetrievalGrain : IGrainWithStringKey
+{
+    /// <summary>Throws ArgumentException for captions of another width than the run's encoder.</summary>
+    [Alias("Retrieve"), ResponseTimeout("00:10:00")] Task<RetrievalResult> Retrieve(RetrievalRequest request);
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using LvMae.Grains.Training;
+using LvMae.Runs;
 
 namespace LvMae.Demo;
 

@@ -5,6 +5,7 @@ using LvMae.Client;
 using LvMae.Contracts;
 using LvMae.Corpus;
 using LvMae.Grains.Training;
+using LvMae.Runs;
 using LvMae.Model;
 using LvMae.Model.Training;
 using LvMae.Pipeline;

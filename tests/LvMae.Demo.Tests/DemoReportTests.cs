@@ -1,6 +1,7 @@
 using LvMae.Contracts;
 using LvMae.Demo;
 using LvMae.Grains.Training;
+using LvMae.Runs;
 
 namespace LvMae.Demo.Tests;
 

@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Text.Json;
 using LvMae.Cli;
 using LvMae.Cli.Hosted;
+using LvMae.Contracts;
+using LvMae.Runs;
 using LvMae.Testing;
 
 namespace LvMae.Grains.Tests;
@@ -42,6 +44,64 @@ public sealed class CliHostTests : IDisposable
         Assert.Contains("TorchSharp", host);
         Assert.Contains("Microsoft.ML.OnnxRuntime", host);
         Assert.Contains("LvMae.Model", host);
+    }
+
+    /// <summary>The commands that only talk to the cluster or to storage: `lvmae` runs them itself.</summary>
+    private static readonly string[] ClusterCommands =
+        ["ingest", "import-embeddings", "status", "retry", "index", "verify", "train", "runs", "probe", "export", "export-embeddings", "retrieve"];
+
+    [Fact]
+    public void Lvmae_runs_every_command_that_only_talks_to_the_cluster_itself_and_hosts_only_the_local_ones()
+    {
+        var cli = CliCommands.Root().Subcommands.ToDictionary(c => c.Name);
+        foreach (var name in ClusterCommands) Assert.IsNotType<ForwardedCommand>(cli[name]);
+        Assert.Equal(["ablate", "demo", "silo", "synth-embeddings", "up"], HostedCommands.All.Select(h => h.Name).Order());
+        // lvmae's own assembly names none of the heavy projects either (not only its deps.json).
+        var referenced = typeof(CliCommands).Assembly.GetReferencedAssemblies().Select(a => a.Name!).ToList();
+        Assert.Empty(HeavyIn(referenced));
+        Assert.Contains("LvMae.Runs", referenced);
+    }
+
+    [Fact]
+    public void No_project_under_src_references_an_executable()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "LvMae.sln"))) root = root.Parent;
+        Assert.NotNull(root);
+        static System.Xml.Linq.XDocument Load(string path) => System.Xml.Linq.XDocument.Load(path);
+        static bool IsExe(string project) => Load(project).Descendants("OutputType").Any(e => e.Value.Trim().Equals("Exe", StringComparison.OrdinalIgnoreCase));
+        var offending = new List<string>();
+        foreach (var project in Directory.GetFiles(Path.Combine(root.FullName, "src"), "*.csproj", SearchOption.AllDirectories))
+            foreach (var reference in Load(project).Descendants("ProjectReference").Select(r => r.Attribute("Include")!.Value.Replace('\\', '/')))
+            {
+                var target = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(project)!, reference));
+                if (IsExe(target)) offending.Add($"{Path.GetFileName(project)} -> {Path.GetFileName(target)}");
+            }
+        Assert.Empty(offending);
+    }
+
+    [Fact]
+    public void The_light_copies_of_model_names_and_defaults_agree_with_the_model()
+    {
+        Assert.Equal(LvMae.Model.Masking.MaskingStrategies.Names, TrainingRunConfig.MaskingNames);
+        Assert.Equal(LvMae.Model.Training.TrainerOptions.DefaultPeakLr, TrainingRunConfig.DefaultPeakLr);
+        Assert.Equal(LvMae.Model.Training.TrainerOptions.DefaultWarmupFraction, TrainingRunConfig.DefaultWarmupFraction);
+        Assert.Equal(LvMae.Model.Probing.ProbeSuite.Baseline, ProbeVerdict.BaselineProbe);
+        Assert.Equal(LvMae.Model.Probing.ProbeSuite.AttentivePositions, ProbeVerdict.AttentivePositionsProbe);
+    }
+
+    [Fact]
+    public async Task Probe_of_local_features_goes_to_lvmae_host_and_probe_of_a_run_does_not()
+    {
+        var missing = Path.Combine(_folder, "nowhere", HostProcess.AssemblyFile);
+        var cli = new CliProcess(_folder, new Dictionary<string, string> { [HostProcess.PathVariable] = missing });
+        var (code, output) = await cli.RunAsync("probe", "--features", _folder, "--labels", Path.Combine(_folder, "labels.csv"), "--task", "activity");
+        Assert.Equal(ExitCodes.Failed, code);
+        Assert.Contains("`lvmae probe` runs in lvmae-host", output);
+        (code, output) = await cli.RunAsync("probe", "--task", "activity");   // a run's probe: lvmae's own (here a usage error)
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("give --run NAME", output);
+        Assert.DoesNotContain("lvmae-host", output);
     }
 
     [Fact]

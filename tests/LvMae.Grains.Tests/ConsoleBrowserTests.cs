@@ -6,6 +6,7 @@ using LvMae.Client;
 using LvMae.Contracts;
 using LvMae.Formats;
 using LvMae.Grains.Training;
+using LvMae.Runs;
 using LvMae.Media;
 using LvMae.Silo;
 using LvMae.Storage;

@@ -1,5 +1,6 @@
 using LvMae.Contracts;
 using LvMae.Grains.Training;
+using LvMae.Runs;
 using LvMae.Silo;
 using LvMae.Silo.WebConsole;
 using Microsoft.AspNetCore.Http;

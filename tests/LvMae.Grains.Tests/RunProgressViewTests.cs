@@ -1,4 +1,4 @@
-using LvMae.Cli.Hosted;
+using LvMae.Cli;
 
 using LvMae.Contracts;
 using Spectre.Console.Testing;

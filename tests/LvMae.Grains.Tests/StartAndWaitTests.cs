@@ -1,5 +1,5 @@
-using LvMae.Cli.Hosted;
-using LvMae.Cli.Hosted.Commands;
+using LvMae.Cli;
+using LvMae.Cli.Commands;
 using LvMae.Contracts;
 using Spectre.Console.Testing;
 

@@ -1,5 +1,6 @@
 using LvMae.Contracts;
 using LvMae.Grains.Training;
+using LvMae.Runs;
 using LvMae.Pipeline;
 using Orleans.Storage;
 

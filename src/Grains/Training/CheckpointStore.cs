@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using LvMae.Pipeline;
+using LvMae.Runs;
 using LvMae.Storage;
 
 namespace LvMae.Grains.Training;
@@ -18,18 +18,20 @@ public sealed record RejectedCheckpoint(string Blob, string Reason);
 /// The checkpoints of one run in blob storage (runs/&lt;run&gt;/checkpoints/&lt;step&gt;.ckpt): each blob carries its
 /// step, its feed position and the SHA-256 of its bytes in metadata; loads verify the hash, so a truncated or
 /// overwritten blob is never trained from (a checkpoint from before checksums is accepted when it parses). Resuming takes the newest checkpoint that verifies, falling back past corrupt
-/// or vanished ones.
+/// or vanished ones. Reading and verifying is <see cref="RunCheckpoints"/>'s (src/Runs, which lvmae uses too).
 /// </summary>
 public sealed class CheckpointStore(BlobStore blobs, string run)
 {
-    public const string StepMetadata = "step";
-    public const string EpochMetadata = "epoch";
-    public const string NextIndexMetadata = "nextindex";
-    public const string Sha256Metadata = "sha256";
+    public const string StepMetadata = RunCheckpoints.StepMetadata;
+    public const string EpochMetadata = RunCheckpoints.EpochMetadata;
+    public const string NextIndexMetadata = RunCheckpoints.NextIndexMetadata;
+    public const string Sha256Metadata = RunCheckpoints.Sha256Metadata;
+
+    private readonly RunCheckpoints _stored = new(blobs, run, Readable);
 
     public string Run { get; } = run;
 
-    public static string Hash(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
+    public static string Hash(ReadOnlySpan<byte> bytes) => RunCheckpoints.Hash(bytes);
 
     /// <summary>Uploads a checkpoint (overwriting one of the same step) and returns its blob name.</summary>
     public async Task<string> SaveAsync(PendingCheckpoint checkpoint, CancellationToken cancellationToken = default)
@@ -49,14 +51,7 @@ public sealed class CheckpointStore(BlobStore blobs, string run)
     }
 
     /// <summary>The checkpoint blobs with a readable step, newest first.</summary>
-    public async Task<IReadOnlyList<BlobEntry>> ListAsync(CancellationToken cancellationToken = default)
-    {
-        var entries = new List<(long Step, BlobEntry Entry)>();
-        await foreach (var entry in blobs.ListAsync(BlobLayout.RunCheckpointPrefix(Run), cancellationToken))
-            if (entry.Metadata.TryGetValue(StepMetadata, out var text) && long.TryParse(text, CultureInfo.InvariantCulture, out var step))
-                entries.Add((step, entry));
-        return entries.OrderByDescending(e => e.Step).Select(e => e.Entry).ToList();
-    }
+    public Task<IReadOnlyList<BlobEntry>> ListAsync(CancellationToken cancellationToken = default) => _stored.ListAsync(cancellationToken);
 
     /// <summary>
     /// The newest checkpoint that downloads and verifies (listing, not the run's state: a checkpoint written just before a
@@ -66,53 +61,24 @@ public sealed class CheckpointStore(BlobStore blobs, string run)
     {
         foreach (var entry in await ListAsync(cancellationToken))
         {
-            var (point, reason) = await TryLoadAsync(entry, cancellationToken);
-            if (point is not null) return point;
+            var (stored, reason) = await _stored.TryLoadAsync(entry, cancellationToken);
+            if (stored is not null) return Point(stored);
             rejected?.Add(new RejectedCheckpoint(entry.Name, reason!));
         }
         return null;
     }
 
     /// <summary>The checkpoint of <paramref name="step"/>, verified; throws <see cref="InvalidDataException"/> when it is missing or corrupt.</summary>
-    public async Task<ResumePoint> LoadAsync(long step, CancellationToken cancellationToken = default)
-    {
-        var blob = BlobLayout.RunCheckpoint(Run, step);
-        var entry = await blobs.TryGetPropertiesAsync(blob, cancellationToken) ?? throw new InvalidDataException($"checkpoint {blob} is missing");
-        var (point, reason) = await TryLoadAsync(entry, cancellationToken);
-        return point ?? throw new InvalidDataException($"checkpoint {blob} is unusable: {reason}");
-    }
+    public async Task<ResumePoint> LoadAsync(long step, CancellationToken cancellationToken = default) => Point(await _stored.LoadAsync(step, cancellationToken));
 
     /// <summary>Deletes every checkpoint of the run.</summary>
-    public async Task DeleteAllAsync(CancellationToken cancellationToken = default)
-    {
-        foreach (var entry in await ListAsync(cancellationToken)) await blobs.DeleteIfExistsAsync(entry.Name, cancellationToken);
-    }
+    public Task DeleteAllAsync(CancellationToken cancellationToken = default) => _stored.DeleteAllAsync(cancellationToken);
+
+    private static ResumePoint Point(StoredCheckpoint c) => new(c.Bytes, c.Step, new FeedPosition(c.Epoch, (int)c.NextIndex), c.Blob);
 
     private static bool Readable(byte[] bytes)
     {
         try { LvMae.Model.Training.Checkpoint.ReadHeader(bytes); return true; }
         catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException or System.Text.Json.JsonException or ArgumentException or OverflowException) { return false; }
-    }
-
-    private async Task<(ResumePoint? Point, string? Reason)> TryLoadAsync(BlobEntry entry, CancellationToken cancellationToken)
-    {
-        var bytes = await blobs.TryDownloadAsync(entry.Name, cancellationToken);
-        if (bytes is null) return (null, "vanished");
-        if (entry.Metadata.TryGetValue(Sha256Metadata, out var expected))
-        {
-            if (!string.Equals(Hash(bytes), expected, StringComparison.OrdinalIgnoreCase)) return (null, $"sha256 mismatch ({bytes.Length} bytes do not hash to the recorded value)");
-        }
-        else if (!Readable(bytes)) return (null, "no sha256 in its metadata and it does not parse"); // written before checksums
-
-        long Meta(string key) => long.Parse(entry.Metadata[key], CultureInfo.InvariantCulture);
-        try
-        {
-            var position = new FeedPosition(Meta(EpochMetadata), (int)Meta(NextIndexMetadata));
-            return (new ResumePoint(bytes, Meta(StepMetadata), position, entry.Name), null);
-        }
-        catch (Exception e) when (e is KeyNotFoundException or FormatException or OverflowException)
-        {
-            return (null, $"unreadable metadata: {e.Message}");
-        }
     }
 }

@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using LvMae.Contracts;
 using LvMae.Pipeline;
+using LvMae.Runs;
 using LvMae.Storage;
 
 namespace LvMae.Grains.Training;

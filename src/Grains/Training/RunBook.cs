@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LvMae.Contracts;
+using LvMae.Runs;
 using LvMae.Storage;
 using Microsoft.Extensions.Logging;
 using Orleans.Storage;

@@ -4,6 +4,7 @@ using LvMae.Formats;
 using LvMae.Model;
 using LvMae.Model.Training;
 using LvMae.Pipeline;
+using LvMae.Runs;
 using LvMae.Storage;
 
 namespace LvMae.Grains.Training;

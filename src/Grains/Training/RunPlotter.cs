@@ -12,7 +12,7 @@ namespace LvMae.Grains.Training;
 public static class RunPlotter
 {
     /// <summary>The plot's name under runs/&lt;run&gt;/plots/.</summary>
-    public const string TrainingPlot = "training";
+    public const string TrainingPlot = LvMae.Runs.RunPlots.Training;
 
     private static readonly (byte R, byte G, byte B)[] Palette =
         [(214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189), (140, 86, 75), (227, 119, 194), (23, 190, 207), (188, 189, 34)];

@@ -5,6 +5,7 @@ using LvMae.Model;
 using LvMae.Model.Probing;
 using LvMae.Model.Training;
 using LvMae.Pipeline;
+using LvMae.Runs;
 using TorchSharp;
 
 namespace LvMae.Grains.Training;

@@ -5,6 +5,7 @@ using LvMae.Model;
 using LvMae.Model.Quantization;
 using LvMae.Model.Training;
 using LvMae.Pipeline;
+using LvMae.Runs;
 
 namespace LvMae.Grains.Training;
 

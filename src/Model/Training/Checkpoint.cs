@@ -18,8 +18,6 @@ namespace LvMae.Model.Training;
 /// </summary>
 public static class Checkpoint
 {
-    private static readonly byte[] Magic = "LVMAECK1"u8.ToArray();
-
     public static byte[] Save(Trainer trainer)
     {
         var sections = new List<(string, byte[])>();
@@ -30,7 +28,7 @@ public static class Checkpoint
             ["tokens_seen"] = trainer.TokensSeen,
             ["options"] = JsonNode.Parse(trainer.Options.ToJson()),
         };
-        sections.Add(("model.safetensors", ModelWeights.ToBytes(trainer.Model)));
+        sections.Add((CheckpointFile.ModelWeights, ModelWeights.ToBytes(trainer.Model)));
         sections.Add(("optimizer.bin", Capture(trainer.SaveOptimizer)));
         using (var rng = trainer.Generator.get_state()) sections.Add(("rng.bin", rng.data<byte>().ToArray()));
         if (trainer.Scorer is { } scorer)
@@ -48,19 +46,7 @@ public static class Checkpoint
         }
         sections.Insert(0, ("meta.json", Encoding.UTF8.GetBytes(meta.ToJsonString())));
 
-        var stream = new MemoryStream();
-        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
-        {
-            writer.Write(Magic);
-            writer.Write(sections.Count);
-            foreach (var (name, bytes) in sections)
-            {
-                writer.Write(name);
-                writer.Write((long)bytes.Length);
-                writer.Write(bytes);
-            }
-        }
-        return stream.ToArray();
+        return CheckpointFile.Write(sections);
     }
 
     public static Trainer Load(byte[] checkpoint, string? device = "auto")
@@ -102,39 +88,11 @@ public static class Checkpoint
         return (TrainerOptions.FromJson(meta["options"]!.ToJsonString()), meta["step"]!.GetValue<long>());
     }
 
-    /// <summary>The model weights inside a checkpoint, as a standalone safetensors file.</summary>
-    public static byte[] ExtractWeights(byte[] checkpoint) => ReadSections(checkpoint)["model.safetensors"];
+    /// <summary>The model weights inside a checkpoint, as a standalone safetensors file (<see cref="CheckpointFile.ExtractWeights"/>).</summary>
+    public static byte[] ExtractWeights(byte[] checkpoint) => CheckpointFile.ExtractWeights(checkpoint);
 
-    /// <summary>
-    /// The named sections. Every size the file declares is checked against the bytes that follow before anything is
-    /// allocated, so a corrupt or hostile header fails with a message instead of a multi-gigabyte allocation.
-    /// </summary>
-    private static Dictionary<string, byte[]> ReadSections(byte[] checkpoint)
-    {
-        using var stream = new MemoryStream(checkpoint, writable: false);
-        using var reader = new BinaryReader(stream, Encoding.UTF8);
-        long Left() => stream.Length - stream.Position;
-        try
-        {
-            if (!reader.ReadBytes(Magic.Length).AsSpan().SequenceEqual(Magic)) throw new InvalidDataException("not an LV-MAE checkpoint (bad magic)");
-            var count = reader.ReadInt32();
-            // Each section takes at least a 1-byte name length and an 8-byte size.
-            if (count < 0 || count > Left() / 9)
-                throw new InvalidDataException($"corrupt checkpoint: header declares {count} sections in {checkpoint.Length} bytes");
-            var sections = new Dictionary<string, byte[]>(StringComparer.Ordinal);
-            for (var i = 0; i < count; i++)
-            {
-                var name = reader.ReadString();
-                var length = reader.ReadInt64();
-                if (length < 0 || length > Left())
-                    throw new InvalidDataException($"corrupt or truncated checkpoint: section '{name}' declares {length} bytes, {Left()} remain");
-                sections[name] = reader.ReadBytes((int)length);
-            }
-            return sections;
-        }
-        catch (EndOfStreamException e) { throw new InvalidDataException($"truncated checkpoint ({checkpoint.Length} bytes): ended inside its section table", e); }
-        catch (FormatException e) { throw new InvalidDataException($"corrupt checkpoint: unreadable section name ({e.Message})", e); }
-    }
+    /// <summary>The named sections (<see cref="CheckpointFile.ReadSections"/>: sizes checked before anything is allocated).</summary>
+    private static Dictionary<string, byte[]> ReadSections(byte[] checkpoint) => CheckpointFile.ReadSections(checkpoint);
 
     private static byte[] Section(Dictionary<string, byte[]> sections, string name) =>
         sections.TryGetValue(name, out var bytes) ? bytes : throw new InvalidDataException($"checkpoint has no '{name}' section");

@@ -3,6 +3,7 @@ using LvMae.Corpus;
 using LvMae.Media;
 using LvMae.Contracts;
 using LvMae.Grains.Training;
+using LvMae.Runs;
 using LvMae.Model.Probing;
 using LvMae.Pipeline;
 using LvMae.Pipeline.Ablation;

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 using LvMae.Client;
 using Microsoft.Extensions.Configuration;
@@ -13,22 +14,39 @@ public static class SiloProcess
 {
     public const int Ok = 0, Failed = 1, BadConfiguration = 2;
 
-    public static async Task<int> RunAsync(string[] args, TextWriter output, Action<string> error, CancellationToken cancellationToken = default)
+    /// <summary>Settings and silo, the two steps of src/Silo's Program.cs, as `lvmae silo` runs them.</summary>
+    public static async Task<int> RunAsync(string[] args, TextWriter output, Action<string> error, CancellationToken cancellationToken = default) =>
+        TryLoadSettings(args, error, out var settings) ? await RunAsync(settings, output, error, cancellationToken) : BadConfiguration;
+
+    /// <summary>
+    /// A silo's settings from appsettings.json, LVMAE__Section__Key environment variables and --LvMae:Section:Key=value
+    /// <paramref name="args"/>; false after reporting every problem at once (unknown keys, values that do not bind,
+    /// settings that do not fit together) through <paramref name="error"/>.
+    /// </summary>
+    public static bool TryLoadSettings(string[] args, Action<string> error, [NotNullWhen(true)] out LvMaeSiloSettings? settings)
     {
-        LvMaeSiloSettings settings;
         try
         {
             var configuration = LvMaeSiloSettings.BuildConfiguration(args);
             settings = LvMaeSiloSettings.Bind(configuration, out var bindProblems);
             var problems = UnknownKeys(configuration).Concat(bindProblems).Concat(settings.Problems()).ToList();
             if (problems.Count > 0) throw new LvMaeConfigurationException(problems);
+            return true;
         }
         catch (LvMaeConfigurationException e)
         {
             error(e.Message);
-            return BadConfiguration;
+            settings = null;
+            return false;
         }
+    }
 
+    /// <summary>
+    /// One silo (<see cref="LvMaeSiloHost"/>) in the foreground until Ctrl+C, SIGTERM or <paramref name="cancellationToken"/>:
+    /// prints where it listens, then that it stopped. <see cref="Failed"/> after naming each busy port, or when it cannot start.
+    /// </summary>
+    public static async Task<int> RunAsync(LvMaeSiloSettings settings, TextWriter output, Action<string> error, CancellationToken cancellationToken = default)
+    {
         if (SiloPorts.BusyMessage(settings) is { } busy)
         {
             error(busy);

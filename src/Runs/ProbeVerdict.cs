@@ -1,8 +1,7 @@
 using System.Globalization;
 using LvMae.Contracts;
-using LvMae.Model.Probing;
 
-namespace LvMae.Grains.Training;
+namespace LvMae.Runs;
 
 /// <summary>One LV-MAE probe against one baseline on one column.</summary>
 /// <param name="Margin">How much higher LV-MAE must be to count as better: one test video, or the two sds added when that is more.</param>
@@ -21,6 +20,11 @@ public sealed record ProbeComparison(string Column, string Probe, double LvMae, 
 /// </summary>
 public static class ProbeVerdict
 {
+    /// <summary>The majority-class probe's name (ProbeSuite.Baseline in src/Model; a test keeps the two equal).</summary>
+    public const string BaselineProbe = "baseline";
+    /// <summary>The position-aware attentive probe's name (ProbeSuite.AttentivePositions in src/Model; a test keeps the two equal).</summary>
+    public const string AttentivePositionsProbe = "attentive+pos";
+
     /// <summary>The comparisons of every LV-MAE classification probe of <paramref name="scores"/> (one checkpoint's scores).</summary>
     public static IReadOnlyList<ProbeComparison> Compare(IEnumerable<ProbeScore> scores)
     {
@@ -32,9 +36,9 @@ public static class ProbeVerdict
             ProbeScore? Find(string features, string probe) => list.FirstOrDefault(s => s.Column == lvmae.Column && s.Features == features && s.Probe == probe);
             foreach (var (baseline, name) in new[]
                      {
-                         (Find(ProbeScore.Majority, ProbeSuite.Baseline), "majority"),
+                         (Find(ProbeScore.Majority, BaselineProbe), "majority"),
                          (Find(ProbeScore.Raw, lvmae.Probe), $"raw {lvmae.Probe}"),
-                         (Find(ProbeScore.Raw, ProbeSuite.AttentivePositions), $"raw {ProbeSuite.AttentivePositions}"),
+                         (Find(ProbeScore.Raw, AttentivePositionsProbe), $"raw {AttentivePositionsProbe}"),
                          (Find(ProbeScore.Untrained, lvmae.Probe), $"step 0 {lvmae.Probe}"),
                      }.Distinct())
             {

@@ -1,11 +1,10 @@
 using System.CommandLine;
 using LvMae.Contracts;
-using LvMae.Grains.Training;
-using LvMae.Model.Training;
+using LvMae.Runs;
 using LvMae.Storage;
 using Spectre.Console;
 
-namespace LvMae.Cli.Hosted.Commands;
+namespace LvMae.Cli.Commands;
 
 /// <summary>
 /// `lvmae train --run R [--preset tiny|small|base|paper] [--masking ...] [--ratio X] [--decoder all|random|adaptive]
@@ -20,7 +19,7 @@ public sealed class TrainCommand : ICliCommand
     {
         var run = new Option<string>("--run") { Description = "Run name (A-Z a-z 0-9 . _ -)", Required = true };
         var preset = new Option<string>("--preset") { Description = "Model preset: tiny | small | base | paper", DefaultValueFactory = _ => "small" };
-        var masking = new Option<string>("--masking") { Description = string.Join(" | ", LvMae.Model.Masking.MaskingStrategies.Names) + " | span:N (contiguous blocks of N tokens on average)", DefaultValueFactory = _ => "random" };
+        var masking = new Option<string>("--masking") { Description = string.Join(" | ", TrainingRunConfig.MaskingNames) + " | span:N (contiguous blocks of N tokens on average)", DefaultValueFactory = _ => "random" };
         var ratio = new Option<double?>("--ratio") { Description = "Mask ratio (default: 0.4 random, 0.5 semantic/uniform)" };
         var decoder = new Option<string>("--decoder") { Description = "Decoder targets: all masked tokens (LV-MAE) | random | adaptive (LVMAE token scorer) budget", DefaultValueFactory = _ => "all" };
         var decoderBudget = new Option<double>("--decoder-budget") { Description = "Fraction of each video's tokens the decoder reconstructs with random/adaptive", DefaultValueFactory = _ => 0.15 };
@@ -28,8 +27,8 @@ public sealed class TrainCommand : ICliCommand
         var fsqLevels = new Option<string>("--fsq-levels") { Description = "FSQ levels per channel, comma-separated", DefaultValueFactory = _ => "8,5,5,5" };
         var steps = new Option<long?>("--steps") { Description = $"Optimisation steps (default: {TrainingRunConfig.DefaultSteps}, or {TrainingRunConfig.DefaultEpochs} epochs when that is more)" };
         var epochs = new Option<long?>("--epochs") { Description = "Passes over the training videos (instead of --steps)" };
-        var lr = new Option<double?>("--lr") { Description = $"Peak learning rate (default {TrainerOptions.DefaultPeakLr})" };
-        var warmup = new Option<long?>("--warmup") { Description = $"Warm-up steps (default {TrainerOptions.DefaultWarmupFraction:P0} of the steps), then cosine decay" };
+        var lr = new Option<double?>("--lr") { Description = $"Peak learning rate (default {TrainingRunConfig.DefaultPeakLr})" };
+        var warmup = new Option<long?>("--warmup") { Description = $"Warm-up steps (default {TrainingRunConfig.DefaultWarmupFraction:P0} of the steps), then cosine decay" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Longest sequence the model sees, in 5 s segments", DefaultValueFactory = _ => 256 };
         var window = new Option<string>("--window") { Description = "Training samples: whole (whole videos up to --max-tokens) | MIN..MAX seconds of duration sampling (paper: 10..1280)", DefaultValueFactory = _ => TrainingRunConfig.WholeWindow };
         var probeEpochs = new Option<int?>("--probe-epochs") { Description = "Probe epochs (default: the paper's 30 linear / 20 attentive)" };
@@ -46,7 +45,7 @@ public sealed class TrainCommand : ICliCommand
         var device = new Option<string>("--device") { Description = "auto | cpu | cuda[:N]", DefaultValueFactory = _ => "auto" };
         var resume = new Option<bool>("--resume") { Description = "Continue the existing run of this name as it is (its own config), whatever these options say" };
         var wait = new Option<bool>("--wait") { Description = "Follow the run until it ends: live bars (step, loss, tok/s, ETA, probe fits) on a terminal, a line per change when redirected" };
-        var command = new Command(HostedCommands.Train.Name, HostedCommands.Train.Description)
+        var command = new Command("train", "Start a training run (LV-MAE on the embedded corpus) or reattach to one")
         {
             run, preset, masking, ratio, decoder, decoderBudget, targets, fsqLevels, steps, epochs, lr, warmup, maxTokens, window, probeEpochs, probeSeeds,
             threads, encoder, probeEvery, checkpointEvery, batch, seed, labelColumns, regressionColumns, heldOut, device, resume, wait,
@@ -177,11 +176,11 @@ public static class TrainingCli
         }
     }
 
-    /// <summary>The run's latest checkpoint, SHA-256 verified (<see cref="CheckpointStore"/>); null after printing why not.</summary>
+    /// <summary>The run's latest checkpoint, SHA-256 verified (<see cref="RunCheckpoints"/>); null after printing why not.</summary>
     public static async Task<byte[]?> LatestCheckpointAsync(BlobStore blobs, TrainingProgress run, CancellationToken cancellationToken)
     {
         if (run.LatestCheckpoint is null) { CommandLine.Error($"run '{run.Run}' has no checkpoint yet"); return null; }
-        try { return (await new CheckpointStore(blobs, run.Run).LoadAsync(run.LatestCheckpointStep, cancellationToken)).Checkpoint; }
+        try { return (await new RunCheckpoints(blobs, run.Run).LoadAsync(run.LatestCheckpointStep, cancellationToken)).Bytes; }
         catch (InvalidDataException e) { CommandLine.Error(e.Message); return null; }
     }
 

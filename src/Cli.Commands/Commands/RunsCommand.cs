@@ -2,11 +2,11 @@ using System.CommandLine;
 using System.Globalization;
 using LvMae.Client;
 using LvMae.Contracts;
-using LvMae.Grains.Training;
+using LvMae.Runs;
 using LvMae.Storage;
 using Spectre.Console;
 
-namespace LvMae.Cli.Hosted.Commands;
+namespace LvMae.Cli.Commands;
 
 /// <summary>
 /// `lvmae runs [--json]`: every training run with its config, effective learning rate and schedule.
@@ -19,7 +19,7 @@ public sealed class RunsCommand : ICliCommand
     public Command Build()
     {
         var json = new Option<bool>("--json") { Description = "JSON output" };
-        var command = new Command(HostedCommands.Runs.Name, HostedCommands.Runs.Description) { json, Show(), Stop(), Resume(), Delete() };
+        var command = new Command("runs", "List training runs; show, stop, resume or delete one") { json, Show(), Stop(), Resume(), Delete() };
         command.SetAction((parse, cancellationToken) => CommandLine.WithClientAsync(async (settings, client) =>
         {
             var runs = await client.Grains.GetGrain<IRunRegistryGrain>(IRunRegistryGrain.Key).List();
@@ -43,11 +43,11 @@ public sealed class RunsCommand : ICliCommand
         command.SetAction((parse, cancellationToken) => WithRunAsync(parse.GetValue(name)!, async (settings, run, progress) =>
         {
             var blobs = CommandLine.Blobs(settings);
-            var log = await new RunMetricsLog(blobs, progress.Run).ReadAsync(cancellationToken);
+            var log = await RunHistory.ReadAsync(blobs, progress.Run, cancellationToken);
             var history = log.Condensed(parse.GetValue(rows));
             if (parse.GetValue(plot) is { } file)
             {
-                var blob = BlobLayout.RunPlot(progress.Run, RunPlotter.TrainingPlot);
+                var blob = BlobLayout.RunPlot(progress.Run, RunPlots.Training);
                 if (!await blobs.ExistsAsync(blob, cancellationToken)) { CommandLine.Error($"run '{progress.Run}' has no plot yet ({blob})"); return ExitCodes.Failed; }
                 await blobs.DownloadToFileAsync(blob, file, cancellationToken);
             }

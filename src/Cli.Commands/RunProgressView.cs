@@ -1,8 +1,8 @@
 using LvMae.Contracts;
-using LvMae.Cli.Hosted.Commands;
+using LvMae.Cli.Commands;
 using Spectre.Console;
 
-namespace LvMae.Cli.Hosted;
+namespace LvMae.Cli;
 
 /// <summary>
 /// Follows a training run or its probes until they end: live bars (step, loss, tokens/s, ETA; then the probe's fits) when

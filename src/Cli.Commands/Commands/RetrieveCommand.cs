@@ -1,20 +1,17 @@
 using System.CommandLine;
 using LvMae.Contracts;
 using LvMae.Formats;
-using LvMae.Model;
-using LvMae.Model.Masking;
-using LvMae.Model.Retrieval;
-using LvMae.Model.Training;
 using LvMae.Storage;
 using Spectre.Console;
 
-namespace LvMae.Cli.Hosted.Commands;
+namespace LvMae.Cli.Commands;
 
 /// <summary>
 /// `lvmae retrieve --run R --video ID --captions FILE`: the paper's interpretability check on one video with the run's latest
 /// checkpoint: mask it, reconstruct it, and list per masked segment the nearest captions of the original and of the
 /// reconstruction. FILE is a .npy [C, d] of caption embeddings (same space as the segment encoder) with a sibling .txt, one caption a line.
-/// Runs in this process on the CPU (the checkpoint and the video's embeddings are read from blob).
+/// The captions are read here; masking, reconstruction and matching run on a silo (<see cref="IRunRetrievalGrain"/>, on
+/// its CPU, the checkpoint and the video's embeddings read from blob there): this process holds no model.
 /// </summary>
 public sealed class RetrieveCommand : ICliCommand
 {
@@ -25,7 +22,7 @@ public sealed class RetrieveCommand : ICliCommand
         var captions = new Option<string>("--captions") { Description = "Caption embeddings .npy [C, d] (captions in the sibling .txt)", Required = true };
         var top = new Option<int>("--top") { Description = "Captions per segment", DefaultValueFactory = _ => 3 };
         var seed = new Option<int>("--seed") { Description = "Mask seed", DefaultValueFactory = _ => 0 };
-        var command = new Command(HostedCommands.Retrieve.Name, HostedCommands.Retrieve.Description) { run, video, captions, top, seed };
+        var command = new Command("retrieve", "Nearest captions of masked segments: original vs reconstruction") { run, video, captions, top, seed };
         command.SetAction((parse, cancellationToken) => CommandLine.WithClientAsync(async (settings, client) =>
         {
             var name = parse.GetValue(run)!;
@@ -34,22 +31,17 @@ public sealed class RetrieveCommand : ICliCommand
             var npy = parse.GetValue(captions)!;
             var txt = Path.ChangeExtension(npy, ".txt");
             if (!File.Exists(npy) || !File.Exists(txt)) { CommandLine.Error($"need {npy} and {txt}"); return ExitCodes.Usage; }
-            var index = CaptionIndex.Load(npy, txt);
+            var (embeddings, dim, lines) = LoadCaptions(npy, txt);
 
             var p = await client.Grains.GetGrain<ITrainingRunGrain>(name).GetProgress();
             if (p.State == TrainingState.None || p.Config is null) { CommandLine.Error($"no run '{name}'"); return ExitCodes.Failed; }
             if (p.LatestCheckpoint is null) { CommandLine.Error($"run '{name}' has no checkpoint yet"); return ExitCodes.Failed; }
-            var blobs = CommandLine.Blobs(settings);
-            var checkpoint = await TrainingCli.LatestCheckpointAsync(blobs, p, cancellationToken);
-            var embeddings = await blobs.TryDownloadAsync(BlobLayout.Embeddings(id, p.Config.Encoder), cancellationToken);
-            if (checkpoint is null) return ExitCodes.Failed;
-            if (embeddings is null) { CommandLine.Error($"video '{id}' has no {p.Config.Encoder} embeddings"); return ExitCodes.Failed; }
-            var array = NpyArray.Read(new MemoryStream(embeddings));
-            var dim = (int)array.Shape[^1];
-
-            using var model = ModelWeights.LoadModel(Checkpoint.ExtractWeights(checkpoint), TorchDevice.Resolve("cpu"));
-            var masking = MaskingStrategies.Create(p.Config.Masking, p.Config.MaskRatio);
-            var results = ReconstructionRetrieval.Explain(model, array.ToFloats(), dim, index, masking, new Random(parse.GetValue(seed)), parse.GetValue(top));
+            var found = await client.Grains.GetGrain<IRunRetrievalGrain>(name).Retrieve(new RetrievalRequest
+            {
+                VideoId = id, CaptionEmbeddings = embeddings, CaptionDim = dim, Captions = lines, Top = parse.GetValue(top), Seed = parse.GetValue(seed),
+            });
+            if (found.Error is { } error) { CommandLine.Error(error); return ExitCodes.Failed; }
+            var results = found.Segments;
             var table = new ResultTable("segment", "original", "reconstruction", "cosine");
             foreach (var r in results)
                 table.Row(r.Position.ToString(), string.Join(" | ", r.Original.Select(m => $"{m.Caption} ({m.Score:F2})")),
@@ -58,5 +50,16 @@ public sealed class RetrieveCommand : ICliCommand
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>A .npy [C, D] of caption embeddings and a text file with one caption per non-empty line, C of them
+    /// (<see cref="InvalidDataException"/> otherwise).</summary>
+    public static (float[] Embeddings, int Dim, IReadOnlyList<string> Captions) LoadCaptions(string npyPath, string captionsPath)
+    {
+        var array = NpyArray.Read(npyPath);
+        if (array.Shape.Length != 2) throw new InvalidDataException($"caption embeddings must be [C, D], got [{string.Join(", ", array.Shape)}]");
+        var captions = File.ReadAllLines(captionsPath).Where(l => l.Length > 0).ToList();
+        if (captions.Count != array.Shape[0]) throw new InvalidDataException($"{captionsPath} has {captions.Count} captions, {npyPath} has {array.Shape[0]} rows");
+        return (array.ToFloats(), (int)array.Shape[1], captions);
     }
 }

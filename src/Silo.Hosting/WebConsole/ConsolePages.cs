@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using LvMae.Contracts;
 using LvMae.Grains.Training;
+using LvMae.Runs;
 using static LvMae.Silo.WebConsole.Html;
 
 namespace LvMae.Silo.WebConsole;

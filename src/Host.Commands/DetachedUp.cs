@@ -64,10 +64,13 @@ public static class DetachedUp
         return ExitCodes.Ok;
     }
 
-    /// <summary>How to start this program (lvmae-host) again.</summary>
+    /// <summary>How to start lvmae-host (the program that runs this library) again: the one HostProcess finds
+    /// ($LVMAE_HOST, beside the running program, ../host), else the lvmae-host.dll beside this library.</summary>
     private static string[] HostInvocation()
     {
-        var start = DotnetProcess.StartInfo(typeof(DetachedUp).Assembly.Location, []);
+        var host = HostProcess.Candidates().FirstOrDefault(File.Exists)
+                   ?? Path.Combine(Path.GetDirectoryName(typeof(DetachedUp).Assembly.Location)!, HostProcess.AssemblyFile);
+        var start = DotnetProcess.StartInfo(host, []);
         return [start.FileName, .. start.ArgumentList];
     }
 

@@ -1,11 +1,11 @@
 using System.CommandLine;
 using LvMae.Formats;
-using LvMae.Grains.Training;
 using LvMae.Pipeline;
+using LvMae.Runs;
 using LvMae.Storage;
 using Spectre.Console;
 
-namespace LvMae.Cli.Hosted.Commands;
+namespace LvMae.Cli.Commands;
 
 /// <summary>
 /// `lvmae export-embeddings --out DIR [--encoder E]`: the stored SEGMENT embeddings of every Embedded video as
@@ -21,7 +21,7 @@ public sealed class ExportEmbeddingsCommand : ICliCommand
     {
         var output = new Option<string>("--out") { Description = "Folder for <videoId>.npy files and labels.csv", Required = true };
         var encoder = new Option<string>("--encoder") { Description = "Export the embeddings of this encoder", DefaultValueFactory = _ => "resnet18" };
-        var command = new Command(HostedCommands.ExportEmbeddings.Name, HostedCommands.ExportEmbeddings.Description) { output, encoder };
+        var command = new Command("export-embeddings", "Write every embedded video's segment embeddings (.npy [N, d] float32) and a labels CSV to a folder") { output, encoder };
         command.SetAction((parse, cancellationToken) => CommandLine.WithClientAsync(async (settings, client) =>
         {
             var dir = parse.GetValue(output)!;

@@ -1,37 +1,49 @@
 using System.CommandLine;
 using LvMae.Contracts;
-using LvMae.Grains.Training;
 using LvMae.Storage;
 
-namespace LvMae.Cli.Hosted.Commands;
+namespace LvMae.Cli.Commands;
 
 /// <summary>
 /// `lvmae probe --run R --task COLUMN [--kind linear|attentive|regression]`: probes the run's latest checkpoint on one label
 /// column. `lvmae probe --features DIR --labels CSV --task COLUMN [--kind K] [--seeds N]`: the same probes on frozen features
 /// made elsewhere (another implementation's token outputs: &lt;videoId&gt;.npy [n, W], optional &lt;videoId&gt;.cls.npy [W]),
-/// with the labels CSV's split column (<see cref="FeatureProbe"/>); no cluster involved.
+/// with the labels CSV's split column; no cluster involved: that form trains probes in the calling process, so it runs in
+/// lvmae-host (<see cref="HostedCommands.RunsInHost"/>; lvmae-host sets <see cref="FeatureProbe"/> to FeatureProbe.Run of
+/// src/Grains/Training), and `lvmae` hands it the command line as typed.
 /// </summary>
 public sealed class ProbeCommand : ICliCommand
 {
+    /// <summary>The option that makes `probe` a local computation (see <see cref="HostedCommands.RunsInHost"/>).</summary>
+    public const string FeaturesOption = "--features";
+
+    /// <summary>Probes frozen features in this process (directory, labels CSV, column, kind, seeds, epochs): set by
+    /// lvmae-host, which links the probes; null in `lvmae`, which never runs `probe --features` itself.</summary>
+    public static Func<string, string, string, string?, int, int?, IReadOnlyList<ProbeScore>>? FeatureProbe { get; set; }
+
     public Command Build()
     {
         var run = new Option<string?>("--run") { Description = "Run name" };
         var task = new Option<string>("--task") { Description = "Label column to probe (column=value labels, or --label-columns names)", Required = true };
         var kind = new Option<string?>("--kind") { Description = "linear | attentive | regression (default: linear and attentive)" };
-        var features = new Option<string?>("--features") { Description = "Instead of a run: a folder of <videoId>.npy token features [n, W] (+ <videoId>.cls.npy) to probe" };
+        var features = new Option<string?>(FeaturesOption) { Description = "Instead of a run: a folder of <videoId>.npy token features [n, W] (+ <videoId>.cls.npy) to probe" };
         var labels = new Option<string?>("--labels") { Description = "With --features: the labels CSV (videoId, label columns, split)" };
         var seeds = new Option<int>("--seeds") { Description = "With --features: probe seeds (mean ± sd)", DefaultValueFactory = _ => 3 };
         var epochs = new Option<int?>("--epochs") { Description = "With --features: probe epochs (default: the paper's)" };
-        var command = new Command(HostedCommands.Probe.Name, HostedCommands.Probe.Description) { run, task, kind, features, labels, seeds, epochs };
+        var command = new Command("probe", "Probe a run's latest checkpoint on one label column, next to the raw-embedding baseline") { run, task, kind, features, labels, seeds, epochs };
         command.SetAction((parse, cancellationToken) =>
         {
             if (parse.GetValue(features) is { } dir)
             {
                 if (parse.GetValue(labels) is not { } csv) { CommandLine.Error("--features needs --labels"); return Task.FromResult(ExitCodes.Usage); }
+                if (FeatureProbe is not { } probe)
+                {
+                    CommandLine.Error($"`lvmae probe {FeaturesOption}` runs in lvmae-host (it trains probes in process); run it through `lvmae`");
+                    return Task.FromResult(ExitCodes.Failed);
+                }
                 try
                 {
-                    TrainingCli.RenderProbes(FeatureProbe.Run(dir, csv, parse.GetValue(task)!, parse.GetValue(kind),
-                        new LvMae.Model.Probing.ProbeSettings { Seeds = parse.GetValue(seeds), Epochs = parse.GetValue(epochs), Device = "auto" }));
+                    TrainingCli.RenderProbes(probe(dir, csv, parse.GetValue(task)!, parse.GetValue(kind), parse.GetValue(seeds), parse.GetValue(epochs)));
                     return Task.FromResult(ExitCodes.Ok);
                 }
                 catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or LvMae.Formats.CsvDataException)

@@ -1,10 +1,10 @@
 using System.CommandLine;
 using LvMae.Contracts;
-using LvMae.Model.Training;
+using LvMae.Formats;
 using LvMae.Storage;
 using Spectre.Console;
 
-namespace LvMae.Cli.Hosted.Commands;
+namespace LvMae.Cli.Commands;
 
 /// <summary>
 /// `lvmae export --run R [--out DIR]`: one long-video embedding per video ([CLS] and mean-pooled .npy + index.csv) to blob,
@@ -19,7 +19,7 @@ public sealed class ExportCommand : ICliCommand
         var run = new Option<string>("--run") { Description = "Run name", Required = true };
         var output = new Option<string?>("--out") { Description = "Also copy the export files to this local folder" };
         var weights = new Option<string?>("--weights") { Description = "Write the latest checkpoint's model weights to this .safetensors file instead (reference parameter names, plus input_norm.mean/std/count: standardise unit inputs with them)" };
-        var command = new Command(HostedCommands.Export.Name, HostedCommands.Export.Description) { run, output, weights };
+        var command = new Command("export", "Export long-video embeddings (or the model weights) from a run's latest checkpoint") { run, output, weights };
         command.SetAction((parse, cancellationToken) => CommandLine.WithClientAsync(async (settings, client) =>
         {
             var name = parse.GetValue(run)!;
@@ -30,7 +30,7 @@ public sealed class ExportCommand : ICliCommand
             {
                 var checkpoint = await TrainingCli.LatestCheckpointAsync(CommandLine.Blobs(settings), before, cancellationToken);
                 if (checkpoint is null) return ExitCodes.Failed;
-                var bytes = Checkpoint.ExtractWeights(checkpoint);
+                var bytes = CheckpointFile.ExtractWeights(checkpoint);
                 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(file))!);
                 await File.WriteAllBytesAsync(file, bytes, cancellationToken);
                 AnsiConsole.MarkupLine($"wrote the weights of step {before.LatestCheckpointStep} ({bytes.Length} bytes) to [bold]{Markup.Escape(Path.GetFullPath(file))}[/]");

@@ -91,7 +91,7 @@ public sealed class LvMaeSiloHost : IAsyncDisposable
         {
             app.UseLvMaeApiKey(api.ApiKey);
             app.MapLvMaeApi();
-            app.MapLvMaeConsole(); // /console: the operator's web console (src/Silo/WebConsole), same key rules
+            app.MapLvMaeConsole(); // /console: the operator's web console (src/Silo.Hosting/WebConsole), same key rules
             app.MapPrometheusScrapingEndpoint("/metrics"); // same API key rules; Prometheus sends it as a bearer token
             if (api.Dashboard) app.MapOrleansDashboard(routePrefix: api.DashboardPath);
         }

@@ -3,7 +3,7 @@ using LvMae.Contracts;
 using LvMae.Pipeline;
 using LvMae.Storage;
 
-namespace LvMae.Grains.Training;
+namespace LvMae.Runs;
 
 /// <summary>
 /// The corpus index as a training source: every video Embedded with the encoder, paged over all shards, listed afresh

@@ -48,6 +48,7 @@ public static class CliCommands
     {
         var parse = Root().Parse(args);
         if (parse.CommandResult.Command is ForwardedCommand forwarded) return await HostProcess.RunAsync(forwarded.Name, args);
+        if (HostedCommands.RunsInHost(parse)) return await HostProcess.RunAsync(parse.CommandResult.Command.Name, args);
         return await parse.InvokeAsync(Invocation);
     }
 }

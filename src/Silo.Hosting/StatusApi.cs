@@ -4,6 +4,7 @@ using System.Text;
 using LvMae.Contracts;
 using LvMae.Grains;
 using LvMae.Grains.Training;
+using LvMae.Runs;
 using LvMae.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
