@@ -150,9 +150,11 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
             Assert.Equal("videoId,cls,split", rawLabels[0]);
             Assert.Contains("cli-v01,b,train", rawLabels);
             var (ablateCode, ablateOut) = await RunAsync("ablate", "--embeddings", rawDir, "--labels", Path.Combine(rawDir, "labels.csv"), "--label-column", "cls",
-                "--steps", "2", "--batch", "4", "--contexts", "256", "--json");
+                "--steps", "2", "--batch", "4", "--contexts", "256", "--pretrain-seeds", "2", "--json");
             Assert.True(ablateCode == ExitCodes.Ok, ablateOut);
-            Assert.Equal(10, JsonDocument.Parse(ablateOut).RootElement.GetArrayLength());   // majority, raw, raw+pos, step 0, FSQ + the 5-row default grid (256 tokens only)
+            var ablation = JsonDocument.Parse(ablateOut).RootElement;
+            Assert.Equal(10, ablation.GetArrayLength());   // majority, raw, raw+pos, step 0, FSQ + the 5-row default grid (256 tokens only)
+            Assert.Equal(2, ablation[5].GetProperty("attentivePositions").GetProperty("seeds").GetInt32()); // over the 2 pre-training seeds
             Assert.Equal(ExitCodes.Failed, (await RunAsync("export-embeddings", "--encoder", "never-used", "--out", rawDir)).Code);
 
             // Lifecycle: a long run stopped, resumed and deleted from the CLI.

@@ -28,7 +28,7 @@ public class AblationTests(ITestOutputHelper output)
     public void The_default_grid_trains_through_the_feed_and_probes_every_row_on_the_same_split_over_seeds()
     {
         var videos = Videos(24, 6);
-        var options = new AblationOptions { Steps = 4, BatchSize = 4, ProbeEpochs = 2, ProbeSeeds = 2, ContextTokens = [64], FsqLevels = [5, 5, 3], Seed = 1 };
+        var options = new AblationOptions { Steps = 4, BatchSize = 4, ProbeEpochs = 2, ProbeSeeds = 1, PretrainSeeds = 2, ContextTokens = [64], FsqLevels = [5, 5, 3], Seed = 1 };
         var rows = AblationRunner.Run(videos, 16, options);
         foreach (var row in rows)
             output.WriteLine($"{row.Name,-40} linear {row.LinearTop1:P0} attentive {row.AttentiveTop1:P0} {row.MsPerStep,6:F1} ms/step {row.PeakRssBytes / 1048576.0,6:F0} MiB decoder tokens/step {row.DecoderTokensPerStep:F1}");
@@ -37,8 +37,10 @@ public class AblationTests(ITestOutputHelper output)
         Assert.Equal(AblationRunner.Grid(options).Count, trained.Count);
         Assert.Equal(7, trained.Count);
         Assert.All(trained, r => Assert.True(r.FinalLoss is { } loss && double.IsFinite(loss) && r.LinearTop1 is >= 0 and <= 1 && r.MsPerStep > 0));
-        // The held-out rule: every probe trains on the 18 train videos and scores the 6 test videos, over 2 seeds.
+        // The held-out rule: every probe trains on the 18 train videos and scores the 6 test videos; a model's row is the mean
+        // ± sd over its 2 pre-training seeds, under the product's three probes.
         Assert.All(trained, r => Assert.Equal((18, 6, 2), (r.Attentive!.Train, r.Attentive.Test, r.Attentive.Seeds)));
+        Assert.All(trained, r => Assert.Equal((LvMae.Model.Probing.ProbeSuite.AttentivePositions, 2), (r.AttentivePositions!.Probe, r.AttentivePositions.Seeds)));
         Assert.All(trained, r => Assert.NotNull(r.Attentive!.Top1Sd));
         var majority = Assert.Single(rows, r => r.Name == "majority baseline");
         Assert.Equal(0.5, majority.Linear!.Top1!.Value, 9); // 3 'a' and 3 'b' test videos; 'a' (index 0) wins the 9:9 tie
@@ -46,6 +48,7 @@ public class AblationTests(ITestOutputHelper output)
         var untrained = Assert.Single(rows, r => r.Name == AblationRunner.UntrainedRow);
         Assert.NotNull(untrained.Linear?.Top1);
         Assert.NotNull(untrained.Attentive?.Top1);
+        Assert.Equal(2, untrained.AttentivePositions!.Seeds); // step 0 over the same pre-training seeds
         Assert.Contains(rows, r => r.Name.StartsWith("FSQ [5,5,3]", StringComparison.Ordinal));
         // Same data and seeds: the 15% decoder decodes fewer tokens than the full one.
         var full = trained.Single(r => r.Config!.Masking == "random" && r.Config.DecoderBudget >= 1 && r.Config.MaxTokens == 256);

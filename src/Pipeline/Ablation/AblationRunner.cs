@@ -20,11 +20,14 @@ public sealed record AblationConfig(string Masking, bool FsqTargets, double Deco
 /// <summary>One video of an ablation: its raw segment embeddings [n, d], its label and its split (<see cref="RunLabels.SplitOf"/>).</summary>
 public sealed record AblationVideo(string Id, float[] Embeddings, string Label, SplitRole Role);
 
-/// <summary>One row of the table: the probes' held-out top-1 (mean and sd over the probe seeds; null: not run).
-/// MsPerStep is the whole step, ScorerMsPerStep the part of it spent training the scorer (adaptive rows).</summary>
+/// <summary>One row of the table: the probes' top-1 on the test split (and on val, <see cref="ProbeSummary.ValTop1"/>). For a
+/// model's rows (trained, or the same model at step 0) each summary is the mean and sd over the pre-training seeds
+/// (<see cref="ProbeSummary.Seeds"/> counts them), each seed's score itself the mean over the probe seeds; for the baselines
+/// (no model) over the probe seeds. MsPerStep is the whole step, ScorerMsPerStep the part of it spent training the scorer
+/// (adaptive rows); both, the loss and the decoded tokens are means over the pre-training seeds, the peak RSS their maximum.</summary>
 public sealed record AblationRow(
     AblationConfig? Config, string Name, ProbeSummary? Linear, ProbeSummary? Attentive,
-    double MsPerStep, long PeakRssBytes, double? FinalLoss, double DecoderTokensPerStep, double ScorerMsPerStep = 0)
+    double MsPerStep, long PeakRssBytes, double? FinalLoss, double DecoderTokensPerStep, double ScorerMsPerStep = 0, ProbeSummary? AttentivePositions = null)
 {
     public double? LinearTop1 => Linear?.Top1;
     public double? AttentiveTop1 => Attentive?.Top1;
@@ -42,6 +45,8 @@ public sealed record AblationOptions
     public int ProbeSeeds { get; init; } = 3;
     public int[] FsqLevels { get; init; } = [8, 5, 5, 5];
     public long Seed { get; init; }
+    /// <summary>Pre-training seeds per configuration (Seed, Seed + 1, ...): every trained row and the step-0 row are the mean ± sd over them.</summary>
+    public int PretrainSeeds { get; init; } = 3;
     /// <summary>The whole grid (4 x 2 x 3 + the context sweep) instead of the small default.</summary>
     public bool Full { get; init; }
     /// <summary>Context lengths for the cost sweep (full decoder vs 15% adaptive).</summary>
@@ -52,10 +57,11 @@ public sealed record AblationOptions
 /// <summary>
 /// LVMAE's ablation on one set of embeddings: trains each configuration through the product's training path (the
 /// <see cref="Trainer"/> fed by the Dataflow <see cref="TrainingFeed"/>, <see cref="FeedTraining"/>, whole videos, the
-/// default schedule) on the train split, and probes it with <see cref="ProbeSuite"/> (mean ± sd over seeds) on the same
-/// held-out split: masking {random, semantic, uniform, adaptive} x target {embedding, FSQ} x decoder budget {100%, 50%,
+/// default schedule) on the train split, once per pre-training seed, and probes each with <see cref="ProbeSuite"/> (linear,
+/// attentive, attentive+pos; test and val) on the same splits; a row is the mean ± sd over the pre-training seeds: masking {random, semantic, uniform, adaptive} x target {embedding, FSQ} x decoder budget {100%, 50%,
 /// 15%}, then max tokens {256, 512, 1024} with the full decoder vs a 15% adaptive one (videos tiled to the context so every
-/// step really is that long). Baselines: the majority class and raw embeddings (linear, attentive, attentive+pos).
+/// step really is that long). Baselines: the majority class, raw embeddings (linear, attentive, attentive+pos) and the same
+/// model at step 0 (over the same pre-training seeds). A setting is chosen on val (<see cref="ProbeSummary.ValTop1"/>), never on test.
 /// Reports ms/step (mean over steps after the first) and the peak RSS of each training. The FSQ autoencoder is fitted
 /// once, on the train split.
 /// </summary>
@@ -104,13 +110,15 @@ public static class AblationRunner
         Add(new AblationRow(null, "majority baseline", ProbeSuite.Majority(task), null, 0, 0, null, 0));
         Add(new AblationRow(null, "raw embeddings (no pre-training)", ProbeSuite.Run(raw, task, ProbeSuite.Linear, settings), ProbeSuite.Run(raw, task, ProbeSuite.Attentive, settings), 0, 0, null, 0));
         Add(new AblationRow(null, "raw embeddings, attentive probe with positions", null, ProbeSuite.Run(raw, task, ProbeSuite.AttentivePositions, settings), 0, 0, null, 0));
-        // What every configuration starts from: the preset's weights for this seed (masking, targets and budget do not change
-        // them), so training that ends below it shows.
-        using (var untrained = new LvMaeModel(MaeConfig.FromPreset(options.Preset, dim), options.Seed))
+        // What every configuration starts from: the preset's weights for each pre-training seed (masking, targets and budget
+        // do not change them), so training that ends below it shows.
+        var untrained = Seeds(options).Select(seed =>
         {
-            var features = ProbeSet.FromEncoder(untrained, videos.Select(v => v.Embeddings).ToList(), dim);
-            Add(new AblationRow(null, UntrainedRow, ProbeSuite.Run(features, task, ProbeSuite.Linear, settings), ProbeSuite.Run(features, task, ProbeSuite.Attentive, settings), 0, 0, null, 0));
-        }
+            using var model = new LvMaeModel(MaeConfig.FromPreset(options.Preset, dim), seed);
+            return Probes(ProbeSet.FromEncoder(model, videos.Select(v => v.Embeddings).ToList(), dim), task, settings);
+        }).ToList();
+        Add(new AblationRow(null, UntrainedRow, OverSeeds(untrained, p => p.Linear), OverSeeds(untrained, p => p.Attentive), 0, 0, null, 0,
+            AttentivePositions: OverSeeds(untrained, p => p.AttentivePositions)));
 
         var configs = Grid(options);
         FsqAutoencoder? fsq = null;
@@ -122,7 +130,8 @@ public static class AblationRunner
         }
         try
         {
-            foreach (var config in configs) Add(RunOne(config, videos, trainVideos, dim, task, settings, fsq, options));
+            foreach (var config in configs)
+                Add(OverSeeds(config, Seeds(options).Select(seed => RunOne(config, videos, trainVideos, dim, task, settings, fsq, options with { Seed = seed })).ToList()));
         }
         finally { fsq?.Dispose(); }
         return rows;
@@ -184,9 +193,39 @@ public static class AblationRunner
         var measured = Math.Max(1, options.Steps - 1);
         var peak = memory.PeakBytes;
         memory.Dispose();   // training only: no sampler thread while probing
-        var features = ProbeSet.FromEncoder(trainer.Model, videos.Select(v => v.Embeddings).ToList(), dim);
-        return new AblationRow(config, name, ProbeSuite.Run(features, task, ProbeSuite.Linear, settings), ProbeSuite.Run(features, task, ProbeSuite.Attentive, settings),
-            ms / measured, peak, loss, decoded / measured, scorerMs / measured);
+        var probes = Probes(ProbeSet.FromEncoder(trainer.Model, videos.Select(v => v.Embeddings).ToList(), dim), task, settings);
+        return new AblationRow(config, name, probes.Linear, probes.Attentive, ms / measured, peak, loss, decoded / measured, scorerMs / measured, probes.AttentivePositions);
+    }
+
+    private static IEnumerable<long> Seeds(AblationOptions options) => Enumerable.Range(0, Math.Max(1, options.PretrainSeeds)).Select(i => options.Seed + i);
+
+    private sealed record ModelProbes(ProbeSummary Linear, ProbeSummary Attentive, ProbeSummary AttentivePositions);
+
+    /// <summary>The probes every model's features get (the product's: linear, attentive, attentive+pos), on the same probe seeds.</summary>
+    private static ModelProbes Probes(ProbeSet features, ProbeTask task, ProbeSettings settings) =>
+        new(ProbeSuite.Run(features, task, ProbeSuite.Linear, settings), ProbeSuite.Run(features, task, ProbeSuite.Attentive, settings),
+            ProbeSuite.Run(features, task, ProbeSuite.AttentivePositions, settings));
+
+    /// <summary>One probe's scores over the pre-training seeds: mean and sample sd of the seeds' test top-1, mean val top-1.</summary>
+    private static ProbeSummary OverSeeds(IReadOnlyList<ModelProbes> perSeed, Func<ModelProbes, ProbeSummary> probe)
+    {
+        var scores = perSeed.Select(probe).ToList();
+        return scores[0] with
+        {
+            Top1 = scores.Select(s => s.Top1).OfType<double>().DefaultIfEmpty(double.NaN).Average() is var t && double.IsNaN(t) ? null : t,
+            Top1Sd = ProbeSuite.Sd(scores.Select(s => s.Top1)),
+            ValTop1 = scores.Select(s => s.ValTop1).OfType<double>().DefaultIfEmpty(double.NaN).Average() is var v && double.IsNaN(v) ? null : v,
+            Seeds = scores.Count,
+        };
+    }
+
+    /// <summary>A configuration's row over its pre-training seeds (<see cref="AblationRow"/>).</summary>
+    private static AblationRow OverSeeds(AblationConfig config, IReadOnlyList<AblationRow> perSeed)
+    {
+        var probes = perSeed.Select(r => new ModelProbes(r.Linear!, r.Attentive!, r.AttentivePositions!)).ToList();
+        return new AblationRow(config, perSeed[0].Name, OverSeeds(probes, p => p.Linear), OverSeeds(probes, p => p.Attentive),
+            perSeed.Average(r => r.MsPerStep), perSeed.Max(r => r.PeakRssBytes), perSeed.Average(r => r.FinalLoss ?? double.NaN),
+            perSeed.Average(r => r.DecoderTokensPerStep), perSeed.Average(r => r.ScorerMsPerStep), OverSeeds(probes, p => p.AttentivePositions));
     }
 
     private static float[] Tile(float[] video, int dim, int tokens)
