@@ -55,7 +55,7 @@ public sealed class AblateCommand : ICliCommand
                 CommandLine.Error(e.Message);
                 return ExitCodes.Usage;
             }
-            if (data.Videos.Select(v => v.Label).Distinct().Count() < 2) { CommandLine.Error("probing needs at least two classes"); return ExitCodes.Usage; }
+            if (data.Videos.Where(v => v.Role != SplitRole.Pretrain).Select(v => v.Label).Distinct().Count() < 2) { CommandLine.Error("probing needs at least two classes"); return ExitCodes.Usage; }
             if (!data.Videos.Any(v => v.Role == SplitRole.Train) || !data.Videos.Any(v => v.Role == SplitRole.Test))
             { CommandLine.Error("the ablation needs train and test videos (a 'split' column with train/test, or labels without one: 1 in 5 held out by id)"); return ExitCodes.Usage; }
             if (!CommandLine.TryWholeNumbers("--contexts", parse.GetValue(contexts)!, 2, out var contextTokens)) return ExitCodes.Usage;
@@ -71,7 +71,7 @@ public sealed class AblateCommand : ICliCommand
             var asJson = parse.GetValue(json);
             if (!asJson)
                 AnsiConsole.MarkupLine($"[bold]ablate[/] {Markup.Escape(data.Source)}: {data.Videos.Count} videos ({data.Videos.Count(v => v.Role == SplitRole.Train)} train, " +
-                                       $"{data.Videos.Count(v => v.Role == SplitRole.Test)} test), d = {data.Dim}, {data.Videos.Select(v => v.Label).Distinct().Count()} classes; " +
+                                       $"{data.Videos.Count(v => v.Role == SplitRole.Test)} test), d = {data.Dim}, {data.Videos.Where(v => v.Role != SplitRole.Pretrain).Select(v => v.Label).Distinct().Count()} classes, {data.Videos.Count(v => v.Role == SplitRole.Pretrain)} pre-training only; " +
                                        $"{data.Videos.Count(v => v.Role == SplitRole.Val)} val; preset {options.Preset}, {options.Steps} steps x batch {options.BatchSize}, " +
                                        $"{AblationRunner.Grid(options).Count} configurations x {options.PretrainSeeds} pre-training seed(s)");
             var rows = AblationRunner.Run(data.Videos, data.Dim, options,
@@ -142,8 +142,11 @@ public sealed class AblateCommand : ICliCommand
         if (imported.LabelColumns.Count == 0) throw new ArgumentException("--labels is required with --embeddings (a CSV with an id column and a label column)");
         var name = column ?? imported.LabelColumns.First(c => c != RunLabels.SplitColumn);
         if (!imported.LabelColumns.Contains(name)) throw new ArgumentException($"no label column '{name}'; columns: {string.Join(", ", imported.LabelColumns)}");
-        var videos = imported.Videos.Where(v => v.Labels.ContainsKey(name))
-            .Select(v => new AblationVideo(v.VideoId, v.Embeddings, v.Labels[name], RunLabels.SplitOf(v.VideoId, v.Labels))).ToList();
+        // A video without a value in the column pre-trains only (as `lvmae train` treats it): never a class of its own.
+        var videos = imported.Videos
+            .Select(v => (v, Label: v.Labels.GetValueOrDefault(name) ?? ""))
+            .Select(x => new AblationVideo(x.v.VideoId, x.v.Embeddings, x.Label, x.Label.Length == 0 ? SplitRole.Pretrain : RunLabels.SplitOf(x.v.VideoId, x.v.Labels)))
+            .ToList();
         return (videos, imported.Dimension, $"{dir} (label '{name}')");
     }
 

@@ -97,9 +97,11 @@ public static class AblationRunner
     /// <param name="onRow">Called as each row completes (progress).</param>
     public static IReadOnlyList<AblationRow> Run(IReadOnlyList<AblationVideo> videos, int dim, AblationOptions options, Action<AblationRow>? onRow = null)
     {
-        var classes = videos.Select(v => v.Label).Distinct().Order(StringComparer.Ordinal).ToList();
+        // Classes are what the probed splits hold: a pre-training-only video (its label empty) is in none of them.
+        static bool Probed(AblationVideo v) => v.Role is SplitRole.Train or SplitRole.Val or SplitRole.Test;
+        var classes = videos.Where(Probed).Select(v => v.Label).Distinct().Order(StringComparer.Ordinal).ToList();
         int[] Of(SplitRole role) => Enumerable.Range(0, videos.Count).Where(i => videos[i].Role == role).ToArray();
-        var task = ProbeTask.Classification("label", videos.Select(v => classes.IndexOf(v.Label)).ToArray(), Of(SplitRole.Train), Of(SplitRole.Test), Of(SplitRole.Val));
+        var task = ProbeTask.Classification("label", videos.Select(v => Probed(v) ? classes.IndexOf(v.Label) : 0).ToArray(), Of(SplitRole.Train), Of(SplitRole.Test), Of(SplitRole.Val));
         if (task.Train.Length == 0 || task.Test.Length == 0) throw new ArgumentException("the ablation needs train and test videos (the 'split' label, or 1 in 5 held out by id)");
         var settings = new ProbeSettings { Seeds = options.ProbeSeeds, Seed = options.Seed, Epochs = options.ProbeEpochs, Device = options.Device };
         var trainVideos = videos.Where(v => v.Role is SplitRole.Train or SplitRole.Pretrain).ToList();   // pre-training: train + unlabelled
