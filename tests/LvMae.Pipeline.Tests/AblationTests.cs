@@ -27,7 +27,8 @@ public class AblationTests(ITestOutputHelper output)
     [Fact]
     public void The_default_grid_trains_through_the_feed_and_probes_every_row_on_the_same_split_over_seeds()
     {
-        var videos = Videos(24, 6);
+        // 24 labelled videos and 4 that pre-train only (no label: never a class of their own, in no probe split).
+        var videos = Videos(24, 6).Concat(Videos(4, 9).Select(v => v with { Id = "p" + v.Id, Label = "", Role = SplitRole.Pretrain })).ToList();
         var options = new AblationOptions { Steps = 4, BatchSize = 4, ProbeEpochs = 2, ProbeSeeds = 1, PretrainSeeds = 2, ContextTokens = [64], FsqLevels = [5, 5, 3], Seed = 1 };
         var rows = AblationRunner.Run(videos, 16, options);
         foreach (var row in rows)
