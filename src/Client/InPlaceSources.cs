@@ -174,7 +174,12 @@ public static class InPlaceSources
     public static async Task<(BlobSource? Source, string? Problem)> ReadAsync(SourceContainer container, string name, CancellationToken cancellationToken = default)
     {
         if (NameProblem(name) is { } problem) return (null, problem);
-        try { return (Source(container, name, (await container.Client.GetBlobClient(name).GetPropertiesAsync(cancellationToken: cancellationToken)).Value), null); }
+        try
+        {
+            var properties = (await container.Client.GetBlobClient(name).GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
+            return properties.BlobType == BlobType.Block ? (Source(container, name, properties), null)
+                : (null, $"'{name}' is a {properties.BlobType} blob, not a block blob (a video file is a block blob)");
+        }
         catch (RequestFailedException e) when (e.Status == 404 && e.ErrorCode is not "ContainerNotFound")
         {
             return (null, $"no blob '{name}' in {container}");
