@@ -1,3 +1,4 @@
+using Azure.Storage.Blobs.Specialized;
 using System.Text.Json;
 using LvMae.Cli;
 using LvMae.Client;
@@ -179,10 +180,12 @@ public sealed class CliTests(SiloHostFixture fixture)
             // Another account's container through a SAS URL, only the blobs a manifest names (a missing one is reported, the rest registered).
             var sas = corpus.GenerateSasUri(Azure.Storage.Sas.BlobContainerSasPermissions.Read | Azure.Storage.Sas.BlobContainerSasPermissions.List, DateTimeOffset.UtcNow.AddHours(1)).ToString();
             var manifest = Path.Combine(dir, "manifest.csv");
-            await File.WriteAllTextAsync(manifest, "blob,split\nset2/c.mp4,train\nset2/missing.mp4,test\n");
+            await corpus.GetAppendBlobClient("set2/log.mp4").CreateIfNotExistsAsync();
+            await File.WriteAllTextAsync(manifest, "blob,split\nset2/c.mp4,train\nset2/missing.mp4,test\nset2/log.mp4,test\n");
             var (sasCode, viaSas) = await RunAsync("ingest", "--source-url", sas, "--manifest", manifest, "--encoder", "builtin");
             Assert.Equal(ExitCodes.Failed, sasCode);
             Assert.Contains("no blob 'set2/missing.mp4'", viaSas);
+            Assert.Contains("not a block blob", viaSas);
             Assert.DoesNotContain("sig=", viaSas);
             var c = await silo.Grains.GetGrain<LvMae.Contracts.IVideoGrain>(InPlaceSources.VideoId(corpus.AccountName, corpus.Name, "set2/c.mp4")).GetStatus();
             Assert.Equal((LvMae.Contracts.VideoStage.Embedded, "split=train"), (c.Stage, c.Labels.Single()));
