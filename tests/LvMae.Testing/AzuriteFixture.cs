@@ -72,6 +72,14 @@ public sealed class AzuriteFixture : IAsyncLifetime
                 return;
             }
             catch (AzuriteExitedException) when (Database is not null && attempt < 3) { await Task.Delay(TimeSpan.FromSeconds(2)); }
+            catch when (Database is not null)
+            {
+                // Not started: Azurite and the MariaDB server started for it go (a caller whose start failed never disposes).
+                if (_process is { HasExited: false }) { _process.Kill(entireProcessTree: true); _process.WaitForExit(5000); }
+                await Database.DisposeAsync();
+                Database = null;
+                throw;
+            }
         }
     }
 
