@@ -93,29 +93,24 @@ public static class InPlaceSources
     }
 
     /// <summary>The registered source of a listed blob.</summary>
-    public static BlobSource Source(SourceContainer container, string name, BlobItemProperties properties) => new()
-    {
-        Store = container.Store,
-        Account = container.Account,
-        Container = container.Container,
-        Blob = name,
-        ETag = properties.ETag?.ToString() ?? throw new InvalidOperationException($"{container}/{name}: listed without an ETag"),
-        Length = properties.ContentLength ?? 0,
-        LastModified = properties.LastModified,
-        ContentMd5 = properties.ContentHash is { Length: > 0 } md5 ? Convert.ToBase64String(md5) : null,
-    };
+    public static BlobSource Source(SourceContainer container, string name, BlobItemProperties properties) =>
+        Source(container, name, properties.ETag ?? throw new InvalidOperationException($"{container}/{name}: listed without an ETag"),
+            properties.ContentLength ?? 0, properties.LastModified, properties.ContentHash);
 
     /// <summary>The registered source of a blob read by name (a manifest's row).</summary>
-    public static BlobSource Source(SourceContainer container, string name, BlobProperties properties) => new()
+    public static BlobSource Source(SourceContainer container, string name, BlobProperties properties) =>
+        Source(container, name, properties.ETag, properties.ContentLength, properties.LastModified, properties.ContentHash);
+
+    private static BlobSource Source(SourceContainer container, string name, ETag etag, long length, DateTimeOffset? lastModified, byte[]? md5) => new()
     {
         Store = container.Store,
         Account = container.Account,
         Container = container.Container,
         Blob = name,
-        ETag = properties.ETag.ToString(),
-        Length = properties.ContentLength,
-        LastModified = properties.LastModified,
-        ContentMd5 = properties.ContentHash is { Length: > 0 } md5 ? Convert.ToBase64String(md5) : null,
+        ETag = etag.ToString(),
+        Length = length,
+        LastModified = lastModified,
+        ContentMd5 = md5 is { Length: > 0 } ? Convert.ToBase64String(md5) : null,
     };
 
     /// <summary>
