@@ -30,6 +30,22 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor?, Tensor>
         var attended = nn.functional.scaled_dot_product_attention(parts[0], parts[1], parts[2], keyMask);
         return proj.forward(attended.transpose(1, 2).reshape(b, s, c)).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The outputs of the first <paramref name="rows"/> query rows only; every row is still a key and a value.
+    /// The same numbers as <c>forward(x, keyMask)[:, :rows]</c> without the N x N scores and the projections of rows
+    /// nobody reads (a probe reads only its query token's output).</summary>
+    public Tensor ForwardFirst(Tensor x, int rows, Tensor? keyMask)
+    {
+        using var scope = NewDisposeScope();
+        var (b, s, c) = (x.shape[0], x.shape[1], x.shape[2]);
+        var (weight, bias) = (qkv.weight!, qkv.bias!);   // rows [q; k; v] of the one qkv linear
+        var q = nn.functional.linear(x.narrow(1, 0, rows), weight.narrow(0, 0, c), bias.narrow(0, 0, c))
+            .reshape(b, rows, heads, c / heads).transpose(1, 2);                                   // B, H, rows, hd
+        var kv = nn.functional.linear(x, weight.narrow(0, c, 2 * c), bias.narrow(0, c, 2 * c))
+            .reshape(b, s, 2, heads, c / heads).permute(2, 0, 3, 1, 4);                             // 2, B, H, S, hd
+        var attended = nn.functional.scaled_dot_product_attention(q, kv[0], kv[1], keyMask);
+        return proj.forward(attended.transpose(1, 2).reshape(b, rows, c)).MoveToOuterDisposeScope();
+    }
 }
 
 /// <summary>fc1 -> exact GELU -> fc2 (timm's Mlp, no dropout).</summary>
@@ -82,6 +98,17 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor?, Tensor>
         using var scope = NewDisposeScope();
         var a = attn.forward(norm1.forward(x), keyMask);
         var h = x + (ls1 is null ? a : ls1.forward(a));
+        var m = mlp.forward(norm2.forward(h));
+        return (h + (ls2 is null ? m : ls2.forward(m))).MoveToOuterDisposeScope();
+    }
+
+    /// <summary><c>forward(x, keyMask)[:, :rows]</c>, computing only those rows (every token still a key and value): a
+    /// pre-norm block's row depends on the other rows only through attention, so the rest need no MLP and no scores.</summary>
+    public Tensor ForwardFirst(Tensor x, Tensor? keyMask, int rows = 1)
+    {
+        using var scope = NewDisposeScope();
+        var a = attn.ForwardFirst(norm1.forward(x), rows, keyMask);
+        var h = x.narrow(1, 0, rows) + (ls1 is null ? a : ls1.forward(a));
         var m = mlp.forward(norm2.forward(h));
         return (h + (ls2 is null ? m : ls2.forward(m))).MoveToOuterDisposeScope();
     }

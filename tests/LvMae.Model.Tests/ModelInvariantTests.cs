@@ -21,6 +21,34 @@ public class ModelInvariantTests
         Assert.False(masked.isnan().any().item<bool>());
     }
 
+    [Theory]
+    [InlineData(null)]
+    [InlineData(0.1)]
+    public void Block_rows_computed_alone_equal_the_whole_blocks_rows_and_their_gradients(double? layerScale)
+    {
+        // The attentive probe reads only its query row (TransformerBlock.ForwardFirst): that must be the same function,
+        // values and parameter gradients, as the whole block's first row, padding keys masked out.
+        using var scope = NewDisposeScope();
+        manual_seed(7);
+        using var block = new LvMae.Model.TransformerBlock(16, 4, layerScale: layerScale);
+        var x = randn(3, 9, 16);
+        var keyMask = tensor(new[] { true, true, true, true, true, true, true, false, false }).view(1, 1, 1, 9).expand(3, 1, 1, 9);
+
+        var whole = block.forward(x, keyMask).narrow(1, 0, 2);
+        whole.square().sum().backward();
+        var wholeGrads = block.parameters().Select(p => p.grad!.clone()).ToArray();
+        foreach (var p in block.parameters()) p.grad!.zero_();
+
+        var rows = block.ForwardFirst(x, keyMask, rows: 2);
+        rows.square().sum().backward();
+        var rowGrads = block.parameters().Select(p => p.grad!).ToArray();
+
+        Assert.Equal(whole.shape, rows.shape);
+        Assert.True(rows.allclose(whole, rtol: 1e-5, atol: 1e-6));
+        Assert.All(wholeGrads.Zip(rowGrads), g => Assert.True(g.Second.allclose(g.First, rtol: 1e-4, atol: 1e-6)));
+        Assert.Contains(wholeGrads, g => g.abs().sum().item<float>() > 0);
+    }
+
     [Fact]
     public void Encoder_outputs_do_not_depend_on_padding_or_batchmates()
     {
