@@ -24,6 +24,28 @@ public class AblationTests(ITestOutputHelper output)
         }).ToList();
     }
 
+    [Theory]
+    [InlineData("random", false, 1.0, 256, "All")]
+    [InlineData("random", false, 0.15, 256, "Random")]
+    [InlineData("adaptive", true, 0.15, 512, "Adaptive")]
+    public void Each_row_trains_with_the_options_lvmae_train_gives_the_same_settings(string masking, bool fsq, double budget, int tokens, string decoder)
+    {
+        // One route from settings to trainer and feed (RunSettings): a row is the training run of its settings.
+        var options = new AblationOptions { Preset = "tiny", Steps = 120, BatchSize = 8, Lr = 2e-3, Seed = 5 };
+        var run = AblationRunner.RunConfig(new AblationConfig(masking, fsq, budget, tokens), options);
+        var trainer = RunSettings.TrainerOptions(run, 16, options.Steps);
+        var feed = RunSettings.FeedOptions(run, 16, start: default);
+
+        Assert.Equal(masking == "adaptive" ? "random" : masking, trainer.Masking);
+        Assert.Equal(Enum.Parse<LvMae.Model.Adaptive.DecoderMasking>(decoder), trainer.Adaptive.DecoderMasking);
+        Assert.Equal(Math.Min(1, budget), trainer.Adaptive.DecoderBudget);
+        Assert.Equal(fsq, trainer.Adaptive.FsqTargets);
+        Assert.Equal((tokens, 2e-3, 120L, 12L, 5L, 8), (trainer.Model.MaxTokens, trainer.AbsoluteLr!.Value, trainer.TotalSteps, trainer.WarmupSteps, trainer.Seed, trainer.BatchSize));
+        Assert.Equal("tiny", trainer.Model.Preset);
+        Assert.Equal((tokens, tokens * 5.0, tokens * 5.0), (feed.Window.MaxTokens, feed.Window.MinSeconds, feed.Window.MaxSeconds));
+        Assert.Equal((8, 8 * tokens, 5, (long?)null), (feed.MaxBatchSize, feed.TokenBudget, feed.Seed, feed.Epochs));
+    }
+
     [Fact]
     public void The_default_grid_trains_through_the_feed_and_probes_every_row_on_the_same_split_over_seeds()
     {

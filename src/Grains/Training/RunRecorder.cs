@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using LvMae.Contracts;
+using LvMae.Pipeline;
 
 namespace LvMae.Grains.Training;
 

@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using LvMae.Contracts;
+using LvMae.Pipeline;
 using LvMae.Runs;
 using LvMae.Storage;
 using Microsoft.Extensions.Logging;

@@ -1,4 +1,5 @@
 using LvMae.Contracts;
+using LvMae.Pipeline;
 
 namespace LvMae.Grains.Training;
 

@@ -1,3 +1,4 @@
+using LvMae.Contracts;
 using LvMae.Model;
 using LvMae.Model.Adaptive;
 using LvMae.Model.Data;
@@ -152,19 +153,12 @@ public static class AblationRunner
             loader.Add(new LoadedEmbeddings(v.Id, data, data.Length / dim, dim));
         }
         var source = new InMemoryEmbeddedVideoSource(trainVideos.Select(v => new EmbeddedVideoDescriptor(v.Id, Encoder)));
-        var feedOptions = new TrainingFeedOptions
-        {
-            Encoder = Encoder, Dimension = dim, Seed = (int)options.Seed, Epochs = null, MaxBatchSize = options.BatchSize,
-            TokenBudget = options.BatchSize * config.MaxTokens,
-            Window = new DurationWindowOptions { MaxTokens = config.MaxTokens, MinSeconds = config.MaxTokens * 5.0, MaxSeconds = config.MaxTokens * 5.0 },
-        };
-        var trainerOptions = new TrainerOptions
-        {
-            Model = MaeConfig.FromPreset(options.Preset, dim, config.MaxTokens),
-            Masking = config.EncoderMasking, AbsoluteLr = options.Lr ?? TrainerOptions.DefaultPeakLr,
-            WarmupSteps = TrainerOptions.DefaultWarmup(options.Steps), TotalSteps = options.Steps, Seed = options.Seed, BatchSize = options.BatchSize,
-            Adaptive = new AdaptiveOptions { DecoderMasking = config.Decoder, DecoderBudget = Math.Min(1, config.DecoderBudget), FsqTargets = config.FsqTargets },
-        };
+        // The settings a training run with these options would have, through the same route (RunSettings): whole videos,
+        // the default schedule, the masking, decoder and targets of the row.
+        var run = RunConfig(config, options);
+        RunSettings.Validate(run);
+        var feedOptions = RunSettings.FeedOptions(run, dim, start: default);
+        var trainerOptions = RunSettings.TrainerOptions(run, dim, options.Steps);
 
         var memory = PeakMemory.Track();
         using var trainer = new Trainer(trainerOptions, options.Device, fsq: config.FsqTargets ? fsq : null);
@@ -199,14 +193,27 @@ public static class AblationRunner
         return new AblationRow(config, name, probes.Linear, probes.Attentive, ms / measured, peak, loss, decoded / measured, scorerMs / measured, probes.AttentivePositions);
     }
 
+    /// <summary>The training run config of one row and pre-training seed (<see cref="RunSettings"/> turns it into the trainer's
+    /// and the feed's options, as for `lvmae train`).</summary>
+    public static TrainingRunConfig RunConfig(AblationConfig config, AblationOptions options) => new()
+    {
+        Encoder = Encoder, Preset = options.Preset, Masking = config.EncoderMasking, Steps = options.Steps, BatchSize = options.BatchSize,
+        Seed = (int)options.Seed, MaxTokens = config.MaxTokens, Lr = options.Lr, Window = TrainingRunConfig.WholeWindow,
+        DecoderMasking = config.Decoder.ToString().ToLowerInvariant(), DecoderBudget = Math.Min(1, config.DecoderBudget),
+        Targets = config.Target, FsqLevels = options.FsqLevels, Device = options.Device,
+    };
+
     private static IEnumerable<long> Seeds(AblationOptions options) => Enumerable.Range(0, Math.Max(1, options.PretrainSeeds)).Select(i => options.Seed + i);
 
     private sealed record ModelProbes(ProbeSummary Linear, ProbeSummary Attentive, ProbeSummary AttentivePositions);
 
-    /// <summary>The probes every model's features get (the product's: linear, attentive, attentive+pos), on the same probe seeds.</summary>
-    private static ModelProbes Probes(ProbeSet features, ProbeTask task, ProbeSettings settings) =>
-        new(ProbeSuite.Run(features, task, ProbeSuite.Linear, settings), ProbeSuite.Run(features, task, ProbeSuite.Attentive, settings),
-            ProbeSuite.Run(features, task, ProbeSuite.AttentivePositions, settings));
+    /// <summary>The probes a run's checkpoint gets (<see cref="ProbeSuite.DefaultProbes"/>: linear, attentive, attentive+pos),
+    /// on the same probe seeds.</summary>
+    private static ModelProbes Probes(ProbeSet features, ProbeTask task, ProbeSettings settings)
+    {
+        var scores = ProbeSuite.DefaultProbes(task, raw: false).ToDictionary(p => p, p => ProbeSuite.Run(features, task, p, settings));
+        return new(scores[ProbeSuite.Linear], scores[ProbeSuite.Attentive], scores[ProbeSuite.AttentivePositions]);
+    }
 
     /// <summary>One probe's scores over the pre-training seeds: mean and sample sd of the seeds' test top-1, mean val top-1.</summary>
     private static ProbeSummary OverSeeds(IReadOnlyList<ModelProbes> perSeed, Func<ModelProbes, ProbeSummary> probe)

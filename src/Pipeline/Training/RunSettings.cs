@@ -7,14 +7,14 @@ using LvMae.Model.Data;
 using LvMae.Model.Masking;
 using LvMae.Model.Quantization;
 using LvMae.Model.Training;
-using LvMae.Pipeline;
 using LvMae.Storage;
 
-namespace LvMae.Grains.Training;
+namespace LvMae.Pipeline;
 
 /// <summary>
 /// What a <see cref="TrainingRunConfig"/> means: its validation, the model library's options it becomes (defaults
-/// resolved), its window, its schedule, and how two configs differ. Pure functions, no I/O.
+/// resolved), its window, its schedule, and how two configs differ. Pure functions, no I/O. The one route from settings to
+/// a <see cref="Trainer"/> and a <see cref="TrainingFeed"/>: training runs (the grains) and `lvmae ablate` both take it.
 /// </summary>
 public static class RunSettings
 {
