@@ -32,10 +32,6 @@ public static class BlobLayout
     public static string Segments(string videoId) => $"{VideoPrefix(videoId)}segments.json";
     public static string Embeddings(string videoId, string encoder) => $"{VideoPrefix(videoId)}embeddings/{EncoderFileName(encoder)}.npy";
 
-    /// <summary>Where releases before 2026-12 kept grain state (read only by `lvmae storage migrate`).</summary>
-    public static string LegacyGrainState(string grainType, string key) =>
-        $"{LegacyGrainStatePrefix}{Uri.EscapeDataString(grainType)}/{Uri.EscapeDataString(key)}.json";
-    public const string LegacyGrainStatePrefix = "grainstate/";
 
     /// <summary>Grain state lives in its own container beside the data container (Orleans' Azure blob provider).</summary>
     public static string GrainStateContainer(string dataContainer) => dataContainer.Length <= 57 ? $"{dataContainer}-state" : $"{dataContainer[..57].TrimEnd('-')}-state";
