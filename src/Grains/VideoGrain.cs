@@ -13,7 +13,8 @@ namespace LvMae.Grains;
 /// (<see cref="VideoProcessor"/>) write data blobs first, the grain then the state that points to them (ETag-guarded), and
 /// it publishes every transition to the index. A video's final state always reaches the index: the shard keeps asking
 /// (<see cref="Process"/>) until it sees it. Storage outages are waited out, never turned into failures. The grain decides
-/// and commits: the registration rules are <see cref="RegistrationDecision"/>, failures are classified by <see cref="VideoFailures"/>.
+/// and commits: the registration rules are <see cref="RegistrationDecision"/>, failures are classified by <see cref="VideoFailures"/>,
+/// saves, reloads and publishes (and what storage holds) are kept by <see cref="VideoStateKeeper"/>.
 /// </summary>
 [GrainType("lvmae.video")]
 [Orleans.Placement.RandomPlacement] // spread the work over the silos (each bounds its own jobs)
@@ -29,19 +30,9 @@ public sealed class VideoGrain(
     private readonly BackgroundWork _work = new();
     private double _progress;
     private volatile bool _queued;
-    private VideoIndexPublisher? _publisher;
-    /// <summary>The in-memory state has a change storage may not hold (a write in flight, failed, or unanswered).</summary>
-    private bool _unsaved;
-    /// <summary>A re-check asked for while the work ran: storage may have lost what this activation saved (a crashed storage).</summary>
-    private bool _recheck;
-    /// <summary>A write found that storage had lost earlier writes of this activation: once the work ends, it starts again.</summary>
-    private bool _resume;
     private readonly VideoSaveMetrics _metrics = new();
-    /// <summary>
-    /// A copy of the state as storage holds it (null: no record): the only state <see cref="Status"/> reports, so "Embedded"
-    /// means Embedded on storage. Replaced whole after each read and each write that storage confirmed.
-    /// </summary>
-    private VideoState? _stored;
+    /// <summary>Saves, reloads, publishes, and what storage holds; made at activation (the grain's id and factory are known then).</summary>
+    private VideoStateKeeper _keeper = null!;
 
     private string Id => this.GetPrimaryKeyString();
     private VideoState Video => state.State;   // the persisted state (written with state.WriteStateAsync)
@@ -50,12 +41,9 @@ public sealed class VideoGrain(
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        Stored();
+        _keeper = new VideoStateKeeper(state, Id, new VideoIndexPublisher(GrainFactory, layout, Id, logger), _metrics, logger, DeactivateOnIdle);
         return Task.CompletedTask;
     }
-
-    /// <summary>Records the in-memory state as what storage holds (just read or just written).</summary>
-    private void Stored() => _stored = state.RecordExists ? Video.Clone() : null;
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
         _work.StopAsync(TimeSpan.FromSeconds(10), cancellationToken);
@@ -74,10 +62,10 @@ public sealed class VideoGrain(
                 if (decision.LabelsChanged)
                 {
                     decision.ApplyTo(Video, registration);
-                    await CommitAsync();
+                    await _keeper.CommitAsync();
                 }
                 if (decision.Outcome == RegistrationOutcome.Busy) throw new InvalidOperationException(decision.Problem);
-                await EnsureIndexedAsync();
+                await _keeper.EnsureIndexedAsync();
                 return Status();
             case RegistrationOutcome.New:
                 state.State = decision.NewState(registration, DateTimeOffset.UtcNow);
@@ -93,7 +81,7 @@ public sealed class VideoGrain(
             DeactivateOnIdle();
             return Status();
         }
-        await CommitAsync(); // the index shard now queues it and asks it to Process when there is room
+        await _keeper.CommitAsync(); // the index shard now queues it and asks it to Process when there is room
         return Status();
     }
 
@@ -106,7 +94,7 @@ public sealed class VideoGrain(
         try { MarkEmbedded(await processor.ImportAsync(Video, carried, CancellationToken.None)); }
         catch (MediaException e) { VideoFailures.MarkFailed(Video, e); }
         catch (Exception e) when (carried is null && VideoFailures.IsStorageOutage(e)) { return false; }
-        await CommitAsync();
+        await _keeper.CommitAsync();
         return true;
     }
 
@@ -117,22 +105,22 @@ public sealed class VideoGrain(
         if (state.RecordExists && Video.Stage == VideoStage.Failed && !Working)
         {
             Video.Restart(Video.Probe is null ? VideoStage.Registered : VideoStage.Probed);
-            await CommitAsync();
+            await _keeper.CommitAsync();
         }
         return Status();
     }
 
     public async Task<VideoStatus> Process()
     {
-        if (!state.RecordExists && !_unsaved) return Status();
+        if (!state.RecordExists && !_keeper.Unsaved) return Status();
         if (_work.Running) return Status(); // the work saves and publishes what it has (an unanswered final write included)
         // The shard asks only for videos it holds unfinished: a finished activation may hold a state storage lost (a crashed
         // storage comes back without writes it acknowledged), so it reads storage before publishing what it has.
-        if (Finished && !_unsaved) await ReloadAsync();
+        if (Finished && !_keeper.Unsaved) await _keeper.ReloadAsync();
         if (Finished)
         {
-            if (_unsaved) await SaveAsync();
-            await EnsureIndexedAsync();
+            if (_keeper.Unsaved) await _keeper.SaveAsync();
+            await _keeper.EnsureIndexedAsync();
         }
         else _work.Start(WorkAsync);
         return Status();
@@ -140,43 +128,19 @@ public sealed class VideoGrain(
 
     public async Task<VideoStatus> Recheck()
     {
-        Index.Forget(); // whatever the shard holds now, publish again
-        if (_unsaved) return Status(); // its own pending write resolves by reading back (and reloads if storage holds another state)
+        _keeper.ForgetIndexed(); // whatever the shard holds now, publish again
+        if (_keeper.Unsaved) return Status(); // its own pending write resolves by reading back (and reloads if storage holds another state)
         if (_work.Running)
         {
-            _recheck = true; // the work re-reads storage at its next attempt, or once it ends
+            _keeper.AskRecheck(); // the work re-reads storage at its next attempt, or once it ends
             return Status();
         }
-        await ReloadAsync();
+        await _keeper.ReloadAsync();
         return await Process();
     }
 
-    /// <summary>
-    /// Reads the state storage holds. A storage that crashed can come back without writes it had acknowledged: then this
-    /// activation goes on from what storage holds, numbered after the versions it lost (so their index entries are superseded,
-    /// never taken for newer), and a registration storage lost entirely is written again. True when storage had lost writes.
-    /// </summary>
-    private async Task<bool> ReloadAsync()
-    {
-        _recheck = false;
-        var known = state.RecordExists ? Video.Clone() : null;
-        await state.ReadStateAsync();
-        Stored();
-        if (known is null || (state.RecordExists && Video.Version >= known.Version)) return false;
-        logger.LogWarning("video {Id}: storage holds {Stored} (version {StoredVersion}) but this activation had saved {Known} (version {KnownVersion}): storage lost acknowledged writes; continuing from what it holds",
-            Id, _stored?.Stage.ToString() ?? "no state", _stored?.Version, known.Stage, known.Version);
-        if (!state.RecordExists)
-        {
-            state.State = known;
-            Video.Restart(VideoStage.Registered);
-        }
-        Video.Version = known.Version;
-        _unsaved = true; // saved by the next attempt (Process starts one)
-        return true;
-    }
-
-    /// <summary>What storage holds (<see cref="_stored"/>), with this activation's live work and whether a change is being saved.</summary>
-    private VideoStatus Status() => VideoStatuses.From(Id, _stored, _unsaved, Working, _queued, Volatile.Read(ref _progress));
+    /// <summary>What storage holds (<see cref="VideoStateKeeper.Stored"/>), with this activation's live work and whether a change is being saved.</summary>
+    private VideoStatus Status() => VideoStatuses.From(Id, _keeper.Stored, _keeper.Unsaved, Working, _queued, Volatile.Read(ref _progress));
 
     // ---- the background work ----------------------------------------------------------------------------------------------
 
@@ -191,8 +155,8 @@ public sealed class VideoGrain(
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
         catch (InconsistentStateException e)
         {
-            // Another writer's state is on storage (read back, not ours); SaveAsync reloaded it: the index shard's next
-            // Process decides again from there.
+            // Another writer's state is on storage (read back, not ours); the keeper's SaveAsync reloaded it: the index
+            // shard's next Process decides again from there.
             logger.LogWarning("video {Id}: state changed elsewhere ({Message}); continuing from the stored state", Id, e.Message);
         }
         catch (Exception e)
@@ -203,7 +167,7 @@ public sealed class VideoGrain(
             VideoFailures.MarkFailed(Video, e);
             // The verdict must reach storage and the index: if storage is down now, the index shard keeps asking (Process)
             // and each ask saves and publishes again, so the video never stays Failed in memory only.
-            try { await CommitAsync(); }
+            try { await _keeper.CommitAsync(); }
             catch (Exception inner) when (inner is not InconsistentStateException)
             {
                 logger.LogWarning("video {Id}: recording the failure failed ({Message}); the index shard's next ask records it", Id, inner.Message);
@@ -213,7 +177,7 @@ public sealed class VideoGrain(
         finally
         {
             _queued = false;
-            if (_recheck || _resume) _ = AfterWorkAsync();
+            if (_keeper.RecheckAsked || _keeper.ResumeAsked) _ = AfterWorkAsync();
         }
     }
 
@@ -222,10 +186,10 @@ public sealed class VideoGrain(
         await Task.Yield(); // after this work's task has completed, so Process may start the next
         try
         {
-            if (_recheck && !_unsaved) await Recheck();
+            if (_keeper.RecheckAsked && !_keeper.Unsaved) await Recheck();
             else
             {
-                _resume = false;
+                _keeper.Resumed();
                 await Process(); // saves what is unsaved first
             }
         }
@@ -239,29 +203,29 @@ public sealed class VideoGrain(
     private async Task AttemptAsync(CancellationToken ct)
     {
         // A change whose write failed or went unanswered goes to storage first (a lost answer is resolved by reading back).
-        if (_unsaved) await SaveAsync();
-        else if (_recheck) await ReloadAsync();
+        if (_keeper.Unsaved) await _keeper.SaveAsync();
+        else if (_keeper.RecheckAsked) await _keeper.ReloadAsync();
         if (Finished)
         {
-            await TryPublishAsync();
+            await _keeper.TryPublishAsync();
             return;
         }
         if (Video.Kind == VideoSourceKind.Embeddings)
         {
             MarkEmbedded(await processor.ImportAsync(Video, carried: null, ct)); // a queued import: validated as a stream, no job slot
-            await CommitAsync();
+            await _keeper.CommitAsync();
             return;
         }
         // Persisted before the attempt: a video that crashes its silo every time fails after MaxAttempts.
         if (!Retries.TakeOutageInterruption()) Video.Attempts++; // the attempt storage interrupted goes on: counted once
-        await SaveAsync();
+        await _keeper.SaveAsync();
         var hooks = new VideoWorkHooks(TransitionAsync, v => Volatile.Write(ref _progress, v), waiting => _queued = waiting);
         // The final state after slot and scratch are given back: a video the index calls Embedded holds no silo resources.
         if (await processor.ProcessAsync(Id, Video, hooks, ct) is { } done)
         {
             MarkEmbedded(done);
             Video.Warning = done.Warning; // e.g. "truncated: 37.3 of 60.0 s decodable": embedded, but the user should know
-            await CommitAsync();
+            await _keeper.CommitAsync();
         }
     }
 
@@ -272,62 +236,10 @@ public sealed class VideoGrain(
         Volatile.Write(ref _progress, 1);
     }
 
-    // ---- persistence and the index ------------------------------------------------------------------------------------------
-
     /// <summary>A step of the work (Probed, Segmented) is published best effort; the final stage must reach the index.</summary>
     private async Task TransitionAsync(VideoStage stage)
     {
         Video.Stage = stage;
-        await CommitAsync(mustIndex: Finished);
+        await _keeper.CommitAsync(mustIndex: Finished);
     }
-
-    /// <summary>
-    /// A new version of the state: saved, then published to the index. Registration, retry and the final stage wait for
-    /// the index (throwing if it cannot be reached): the index is the work queue and what status reports, so a video the
-    /// index does not know would never be processed or seen.
-    /// </summary>
-    private async Task CommitAsync(bool mustIndex = true)
-    {
-        if (Video.Version == 0) _metrics.Registered();
-        Video.UpdatedAt = DateTimeOffset.UtcNow;
-        Video.Version++;
-        await SaveAsync();
-        if (mustIndex) await EnsureIndexedAsync();
-        else await TryPublishAsync();
-    }
-
-    private async Task SaveAsync()
-    {
-        _unsaved = true;
-        try
-        {
-            await state.WriteStateAsync(); // a lost answer is resolved inside (ReadBackGrainStorage): this throws only for real conflicts
-            _unsaved = false;
-            Stored();
-            _metrics.Saved(Video.Encoder);
-        }
-        catch (InconsistentStateException)
-        {
-            // Another activation (or a clear) wrote this video, and what storage holds is not ours: our change is void.
-            // Reload, so this activation neither serves nor builds on a state storage does not hold; the caller decides again.
-            try
-            {
-                _unsaved = false;
-                _resume = await ReloadAsync(); // storage lost writes of ours: the work starts again from what it holds
-            }
-            catch (Exception e)
-            {
-                logger.LogWarning("video {Id}: reloading after a conflict failed ({Message}); deactivating", Id, e.Message);
-                DeactivateOnIdle(); // the next activation reads storage afresh; until then Status reports the last stored state
-            }
-            throw;
-        }
-    }
-
-    private VideoIndexPublisher Index => _publisher ??= new VideoIndexPublisher(GrainFactory, layout, Id, logger);
-
-    /// <summary>Only what storage holds is published: a change being saved waits for its write.</summary>
-    private Task EnsureIndexedAsync() => _unsaved ? Task.CompletedTask : Index.EnsureAsync(Video);
-
-    private Task TryPublishAsync() => _unsaved ? Task.CompletedTask : Index.TryAsync(Video);
 }

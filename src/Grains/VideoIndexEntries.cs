@@ -26,11 +26,24 @@ public static class VideoIndexEntries
     };
 }
 
+/// <summary>Where a video's entries go: its shard (<see cref="VideoIndexPublisher"/>), or a test's record of them.</summary>
+public interface IVideoIndexPublisher
+{
+    /// <summary>Whatever the shard holds now, the next publish sends the entry again.</summary>
+    void Forget();
+
+    /// <summary>Until the index holds this version: publishes (with retries). Throws when it cannot.</summary>
+    Task EnsureAsync(VideoState video);
+
+    /// <summary>Best effort: a failure is logged, not thrown.</summary>
+    Task TryAsync(VideoState video);
+}
+
 /// <summary>
 /// Publishes one video's index entry to its shard and remembers the state version the shard is known to hold, so a version
 /// is sent until the shard has it and then not again (a failed publish is retried by the next call).
 /// </summary>
-public sealed class VideoIndexPublisher(IGrainFactory grains, IndexLayout layout, string id, ILogger logger)
+public sealed class VideoIndexPublisher(IGrainFactory grains, IndexLayout layout, string id, ILogger logger) : IVideoIndexPublisher
 {
     private long _indexedVersion = -1;
 
