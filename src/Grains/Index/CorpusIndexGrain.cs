@@ -1,4 +1,3 @@
-using System.Text.Json;
 using LvMae.Contracts;
 using LvMae.Storage;
 using Microsoft.Extensions.Logging;
@@ -8,11 +7,12 @@ using Orleans.Concurrency;
 namespace LvMae.Grains.Index;
 
 /// <summary>
-/// One shard of the corpus index: <see cref="IndexShard"/> (what queries read, in memory), <see cref="ShardLog"/> (what makes
-/// it durable: snapshot + log of changes in blob storage) and <see cref="WorkDispatcher"/> (which of its unfinished videos
-/// work now). Reentrant so concurrent upserts share one append (group commit): an upsert returns only after an append that
-/// includes it. While any of its videos is unfinished the shard keeps an Orleans reminder, so a shard lost with its silo
-/// comes back (on a live silo) and drives its videos on.
+/// One shard of the corpus index: <see cref="IndexShard"/> (what queries read, in memory), <see cref="ShardWriter"/> over
+/// <see cref="ShardLog"/> (what makes it durable: snapshot + log of changes in blob storage), <see cref="WorkDispatcher"/> (which
+/// of its unfinished videos work now) and, after a storage outage, <see cref="OutageRecheck"/>. Reentrant so concurrent upserts
+/// share one append (group commit): an upsert returns only after an append that includes it. While any of its videos is
+/// unfinished the shard keeps an Orleans reminder, so a shard lost with its silo comes back (on a live silo) and drives its
+/// videos on.
 /// </summary>
 [Reentrant]
 [GrainType("lvmae.corpus-index")]
@@ -29,21 +29,14 @@ public sealed class CorpusIndexGrain(
 
     private readonly ProcessingOptions _options = options.Value;
     private readonly IndexShard _index = new();
-    private ShardLog _log = null!;
+    private ShardWriter _writes = null!;
     private WorkDispatcher _dispatcher = null!;
-    private readonly List<ShardLog.Change> _unwritten = [];
-    private TaskCompletionSource? _pendingFlush;
-    private Task? _writer;
     private CorpusSummary? _summary;
     private IGrainTimer? _timer;
     private bool _reminderOn;
     private readonly OutageWatch _outage = new(indexOptions.Value.OutageLookBack);
     /// <summary>Checks storage while recent changes are at risk (<see cref="CheckStorageWhileAtRisk"/>).</summary>
     private IGrainTimer? _storageCheck;
-    /// <summary>The next flush first compares the log on storage with this shard's (a storage check).</summary>
-    private bool _checkLog;
-    /// <summary>The next flush first loads the log again: storage no longer holds the one this shard wrote.</summary>
-    private bool _reloadLog;
     private Task? _rechecking;
 
     private int Shard => (int)this.GetPrimaryKeyLong();
@@ -51,17 +44,8 @@ public sealed class CorpusIndexGrain(
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         if (Shard < 0 || Shard >= layout.Shards) throw new ArgumentOutOfRangeException(nameof(Shard), Shard, $"index shard {Shard} is outside this cluster's {layout.Shards} shards");
-        _log = new ShardLog(blobs, Shard, indexOptions.Value.CompactBytes);
-        foreach (var change in await _log.LoadAsync(cancellationToken))
-            if (change.Entry is { } e) _index.Apply(e); else _index.Remove(change.Removed!);
-        if (_log.UnreadableLines > 0) logger.LogWarning("index shard {Shard}: {Count} unreadable log line(s) skipped", Shard, _log.UnreadableLines);
-        if (_log.IsLegacyLog)
-        {
-            // An earlier version's append-blob log: readable, not appendable here. Its content moves into the next generation's
-            // snapshot, whose log is a block blob (the compaction is the same as any other: crash-safe, conditional on the head).
-            logger.LogInformation("index shard {Shard}: moving log generation {Generation} from an append blob to the block-blob layout", Shard, _log.Generation);
-            await _log.CompactAsync(_index.Entries, cancellationToken);
-        }
+        _writes = new ShardWriter(blobs, Shard, indexOptions.Value.CompactBytes, _index, _outage, logger, StorageAnswered, StorageOut);
+        await _writes.LoadAsync(cancellationToken);
         _dispatcher = new WorkDispatcher(GrainFactory, DispatchCapacity, logger, Shard);
         _reminderOn = await this.GetReminder(DispatchReminder) is not null;
         WorkChanged();
@@ -85,7 +69,7 @@ public sealed class CorpusIndexGrain(
         {
             if (layout.ShardOf(entry.Id) != Shard) throw new ArgumentException($"video {entry.Id} belongs to index shard {layout.ShardOf(entry.Id)}, not {Shard}");
             if (!_index.Apply(entry)) continue;
-            _unwritten.Add(new ShardLog.Change(entry, null));
+            _writes.Unwritten.Add(new ShardLog.Change(entry, null));
             _dispatcher.Changed(entry.Id, IndexShard.IsFinished(entry.Stage));
             _outage.Changed([entry.Id], DateTimeOffset.UtcNow);
         }
@@ -98,7 +82,7 @@ public sealed class CorpusIndexGrain(
         foreach (var id in videoIds)
             if (_index.Remove(id))
             {
-                _unwritten.Add(new ShardLog.Change(null, id));
+                _writes.Unwritten.Add(new ShardLog.Change(null, id));
                 _dispatcher.Changed(id, finished: true);
                 _outage.Changed([id], DateTimeOffset.UtcNow);
             }
@@ -109,83 +93,11 @@ public sealed class CorpusIndexGrain(
     /// <summary>Unchanged upserts (re-publications) cost no write, unless an earlier write failed: then the caller's retry waits for it.</summary>
     private async Task AfterChangeAsync()
     {
-        if (_unwritten.Count == 0 && _pendingFlush is null) return;
+        if (_writes.Unwritten.Count == 0 && !_writes.FlushPending) return;
         _summary = null;
-        var flush = FlushAsync();
+        var flush = _writes.FlushAsync();
         WorkChanged();
         await flush;
-    }
-
-    private Task FlushAsync()
-    {
-        _pendingFlush ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var task = _pendingFlush.Task;
-        if (_writer is null || _writer.IsCompleted) _writer = WriteLoopAsync();
-        return task;
-    }
-
-    private async Task WriteLoopAsync()
-    {
-        while (_pendingFlush is { } batch)
-        {
-            _pendingFlush = null;
-            var changes = _unwritten.ToList(); // this append carries every change applied so far
-            _unwritten.Clear();
-            try
-            {
-                if (_checkLog)
-                {
-                    _checkLog = false;
-                    if (!await _log.MatchesStorageAsync()) _reloadLog = true;
-                }
-                if (_reloadLog) await ReloadLogAsync();
-                var lost = _log.LostResponses;
-                await _log.AppendAsync(changes);
-                // A lost response resolved by reading back: storage may have crashed and lost its last writes (states too),
-                // even when its outage was too short for any write to fail. Re-check as after an outage.
-                if (_log.LostResponses != lost) _outage.WriteFailed(changes.Select(c => c.Entry?.Id ?? c.Removed!), DateTimeOffset.UtcNow);
-                if (_log.ShouldCompact) await _log.CompactAsync(_index.Entries);
-                batch.SetResult();
-                StorageAnswered();
-            }
-            catch (Exception e)
-            {
-                _unwritten.InsertRange(0, changes); // written with the next flush
-                logger.LogWarning("index shard {Shard}: write failed: {Message}", Shard, e.Message);
-                batch.SetException(e);
-                var ids = changes.Select(c => c.Entry?.Id ?? c.Removed!);
-                if (e is ShardLogConflictException)
-                {
-                    // The log is not what this shard last wrote: a storage that crashed and lost commits it had acknowledged
-                    // (or, rarely, another writer). Load it again before the next append, and treat it as an outage: the
-                    // videos this shard changed lately are re-checked against their states once the next write succeeds.
-                    _reloadLog = true;
-                    StorageOut(ids);
-                }
-                else if (VideoFailures.IsStorageOutage(e)) StorageOut(ids);
-            }
-        }
-    }
-
-    /// <summary>
-    /// Loads the log storage holds now and keeps serving the live entries: those that differ from the log (lost appends, or
-    /// another writer's) join the outage's re-check, which compares each with its video's state and appends the truth.
-    /// </summary>
-    private async Task ReloadLogAsync()
-    {
-        var log = new ShardLog(blobs, Shard, indexOptions.Value.CompactBytes);
-        var logged = new IndexShard();
-        foreach (var change in await log.LoadAsync())
-            if (change.Entry is { } e) logged.Apply(e); else logged.Remove(change.Removed!);
-        var differ = _index.Entries.Where(e => logged.Get(e.Id) is not { } l || !l.SameAs(e)).Select(e => e.Id)
-            .Concat(logged.Entries.Where(e => _index.Get(e.Id) is null).Select(e => e.Id))
-            .ToList();
-        logger.LogWarning("index shard {Shard}: storage no longer holds the log this shard wrote (a storage crash, or another writer); reloaded generation {Generation}: {Count} entries differ from it and are re-checked against their states",
-            Shard, log.Generation, differ.Count);
-        _log = log;
-        _reloadLog = false;
-        _outage.WriteFailed(differ, DateTimeOffset.UtcNow);
-        if (log.IsLegacyLog) await log.CompactAsync(_index.Entries);
     }
 
     // ---- after an outage --------------------------------------------------------------------------------------------------
@@ -221,8 +133,8 @@ public sealed class CorpusIndexGrain(
             _storageCheck = null;
             return;
         }
-        _checkLog = true;
-        try { await FlushAsync(); }
+        _writes.CheckLogNext();
+        try { await _writes.FlushAsync(); }
         catch (Exception e) { logger.LogDebug("index shard {Shard}: storage check failed: {Message}", Shard, e.Message); }
     }
 
@@ -243,78 +155,37 @@ public sealed class CorpusIndexGrain(
     }
 
     /// <summary>
-    /// Each video touched during an outage, against its persisted state (the audit's comparison): an entry that disagrees is
-    /// replaced by the state's (a removal line first, so replaying the log cannot bring a newer-versioned lost entry back), and
-    /// the video's activation is told to read storage again (it may hold a state storage lost); unfinished videos then resume
-    /// through the dispatch. Entries that agree are written again, in case storage lost their appends too.
+    /// Each video touched during an outage, against its persisted state (<see cref="OutageRecheck"/>); the repairs are written,
+    /// unfinished videos resume through the dispatch, and each repaired video's activation is told to read storage again (it
+    /// may hold a state storage lost).
     /// </summary>
     private async Task RecheckAsync(IReadOnlyCollection<string> ids)
     {
         logger.LogInformation("index shard {Shard}: storage answers again; re-checking {Count} video(s) touched during the outage", Shard, ids.Count);
-        var reload = new List<string>();
-        var done = new HashSet<string>(StringComparer.Ordinal);
+        var recheck = new OutageRecheck(Shard, _index, _writes.Unwritten, _dispatcher.Changed, logger);
         try
         {
-            foreach (var chunk in ids.Chunk(32))
-            {
-                var reads = await Task.WhenAll(chunk.Select(async id => (Id: id, Before: _index.Get(id), State: await ReadStateAsync(id))));
-                foreach (var (id, before, stored) in reads)
-                {
-                    done.Add(id);
-                    var current = _index.Get(id);
-                    if (!ReferenceEquals(before, current)) continue; // it changed while we read: a live video reports itself
-                    var (verdict, expected) = IndexChecks.Compare(id, stored, current);
-                    switch (verdict)
-                    {
-                        case IndexVerdict.Agrees when current is not null:
-                            _unwritten.Add(new ShardLog.Change(current, null));
-                            continue;
-                        case IndexVerdict.Agrees:
-                            continue;
-                        case IndexVerdict.Phantom:
-                            _index.Remove(id);
-                            _unwritten.Add(new ShardLog.Change(null, id));
-                            _dispatcher.Changed(id, finished: true);
-                            break;
-                        default: // Missing, Stale, Ahead
-                            _index.Remove(id);
-                            _index.Apply(expected!);
-                            _unwritten.Add(new ShardLog.Change(null, id));
-                            _unwritten.Add(new ShardLog.Change(expected, null));
-                            _dispatcher.Changed(id, IndexShard.IsFinished(expected!.Stage));
-                            break;
-                    }
-                    logger.LogWarning("index shard {Shard}: after the outage, video {Id}: index had {Indexed} (version {IndexedVersion}), storage holds {Stored} (version {StoredVersion}): {Verdict}, repaired",
-                        Shard, id, current?.Stage.ToString() ?? "nothing", current?.Version, stored?.Stage.ToString() ?? "nothing", stored?.Version, verdict);
-                    reload.Add(id);
-                }
-            }
+            await recheck.CompareAsync(ids, states.TryReadVideoAsync);
         }
         catch (Exception e) when (VideoFailures.IsStorageOutage(e))
         {
-            StorageOut(ids.Where(id => !done.Contains(id))); // the rest waits for storage's next answer
+            StorageOut(recheck.NotDone(ids)); // the rest waits for storage's next answer
         }
         finally
         {
             _summary = null;
-            if (_unwritten.Count > 0)
+            if (_writes.Unwritten.Count > 0)
             {
-                try { await FlushAsync(); }
+                try { await _writes.FlushAsync(); }
                 catch (Exception e) { logger.LogWarning("index shard {Shard}: writing the re-check's repairs failed (retried with the next write): {Message}", Shard, e.Message); }
             }
             WorkChanged();
         }
-        await Task.WhenAll(reload.Select(async id =>
+        await Task.WhenAll(recheck.Repaired.Select(async id =>
         {
             try { await GrainFactory.GetGrain<IVideoGrain>(id).Recheck(); }
             catch (Exception e) { logger.LogWarning("index shard {Shard}: video {Id} could not re-read its state: {Message}", Shard, id, e.Message); }
         }));
-    }
-
-    private async Task<VideoState?> ReadStateAsync(string id)
-    {
-        var bytes = await states.Store.TryDownloadAsync(GrainStateBlobs.VideoPrefix + id + ".json");
-        return bytes is null || bytes.Length == 0 ? null : JsonSerializer.Deserialize<VideoState>(bytes, GrainStateJson.Options);
     }
 
     // ---- work dispatch ----------------------------------------------------------------------------------------------------
@@ -383,9 +254,9 @@ public sealed class CorpusIndexGrain(
         Entries = _index.Count,
         Pending = _index.QueueLength,
         InFlight = _dispatcher.InFlight,
-        Generation = _log.Generation,
-        LogBytes = _log.LogBytes,
-        BytesWritten = _log.BytesWritten,
+        Generation = _writes.Log.Generation,
+        LogBytes = _writes.Log.LogBytes,
+        BytesWritten = _writes.Log.BytesWritten,
         Parked = _dispatcher.Parked,
     });
 }

@@ -59,6 +59,13 @@ public sealed class IndexShard
         return true;
     }
 
+    /// <summary>Applies a log's changes in order, as a shard does on activation (entries upserted, removals removed).</summary>
+    public void Replay(IEnumerable<ShardLog.Change> changes)
+    {
+        foreach (var change in changes)
+            if (change.Entry is { } e) Apply(e); else Remove(change.Removed!);
+    }
+
     private void Index(VideoIndexEntry e)
     {
         _all.Add(e.Id);
