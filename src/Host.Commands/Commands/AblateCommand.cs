@@ -28,7 +28,7 @@ public sealed class AblateCommand : ICliCommand
         var synthetic = new Option<int>("--synthetic") { Description = "Videos in the synthetic set (embeddings drawn per planned step: order decides the label)", DefaultValueFactory = _ => 64 };
         var full = new Option<bool>("--full") { Description = "The whole grid: 4 maskings x 2 targets x 3 budgets + contexts 256/512/1024 (slow on CPU)" };
         var preset = new Option<string>("--preset") { Description = "Model preset: tiny | small | base | paper", DefaultValueFactory = _ => "tiny" };
-        var steps = new Option<int>("--steps") { Description = "Training steps per configuration", DefaultValueFactory = _ => 40 };
+        var steps = new Option<int>("--steps") { Description = "Training steps per configuration (default 1000, the learning bench's: a few hundred stay in the reconstruction plateau, where no setting can be ranked; docs/ABLATION.md)", DefaultValueFactory = _ => 1000 };
         var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default: the product's, as lvmae train)" };
         var probeSeeds = new Option<int>("--probe-seeds") { Description = "Seeds per probe (mean ± sd)", DefaultValueFactory = _ => 3 };
         var probeEpochs = new Option<int?>("--probe-epochs") { Description = "Probe epochs (default: the paper's 30 linear / 20 attentive)" };

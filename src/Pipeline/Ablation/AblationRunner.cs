@@ -37,7 +37,8 @@ public sealed record AblationRow(
 public sealed record AblationOptions
 {
     public string Preset { get; init; } = "tiny";
-    public int Steps { get; init; } = 40;
+    /// <summary>Training steps per configuration: the learning bench's 1000 (a few hundred stay in the reconstruction plateau).</summary>
+    public int Steps { get; init; } = 1000;
     public int BatchSize { get; init; } = 8;
     /// <summary>Peak lr; null = the product's default (<see cref="TrainerOptions.DefaultPeakLr"/>).</summary>
     public double? Lr { get; init; }
