@@ -108,6 +108,9 @@ def load(data_dir, labels_csv):
     return videos
 
 
+INPUT_SCALE = 1.0   # --input-scale: 1 = the paper's unit-norm tokens; sqrt-d = norm sqrt(d), per-dimension RMS 1 like the positions
+
+
 def batch_of(arrays, max_tokens):
     n = min(max(a.shape[0] for a in arrays), max_tokens)
     d = arrays[0].shape[1]
@@ -117,7 +120,7 @@ def batch_of(arrays, max_tokens):
         k = min(a.shape[0], n)
         x[i, :k] = torch.from_numpy(a[:k])
         valid[i, :k] = True
-    return F.normalize(x, dim=-1) * valid.unsqueeze(-1), valid
+    return F.normalize(x, dim=-1) * INPUT_SCALE * valid.unsqueeze(-1), valid
 
 
 def random_mask(valid, ratio, gen):
@@ -149,6 +152,9 @@ def main():
     p.add_argument("--decoder-depth", type=int, default=2)
     p.add_argument("--max-tokens", type=int, default=256)
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--input-scale", choices=["1", "sqrt-d"], default="1",
+                   help="scale of the L2-normalised tokens (inputs and targets): 1 (the paper's) or sqrt(d) (per-dimension RMS 1, "
+                        "the sin-cos positions' scale; LvMae's InputScaling.SqrtDim)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -156,6 +162,8 @@ def main():
 
     videos = load(args.data, args.labels)
     d = videos[0][1].shape[1]
+    global INPUT_SCALE
+    INPUT_SCALE = math.sqrt(d) if args.input_scale == "sqrt-d" else 1.0
     width = args.width or d
     model = MaskedEmbeddingAutoencoder(d, width, args.depth, args.heads, args.decoder_width, args.decoder_depth, 8, args.max_tokens)
     decay = [q for name, q in model.named_parameters() if q.ndim > 1 and not name.endswith("bias")]
