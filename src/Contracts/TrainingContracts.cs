@@ -80,6 +80,9 @@ public sealed record TrainingRunConfig
     [Id(25)] public bool TrainOnHeldOut { get; init; }
     /// <summary>Label columns probed by regression (numbers); other numeric columns with more than 10 values are too.</summary>
     [Id(26)] public IReadOnlyList<string> RegressionColumns { get; init; } = [];
+    /// <summary>Architecture settings over the preset, "Name=value,..." (MaeConfig property names, e.g.
+    /// "DecoderDim=128,RelativePositionRange=null"); null = the preset as it is.</summary>
+    [Id(27)] public string? ModelSettings { get; init; }
 }
 
 /// <summary>A run's effective learning-rate schedule (linear warm-up to the peak, half-cosine to MinLr at TotalSteps).</summary>

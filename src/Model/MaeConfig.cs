@@ -57,6 +57,11 @@ public sealed record MaeConfig
     public void Validate()
     {
         if (EmbeddingDim <= 0 || MaxTokens <= 0) throw new ArgumentException("embedding dim and max tokens must be positive");
+        if (Width <= 0 || DecoderDim <= 0 || EncoderHeads <= 0 || DecoderHeads <= 0 || MlpRatio <= 0)
+            throw new ArgumentException("widths, heads and the MLP ratio must be positive");
+        if (EncoderDepth < 0 || DecoderDepth < 1) throw new ArgumentException("the encoder needs >= 0 blocks and the decoder >= 1");
+        if (RelativePositionRange is < 1) throw new ArgumentException("the relative position range must be at least 1 segment");
+        if (!(LayerNormEps > 0) || LayerScale is <= 0) throw new ArgumentException("the LayerNorm epsilon and LayerScale must be positive");
         if (Width % EncoderHeads != 0) throw new ArgumentException($"encoder width {Width} is not divisible by {EncoderHeads} heads");
         if (DecoderDim % DecoderHeads != 0) throw new ArgumentException($"decoder width {DecoderDim} is not divisible by {DecoderHeads} heads");
         if (Width % 2 != 0 || DecoderDim % 2 != 0) throw new ArgumentException("sin-cos positions need even widths");
@@ -84,6 +89,50 @@ public sealed record MaeConfig
         "paper" => new MaeConfig { Preset = "paper", RelativePositionRange = 16, DecoderRelativePositions = true, InputScaling = InputScaling.SqrtDim, StandardiseInputs = true, EmbeddingDim = embeddingDim, MaxTokens = maxTokens, EncoderDepth = 32, EncoderHeads = 8, DecoderDim = 512, DecoderDepth = 8, DecoderHeads = 16 },
         _ => throw new ArgumentException($"unknown preset '{name}'; known: {string.Join(", ", PresetNames)}"),
     };
+
+    /// <summary>Settings a run may not override: the run sets them (embedding width, sequence length) or they only name.</summary>
+    private static readonly HashSet<string> FixedSettings = new(StringComparer.OrdinalIgnoreCase) { nameof(EmbeddingDim), nameof(MaxTokens), nameof(Preset) };
+
+    /// <summary>The names <see cref="WithOverrides"/> accepts.</summary>
+    public static IReadOnlyList<string> OverridableSettings { get; } = typeof(MaeConfig).GetProperties()
+        .Where(p => p.CanWrite && !FixedSettings.Contains(p.Name) && p.GetCustomAttributes(typeof(JsonIgnoreAttribute), false).Length == 0)
+        .Select(p => p.Name).ToList();
+
+    /// <summary>
+    /// This config with "Name=value,Name=value" applied (property names, any case; "null" clears a nullable setting), e.g.
+    /// "DecoderDim=128,DecoderHeads=8,RelativePositionRange=null": how `lvmae train --model` tries an architecture that no
+    /// preset names. An unknown name, a fixed one or a value of the wrong type throws, naming it; the result is validated.
+    /// </summary>
+    public MaeConfig WithOverrides(string? overrides)
+    {
+        if (string.IsNullOrWhiteSpace(overrides)) return this;
+        var node = System.Text.Json.Nodes.JsonNode.Parse(ToJson())!.AsObject();
+        foreach (var pair in overrides.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var eq = pair.IndexOf('=');
+            if (eq <= 0) throw new ArgumentException($"model setting '{pair}' is not Name=value");
+            var (key, text) = (pair[..eq].Trim(), pair[(eq + 1)..].Trim());
+            var name = OverridableSettings.FirstOrDefault(n => n.Equals(key, StringComparison.OrdinalIgnoreCase))
+                ?? throw new ArgumentException($"unknown model setting '{key}'; known: {string.Join(", ", OverridableSettings)}");
+            var type = typeof(MaeConfig).GetProperty(name)!.PropertyType;
+            var underlying = Nullable.GetUnderlyingType(type);
+            System.Text.Json.Nodes.JsonNode? value;
+            if (text.Equals("null", StringComparison.OrdinalIgnoreCase) && underlying is not null) value = null;
+            else if ((underlying ?? type).IsEnum) value = System.Text.Json.Nodes.JsonValue.Create(text);
+            else
+            {
+                try { value = System.Text.Json.Nodes.JsonNode.Parse(text.ToLowerInvariant()); }
+                catch (JsonException) { throw new ArgumentException($"model setting {name}: '{text}' is not a {(underlying ?? type).Name}"); }
+            }
+            node[name] = value;
+        }
+        MaeConfig result;
+        try { result = FromJson(node.ToJsonString()); }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        { throw new ArgumentException($"model settings '{overrides}': {e.Message}"); }
+        result.Validate();
+        return result;
+    }
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
     public string ToJson() => JsonSerializer.Serialize(this, Json);

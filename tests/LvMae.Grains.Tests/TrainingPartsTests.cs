@@ -281,6 +281,27 @@ public sealed class TrainingPartsTests
     }
 
     [Fact]
+    public void A_runs_model_settings_change_its_architecture_and_bad_ones_are_refused_at_start()
+    {
+        var config = new TrainingRunConfig { Encoder = "x", ModelSettings = "decoderdim=128, DecoderHeads=8,RelativePositionRange=null,StandardiseInputs=false" };
+        RunSettings.Validate(config);
+        var model = RunSettings.TrainerOptions(config, 256, 10).Model;
+        var preset = RunSettings.TrainerOptions(config with { ModelSettings = null }, 256, 10).Model;
+        Assert.Equal((128, 8, (int?)null, false), (model.DecoderDim, model.DecoderHeads, model.RelativePositionRange, model.StandardiseInputs));
+        Assert.Equal((64, 4, (int?)16, true), (preset.DecoderDim, preset.DecoderHeads, preset.RelativePositionRange, preset.StandardiseInputs));
+        Assert.Equal(preset with { DecoderDim = 128, DecoderHeads = 8, RelativePositionRange = null, StandardiseInputs = false }, model);
+        Assert.Contains("ModelSettings", RunSettings.Differences(config, config with { ModelSettings = null }).Single(), StringComparison.OrdinalIgnoreCase);
+        foreach (var (bad, message) in new[]
+                 {
+                     ("DecoderWidth=128", "unknown model setting 'DecoderWidth'; known: EncoderDim"), ("EmbeddingDim=64", "unknown model setting 'EmbeddingDim'"),
+                     ("DecoderDim", "'DecoderDim' is not Name=value"), ("DecoderDim=wide", "DecoderDim: 'wide' is not a Int32"),
+                     ("DecoderDim=100,DecoderHeads=8", "decoder width 100 is not divisible by 8 heads"), ("InputScaling=Huge", "InputScaling=Huge"),
+                     ("DecoderDepth=0", "the decoder >= 1"),
+                 })
+            Assert.Contains(message, Assert.Throws<ArgumentException>(() => RunSettings.Validate(config with { ModelSettings = bad })).Message);
+    }
+
+    [Fact]
     public void Settings_name_the_differences_between_two_configs()
     {
         var a = new TrainingRunConfig { Encoder = "x", FsqLevels = [8, 5] };

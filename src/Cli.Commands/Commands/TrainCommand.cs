@@ -7,7 +7,7 @@ using Spectre.Console;
 namespace LvMae.Cli.Commands;
 
 /// <summary>
-/// `lvmae train --run R [--preset tiny|small|base|paper] [--masking ...] [--ratio X] [--decoder all|random|adaptive]
+/// `lvmae train --run R [--preset tiny|small|base|paper] [--model Name=value,...] [--masking ...] [--ratio X] [--decoder all|random|adaptive]
 /// [--decoder-budget F] [--targets embedding|fsq] [--fsq-levels 8,5,5,5] [--steps N | --epochs N] [--lr X] [--warmup N]
 /// [--max-tokens N] [--window whole|MIN..MAX] [--probe-epochs N] [--probe-seeds N] [--threads N] [--encoder E]
 /// [--probe-every K] [--resume] [--wait]`: starts a training run, or reattaches to one with the same config; a run of that
@@ -19,6 +19,7 @@ public sealed class TrainCommand : ICliCommand
     {
         var run = new Option<string>("--run") { Description = "Run name (A-Z a-z 0-9 . _ -)", Required = true };
         var preset = new Option<string>("--preset") { Description = "Model preset: tiny | small | base | paper", DefaultValueFactory = _ => "small" };
+        var model = new Option<string?>("--model") { Description = "Architecture settings over the preset, Name=value,... (e.g. DecoderDim=128,DecoderHeads=8,RelativePositionRange=null; an unknown name is refused with the known ones)" };
         var masking = new Option<string>("--masking") { Description = string.Join(" | ", TrainingRunConfig.MaskingNames) + " | span:N (contiguous blocks of N tokens on average)", DefaultValueFactory = _ => "random" };
         var ratio = new Option<double?>("--ratio") { Description = "Mask ratio (default: 0.4 random, 0.5 semantic/uniform)" };
         var decoder = new Option<string>("--decoder") { Description = "Decoder targets: all masked tokens (LV-MAE) | random | adaptive (LVMAE token scorer) budget", DefaultValueFactory = _ => "all" };
@@ -47,7 +48,7 @@ public sealed class TrainCommand : ICliCommand
         var wait = new Option<bool>("--wait") { Description = "Follow the run until it ends: live bars (step, loss, tok/s, ETA, probe fits) on a terminal, a line per change when redirected" };
         var command = new Command("train", "Start a training run (LV-MAE on the embedded corpus) or reattach to one")
         {
-            run, preset, masking, ratio, decoder, decoderBudget, targets, fsqLevels, steps, epochs, lr, warmup, maxTokens, window, probeEpochs, probeSeeds,
+            run, preset, model, masking, ratio, decoder, decoderBudget, targets, fsqLevels, steps, epochs, lr, warmup, maxTokens, window, probeEpochs, probeSeeds,
             threads, encoder, probeEvery, checkpointEvery, batch, seed, labelColumns, regressionColumns, heldOut, device, resume, wait,
         };
         command.SetAction((parse, cancellationToken) => CommandLine.WithClientAsync(async (settings, client) =>
@@ -64,6 +65,7 @@ public sealed class TrainCommand : ICliCommand
                 var config = new TrainingRunConfig
                 {
                     Preset = parse.GetValue(preset)!,
+                    ModelSettings = string.IsNullOrWhiteSpace(parse.GetValue(model)) ? null : parse.GetValue(model)!.Trim(),
                     Masking = parse.GetValue(masking)!,
                     MaskRatio = parse.GetValue(ratio),
                     DecoderMasking = parse.GetValue(decoder)!,

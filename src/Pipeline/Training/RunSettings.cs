@@ -44,10 +44,17 @@ public static class RunSettings
             }).ToList();
     }
 
+    /// <summary>The run's architecture: its preset at the corpus' embedding width with its model settings applied.</summary>
+    public static MaeConfig Model(TrainingRunConfig config, int dim) =>
+        MaeConfig.FromPreset(config.Preset, dim, config.MaxTokens).WithOverrides(config.ModelSettings);
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad setting.</summary>
     public static void Validate(TrainingRunConfig c)
     {
         if (!MaeConfig.PresetNames.Contains(c.Preset.ToLowerInvariant())) throw new ArgumentException($"unknown preset '{c.Preset}' (use {string.Join(", ", MaeConfig.PresetNames)})");
+        // Names, types and the widths of projected presets are checked here; a preset of the embedding's width (base, paper)
+        // is checked against its heads when the run starts and knows the width.
+        Model(c, 512);
         MaskingStrategies.Create(c.Masking, c.MaskRatio); // throws ArgumentException for an unknown strategy or ratio
         if (DecoderSelection.Parse(c.DecoderMasking) != DecoderMasking.All && c.DecoderBudget is <= 0 or > 1)
             throw new ArgumentException($"decoder budget {c.DecoderBudget} is not a fraction in (0, 1]");
@@ -94,7 +101,7 @@ public static class RunSettings
 
     public static TrainerOptions TrainerOptions(TrainingRunConfig config, int dim, long totalSteps) => new()
     {
-        Model = MaeConfig.FromPreset(config.Preset, dim, config.MaxTokens),
+        Model = Model(config, dim),
         Masking = config.Masking,
         MaskRatio = config.MaskRatio,
         Adaptive = new AdaptiveOptions { DecoderMasking = DecoderSelection.Parse(config.DecoderMasking), DecoderBudget = config.DecoderBudget, FsqTargets = IsFsq(config) },
