@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ./bench.sh learning [--quick] [--seeds "1 2 3"] [--steps N] [--probe-every N] [--benchmarks "recipe recipe-context"] [--no-reference]
-#                     [--reference-steps N] [--reference-width W (0 = the embedding width, the paper's)] [--no-product --stamp S]
+#                     [--reference-steps N] [--reference-width W (0 = the embedding width, the paper's)] [--reference-input-scale sqrt-d|1]
+#                     [--no-product --stamp S]
 # The learning bench (issue 24): does pre-training beat the raw embeddings on order-dependent data, through the product
 # path? For each benchmark (`lvmae synth-embeddings --kind ...`): import it into a local cluster (`lvmae up`), then per
 # pre-training seed `lvmae train` with defaults (only --steps, --seed and --probe-every set), probed along training, and
@@ -11,11 +12,14 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-seeds="1 2 3"; steps=2000; benchmarks="recipe recipe-context"; reference=1; product=1; ref_steps=""; ref_width=0; stamp=""; probe_every=""
+seeds="1 2 3"; steps=2000; benchmarks="recipe recipe-context"; reference=1; product=1; ref_steps=""; ref_width=0; ref_scale="sqrt-d"; stamp=""; probe_every=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) steps=400; seeds="1 2 3" ;;
     --reference-width) ref_width="$2"; shift ;;
+    # sqrt-d (default): the reference's tokens at the scale of its sin-cos positions, the peer LvMae must match; 1: the
+    # paper's unit-norm tokens, which the positions swamp (chance-level features on these benchmarks, docs/LEARNING.md).
+    --reference-input-scale) ref_scale="$2"; shift ;;
     --seeds) seeds="$2"; shift ;;
     --steps) steps="$2"; shift ;;
     --probe-every) probe_every="$2"; shift ;;   # default steps / 4 (probes at 25/50/75/100%); = steps: step 0 and the end only
@@ -74,7 +78,7 @@ for bench in $benchmarks; do
         out="$work/reference/$bench-s$seed-steps$rsteps"
         echo "== $bench seed $seed: PyTorch reference, $rsteps steps"
         start=$(date +%s)
-        /usr/bin/python3 bench/reference/mae_reference.py --data "$data" --labels "$data/labels.csv" --out "$out" --seed "$seed" --steps "$rsteps" --width "$ref_width" \
+        /usr/bin/python3 bench/reference/mae_reference.py --data "$data" --labels "$data/labels.csv" --out "$out" --seed "$seed" --steps "$rsteps" --width "$ref_width" --input-scale "$ref_scale" \
           $([ "$ref_width" != 0 ] && echo --decoder-width "$ref_width") \
           > "$logs/ref-$bench-s$seed-steps$rsteps.train.log"
         echo "train_seconds $(( $(date +%s) - start ))" >> "$logs/ref-$bench-s$seed-steps$rsteps.train.log"
@@ -87,4 +91,4 @@ for bench in $benchmarks; do
     fi
   done
 done
-/usr/bin/python3 bench/learning_report.py --logs "$logs" --stamp "$stamp" --steps "$steps" --reference-steps "$ref_steps" --reference-width "$ref_width" --probe-every "$probe_every" --out docs/LEARNING.md
+/usr/bin/python3 bench/learning_report.py --logs "$logs" --stamp "$stamp" --steps "$steps" --reference-steps "$ref_steps" --reference-width "$ref_width" --reference-input-scale "$ref_scale" --probe-every "$probe_every" --out docs/LEARNING.md

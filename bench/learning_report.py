@@ -45,6 +45,7 @@ def main():
     p.add_argument("--reference-steps", type=int, required=True)
     p.add_argument("--probe-every", type=int, default=0, help="the runs' --probe-every (default steps / 4)")
     p.add_argument("--reference-width", type=int, default=0)
+    p.add_argument("--reference-input-scale", default="sqrt-d", choices=["1", "sqrt-d"])
     p.add_argument("--out", required=True)
     a = p.parse_args()
     a.probe_every = a.probe_every or a.steps // 4
@@ -97,7 +98,9 @@ def main():
     out = ["# Learning bench", "",
            f"_Written by `./bench.sh learning` (bench/learning.sh, bench/learning_report.py), run {a.stamp} UTC, {a.steps} steps per run "
            f"(`lvmae train --steps {a.steps} --seed S --probe-every {a.probe_every}`, every other option default)"
-           + (f", PyTorch reference {a.reference_steps} steps at width {a.reference_width or 'd, the paper ones'}" if has_reference else ", no PyTorch reference in this run")
+           + (f", PyTorch reference {a.reference_steps} steps at width {a.reference_width or 'd, the paper ones'}, "
+              + ("inputs of norm sqrt(d) (`--input-scale sqrt-d`: the positions' scale, see \"The PyTorch reference\")" if a.reference_input_scale == "sqrt-d"
+                 else "the paper's unit-norm inputs") if has_reference else ", no PyTorch reference in this run")
            + "._", "",
            "Every LvMae and reference figure is the mean ± sd over the pre-training seeds (each seed's figure is the mean over 3 probe "
            "seeds, the same probe seeds in every run); majority and raw baselines have no pre-training, so their ± is over the probe seeds. "
