@@ -72,7 +72,7 @@ public sealed class LvMaeModel : nn.Module
         pos_embed = nn.Parameter(PositionalEncoding.Table(n, w), requires_grad: false);
         blocks = nn.ModuleList(Enumerable.Range(0, config.EncoderDepth).Select(_ => new TransformerBlock(w, config.EncoderHeads, config.MlpRatio, config.LayerNormEps, config.LayerScale)).ToArray());
         norm = nn.LayerNorm(w, config.LayerNormEps);
-        if (config.RelativePositionRange is { } range) rel_pos = new RelativePositionBias(config.EncoderHeads, range);
+        if (config.RelativePositionRange is { } range && config.EncoderRelativePositions) rel_pos = new RelativePositionBias(config.EncoderHeads, range);
 
         decoder_embed = nn.Linear(w, dd);
         mask_token = nn.Parameter(zeros(1, 1, dd));

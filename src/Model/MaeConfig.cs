@@ -44,6 +44,9 @@ public sealed record MaeConfig
     /// <summary>Encoder attention gets a learned bias per head by segment distance clipped to this range
     /// (<see cref="RelativePositionBias"/>); null = none, the reference (what a config without this field means); 16 in the presets.</summary>
     public int? RelativePositionRange { get; init; }
+    /// <summary>The encoder's attention gets the relative position bias (with <see cref="RelativePositionRange"/>); true
+    /// unless a config says otherwise (false: the decoder's alone, the encoder keeps only the sin-cos positions).</summary>
+    public bool EncoderRelativePositions { get; init; } = true;
     /// <summary>The decoder's attention gets its own relative position bias too (with <see cref="RelativePositionRange"/>).</summary>
     public bool DecoderRelativePositions { get; init; }
     /// <summary>Preset name this config came from (informational).</summary>

@@ -27,4 +27,19 @@ public class MaeConfigTests
     [InlineData("=3", "'=3' is not Name=value")]
     public void Bad_overrides_are_refused_naming_the_setting(string overrides, string message) =>
         Assert.Contains(message, Assert.Throws<ArgumentException>(() => MaeConfig.FromPreset("small", 256).WithOverrides(overrides)).Message);
+
+    [Fact]
+    public void The_relative_position_bias_can_be_the_decoders_alone()
+    {
+        var tiny = MaeConfig.FromPreset("tiny", 16);
+        static string[] Biases(MaeConfig c)
+        {
+            using var model = new LvMaeModel(c, seed: 1);
+            return model.named_parameters().Select(p => p.name).Where(n => n.Contains("rel_pos", StringComparison.Ordinal)).Select(n => n.Split('.')[0]).Distinct().Order().ToArray();
+        }
+        Assert.Equal(["decoder_rel_pos", "rel_pos"], Biases(tiny));
+        Assert.Equal(["decoder_rel_pos"], Biases(tiny.WithOverrides("EncoderRelativePositions=false")));
+        Assert.Equal(["rel_pos"], Biases(tiny.WithOverrides("DecoderRelativePositions=false")));
+        Assert.True(MaeConfig.FromJson("{}").EncoderRelativePositions);   // a config written before the setting kept its encoder bias
+    }
 }
