@@ -107,6 +107,12 @@ public static class CommandLine
             Error(e.Message);
             return ExitCodes.Usage;
         }
+        catch (TimeoutException e)
+        {
+            // Orleans' response timeout: the call may still complete on the silo (a busy one answers late).
+            Error($"the cluster did not answer in time ({e.Message.Split('\n')[0].Trim()}); the operation may still complete: check again (lvmae status, lvmae runs)");
+            return ExitCodes.Failed;
+        }
         catch (Exception e) when (e is PermanentStorageFailureException || LvMae.Storage.StorageFailure.Find(e) is { IsPermanent: true })
         {
             Error((e as PermanentStorageFailureException)?.Failure.Message ?? LvMae.Storage.StorageFailure.Find(e)!.Message);

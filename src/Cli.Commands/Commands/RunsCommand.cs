@@ -128,7 +128,7 @@ public sealed class RunsCommand : ICliCommand
         {
             var probes = r.Metrics.Where(kv => kv.Key.Contains('/')).OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value:0.###}");
             table.Row(r.Name, r.State, $"{r.Step}/{(r.Metrics.TryGetValue("total_steps", out var t) ? t : 0)}",
-                r.Config is { } c ? $"{c.Preset} {c.Masking} {c.Encoder} batch {c.BatchSize} window {c.Window}" : "-",
+                r.Config is { } c ? $"{c.Preset}{(c.ModelSettings is { } m ? $" ({m})" : "")} {c.Masking} {c.Encoder} batch {c.BatchSize} window {c.Window}" : "-",
                 r.Schedule?.ToString() ?? "-", r.Metrics.TryGetValue("loss", out var loss) ? loss.ToString("F4", CultureInfo.InvariantCulture) : "-",
                 string.Join(", ", probes), r.UpdatedAt.ToString("u", CultureInfo.InvariantCulture));
         }
