@@ -55,7 +55,7 @@ public sealed class LvMaeClient : IAsyncDisposable
         });
         var host = builder.Build();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(timeout ?? TimeSpan.FromSeconds(8));
+        cts.CancelAfter(timeout ?? await DefaultTimeoutAsync(clustering, cancellationToken));
         try
         {
             await host.StartAsync(cts.Token);
@@ -74,6 +74,26 @@ public sealed class LvMaeClient : IAsyncDisposable
                 $"no LvMae silo reachable: looked for {where}. Start one with `./lvmae up --detach` (or `./lvmae silo`), " +
                 $"or point LVMAE__Clustering__* (see src/Silo/appsettings.json) at a running cluster. {TlsHint(clustering, tls)}({e.GetType().Name}: {e.Message})", e);
         }
+    }
+
+    /// <summary>
+    /// How long a connect may take when the caller does not say. A local gateway port that accepts TCP connections is a
+    /// silo, possibly a busy one: training and probing runs on 2 cores have made its handshake take longer than 8 s, and a
+    /// command then said "no silo reachable" beside a running silo, so it gets a minute. Nothing listening (or another
+    /// clustering mode, which looks silos up first) keeps the 8 s that a forgotten `lvmae up` deserves.
+    /// </summary>
+    private static async Task<TimeSpan> DefaultTimeoutAsync(ClusteringOptions clustering, CancellationToken cancellationToken)
+    {
+        if (clustering.Mode != ClusteringMode.Localhost) return TimeSpan.FromSeconds(8);
+        using var tcp = new System.Net.Sockets.TcpClient();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(TimeSpan.FromSeconds(5));
+        try { await tcp.ConnectAsync(IPAddress.Loopback, clustering.GatewayPort, cts.Token); }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            return TimeSpan.FromSeconds(8);
+        }
+        return TimeSpan.FromSeconds(60);
     }
 
     /// <summary>A storage connection string without its account key or SAS (logs and errors never carry secrets).</summary>

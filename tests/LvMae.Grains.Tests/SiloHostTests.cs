@@ -86,6 +86,10 @@ public sealed class SiloHostTests(SiloHostFixture fixture)
             LvMaeClient.ConnectAsync(new ClusteringOptions { GatewayPort = FreePort(), SiloPort = FreePort() }, TimeSpan.FromSeconds(5)));
         Assert.Contains("no LvMae silo reachable", e.Message);
         Assert.Contains("lvmae up", e.Message);
+
+        // The default timeout first tries the gateway port: nothing listens, so the short wait applies and the same message comes.
+        var byDefault = await Assert.ThrowsAsync<SiloUnreachableException>(() => LvMaeClient.ConnectAsync(new ClusteringOptions { GatewayPort = FreePort(), SiloPort = FreePort() }));
+        Assert.Contains("no LvMae silo reachable", byDefault.Message);
     }
 
     [Fact]
