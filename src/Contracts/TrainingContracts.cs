@@ -241,9 +241,8 @@ public interface ITrainingRunGrain : IGrainWithStringKey
     /// <summary>Starts an export of the latest checkpoint in the background (see <see cref="TrainingProgress.Export"/>).</summary>
     [Alias("Export")] Task<TrainingProgress> Export();
     /// <summary>Stops training if it runs, deletes every blob of the run (config, checkpoints, metrics, plots, export),
-    /// its state and its registry entry. The name is free again afterwards.</summary>
-    /// <summary>Waits (up to 2 min each) for a start still loading and for a running probe or export to stop: longer than
-    /// the default 30 s response timeout on a busy silo, so the caller would be told it failed while it succeeds.</summary>
+    /// its state and its registry entry. The name is free again afterwards. It waits (up to 2 min each) for a start still
+    /// loading and for a running probe or export to stop, longer than the default 30 s response timeout on a busy silo.</summary>
     [Alias("Delete"), ResponseTimeout("00:06:00")] Task Delete();
 }
 
