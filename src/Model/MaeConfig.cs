@@ -37,7 +37,8 @@ public sealed record MaeConfig
     /// <summary>Unit (reference; what a config without this field means) or SqrtDim (the presets).</summary>
     public InputScaling InputScaling { get; init; } = InputScaling.Unit;
     /// <summary>Standardise the unit inputs per dimension with statistics of the training corpus, fitted during warm-up
-    /// (<see cref="InputStandardiser"/>); false = the reference (what a config without this field means), true in the presets.</summary>
+    /// (<see cref="InputStandardiser"/>); false in the presets and the reference. Needed without the relative position bias
+    /// (the loss was mostly the corpus' common direction); with it, it costs the probes points (docs/LEARNING.md, sessions 9-10).</summary>
     public bool StandardiseInputs { get; init; }
     /// <summary>Initial LayerScale of every block's branches (null = none, the reference; see <see cref="TransformerBlock"/>).</summary>
     public double? LayerScale { get; init; }
@@ -80,16 +81,16 @@ public sealed record MaeConfig
     /// base: width d, 8 blocks, 8 heads, decoder 256 x 2.
     /// paper: width d, 32 blocks, 8 heads, decoder 512 x 8 blocks x 16 heads (the reference's
     /// mae_vit_base_custom as the paper trained it).
-    /// Every preset standardises its inputs and adds a relative position bias (range 16 segments) to the encoder's and the
+    /// Every preset scales its inputs by sqrt(d) and adds a relative position bias (range 16 segments) to the encoder's and the
     /// decoder's attention on top of the sin-cos positions (docs/LEARNING.md: without it 1000 steps never leave "predict the
     /// video's mean"); a config without these fields is the reference architecture.
     /// </summary>
     public static MaeConfig FromPreset(string name, int embeddingDim, int maxTokens = 256) => name.ToLowerInvariant() switch
     {
-        "tiny" => new MaeConfig { Preset = "tiny", RelativePositionRange = 16, DecoderRelativePositions = true, InputScaling = InputScaling.SqrtDim, StandardiseInputs = true, EmbeddingDim = embeddingDim, EncoderDim = 64, MaxTokens = maxTokens, EncoderDepth = 2, EncoderHeads = 4, DecoderDim = 32, DecoderDepth = 1, DecoderHeads = 2 },
-        "small" => new MaeConfig { Preset = "small", RelativePositionRange = 16, DecoderRelativePositions = true, InputScaling = InputScaling.SqrtDim, StandardiseInputs = true, EmbeddingDim = embeddingDim, EncoderDim = 128, MaxTokens = maxTokens, EncoderDepth = 4, EncoderHeads = 4, DecoderDim = 64, DecoderDepth = 2, DecoderHeads = 4 },
-        "base" => new MaeConfig { Preset = "base", RelativePositionRange = 16, DecoderRelativePositions = true, InputScaling = InputScaling.SqrtDim, StandardiseInputs = true, EmbeddingDim = embeddingDim, MaxTokens = maxTokens, EncoderDepth = 8, EncoderHeads = 8, DecoderDim = 256, DecoderDepth = 2, DecoderHeads = 8 },
-        "paper" => new MaeConfig { Preset = "paper", RelativePositionRange = 16, DecoderRelativePositions = true, InputScaling = InputScaling.SqrtDim, StandardiseInputs = true, EmbeddingDim = embeddingDim, MaxTokens = maxTokens, EncoderDepth = 32, EncoderHeads = 8, DecoderDim = 512, DecoderDepth = 8, DecoderHeads = 16 },
+        "tiny" => new MaeConfig { Preset = "tiny", RelativePositionRange = 16, DecoderRelativePositions = true, InputScaling = InputScaling.SqrtDim, EmbeddingDim = embeddingDim, EncoderDim = 64, MaxTokens = maxTokens, EncoderDepth = 2, EncoderHeads = 4, DecoderDim = 32, DecoderDepth = 1, DecoderHeads = 2 },
+        "small" => new MaeConfig { Preset = "small", RelativePositionRange = 16, DecoderRelativePositions = true, InputScaling = InputScaling.SqrtDim, EmbeddingDim = embeddingDim, EncoderDim = 128, MaxTokens = maxTokens, EncoderDepth = 4, EncoderHeads = 4, DecoderDim = 64, DecoderDepth = 2, DecoderHeads = 4 },
+        "base" => new MaeConfig { Preset = "base", RelativePositionRange = 16, DecoderRelativePositions = true, InputScaling = InputScaling.SqrtDim, EmbeddingDim = embeddingDim, MaxTokens = maxTokens, EncoderDepth = 8, EncoderHeads = 8, DecoderDim = 256, DecoderDepth = 2, DecoderHeads = 8 },
+        "paper" => new MaeConfig { Preset = "paper", RelativePositionRange = 16, DecoderRelativePositions = true, InputScaling = InputScaling.SqrtDim, EmbeddingDim = embeddingDim, MaxTokens = maxTokens, EncoderDepth = 32, EncoderHeads = 8, DecoderDim = 512, DecoderDepth = 8, DecoderHeads = 16 },
         _ => throw new ArgumentException($"unknown preset '{name}'; known: {string.Join(", ", PresetNames)}"),
     };
 

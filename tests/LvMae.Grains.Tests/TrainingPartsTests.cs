@@ -283,13 +283,13 @@ public sealed class TrainingPartsTests
     [Fact]
     public void A_runs_model_settings_change_its_architecture_and_bad_ones_are_refused_at_start()
     {
-        var config = new TrainingRunConfig { Encoder = "x", ModelSettings = "decoderdim=128, DecoderHeads=8,RelativePositionRange=null,StandardiseInputs=false" };
+        var config = new TrainingRunConfig { Encoder = "x", ModelSettings = "decoderdim=128, DecoderHeads=8,RelativePositionRange=null,StandardiseInputs=true" };
         RunSettings.Validate(config);
         var model = RunSettings.TrainerOptions(config, 256, 10).Model;
         var preset = RunSettings.TrainerOptions(config with { ModelSettings = null }, 256, 10).Model;
-        Assert.Equal((128, 8, (int?)null, false), (model.DecoderDim, model.DecoderHeads, model.RelativePositionRange, model.StandardiseInputs));
-        Assert.Equal((64, 4, (int?)16, true), (preset.DecoderDim, preset.DecoderHeads, preset.RelativePositionRange, preset.StandardiseInputs));
-        Assert.Equal(preset with { DecoderDim = 128, DecoderHeads = 8, RelativePositionRange = null, StandardiseInputs = false }, model);
+        Assert.Equal((128, 8, (int?)null, true), (model.DecoderDim, model.DecoderHeads, model.RelativePositionRange, model.StandardiseInputs));
+        Assert.Equal((64, 4, (int?)16, false), (preset.DecoderDim, preset.DecoderHeads, preset.RelativePositionRange, preset.StandardiseInputs));
+        Assert.Equal(preset with { DecoderDim = 128, DecoderHeads = 8, RelativePositionRange = null, StandardiseInputs = true }, model);
         Assert.Contains("ModelSettings", RunSettings.Differences(config, config with { ModelSettings = null }).Single(), StringComparison.OrdinalIgnoreCase);
         foreach (var (bad, message) in new[]
                  {

@@ -14,12 +14,13 @@ public class WeightsExportTests
     [Fact]
     public void Exported_weights_use_the_reference_names_are_valid_safetensors_and_round_trip()
     {
-        // The tiny preset at d = 64 has the fixture's structure (2 encoder blocks, 1 decoder block, no input projection).
-        using var trainer = new Trainer(new TrainerOptions { Model = MaeConfig.FromPreset("tiny", 64, 16), TotalSteps = 3, WarmupSteps = 1 }, "cpu");
+        // The tiny preset at d = 64 has the fixture's structure (2 encoder blocks, 1 decoder block, no input projection);
+        // standardised (--model StandardiseInputs=true), so every extra tensor a checkpoint can hold is exported.
+        using var trainer = new Trainer(new TrainerOptions { Model = MaeConfig.FromPreset("tiny", 64, 16) with { StandardiseInputs = true }, TotalSteps = 3, WarmupSteps = 1 }, "cpu");
         for (var i = 0; i < 3; i++) trainer.Step(Synthetic.Batch(i, 64, 16, 9));
         var bytes = Checkpoint.ExtractWeights(trainer.SaveCheckpoint());
 
-        // The reference's names, plus the presets' input standardisation (load into the reference with strict=False and
+        // The reference's names, plus the input standardisation (load into the reference with strict=False and
         // apply (x - input_norm.mean) / input_norm.std to its unit inputs) and relative position biases (added to the
         // attention scores, times RelativePositionBias.Gain).
         var reference = Safetensors.Read(Fixture("weights.safetensors")).Tensors.Keys
