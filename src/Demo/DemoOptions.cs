@@ -22,7 +22,7 @@ public sealed record DemoOptions
     public IReadOnlyList<int> PretrainingSeeds { get; init; } = [1, 2, 3];
     /// <summary>Masking ratio of every strategy; null = <see cref="DemoMaskRatios"/>, else the strategy's default.</summary>
     public double? MaskRatio { get; init; }
-    /// <summary>The demo's ratio per strategy where it differs from the library's (random 0.4, semantic 0.5); empty: the
+    /// <summary>The demo's ratio per strategy where it differs from `lvmae train`'s (random 0.6, semantic 0.5); empty: the
     /// 0.25 it used to set for random masking was chosen by comparing scores on the demo's test videos (issue 24), and a
     /// setting may only be chosen on validation data.</summary>
     public IReadOnlyDictionary<string, double> DemoMaskRatios { get; init; } = new Dictionary<string, double>();

@@ -126,7 +126,7 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
                     foreach (var (masking, bytes) in checkpoints)
                     {
                         using var model = ModelWeights.LoadModel(Checkpoint.ExtractWeights(bytes), TorchDevice.Resolve("cpu"));
-                        summaries.Add(DemoRetrieval.Retrieve(model, masking, test, captions, dim, Options.RetrievalExamples, Options.Seed, Options.MaskRatioFor(masking), train));
+                        summaries.Add(DemoRetrieval.Retrieve(model, masking, test, captions, dim, Options.RetrievalExamples, Options.Seed, RunSettings.MaskRatio(RunConfig(masking, Options.PretrainingSeeds[0])), train));
                         b.Value++;
                     }
                     return summaries;

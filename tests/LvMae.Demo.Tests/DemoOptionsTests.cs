@@ -12,7 +12,7 @@ public sealed class DemoOptionsTests
         var random = runner.RunConfig("random", 1);
         var semantic = runner.RunConfig("semantic", 1);
         Assert.False(random.TrainOnHeldOut);
-        Assert.Null(random.MaskRatio);     // the strategy's default (0.4): no ratio chosen on test videos
+        Assert.Null(random.MaskRatio);     // lvmae train's default (0.6, chosen on val): no ratio chosen on test videos
         Assert.Null(semantic.MaskRatio);   // the strategy's default (0.5)
         Assert.False(semantic.TrainOnHeldOut);
     }

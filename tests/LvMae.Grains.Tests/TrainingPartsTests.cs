@@ -278,6 +278,13 @@ public sealed class TrainingPartsTests
         var custom = RunSettings.Schedule(config with { Lr = 3e-4, WarmupSteps = 50 }, 1000);
         Assert.Equal((3e-4, 50L), (custom.PeakLr, custom.WarmupSteps));
         Assert.StartsWith("peak lr 0.0003, warm-up 50 steps, cosine to 0 at step 1000", custom.ToString());
+
+        // Random masking's ratio is lvmae train's (chosen on val), recorded in the trainer's options so a checkpoint resumes
+        // with it; other strategies and a run's own ratio are passed through.
+        Assert.Equal(RunSettings.DefaultRandomMaskRatio, RunSettings.TrainerOptions(config, 256, 10).MaskRatio);
+        Assert.Equal(0.6, RunSettings.DefaultRandomMaskRatio);
+        Assert.Equal(0.3, RunSettings.TrainerOptions(config with { MaskRatio = 0.3 }, 256, 10).MaskRatio);
+        Assert.Null(RunSettings.TrainerOptions(config with { Masking = "semantic" }, 256, 10).MaskRatio);
     }
 
     [Fact]

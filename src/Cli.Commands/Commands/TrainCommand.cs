@@ -21,7 +21,7 @@ public sealed class TrainCommand : ICliCommand
         var preset = new Option<string>("--preset") { Description = "Model preset: tiny | small | base | paper", DefaultValueFactory = _ => "small" };
         var model = new Option<string?>("--model") { Description = "Architecture settings over the preset, Name=value,... (e.g. DecoderDim=128,DecoderHeads=8,RelativePositionRange=null; an unknown name is refused with the known ones)" };
         var masking = new Option<string>("--masking") { Description = string.Join(" | ", TrainingRunConfig.MaskingNames) + " | span:N (contiguous blocks of N tokens on average)", DefaultValueFactory = _ => "random" };
-        var ratio = new Option<double?>("--ratio") { Description = "Mask ratio (default: 0.4 random, 0.5 semantic/uniform)" };
+        var ratio = new Option<double?>("--ratio") { Description = "Mask ratio (default: 0.6 random, chosen on val of the learning bench; 0.5 semantic/uniform/span)" };
         var decoder = new Option<string>("--decoder") { Description = "Decoder targets: all masked tokens (LV-MAE) | random | adaptive (LVMAE token scorer) budget", DefaultValueFactory = _ => "all" };
         var decoderBudget = new Option<double>("--decoder-budget") { Description = "Fraction of each video's tokens the decoder reconstructs with random/adaptive", DefaultValueFactory = _ => 0.15 };
         var targets = new Option<string>("--targets") { Description = "Reconstruction targets: embedding (MSE) | fsq (cross-entropy on FSQ codes fitted on the corpus first)", DefaultValueFactory = _ => "embedding" };

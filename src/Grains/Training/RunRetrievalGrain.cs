@@ -4,6 +4,7 @@ using LvMae.Model;
 using LvMae.Model.Masking;
 using LvMae.Model.Retrieval;
 using LvMae.Model.Training;
+using LvMae.Pipeline;
 using LvMae.Runs;
 using LvMae.Storage;
 using Orleans.Concurrency;
@@ -37,7 +38,7 @@ public sealed class RunRetrievalGrain(BlobStore blobs) : Grain, IRunRetrievalGra
             var array = NpyArray.Read(new MemoryStream(embeddings));
             var dim = (int)array.Shape[^1];
             using var model = ModelWeights.LoadModel(Checkpoint.ExtractWeights(checkpoint), TorchDevice.Resolve("cpu"));
-            var masking = MaskingStrategies.Create(config.Masking, config.MaskRatio);
+            var masking = MaskingStrategies.Create(config.Masking, RunSettings.MaskRatio(config));
             return ReconstructionRetrieval.Explain(model, array.ToFloats(), dim, index, masking, new Random(request.Seed), request.Top);
         });
         return new RetrievalResult
