@@ -28,6 +28,10 @@ public sealed record TrainingRunConfig
     public static IReadOnlyList<string> MaskingNames { get; } = ["random", "span", "semantic", "semantic-keep", "uniform"];
     /// <summary>The peak learning rate of a run that gives none (TrainerOptions.DefaultPeakLr in src/Model; a test keeps the two equal).</summary>
     public const double DefaultPeakLr = 1e-3;
+    /// <summary>Random masking's ratio for a run that sets none: 0.6, chosen on the val splits of the learning bench
+    /// (docs/LEARNING.md, session 10). The model library's RandomMasking keeps the paper's 0.4, so a checkpoint that
+    /// recorded no ratio resumes with the ratio it trained with.</summary>
+    public const double DefaultRandomMaskRatio = 0.6;
     /// <summary>Warm-up as a fraction of the steps when a run gives none (TrainerOptions.DefaultWarmupFraction in src/Model; a test keeps the two equal).</summary>
     public const double DefaultWarmupFraction = 0.1;
 

@@ -281,8 +281,8 @@ public sealed class TrainingPartsTests
 
         // Random masking's ratio is lvmae train's (chosen on val), recorded in the trainer's options so a checkpoint resumes
         // with it; other strategies and a run's own ratio are passed through.
-        Assert.Equal(RunSettings.DefaultRandomMaskRatio, RunSettings.TrainerOptions(config, 256, 10).MaskRatio);
-        Assert.Equal(0.6, RunSettings.DefaultRandomMaskRatio);
+        Assert.Equal(TrainingRunConfig.DefaultRandomMaskRatio, RunSettings.TrainerOptions(config, 256, 10).MaskRatio);
+        Assert.Equal(0.6, TrainingRunConfig.DefaultRandomMaskRatio);
         Assert.Equal(0.3, RunSettings.TrainerOptions(config with { MaskRatio = 0.3 }, 256, 10).MaskRatio);
         Assert.Null(RunSettings.TrainerOptions(config with { Masking = "semantic" }, 256, 10).MaskRatio);
     }

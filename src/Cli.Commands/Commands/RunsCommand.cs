@@ -116,7 +116,7 @@ public sealed class RunsCommand : ICliCommand
         });
 
     private static string Describe(TrainingRunConfig c) =>
-        $"preset {c.Preset}{(c.ModelSettings is { } m ? $" with {m}" : "")}, masking {c.Masking}{(c.MaskRatio is { } r ? $" {r:0.##}" : "")}, decoder {c.DecoderMasking}{(c.DecoderMasking == "all" ? "" : $" {c.DecoderBudget:0.##}")}, " +
+        $"preset {c.Preset}{(c.ModelSettings is { } m ? $" with {m}" : "")}, masking {c.Masking}{(c.MaskRatio is { } r ? $" {r:0.##}" : c.Masking.Equals("random", StringComparison.OrdinalIgnoreCase) ? $" {TrainingRunConfig.DefaultRandomMaskRatio:0.##} (default)" : "")}, decoder {c.DecoderMasking}{(c.DecoderMasking == "all" ? "" : $" {c.DecoderBudget:0.##}")}, " +
         $"targets {c.Targets}, encoder {c.Encoder}, batch {c.BatchSize}, max tokens {c.MaxTokens}, window {c.Window}, " +
         $"{(c.Steps is { } s ? $"{s} steps" : c.Epochs is { } e ? $"{e} epochs" : "default length")}, seed {c.Seed}, probe seeds {c.ProbeSeeds}" +
         $"{(c.ProbeEpochs is { } pe ? $", probe epochs {pe}" : "")}{(c.TrainOnHeldOut ? ", trains on held-out videos" : "")}";

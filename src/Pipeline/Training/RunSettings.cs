@@ -44,15 +44,10 @@ public static class RunSettings
             }).ToList();
     }
 
-    /// <summary>Random masking's ratio for a run that sets none: 0.6, chosen on the val splits of the learning bench
-    /// (docs/LEARNING.md, session 10). The model library's <see cref="RandomMasking"/> keeps the paper's 0.4, so a
-    /// checkpoint that recorded no ratio resumes with the ratio it trained with.</summary>
-    public const double DefaultRandomMaskRatio = 0.6;
-
-    /// <summary>The ratio the run masks with: its own, else <see cref="DefaultRandomMaskRatio"/> for random masking, else
+    /// <summary>The ratio the run masks with: its own, else <see cref="TrainingRunConfig.DefaultRandomMaskRatio"/> for random masking, else
     /// the strategy's default (null).</summary>
     public static double? MaskRatio(TrainingRunConfig config) =>
-        config.MaskRatio ?? (config.Masking.Equals("random", StringComparison.OrdinalIgnoreCase) ? DefaultRandomMaskRatio : null);
+        config.MaskRatio ?? (config.Masking.Equals("random", StringComparison.OrdinalIgnoreCase) ? TrainingRunConfig.DefaultRandomMaskRatio : null);
 
     /// <summary>The run's architecture: its preset at the corpus' embedding width with its model settings applied.</summary>
     public static MaeConfig Model(TrainingRunConfig config, int dim) =>
