@@ -56,6 +56,9 @@ public sealed class ScaleBench : IBenchSuite
             var idleA = await probe.IdleAsync(firstWave);
             var b = await WaveAsync("wave 2", waveB, labels, total, cliEnv, silo, http, probe, work);
             var idleB = await probe.IdleAsync(total);
+            // The web console on the same corpus and silo, idle, against the JSON API in the same run (issue 27's target).
+            var consolePages = await ConsoleBench.PagesAsync(silo, http, "scale", total,
+                context.MariaDbStorage ? " (blob metadata in MariaDB)" : context.InMemoryStorage ? " (in-memory)" : "");
 
             var checkWatch = Stopwatch.StartNew();
             var check = await RunCliAsync(cliEnv, work, "index", "check");
@@ -100,6 +103,8 @@ public sealed class ScaleBench : IBenchSuite
             md.AppendLine("|---:|---|---:|---:|---:|---:|---:|---:|");
             foreach (var row in new[] { a.Busy, idleA, b.Busy, idleB })
                 md.AppendLine($"| {row.Corpus:N0} | {row.While} | {row.Summary.P50:F2} | {row.Summary.P99:F2} | {row.Video.P50:F2} | {row.Video.P99:F2} | {row.Page.P50:F2} | {row.Page.P99:F2} |");
+            md.AppendLine();
+            md.Append(consolePages);
             md.AppendLine();
             md.AppendLine($"`lvmae index check` at the end ({checkSeconds:F0} s): exit {check.Code} ({(check.Code == 0 ? "index equals the video states" : "DIFFERENCES")}); {Tail(check.Output, 12).Replace("\n", " / ")}");
             md.AppendLine();
