@@ -45,6 +45,9 @@ public sealed record RecipeBenchmarkSpec
     public double Style { get; init; } = 0.4;
     public double Drift { get; init; } = 0.5;
     public double Noise { get; init; } = 0.8;
+    /// <summary>Video id prefix; empty: by rendering ("rb" prototype, "rc" alternating). Video ids are global in a cluster,
+    /// so variants of one rendering (another noise level) need their own to import side by side.</summary>
+    public string IdPrefix { get; init; } = "";
 
     public int Videos => Classes * (PretrainPerClass + TrainPerClass + ValPerClass + TestPerClass);
 
@@ -56,6 +59,8 @@ public sealed record RecipeBenchmarkSpec
         Require(MinStepSegments >= 1 && MaxStepSegments >= MinStepSegments, "need 1 <= MinStepSegments <= MaxStepSegments");
         Require(MaxLeadSegments >= 0, "MaxLeadSegments must not be negative");
         Require(Dimension >= 8, "dimension must be at least 8");
+        Require(Noise >= 0 && double.IsFinite(Noise), "noise must be a finite number >= 0");
+        Require(IdPrefix.All(char.IsAsciiLetterOrDigit), "the id prefix takes ASCII letters and digits only");
         Require(Rendering == StepRendering.Prototype || Alphabet * (Alphabet - 1) / 2 >= Steps + DistractorTypes, "the alphabet has fewer symbol pairs than steps");
     }
 }
@@ -91,7 +96,7 @@ public static class RecipeBenchmark
 
         var videos = new List<RecipeVideo>(spec.Videos);
         // Video ids are global in a cluster: the two renderings get their own prefixes so both benchmarks import side by side.
-        var idPrefix = spec.Rendering == StepRendering.Prototype ? "rb" : "rc";
+        var idPrefix = spec.IdPrefix != "" ? spec.IdPrefix : spec.Rendering == StepRendering.Prototype ? "rb" : "rc";
         for (var v = 0; v < spec.Videos; v++)
         {
             var rng = DeterministicRandom.Derive(spec.Seed, "video", v);

@@ -58,6 +58,22 @@ public sealed class RecipeBenchmarkTests
     }
 
     [Fact]
+    public void A_noisier_variant_keeps_the_recipes_gets_its_own_ids_and_spreads_segments_further_from_their_prototypes()
+    {
+        var quiet = RecipeBenchmark.Generate(Small);
+        var noisy = RecipeBenchmark.Generate(Small with { Noise = 2.4, IdPrefix = "rn" });
+        Assert.All(noisy, v => Assert.StartsWith("rn", v.Id));
+        Assert.DoesNotContain(noisy.Select(v => v.Id), quiet.Select(v => v.Id).ToHashSet().Contains);
+        // Same draws but the noise: same labels and lengths; each segment further from the noiseless rendering.
+        Assert.Equal(quiet.Select(v => (v.Recipe, v.OrderLabel, v.Segments)), noisy.Select(v => (v.Recipe, v.OrderLabel, v.Segments)));
+        var clean = RecipeBenchmark.Generate(Small with { Noise = 0 });
+        double Spread(IReadOnlyList<RecipeVideo> videos) => videos.Zip(clean).Average(p => p.First.Embeddings.Zip(p.Second.Embeddings).Sum(x => (x.First - x.Second) * (x.First - x.Second)) / p.First.Segments);
+        Assert.InRange(Spread(noisy) / Spread(quiet), 2.4 * 2.4 / (0.8 * 0.8) * 0.8, 2.4 * 2.4 / (0.8 * 0.8) * 1.2);   // squared norms: 9x
+        Assert.Throws<ArgumentException>(() => RecipeBenchmark.Generate(Small with { Noise = -1 }));
+        Assert.Throws<ArgumentException>(() => RecipeBenchmark.Generate(Small with { IdPrefix = "r/" }));
+    }
+
+    [Fact]
     public void The_same_spec_writes_the_same_files_and_labels_with_empty_cells_for_pretrain_videos()
     {
         var dir = Directory.CreateTempSubdirectory("lvmae-recipe-").FullName;

@@ -135,6 +135,9 @@ public sealed class CliHostTests : IDisposable
         Assert.Equal(ExitCodes.Ok, code);
         Assert.Contains("wrote 12 videos", written);
         Assert.Equal(12, Directory.GetFiles(output, "*.npy").Length);
+        (code, var noiseRefused) = await cli.RunAsync("synth-embeddings", "--out", output, "--videos", "12", "--classes", "3", "--steps", "5", "--noise", "2");
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("--noise applies to the recipe kinds only", noiseRefused);
 
         (code, var refused) = await cli.RunAsync("silo", "--port", "5");
         Assert.Equal(ExitCodes.Usage, code);
