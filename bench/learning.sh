@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ./bench.sh learning [--quick] [--seeds "1 2 3"] [--steps N] [--probe-every N] [--benchmarks "recipe recipe-context"] [--no-reference]
+# ./bench.sh learning [--quick] [--seeds "1 2 3"] [--steps N] [--probe-every N] [--benchmarks "recipe recipe-context recipe-noisy"] [--no-reference]
 #                     [--reference-steps N] [--reference-width W (0 = the embedding width, the paper's)] [--reference-input-scale sqrt-d|1]
 #                     [--no-product --stamp S]
 # The learning bench (issue 24): does pre-training beat the raw embeddings on order-dependent data, through the product
@@ -12,7 +12,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-seeds="1 2 3"; steps=2000; benchmarks="recipe recipe-context"; reference=1; product=1; ref_steps=""; ref_width=0; ref_scale="sqrt-d"; stamp=""; probe_every=""
+seeds="1 2 3"; steps=2000; benchmarks="recipe recipe-context recipe-noisy"; reference=1; product=1; ref_steps=""; ref_width=0; ref_scale="sqrt-d"; stamp=""; probe_every=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) steps=400; seeds="1 2 3" ;;
