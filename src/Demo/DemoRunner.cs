@@ -7,6 +7,7 @@ using LvMae.Corpus;
 using LvMae.Grains.Training;
 using LvMae.Runs;
 using LvMae.Model;
+using LvMae.Model.Retrieval;
 using LvMae.Model.Training;
 using LvMae.Pipeline;
 using LvMae.Silo;
@@ -126,7 +127,7 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
                     foreach (var (masking, bytes) in checkpoints)
                     {
                         using var model = ModelWeights.LoadModel(Checkpoint.ExtractWeights(bytes), TorchDevice.Resolve("cpu"));
-                        summaries.Add(DemoRetrieval.Retrieve(model, masking, test, captions, dim, Options.RetrievalExamples, Options.Seed, RunSettings.MaskRatio(RunConfig(masking, Options.PretrainingSeeds[0])), train));
+                        summaries.Add(DemoRetrieval.Retrieve(model, masking, test, captions, dim, Options.RetrievalExamples, Options.Seed, ReconstructionRetrieval.EvaluationMaskRatio, train));
                         b.Value++;
                     }
                     return summaries;

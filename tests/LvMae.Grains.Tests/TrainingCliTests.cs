@@ -136,7 +136,13 @@ public sealed class TrainingCliTests(SiloHostFixture fixture)
             Assert.Equal(new long[] { 12, 64 }, NpyArray.Read(Path.Combine(outDir, "mean.npy")).Shape);
             Assert.Equal(13, File.ReadAllLines(Path.Combine(outDir, "index.csv")).Length);
 
-            Assert.Equal(ExitCodes.Ok, (await RunAsync("retrieve", "--run", "cli-run", "--video", "cli-v00", "--captions", captions)).Code);
+            var (retrieveCode, retrieved) = await RunAsync("retrieve", "--run", "cli-run", "--video", "cli-v00", "--captions", captions);
+            Assert.True(retrieveCode == ExitCodes.Ok, retrieved);
+            // Retrieval masks the paper's 40% whatever the run trained with (here the default random 60%): one row per masked segment.
+            var length = (int)NpyArray.Read(Path.Combine(dir, "cli-v00.npy")).Shape[0];
+            var rows = retrieved.Split('\n').Count(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^\s*\d+\s"));
+            Assert.Equal(LvMae.Model.Masking.MaskingStrategies.MaskedCount(length, LvMae.Model.Retrieval.ReconstructionRetrieval.EvaluationMaskRatio), rows);
+            Assert.NotEqual(LvMae.Model.Masking.MaskingStrategies.MaskedCount(length, TrainingRunConfig.DefaultRandomMaskRatio), rows);
             Assert.Equal(ExitCodes.Failed, (await RunAsync("export", "--run", "no-such-run")).Code);
 
             // Segment embeddings out again, byte for byte, with a labels CSV that import-embeddings and ablate read.

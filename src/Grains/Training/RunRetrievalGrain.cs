@@ -38,7 +38,7 @@ public sealed class RunRetrievalGrain(BlobStore blobs) : Grain, IRunRetrievalGra
             var array = NpyArray.Read(new MemoryStream(embeddings));
             var dim = (int)array.Shape[^1];
             using var model = ModelWeights.LoadModel(Checkpoint.ExtractWeights(checkpoint), TorchDevice.Resolve("cpu"));
-            var masking = MaskingStrategies.Create(config.Masking, RunSettings.MaskRatio(config));
+            var masking = MaskingStrategies.Create(config.Masking, ReconstructionRetrieval.EvaluationMaskRatio);
             return ReconstructionRetrieval.Explain(model, array.ToFloats(), dim, index, masking, new Random(request.Seed), request.Top);
         });
         return new RetrievalResult

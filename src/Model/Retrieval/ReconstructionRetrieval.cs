@@ -14,6 +14,12 @@ public sealed record SegmentRetrieval(int Position, IReadOnlyList<CaptionMatch> 
 /// </summary>
 public static class ReconstructionRetrieval
 {
+    /// <summary>
+    /// The share of a video masked for retrieval: the paper's 40% (Sec. 4.4), whatever ratio the model trained with, so the
+    /// retrieval task stays the same task when a training setting changes and runs trained differently compare.
+    /// </summary>
+    public const double EvaluationMaskRatio = 0.4;
+
     public static IReadOnlyList<SegmentRetrieval> Explain(LvMaeModel model, float[] video, int dim, CaptionIndex captions, IMaskingStrategy masking, Random rng, int k = 5)
     {
         if (captions.Dim != dim) throw new ArgumentException($"captions are {captions.Dim}-d, segments {dim}-d");
