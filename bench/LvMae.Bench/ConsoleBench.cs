@@ -49,7 +49,7 @@ public sealed class ConsoleBench : IBenchSuite
             }
             Console.WriteLine($"console: {total:N0} videos embedded in {import.Elapsed.TotalSeconds:F0} s");
 
-            return await PagesAsync(silo, http, "console-bench", total, context.MariaDbStorage ? " (blob metadata in MariaDB)" : context.InMemoryStorage ? " (in-memory)" : "");
+            return await PagesAsync(silo, http, "console-bench", total, context.StorageNote);
         }
         finally
         {

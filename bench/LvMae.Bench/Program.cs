@@ -87,6 +87,9 @@ namespace LvMae.Bench
         /// <summary>The emulator the storage options ask for (not started).</summary>
         public LvMae.Testing.AzuriteFixture NewAzurite() => new() { InMemory = InMemoryStorage, MariaDb = MariaDbStorage };
 
+        /// <summary>How the emulator keeps its metadata, for a table's caption ("" on files, its default).</summary>
+        public string StorageNote => MariaDbStorage ? " (blob metadata in MariaDB)" : InMemoryStorage ? " (in-memory)" : "";
+
         /// <summary>Median of <paramref name="runs"/> timings of <paramref name="action"/> in seconds (after one warm-up).</summary>
         public static double MedianSeconds(int runs, Action action)
         {

@@ -57,8 +57,7 @@ public sealed class ScaleBench : IBenchSuite
             var b = await WaveAsync("wave 2", waveB, labels, total, cliEnv, silo, http, probe, work);
             var idleB = await probe.IdleAsync(total);
             // The web console on the same corpus and silo, idle, against the JSON API in the same run (issue 27's target).
-            var consolePages = await ConsoleBench.PagesAsync(silo, http, "scale", total,
-                context.MariaDbStorage ? " (blob metadata in MariaDB)" : context.InMemoryStorage ? " (in-memory)" : "");
+            var consolePages = await ConsoleBench.PagesAsync(silo, http, "scale", total, context.StorageNote);
 
             var checkWatch = Stopwatch.StartNew();
             var check = await RunCliAsync(cliEnv, work, "index", "check");

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using LvMae.Grains.Training;
+using LvMae.Model.Retrieval;
 using LvMae.Runs;
 
 namespace LvMae.Demo;
@@ -115,7 +116,7 @@ public static class DemoReport
 
         sb.Append("## Interpretability: caption retrieval of reconstructed segments\n\n");
         sb.Append("Captions are the step names; each caption's embedding is the mean (L2-normalised) encoder embedding of that step's ");
-        sb.Append("segments in the training split. Each test video is masked with the model's own strategy at the paper's 40% (whatever ratio it trained with) and reconstructed; for every ");
+        sb.Append(CultureInfo.InvariantCulture, $"segments in the training split. Each test video is masked with the model's own strategy at the paper's {ReconstructionRetrieval.EvaluationMaskRatio * 100:0}% (whatever ratio it trained with) and reconstructed; for every ");
         sb.Append("masked segment the nearest captions (cosine) of the original embedding and of the reconstruction are compared with the true step.\n\n");
         sb.Append("| model | test videos | masked segments | original -> true step | reconstruction -> true step | copy of nearest visible segment -> true step | chance |\n|---|---:|---:|---:|---:|---:|---:|\n");
         foreach (var r in result.Retrieval)

@@ -4,7 +4,6 @@ using LvMae.Model;
 using LvMae.Model.Masking;
 using LvMae.Model.Retrieval;
 using LvMae.Model.Training;
-using LvMae.Pipeline;
 using LvMae.Runs;
 using LvMae.Storage;
 using Orleans.Concurrency;
