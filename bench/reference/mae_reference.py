@@ -69,24 +69,32 @@ class MaskedEmbeddingAutoencoder(nn.Module):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def encode(self, x, keep, valid):
-        """x [B, N, d] normalised; keep [B, N] bool (visible and valid). Returns latent [B, 1 + N, W] with
-        non-kept slots masked out of attention (their outputs are ignored by callers)."""
+    def encode(self, x, keep):
+        """x [B, N, d] normalised; keep [B, N] bool (visible and valid). As in MAE, the encoder sees only the kept tokens:
+        each row's kept tokens (with their positions) are gathered to its front in order and padded to the longest row.
+        Returns latent [B, 1 + K, W] ([CLS] first), slot [B, K] (the token index of each slot) and free [B, K] (True =
+        padding slot, whose output is meaningless)."""
         b, n, _ = x.shape
         h = self.embed(x) + self.pos[1:n + 1]
+        counts = keep.sum(1)
+        k = max(1, int(counts.max()))
+        slot = torch.sort((~keep).to(torch.uint8), dim=1, stable=True).indices[:, :k]   # kept indices first, in order
+        h = torch.gather(h, 1, slot.unsqueeze(-1).expand(-1, -1, h.shape[-1]))
+        free = torch.arange(k).unsqueeze(0) >= counts.unsqueeze(1)
         h = torch.cat([(self.cls + self.pos[:1]).expand(b, -1, -1), h], 1)
-        pad = torch.cat([torch.zeros(b, 1, dtype=torch.bool), ~keep], 1)
+        pad = torch.cat([torch.zeros(b, 1, dtype=torch.bool), free], 1)
         for block in self.blocks:
             h = block(h, pad)
-        return self.norm(h)
+        return self.norm(h), slot, free
 
     def forward(self, x, valid, masked):
         keep = valid & ~masked
-        latent = self.encode(x, keep, valid)
+        latent, slot, _ = self.encode(x, keep)
         b, n, _ = x.shape
         z = self.dec_embed(latent)
-        # visible slots carry their latent, masked slots the mask token; padding is ignored
-        tokens = torch.where(keep.unsqueeze(-1), z[:, 1:], self.mask_token.expand(b, n, -1))
+        # each kept token's latent goes back to its position; masked positions get the mask token; padding is ignored
+        placed = torch.zeros(b, n, z.shape[-1]).scatter(1, slot.unsqueeze(-1).expand(-1, -1, z.shape[-1]), z[:, 1:])
+        tokens = torch.where(keep.unsqueeze(-1), placed, self.mask_token.expand(b, n, -1))
         h = torch.cat([z[:, :1], tokens], 1) + self.dec_pos[:n + 1]
         pad = torch.cat([torch.zeros(b, 1, dtype=torch.bool), ~valid], 1)
         for block in self.dec_blocks:
@@ -205,7 +213,7 @@ def main():
         for start in range(0, len(jobs), 32):
             chunk = jobs[start:start + 32]
             x, valid = batch_of([videos[v][1][a:b] for v, a, b in chunk], args.max_tokens)
-            latent = model.encode(x, valid, valid).numpy()
+            latent = model.encode(x, valid)[0].numpy()   # valid tokens are each row's prefix: slot i is token i
             for i, (v, a, b) in enumerate(chunk):
                 tokens[v][a] = latent[i, 1:1 + b - a]
                 cls[v] += latent[i, 0] * (b - a) / videos[v][1].shape[0]
