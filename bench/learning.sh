@@ -45,6 +45,8 @@ if [ "$reference" = 1 ] && ! /usr/bin/python3 -c 'import torch, numpy' 2>/dev/nu
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-torch python3-numpy libopenblas0-pthread >/dev/null
 fi
+# the reference's batched encoding must equal encoding each video alone (bench/reference/check_reference.py, a second)
+if [ "$reference" = 1 ]; then (cd bench/reference && /usr/bin/python3 check_reference.py) || exit 1; fi
 
 if [ "$product" = 1 ]; then
   ./lvmae down >/dev/null 2>&1 || true
