@@ -28,7 +28,8 @@ while [ $# -gt 0 ]; do
     --no-reference) reference=0 ;;
     --no-product) product=0 ;;
     --stamp) stamp="$2"; shift ;;   # add to an earlier run's logs (e.g. --no-product to add the reference later)
-    *) echo "learning bench: unknown option $1" >&2; exit 2 ;;
+    -h|--help) sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "learning bench: unknown option $1 (--help lists them)" >&2; exit 2 ;;
   esac
   shift
 done

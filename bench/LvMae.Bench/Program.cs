@@ -3,10 +3,17 @@ using System.Runtime.InteropServices;
 using System.Text;
 using LvMae.Bench;
 
-// Usage: dotnet run -c Release --project bench/LvMae.Bench -- [suite ...] [--quick] [--no-write] [--videos N] [--in-memory-storage | --azurite-db mariadb]
-//        [--storage-kill-trials N [--corpus quick|chaos|training]] (chaos: only the storage-SIGKILL trials)
-// Runs the named suites (all by default), prints each one's figures and writes docs/BENCHMARKS.md.
+// ./bench.sh runs this (dotnet run -c Release --project bench/LvMae.Bench -- ARGS); Usage below says what ARGS may be.
 if (args.Length > 0 && args[0] == TorchGcBench.ChildFlag) return TorchGcBench.RunChild(args);   // one run of the torchgc suite's crash test
+const string Usage = "usage: ./bench.sh [suite ...] [--quick] [--no-write] [--videos N] [--in-memory-storage | --azurite-db files|mariadb]\n" +
+                     "                  [--storage-kill-trials N [--corpus quick|chaos|training]]\n" +
+                     "       ./bench.sh learning [options]   (bench/learning.sh)\n" +
+                     "Runs the named suites (all when none is named), prints their figures and rewrites docs/BENCHMARKS.md unless --no-write.";
+if (args.Any(a => a is "--help" or "-h")) { Console.WriteLine(Usage + "\nsuites: " + string.Join(", ", BenchSuites.All.Select(s => s.Name))); return 0; }
+// an option nobody reads (a typo, or --help spelt otherwise) must not start every suite and rewrite the docs
+string[] flags = ["--quick", "--no-write", "--in-memory-storage"], valuedOptions = ["--videos", "--azurite-db", "--storage-kill-trials", "--corpus"];
+var unknown = args.Where((a, i) => a.StartsWith('-') && !flags.Contains(a) && !valuedOptions.Contains(a) && !(i > 0 && valuedOptions.Contains(args[i - 1]))).ToList();
+if (unknown.Count > 0) { Console.Error.WriteLine($"unknown option(s) {string.Join(", ", unknown)}\n{Usage}"); return 2; }
 var quick = args.Contains("--quick");
 var write = !args.Contains("--no-write");
 int? videos = null;
