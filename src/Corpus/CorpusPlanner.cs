@@ -44,9 +44,11 @@ internal static class CorpusPlanner
         DeterministicRandom.Derive(spec.Seed, "activity", 0).Shuffle(assignment);
 
         // Split stratified by activity: round(n x TestFraction) test videos per class, chosen at random, then
-        // round(n x ValFraction) val videos (for choosing settings; never the test videos), at least one train video left.
+        // round(n x ValFraction) val videos (for choosing settings; never the test videos), then round(n x PretrainFraction)
+        // pretrain videos (pre-training only), at least one train video left.
         var test = new HashSet<int>();
         var val = new HashSet<int>();
+        var pretrain = new HashSet<int>();
         for (int c = 0; c < activities.Count; c++)
         {
             var members = Enumerable.Range(0, spec.VideoCount).Where(i => assignment[i] == c).ToList();
@@ -56,6 +58,8 @@ internal static class CorpusPlanner
             foreach (int i in members.Take(nTest)) test.Add(i);
             int nVal = Math.Min((int)Math.Round(members.Count * spec.ValFraction, MidpointRounding.AwayFromZero), Math.Max(0, members.Count - nTest - 1));
             foreach (int i in members.Skip(nTest).Take(nVal)) val.Add(i);
+            int nPretrain = Math.Min((int)Math.Round(members.Count * spec.PretrainFraction, MidpointRounding.AwayFromZero), Math.Max(0, members.Count - nTest - nVal - 1));
+            foreach (int i in members.Skip(nTest + nVal).Take(nPretrain)) pretrain.Add(i);
         }
 
         // Start of the walk (hence first_step): balanced within each (activity, split) group, so that first_step
@@ -127,7 +131,7 @@ internal static class CorpusPlanner
                 FirstStep: steps[0].Step,
                 NumSteps: steps.Count,
                 KeyStepSeconds: keySeconds,
-                Split: test.Contains(v) ? "test" : val.Contains(v) ? "val" : "train",
+                Split: test.Contains(v) ? "test" : val.Contains(v) ? "val" : pretrain.Contains(v) ? "pretrain" : "train",
                 DurationSeconds: (double)frame / fps,
                 FrameCount: frame,
                 Rotation: rotation,

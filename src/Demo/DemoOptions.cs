@@ -37,7 +37,7 @@ public sealed record DemoOptions
     /// <summary>Peak learning rate; null = the product's default (what `lvmae train` uses: src/Model README, "Defaults").</summary>
     public double? LearningRate { get; init; }
     /// <summary>Pre-train on the test videos' embeddings too (never their labels): self-supervised pre-training over the
-    /// whole unlabelled corpus, as a user may pre-train on everything ingested. False (default) = the train split only, so
+    /// whole unlabelled corpus, as a user may pre-train on everything ingested. False (default) = the train and pretrain splits only, so
     /// every test video is unseen by the model as well as by the probes.</summary>
     public bool PretrainOnHeldOut { get; init; }
     /// <summary>Seeds each probe is trained with (the table shows mean ± sd).</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using LvMae.Grains.Training;
+using LvMae.Model.Probing;
 using LvMae.Model.Retrieval;
 using LvMae.Runs;
 
@@ -64,7 +65,7 @@ public static class DemoReport
     /// <summary>What the demo's runs pre-train on (the report's setup line and the run notes say it the same way).</summary>
     public static string PretrainingScope(bool heldOutToo) => heldOutToo
         ? "pre-training on every video's embeddings, test videos included, never their labels; probes train on the train split only"
-        : "pre-training on the train split only";
+        : "pre-training on the train and pretrain splits only (never val or test)";
 
     /// <summary>The whole report as markdown (plots referenced by file name, next to it).</summary>
     public static string Markdown(DemoResult result)
@@ -72,7 +73,7 @@ public static class DemoReport
         var s = result.Setup;
         var sb = new StringBuilder();
         sb.Append("# LV-MAE demo report\n\n");
-        sb.Append($"Corpus `{s.CorpusName}` ({s.Videos} videos, {s.TrainVideos} train / {s.ValVideos} val / {s.TestVideos} test, {s.Segments} segments of 5 s, " +
+        sb.Append($"Corpus `{s.CorpusName}` ({s.Videos} videos, {s.TrainVideos} train / {(s.PretrainVideos > 0 ? $"{s.PretrainVideos} pretrain / " : "")}{s.ValVideos} val / {s.TestVideos} test, {s.Segments} segments of 5 s, " +
                   $"{F(s.Hours, 2)} h; fingerprint `{s.Fingerprint[..Math.Min(12, s.Fingerprint.Length)]}`), encoder `{s.Encoder}` ({s.Dimension}-d), " +
                   $"LV-MAE preset `{s.Preset}`, {s.Steps} steps per run, {s.PretrainingSeeds} pre-training seed(s) per masking, batch {s.BatchSize}, {s.Schedule}. " +
                   $"Probes: {s.ProbeSettings}; {s.ProbeSeeds} probe seed(s) per run. Machine: {s.Machine}.\n\n");
@@ -118,20 +119,40 @@ public static class DemoReport
         sb.Append("Captions are the step names; each caption's embedding is the mean (L2-normalised) encoder embedding of that step's ");
         sb.Append(CultureInfo.InvariantCulture, $"segments in the training split. Each test video is masked with the model's own strategy at the paper's {ReconstructionRetrieval.EvaluationMaskRatio * 100:0}% (whatever ratio it trained with) and reconstructed; for every ");
         sb.Append("masked segment the nearest captions (cosine) of the original embedding and of the reconstruction are compared with the true step.\n\n");
-        sb.Append("| model | test videos | masked segments | original -> true step | reconstruction -> true step | copy of nearest visible segment -> true step | chance |\n|---|---:|---:|---:|---:|---:|---:|\n");
-        foreach (var r in result.Retrieval)
-            sb.Append($"| LV-MAE ({r.Masking}) | {r.Videos} | {r.MaskedSegments} | {Pct(r.OriginalHit)} | {Pct(r.ReconstructionHit)} | {(r.NeighbourCopyHit is { } c ? Pct(c) : "-")} | {Pct(r.Chance)} (1/{r.Captions}) |\n");
+        var perMasking = result.Retrieval.GroupBy(r => r.Masking).ToList();
+        var seedsNote = result.Retrieval.Any(r => r.PretrainingSeed is not null)
+            ? "Mean ± sd over the pre-training seeds (one model each; the same masks for every seed).\n\n" : "";
+        sb.Append(seedsNote);
+        sb.Append("| model | seeds | test videos | masked segments | original -> true step | reconstruction -> true step | copy of nearest visible segment -> true step | chance |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        foreach (var g in perMasking)
+        {
+            var r = g.First();
+            sb.Append($"| LV-MAE ({g.Key}) | {g.Count()} | {r.Videos} | {r.MaskedSegments} | {PctSd(g, x => x.OriginalHit)} | {PctSd(g, x => x.ReconstructionHit)} | {PctSd(g, x => x.NeighbourCopyHit)} | {Pct(r.Chance)} (1/{r.Captions}) |\n");
+        }
         sb.Append('\n');
         if (result.Retrieval.Any(r => r.ReconstructionCosine is not null))
         {
             sb.Append("Mean cosine to the original masked segment: of the model's reconstruction, of the nearest visible segment (a model-free ");
             sb.Append("copy), and of the mean training embedding (the best a context-blind reconstruction can do).\n\n");
             sb.Append("| model | reconstruction | nearest visible segment | mean embedding |\n|---|---:|---:|---:|\n");
-            foreach (var r in result.Retrieval)
-                sb.Append($"| LV-MAE ({r.Masking}) | {F(r.ReconstructionCosine ?? double.NaN, 3)} | {F(r.NeighbourCopyCosine ?? double.NaN, 3)} | {F(r.MeanEmbeddingCosine ?? double.NaN, 3)} |\n");
+            foreach (var g in perMasking)
+                sb.Append($"| LV-MAE ({g.Key}) | {FSd(g, x => x.ReconstructionCosine, 3)} | {FSd(g, x => x.NeighbourCopyCosine, 3)} | {FSd(g, x => x.MeanEmbeddingCosine, 3)} |\n");
             sb.Append('\n');
         }
-        foreach (var r in result.Retrieval.Where(r => r.Examples.Count > 0))
+        if (result.Retrieval.Any(r => r.Centred is not null))
+        {
+            var central = result.Retrieval.First(r => r.Misses is not null).Misses!.CentralCaption;
+            sb.Append("Does the direction every segment shares (the mean-embedding cosine above) bias the retrieval? A model unsure of a ");
+            sb.Append("segment predicts an average, which lies towards the corpus mean, and uncentred cosine favours the caption nearest the ");
+            sb.Append(CultureInfo.InvariantCulture, $"mean (here `{central}`). The same retrievals with queries and captions centred on the training mean, and the share ");
+            sb.Append("of wrong top-1 captions (uncentred) that are that caption; centred hits level with the uncentred ones and a share near ");
+            sb.Append("the copy's say it does not:\n\n");
+            sb.Append("| model | centred: original | centred: reconstruction | centred: copy | misses on the mean's caption: reconstruction | copy |\n|---|---:|---:|---:|---:|---:|\n");
+            foreach (var g in perMasking)
+                sb.Append($"| LV-MAE ({g.Key}) | {PctSd(g, x => x.Centred?.OriginalHit)} | {PctSd(g, x => x.Centred?.ReconstructionHit)} | {PctSd(g, x => x.Centred?.NeighbourCopyHit)} | {PctSd(g, x => x.Misses?.ReconstructionMissesOnCentral)} | {PctSd(g, x => x.Misses?.CopyMissesOnCentral)} |\n");
+            sb.Append('\n');
+        }
+        foreach (var r in result.Retrieval.Where(r => r.Examples.Count > 0).GroupBy(r => r.Masking).Select(g => g.First()))
         {
             sb.Append($"Examples, LV-MAE ({r.Masking} masking):\n\n");
             sb.Append("| video | segment | true step | top captions of the original | top captions of the reconstruction | cos(orig, recon) |\n|---|---:|---|---|---|---:|\n");
@@ -152,6 +173,23 @@ public static class DemoReport
             foreach (var n in result.Notes) sb.Append("- ").Append(n).Append('\n');
         }
         return sb.ToString();
+    }
+
+    /// <summary>"60.8% ± 2.1": mean ± sample sd over the pre-training seeds' summaries (no ± for one).</summary>
+    private static string PctSd(IEnumerable<RetrievalSummary> seeds, Func<RetrievalSummary, double?> value)
+    {
+        var values = seeds.Select(value).ToList();
+        var present = values.OfType<double>().ToList();
+        if (present.Count == 0) return "-";
+        return present.Count == 1 ? Pct(present[0]) : ProbeVerdict.Mean(present.Average(), ProbeSuite.Sd(values));
+    }
+
+    private static string FSd(IEnumerable<RetrievalSummary> seeds, Func<RetrievalSummary, double?> value, int digits)
+    {
+        var values = seeds.Select(value).ToList();
+        var present = values.OfType<double>().ToList();
+        if (present.Count == 0) return "n/a";
+        return F(present.Average(), digits) + (present.Count > 1 ? " ± " + F(ProbeSuite.Sd(values)!.Value, digits) : "");
     }
 
     public static string Pct(double x) => double.IsFinite(x) ? (100 * x).ToString("0.0", Inv) + "%" : "n/a";

@@ -67,6 +67,8 @@ public sealed record RetrievalExample(string VideoId, int Position, string TrueS
 /// <param name="Chance">1 / number of captions.</param>
 public sealed record RetrievalSummary(string Masking, int Videos, int MaskedSegments, double ReconstructionHit, double OriginalHit, double Chance, int Captions, IReadOnlyList<RetrievalExample> Examples)
 {
+    /// <summary>The pre-training seed of the model (one summary per seed; the report shows mean ± sd over them).</summary>
+    public int? PretrainingSeed { get; init; }
     /// <summary>Diagnostic: the same retrieval for a model-free reconstruction that copies the nearest visible segment
     /// (ties: the earlier one). Shows how much a reconstruction could get from context alone.</summary>
     public double? NeighbourCopyHit { get; init; }
@@ -76,7 +78,18 @@ public sealed record RetrievalSummary(string Masking, int Videos, int MaskedSegm
     public double? NeighbourCopyCosine { get; init; }
     /// <summary>Mean cosine between the original and the mean training embedding (what a context-blind model can do).</summary>
     public double? MeanEmbeddingCosine { get; init; }
+    /// <summary>The same retrievals with queries and captions centred on the training mean (<see cref="DemoRetrieval.CentredCaptions"/>).</summary>
+    public CentredRetrieval? Centred { get; init; }
+    /// <summary>Where the misses go: the share that retrieve the caption nearest the corpus mean.</summary>
+    public RetrievalMisses? Misses { get; init; }
 }
+
+/// <summary>Top-1 hit rates with queries and captions centred on the training split's mean embedding.</summary>
+public sealed record CentredRetrieval(double OriginalHit, double ReconstructionHit, double NeighbourCopyHit);
+
+/// <summary>Of the wrong top-1 captions (uncentred), the share that are <paramref name="CentralCaption"/>, the caption
+/// nearest the mean embedding, where a reconstruction shrunk towards the mean (what MSE predicts when unsure) would land.</summary>
+public sealed record RetrievalMisses(string CentralCaption, double ReconstructionMissesOnCentral, double CopyMissesOnCentral);
 
 /// <summary>Wall time of one phase of the demo, and the CPU time this process and its finished child processes (ffmpeg)
 /// spent in it: on a busy shared machine the CPU time says what the phase costs on idle cores (wall ~ CPU / cores used).</summary>
@@ -89,6 +102,8 @@ public sealed record DemoSetup(
     string ProbeSettings, string Machine, bool Quick, bool PretrainedOnHeldOut = false)
 {
     public int ValVideos { get; init; }
+    /// <summary>Videos of the <c>pretrain</c> split: pre-trained on, never probed.</summary>
+    public int PretrainVideos { get; init; }
     /// <summary>Pre-training runs per masking (LV-MAE rows: mean ± sd over them).</summary>
     public int PretrainingSeeds { get; init; } = 1;
 }

@@ -47,14 +47,46 @@ public static class DemoRetrieval
         return new CaptionIndex(data, names, dim);
     }
 
+    /// <summary>
+    /// The caption index in centred coordinates: each step's caption embedding minus <paramref name="mean"/> (the mean of the
+    /// training split's L2-normalised segments). Cosine then compares what tells steps apart, not the direction every
+    /// segment shares (ReLU features: cosine about 0.7 to the mean).
+    /// </summary>
+    public static CaptionIndex CentredCaptions(IReadOnlyList<DemoVideo> train, int dim, ReadOnlySpan<float> mean)
+    {
+        var captions = Captions(train, dim);
+        var data = new float[captions.Captions.Count * dim];
+        for (var c = 0; c < captions.Captions.Count; c++)
+        {
+            var prototype = StepMean(train, captions.Captions[c], dim);
+            for (var k = 0; k < dim; k++) data[c * dim + k] = prototype[k] - mean[k];
+        }
+        return new CaptionIndex(data, captions.Captions, dim);
+    }
+
+    /// <summary>The caption of <paramref name="centred"/> (<see cref="CentredCaptions"/>) nearest to the L2-normalised query minus
+    /// <paramref name="mean"/>.</summary>
+    public static string NearestCentred(CaptionIndex centred, ReadOnlySpan<float> query, ReadOnlySpan<float> mean)
+    {
+        var scale = VectorMath.InverseNorm(query);
+        var q = new float[query.Length];
+        for (var k = 0; k < q.Length; k++) q[k] = (float)(query[k] * scale) - mean[k];
+        return centred.Search(q, 1)[0].Caption;
+    }
+
     /// <summary>Masks and reconstructs every test video; top-1 retrieval hit rates and a few listed examples.</summary>
     public static RetrievalSummary Retrieve(LvMaeModel model, string masking, IReadOnlyList<DemoVideo> test, CaptionIndex captions, int dim, int exampleVideos, int seed, double? ratio = null, IReadOnlyList<DemoVideo>? train = null)
     {
         var strategy = MaskingStrategies.Create(masking, ratio);
         var rng = new Random(seed);
-        int masked = 0, recHits = 0, origHits = 0, copyHits = 0;
+        int masked = 0, recHits = 0, origHits = 0, copyHits = 0, copied = 0;
+        int centredRecHits = 0, centredOrigHits = 0, centredCopyHits = 0, recMisses = 0, recMissesCentral = 0, copyMisses = 0, copyMissesCentral = 0;
         double recCos = 0, copyCos = 0, meanCos = 0;
         var meanEmbedding = MeanEmbedding(train ?? test, dim);
+        var centred = CentredCaptions(train ?? test, dim, meanEmbedding);
+        // The caption a reconstruction shrunk towards the corpus mean drifts to: the one closest to the mean.
+        var central = captions.Search(meanEmbedding, 1)[0].Caption;
+        string CentredTop(ReadOnlySpan<float> query) => NearestCentred(centred, query, meanEmbedding);
         var examples = new List<RetrievalExample>();
         for (var i = 0; i < test.Count; i++)
         {
@@ -65,16 +97,23 @@ public static class DemoRetrieval
             {
                 var truth = v.SegmentSteps[r.Position];
                 masked++;
-                if (r.Reconstructed[0].Caption == truth) recHits++;
-                if (r.Original[0].Caption == truth) origHits++;
-                recCos += r.ReconstructionCosine;
                 var original = v.Embeddings.AsSpan(r.Position * dim, dim);
+                if (r.Reconstructed[0].Caption == truth) recHits++;
+                else { recMisses++; if (r.Reconstructed[0].Caption == central) recMissesCentral++; }
+                if (r.Original[0].Caption == truth) origHits++;
+                if (CentredTop(original) == truth) centredOrigHits++;
+                if (CentredTop(r.Reconstruction!) == truth) centredRecHits++;
+                recCos += r.ReconstructionCosine;
                 meanCos += VectorMath.Cosine(original, meanEmbedding);
                 if (NearestVisible(r.Position, v.Segments, maskedPositions) is { } n)
                 {
                     var neighbour = v.Embeddings.AsSpan(n * dim, dim);
+                    copied++;
                     copyCos += VectorMath.Cosine(original, neighbour);
-                    if (captions.Search(neighbour, 1)[0].Caption == truth) copyHits++;
+                    var copyTop = captions.Search(neighbour, 1)[0].Caption;
+                    if (copyTop == truth) copyHits++;
+                    else { copyMisses++; if (copyTop == central) copyMissesCentral++; }
+                    if (CentredTop(neighbour) == truth) centredCopyHits++;
                 }
                 if (i < exampleVideos)
                     examples.Add(new RetrievalExample(v.Id, r.Position, truth, r.Original.Select(m => m.Caption).ToList(),
@@ -82,6 +121,7 @@ public static class DemoRetrieval
             }
         }
         double Share(double x) => masked == 0 ? double.NaN : x / masked;
+        static double Of(int part, int whole) => whole == 0 ? double.NaN : (double)part / whole;
         return new RetrievalSummary(masking, test.Count, masked, Share(recHits), Share(origHits),
             1.0 / captions.Captions.Count, captions.Captions.Count, examples)
         {
@@ -89,6 +129,8 @@ public static class DemoRetrieval
             ReconstructionCosine = Share(recCos),
             NeighbourCopyCosine = Share(copyCos),
             MeanEmbeddingCosine = Share(meanCos),
+            Centred = new CentredRetrieval(Share(centredOrigHits), Share(centredRecHits), Share(centredCopyHits)),
+            Misses = new RetrievalMisses(central, Of(recMissesCentral, recMisses), Of(copyMissesCentral, copyMisses)),
         };
     }
 
@@ -103,7 +145,8 @@ public static class DemoRetrieval
         return null;
     }
 
-    private static float[] MeanEmbedding(IReadOnlyList<DemoVideo> videos, int dim)
+    /// <summary>The mean of the L2-normalised segment embeddings of <paramref name="videos"/>.</summary>
+    public static float[] MeanEmbedding(IReadOnlyList<DemoVideo> videos, int dim)
     {
         var sum = new double[dim];
         foreach (var v in videos)
@@ -113,6 +156,24 @@ public static class DemoRetrieval
                 var scale = VectorMath.InverseNorm(row);
                 for (var k = 0; k < dim; k++) sum[k] += row[k] * scale;
             }
-        return sum.Select(x => (float)x).ToArray();
+        var count = Math.Max(1, videos.Sum(v => v.Segments));
+        return sum.Select(x => (float)(x / count)).ToArray();
+    }
+
+    /// <summary>The mean of the L2-normalised embeddings of one step's training segments (its caption before normalising).</summary>
+    private static float[] StepMean(IReadOnlyList<DemoVideo> train, string step, int dim)
+    {
+        var sum = new double[dim];
+        var count = 0;
+        foreach (var v in train)
+            for (var j = 0; j < v.Segments; j++)
+            {
+                if (v.SegmentSteps[j] != step) continue;
+                var row = v.Embeddings.AsSpan(j * dim, dim);
+                var scale = VectorMath.InverseNorm(row);
+                for (var k = 0; k < dim; k++) sum[k] += row[k] * scale;
+                count++;
+            }
+        return sum.Select(x => (float)(x / Math.Max(1, count))).ToArray();
     }
 }

@@ -20,7 +20,7 @@ namespace LvMae.Demo;
 /// `lvmae demo` end to end, through the product: generate the synthetic corpus (reused when the work directory already
 /// holds it), start Azurite and an in-process silo, ingest every video through the video grains (blob storage, ffmpeg,
 /// the segment encoder), pre-train one training run per masking strategy and pre-training seed (<see cref="ITrainingRunGrain"/>: the Dataflow
-/// feed over the corpus index, the train split only unless told to pre-train on held-out videos' embeddings too, the
+/// feed over the corpus index, the train and pretrain splits only unless told to pre-train on held-out videos' embeddings too, the
 /// library's default schedule), let each run probe itself at the end (<see cref="RunProber"/>: majority, raw and LV-MAE
 /// probes over several seeds) and export (<see cref="RunExporter"/>),
 /// retrieve captions for reconstructed segments with each run's final checkpoint, and write the report (markdown + PNG
@@ -112,22 +112,22 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
                 r => $"{r.Videos.Sum(v => v.Segments)} segments, {r.Dim}-d");
             var retrieval = await TimedAsync("caption retrieval", () => _console.PhaseAsync("caption retrieval of reconstructions", async bar =>
             {
-                // One model per masking (its first pre-training seed): the retrieval table illustrates, the probes measure.
-                var firsts = runs.GroupBy(r => r.Masking).Select(g => g.First()).ToList();
-                var b = bar("reconstruct masked test segments", firsts.Count);
-                var checkpoints = new List<(string Masking, byte[] Bytes)>();
-                foreach (var (masking, _, progress, _) in firsts)
-                    checkpoints.Add((masking, (await new CheckpointStore(blobs, progress.Run).LoadAsync(progress.LatestCheckpointStep, cancellationToken)).Checkpoint));
+                // Every pre-training seed's model: the report gives mean ± sd over them, as for the probes.
+                var b = bar("reconstruct masked test segments", runs.Count);
+                var checkpoints = new List<(string Masking, int Seed, byte[] Bytes)>();
+                foreach (var (masking, seed, progress, _) in runs)
+                    checkpoints.Add((masking, seed, (await new CheckpointStore(blobs, progress.Run).LoadAsync(progress.LatestCheckpointStep, cancellationToken)).Checkpoint));
                 return await Task.Run(() =>
                 {
                     var train = videos.Where(v => v.Role == SplitRole.Train).ToList();
                     var test = videos.Where(v => v.Role == SplitRole.Test).ToList();
                     var captions = DemoRetrieval.Captions(train, dim);
                     var summaries = new List<RetrievalSummary>();
-                    foreach (var (masking, bytes) in checkpoints)
+                    foreach (var (masking, seed, bytes) in checkpoints)
                     {
                         using var model = ModelWeights.LoadModel(Checkpoint.ExtractWeights(bytes), TorchDevice.Resolve("cpu"));
-                        summaries.Add(DemoRetrieval.Retrieve(model, masking, test, captions, dim, Options.RetrievalExamples, Options.Seed, ReconstructionRetrieval.EvaluationMaskRatio, train));
+                        // The same masks for every seed (Options.Seed): the seeds differ only in their models.
+                        summaries.Add(DemoRetrieval.Retrieve(model, masking, test, captions, dim, Options.RetrievalExamples, Options.Seed, ReconstructionRetrieval.EvaluationMaskRatio, train) with { PretrainingSeed = seed });
                         b.Value++;
                     }
                     return summaries;
@@ -147,6 +147,7 @@ public sealed class DemoRunner(DemoOptions options, IDemoConsole? console = null
                 first.Schedule?.ToString() ?? "?", Options.ProbeSeeds, DescribeProbes(), machine, Options.Quick, Options.PretrainOnHeldOut)
             {
                 ValVideos = videos.Count(v => v.Role == SplitRole.Val),
+                PretrainVideos = videos.Count(v => v.Role == SplitRole.Pretrain),
                 PretrainingSeeds = Options.PretrainingSeeds.Count,
             };
             var demoRuns = runs.Select(r => new DemoRun(r.Masking, r.Progress.Run, r.Progress.Schedule?.ToString() ?? "?", r.Progress.Step, r.Progress.Device, r.Progress.Export, r.Seed)).ToList();

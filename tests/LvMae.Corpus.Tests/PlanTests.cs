@@ -297,15 +297,17 @@ public sealed class PlanTests
     }
 
     [Fact]
-    public void The_demo_corpus_has_train_val_and_test_in_every_activity_and_the_same_videos_as_without_val()
+    public void The_demo_corpus_has_train_pretrain_val_and_test_in_every_activity_and_the_same_videos_as_without_val()
     {
         var plan = SyntheticCorpus.Plan(CorpusSpec.Demo);
-        Assert.Equal((80, 24, 56), (plan.Videos.Count(v => v.Split == "train"), plan.Videos.Count(v => v.Split == "val"), plan.Videos.Count(v => v.Split == "test")));
-        Assert.All(plan.Videos.GroupBy(v => v.Activity), g => Assert.Equal(["test", "train", "val"], g.Select(v => v.Split).Distinct().Order()));
+        Assert.Equal((80, 80, 24, 56), (plan.Videos.Count(v => v.Split == "train"), plan.Videos.Count(v => v.Split == "pretrain"),
+            plan.Videos.Count(v => v.Split == "val"), plan.Videos.Count(v => v.Split == "test")));
+        Assert.All(plan.Videos.GroupBy(v => v.Activity), g => Assert.Equal(["pretrain", "test", "train", "val"], g.Select(v => v.Split).Distinct().Order()));
         // Val is carved out of train: the test videos and every timeline are those of the same spec without val.
-        var noVal = SyntheticCorpus.Plan(CorpusSpec.Demo with { ValFraction = 0 });
+        var noVal = SyntheticCorpus.Plan(CorpusSpec.Demo with { ValFraction = 0, PretrainFraction = 0 });
         Assert.Equal(noVal.Videos.Where(v => v.Split == "test").Select(v => v.VideoId), plan.Videos.Where(v => v.Split == "test").Select(v => v.VideoId));
         Assert.Equal(noVal.Videos.Select(v => v.DurationSeconds), plan.Videos.Select(v => v.DurationSeconds));
         Assert.Throws<ArgumentException>(() => (CorpusSpec.Demo with { ValFraction = 0.7 }).Validate());
+        Assert.Throws<ArgumentException>(() => (CorpusSpec.Demo with { PretrainFraction = 0.7 }).Validate());
     }
 }

@@ -50,7 +50,17 @@ public sealed class DemoReportTests
         var retrieval = new[]
         {
             new RetrievalSummary("random", 8, 40, 0.6, 1.0, 0.125, 8,
-                [new RetrievalExample("syn0003", 4, "life", ["life", "bars", "waves"], ["life", "fractal", "bars"], 0.91)]),
+                [new RetrievalExample("syn0003", 4, "life", ["life", "bars", "waves"], ["life", "fractal", "bars"], 0.91)])
+            {
+                PretrainingSeed = 1, NeighbourCopyHit = 0.64, ReconstructionCosine = 0.81, NeighbourCopyCosine = 0.76, MeanEmbeddingCosine = 0.69,
+                Centred = new CentredRetrieval(1.0, 0.80, 0.66), Misses = new RetrievalMisses("bars", 0.7, 0.2),
+            },
+            new RetrievalSummary("random", 8, 40, 0.7, 1.0, 0.125, 8,
+                [new RetrievalExample("syn0003", 4, "life", ["life", "bars", "waves"], ["bars", "life", "fractal"], 0.85)])
+            {
+                PretrainingSeed = 2, NeighbourCopyHit = 0.64, ReconstructionCosine = 0.83, NeighbourCopyCosine = 0.76, MeanEmbeddingCosine = 0.69,
+                Centred = new CentredRetrieval(1.0, 0.84, 0.66), Misses = new RetrievalMisses("bars", 0.9, 0.2),
+            },
         };
         var demoRuns = new[] { new DemoRun("random", "demo-random", "peak lr 0.001", 10, "cpu", new ExportInfo { Videos = 160, Width = 128, Blobs = ["runs/demo-random/export/cls.npy"] }) };
         var timings = new[] { new PhaseTiming("corpus", TimeSpan.FromSeconds(12), "24 videos"), new PhaseTiming("train + probe + export", TimeSpan.FromSeconds(70)) };
@@ -99,7 +109,7 @@ public sealed class DemoReportTests
         Assert.Contains("`demo-random` (random masking, device cpu): peak lr 0.001; export 160 videos x 128", md);
         Assert.Contains("![loss curves](loss.png)", md);
         Assert.Contains("![probe accuracy](probes.png)", md);
-        Assert.Contains("| LV-MAE (random) | 8 | 40 | 100.0% | 60.0% | - | 12.5% (1/8) |", md);
+        Assert.Contains("| LV-MAE (random) | 2 | 8 | 40 | 100.0% ± 0.0 | 65.0% ± 7.1 | 64.0% ± 0.0 | 12.5% (1/8) |", md);
         Assert.Contains("| syn0003 | 4 | life | life, bars, waves | **life**, fractal, bars | 0.910 |", md);
         Assert.Contains("| **total** | **1 min 22 s** | **0.0 s** | |", md);
     }
@@ -140,5 +150,16 @@ public sealed class DemoReportTests
         // Beats raw attentive+pos (0.30 ± 0.02) by far more than 0.04 + 0.02; with one seed the run's own scores are used as they are.
         Assert.All(ProbeVerdict.Compare(over).Where(c => c.Probe == "attentive"), c => Assert.True(c.Beats));
         Assert.Equal(0.02, DemoRunner.OverSeeds([runs[0]]).Single(s => s.Features == ProbeScore.LvMae && s.Probe == "attentive").Top1Sd!.Value, 9);
+    }
+
+    [Fact]
+    public void Retrieval_is_reported_as_mean_and_sd_over_the_pretraining_seeds_with_the_centred_diagnostic()
+    {
+        var md = DemoReport.Markdown(Fake());
+        Assert.Contains("| LV-MAE (random) | 2 | 8 | 40 | 100.0% ± 0.0 | 65.0% ± 7.1 | 64.0% ± 0.0 | 12.5% (1/8) |", md);
+        Assert.Contains("| LV-MAE (random) | 0.820 ± 0.014 | 0.760 ± 0.000 | 0.690 ± 0.000 |", md);
+        Assert.Contains("| LV-MAE (random) | 100.0% ± 0.0 | 82.0% ± 2.8 | 66.0% ± 0.0 | 80.0% ± 14.1 | 20.0% ± 0.0 |", md);
+        Assert.Contains("caption nearest the mean (here `bars`)", md);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(md, "Examples, LV-MAE"));   // one seed's examples
     }
 }

@@ -21,7 +21,7 @@ public sealed class DemoCommand : ICliCommand
         var seeds = new Option<string?>("--seeds") { Description = "Comma-separated pre-training seeds per masking (default 1,2,3; the LV-MAE rows are their mean ± sd)" };
         var maskRatio = new Option<double?>("--mask-ratio") { Description = "Masking ratio of every strategy (default: lvmae train's, random 0.6, semantic 0.5)" };
         var probeEpochs = new Option<int?>("--probe-epochs") { Description = "Epochs of every probe (default: the paper's 30 linear / 20 attentive)" };
-        var pretrainOnHeldOut = new Option<bool>("--pretrain-on-held-out") { Description = "Pre-train on the test videos' embeddings too, never their labels (default: the train split only)" };
+        var pretrainOnHeldOut = new Option<bool>("--pretrain-on-held-out") { Description = "Pre-train on the test videos' embeddings too, never their labels (default: the train and pretrain splits only)" };
         var jobs = new Option<int?>("--jobs") { Description = "Concurrent ffmpeg/encoder jobs in the demo's silo (default: half the cores)" };
         var command = new Command(HostedCommands.Demo.Name, HostedCommands.Demo.Description)
         {

@@ -5,7 +5,11 @@ using static TorchSharp.torch;
 namespace LvMae.Model.Retrieval;
 
 /// <summary>One masked segment: captions retrieved for its original and its reconstructed embedding.</summary>
-public sealed record SegmentRetrieval(int Position, IReadOnlyList<CaptionMatch> Original, IReadOnlyList<CaptionMatch> Reconstructed, double ReconstructionCosine);
+public sealed record SegmentRetrieval(int Position, IReadOnlyList<CaptionMatch> Original, IReadOnlyList<CaptionMatch> Reconstructed, double ReconstructionCosine)
+{
+    /// <summary>The reconstructed embedding itself (unit length, the encoder's space), for retrieval in other coordinates.</summary>
+    public float[]? Reconstruction { get; init; }
+}
 
 /// <summary>
 /// The paper's interpretability check (Sec. 3.4): mask a video, reconstruct it, and for each masked
@@ -44,7 +48,8 @@ public static class ReconstructionRetrieval
                     if (!mask[j]) continue;
                     var original = window.AsSpan(j * dim, dim);
                     var reconstructed = predicted.AsSpan(j * dim, dim);
-                    results.Add(new SegmentRetrieval(start + j, captions.Search(original, k), captions.Search(reconstructed, k), VectorMath.Cosine(original, reconstructed)));
+                    results.Add(new SegmentRetrieval(start + j, captions.Search(original, k), captions.Search(reconstructed, k), VectorMath.Cosine(original, reconstructed))
+                        { Reconstruction = reconstructed.ToArray() });
                 }
             }
         }
