@@ -1,3 +1,4 @@
+using LvMae.Contracts;
 using LvMae.Corpus;
 
 namespace LvMae.Demo;
@@ -31,8 +32,9 @@ public sealed record DemoOptions
     public double? MaskRatioFor(string masking) => MaskRatio ?? (DemoMaskRatios.TryGetValue(masking, out var r) ? r : null);
     /// <summary>LV-MAE model preset (src/Model MaeConfig presets).</summary>
     public string Preset { get; init; } = "small";
-    /// <summary>Optimisation steps per masking strategy (each is a training run of the product).</summary>
-    public long Steps { get; init; } = 1000;
+    /// <summary>Optimisation steps per masking strategy (each is a training run of the product): `lvmae train`'s default.
+    /// The demo used 1000 until session 13; on its val split 2000 scored higher on `activity` (docs/DEMO-RESULTS.md).</summary>
+    public long Steps { get; init; } = TrainingRunConfig.DefaultSteps;
     public int BatchSize { get; init; } = 16;
     /// <summary>Peak learning rate; null = the product's default (what `lvmae train` uses: src/Model README, "Defaults").</summary>
     public double? LearningRate { get; init; }

@@ -1,3 +1,4 @@
+using LvMae.Contracts;
 using LvMae.Demo;
 
 namespace LvMae.Demo.Tests;
@@ -15,6 +16,8 @@ public sealed class DemoOptionsTests
         Assert.Null(random.MaskRatio);     // lvmae train's default (0.6, chosen on val): no ratio chosen on test videos
         Assert.Null(semantic.MaskRatio);   // the strategy's default (0.5)
         Assert.False(semantic.TrainOnHeldOut);
+        Assert.Equal(TrainingRunConfig.DefaultSteps, random.Steps);   // lvmae train's default too, not a demo setting
+        Assert.Equal(300, new DemoRunner(DemoOptions.QuickRun("/tmp/x")).RunConfig("random", 7).Steps);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using LvMae.Contracts;
 using LvMae.Corpus;
 using LvMae.Demo;
 using Spectre.Console;
@@ -13,7 +14,7 @@ public sealed class DemoCommand : ICliCommand
         var quick = new Option<bool>("--quick") { Description = "Smoke run in a few minutes: the quick corpus (24 videos), the builtin encoder, 300 steps, random and semantic masking, one pre-training seed" };
         var workDir = new Option<string?>("--work-dir") { Description = "Corpus, Azurite data and report folder (default ./.lvmae/demo, or ./.lvmae/demo-quick with --quick); reused across runs" };
         var encoder = new Option<string?>("--encoder") { Description = "Segment encoder: resnet18 (default) | builtin (default with --quick) | model:<file.onnx>" };
-        var steps = new Option<long?>("--steps") { Description = "Pre-training steps per run (default 1000; 300 with --quick)" };
+        var steps = new Option<long?>("--steps") { Description = $"Pre-training steps per run (default {TrainingRunConfig.DefaultSteps}, as `lvmae train`; 300 with --quick)" };
         var preset = new Option<string?>("--preset") { Description = "LV-MAE model preset: tiny | small (default) | base | paper" };
         var maskings = new Option<string?>("--masking") { Description = "Comma-separated masking strategies, one model per pre-training seed each (default random; lvmae ablate compares the others)" };
         var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default: the product's, as lvmae train)" };
