@@ -24,7 +24,17 @@ public static class DemoRetrieval
     /// Caption index over the step names: each caption's embedding is the mean of the L2-normalised embeddings of that
     /// step's segments in the training videos. Steps are ordered by name.
     /// </summary>
-    public static CaptionIndex Captions(IReadOnlyList<DemoVideo> train, int dim)
+    public static CaptionIndex Captions(IReadOnlyList<DemoVideo> train, int dim) => StepMeans(train, dim, mean: null);
+
+    /// <summary>
+    /// The caption index in centred coordinates: each step's caption embedding minus <paramref name="mean"/> (the mean of the
+    /// training split's L2-normalised segments). Cosine then compares what tells steps apart, not the direction every
+    /// segment shares (ReLU features: cosine about 0.7 to the mean).
+    /// </summary>
+    public static CaptionIndex CentredCaptions(IReadOnlyList<DemoVideo> train, int dim, float[] mean) => StepMeans(train, dim, mean);
+
+    /// <summary>Per step (ordered by name), the mean of its training segments' L2-normalised embeddings, minus <paramref name="mean"/> if given.</summary>
+    private static CaptionIndex StepMeans(IReadOnlyList<DemoVideo> train, int dim, float[]? mean)
     {
         var sums = new SortedDictionary<string, (double[] Sum, int Count)>(StringComparer.Ordinal);
         foreach (var v in train)
@@ -42,26 +52,9 @@ public static class DemoRetrieval
         for (var c = 0; c < names.Count; c++)
         {
             var (sum, count) = sums[names[c]];
-            for (var k = 0; k < dim; k++) data[c * dim + k] = (float)(sum[k] / count);
+            for (var k = 0; k < dim; k++) data[c * dim + k] = (float)(sum[k] / count) - (mean?[k] ?? 0);
         }
         return new CaptionIndex(data, names, dim);
-    }
-
-    /// <summary>
-    /// The caption index in centred coordinates: each step's caption embedding minus <paramref name="mean"/> (the mean of the
-    /// training split's L2-normalised segments). Cosine then compares what tells steps apart, not the direction every
-    /// segment shares (ReLU features: cosine about 0.7 to the mean).
-    /// </summary>
-    public static CaptionIndex CentredCaptions(IReadOnlyList<DemoVideo> train, int dim, ReadOnlySpan<float> mean)
-    {
-        var captions = Captions(train, dim);
-        var data = new float[captions.Captions.Count * dim];
-        for (var c = 0; c < captions.Captions.Count; c++)
-        {
-            var prototype = StepMean(train, captions.Captions[c], dim);
-            for (var k = 0; k < dim; k++) data[c * dim + k] = prototype[k] - mean[k];
-        }
-        return new CaptionIndex(data, captions.Captions, dim);
     }
 
     /// <summary>The caption of <paramref name="centred"/> (<see cref="CentredCaptions"/>) nearest to the L2-normalised query minus
@@ -79,7 +72,7 @@ public static class DemoRetrieval
     {
         var strategy = MaskingStrategies.Create(masking, ratio);
         var rng = new Random(seed);
-        int masked = 0, recHits = 0, origHits = 0, copyHits = 0, copied = 0;
+        int masked = 0, recHits = 0, origHits = 0, copyHits = 0;
         int centredRecHits = 0, centredOrigHits = 0, centredCopyHits = 0, recMisses = 0, recMissesCentral = 0, copyMisses = 0, copyMissesCentral = 0;
         double recCos = 0, copyCos = 0, meanCos = 0;
         var meanEmbedding = MeanEmbedding(train ?? test, dim);
@@ -108,7 +101,6 @@ public static class DemoRetrieval
                 if (NearestVisible(r.Position, v.Segments, maskedPositions) is { } n)
                 {
                     var neighbour = v.Embeddings.AsSpan(n * dim, dim);
-                    copied++;
                     copyCos += VectorMath.Cosine(original, neighbour);
                     var copyTop = captions.Search(neighbour, 1)[0].Caption;
                     if (copyTop == truth) copyHits++;
@@ -158,22 +150,5 @@ public static class DemoRetrieval
             }
         var count = Math.Max(1, videos.Sum(v => v.Segments));
         return sum.Select(x => (float)(x / count)).ToArray();
-    }
-
-    /// <summary>The mean of the L2-normalised embeddings of one step's training segments (its caption before normalising).</summary>
-    private static float[] StepMean(IReadOnlyList<DemoVideo> train, string step, int dim)
-    {
-        var sum = new double[dim];
-        var count = 0;
-        foreach (var v in train)
-            for (var j = 0; j < v.Segments; j++)
-            {
-                if (v.SegmentSteps[j] != step) continue;
-                var row = v.Embeddings.AsSpan(j * dim, dim);
-                var scale = VectorMath.InverseNorm(row);
-                for (var k = 0; k < dim; k++) sum[k] += row[k] * scale;
-                count++;
-            }
-        return sum.Select(x => (float)(x / Math.Max(1, count))).ToArray();
     }
 }
