@@ -175,21 +175,20 @@ public static class DemoReport
         return sb.ToString();
     }
 
-    /// <summary>"60.8% ± 2.1": mean ± sample sd over the pre-training seeds' summaries (no ± for one).</summary>
-    private static string PctSd(IEnumerable<RetrievalSummary> seeds, Func<RetrievalSummary, double?> value)
-    {
-        var values = seeds.Select(value).ToList();
-        var present = values.OfType<double>().ToList();
-        if (present.Count == 0) return "-";
-        return present.Count == 1 ? Pct(present[0]) : ProbeVerdict.Mean(present.Average(), ProbeSuite.Sd(values));
-    }
+    /// <summary>"60.8% ± 2.1": mean ± sample sd over the pre-training seeds' summaries (no ± for one; "-" for none).</summary>
+    private static string PctSd(IEnumerable<RetrievalSummary> seeds, Func<RetrievalSummary, double?> value) =>
+        OverSeeds(seeds, value) is not { } m ? "-" : m.Sd is { } sd ? ProbeVerdict.Mean(m.Mean, sd) : Pct(m.Mean);
 
-    private static string FSd(IEnumerable<RetrievalSummary> seeds, Func<RetrievalSummary, double?> value, int digits)
+    /// <summary>"0.847 ± 0.017" with <paramref name="digits"/> decimals, as <see cref="PctSd"/> ("n/a" for none).</summary>
+    private static string FSd(IEnumerable<RetrievalSummary> seeds, Func<RetrievalSummary, double?> value, int digits) =>
+        OverSeeds(seeds, value) is not { } m ? "n/a" : F(m.Mean, digits) + (m.Sd is { } sd ? " ± " + F(sd, digits) : "");
+
+    /// <summary>Mean and sample sd (null for a single value) of the seeds' values that are present; null when none is.</summary>
+    private static (double Mean, double? Sd)? OverSeeds(IEnumerable<RetrievalSummary> seeds, Func<RetrievalSummary, double?> value)
     {
-        var values = seeds.Select(value).ToList();
-        var present = values.OfType<double>().ToList();
-        if (present.Count == 0) return "n/a";
-        return F(present.Average(), digits) + (present.Count > 1 ? " ± " + F(ProbeSuite.Sd(values)!.Value, digits) : "");
+        var present = seeds.Select(value).OfType<double>().ToList();
+        if (present.Count == 0) return null;
+        return (present.Average(), present.Count > 1 ? ProbeSuite.Sd(present.Select(x => (double?)x)) : null);
     }
 
     public static string Pct(double x) => double.IsFinite(x) ? (100 * x).ToString("0.0", Inv) + "%" : "n/a";
