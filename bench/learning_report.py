@@ -41,19 +41,20 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--logs", required=True)
     p.add_argument("--stamp", required=True)
-    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--steps", type=int, help="the runs' --steps (default: read from each run, per benchmark)")
     p.add_argument("--reference-steps", type=int, required=True)
-    p.add_argument("--probe-every", type=int, default=0, help="the runs' --probe-every (default steps / 4)")
+    p.add_argument("--probe-every", type=int, default=0, help="the runs' --probe-every (default: read from each run)")
     p.add_argument("--reference-width", type=int, default=0)
     p.add_argument("--reference-input-scale", default="sqrt-d", choices=["1", "sqrt-d"])
+    p.add_argument("--source", help="what made the logs, for the header (default: this `./bench.sh learning` run)")
     p.add_argument("--out", required=True)
     a = p.parse_args()
-    a.probe_every = a.probe_every or a.steps // 4
 
     # scores[(bench, task, kind)][row] = list over seeds of (test, val)
     scores = defaultdict(lambda: defaultdict(list))
     along = defaultdict(lambda: defaultdict(list))   # (bench, task) -> step -> [lv-mae attentive test]
     timing = defaultdict(list)
+    bench_steps = defaultdict(set)   # bench -> the runs' --steps
     for path in sorted(glob.glob(os.path.join(a.logs, f"*-{a.stamp}.run.json"))):
         m = re.match(r"(.+)-s(\d+)-" + a.stamp + r"\.run\.json", os.path.basename(path))
         bench, seed = m.group(1), m.group(2)
@@ -81,11 +82,14 @@ def main():
         bench = re.match(r"(.+)-s\d+-" + a.stamp, os.path.basename(path)).group(1)
         with open(path) as f:
             run = json.load(f)
+        config = run["progress"]["config"]
+        bench_steps[bench].add(config["steps"])
+        probe_every = a.probe_every or config.get("probeEvery") or config["steps"] // 4
         for point in run.get("probes", []):
             column, features, probe = point["key"].split("/")
             if features == "lv-mae" and probe.startswith("attentive") and point.get("top1") is not None:
                 along[(bench, column, probe)][point["step"]].append(100 * point["top1"])
-            if features == "lv-mae@0" and probe.startswith("attentive") and point.get("top1") is not None and point["step"] == a.probe_every:
+            if features == "lv-mae@0" and probe.startswith("attentive") and point.get("top1") is not None and point["step"] == probe_every:
                 along[(bench, column, probe)][0].append(100 * point["top1"])
     for path in sorted(glob.glob(os.path.join(a.logs, f"*-{a.stamp}.train.log"))):
         bench = re.match(r"(.+)-s\d+-" + a.stamp, os.path.basename(path)).group(1)
@@ -95,12 +99,14 @@ def main():
                     timing[bench].append(int(line.split()[1]))
 
     has_reference = any(label.startswith("PyTorch") for rows in scores.values() for label in rows)
+    steps = "; ".join(f"{b} {'/'.join(str(n) for n in sorted(ns))}" for b, ns in sorted(bench_steps.items()))
+    source = a.source or f"`./bench.sh learning` (bench/learning.sh, bench/learning_report.py), run {a.stamp} UTC"
     out = ["# Learning bench", "",
-           f"_Written by `./bench.sh learning` (bench/learning.sh, bench/learning_report.py), run {a.stamp} UTC, {a.steps} steps per run "
-           f"(`lvmae train --steps {a.steps} --seed S --probe-every {a.probe_every}`, every other option default)"
-           + (f", PyTorch reference {a.reference_steps} steps at width {a.reference_width or 'd, the paper ones'}, "
+           f"_Written by bench/learning_report.py from {source}. LvMae: `lvmae train --steps N --seed S`, every other option "
+           f"default; steps per benchmark: {steps}"
+           + (f". PyTorch reference {a.reference_steps} steps at width {a.reference_width or 'd (the embedding width, as in the paper)'}, "
               + ("inputs of norm sqrt(d) (`--input-scale sqrt-d`: the positions' scale, see \"The PyTorch reference\")" if a.reference_input_scale == "sqrt-d"
-                 else "the paper's unit-norm inputs") if has_reference else ", no PyTorch reference in this run")
+                 else "the paper's unit-norm inputs") if has_reference else ", no PyTorch reference in these logs")
            + "._", "",
            "Every LvMae and reference figure is the mean ± sd over the pre-training seeds (each seed's figure is the mean over 3 probe "
            "seeds, the same probe seeds in every run); majority and raw baselines have no pre-training, so their ± is over the probe seeds. "
