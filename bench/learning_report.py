@@ -41,9 +41,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--logs", required=True)
     p.add_argument("--stamp", required=True)
-    p.add_argument("--steps", type=int, help="the runs' --steps (default: read from each run, per benchmark)")
     p.add_argument("--reference-steps", type=int, required=True)
-    p.add_argument("--probe-every", type=int, default=0, help="the runs' --probe-every (default: read from each run)")
     p.add_argument("--reference-width", type=int, default=0)
     p.add_argument("--reference-input-scale", default="sqrt-d", choices=["1", "sqrt-d"])
     p.add_argument("--source", help="what made the logs, for the header (default: this `./bench.sh learning` run)")
@@ -84,7 +82,7 @@ def main():
             run = json.load(f)
         config = run["progress"]["config"]
         bench_steps[bench].add(config["steps"])
-        probe_every = a.probe_every or config.get("probeEvery") or config["steps"] // 4
+        probe_every = config.get("probeEvery") or config["steps"] // 4   # lv-mae@0 is recorded at the first probe
         for point in run.get("probes", []):
             column, features, probe = point["key"].split("/")
             if features == "lv-mae" and probe.startswith("attentive") and point.get("top1") is not None:
