@@ -94,4 +94,4 @@ for bench in $benchmarks; do
     fi
   done
 done
-/usr/bin/python3 bench/learning_report.py --logs "$logs" --stamp "$stamp" --reference-steps "$ref_steps" --reference-width "$ref_width" --reference-input-scale "$ref_scale" --out docs/LEARNING.md
+/usr/bin/python3 bench/learning_report.py --logs "$logs" --stamp "$stamp" --reference-width "$ref_width" --reference-input-scale "$ref_scale" --out docs/LEARNING.md
