@@ -70,9 +70,10 @@ def main():
                                                                100 * (p.get("top1Sd") or 0)))
         # The reference's probe logs, ref-BENCH-sSEED-stepsN.TASK.KIND.probe.log: step 0 (untrained) and every trained
         # length found (a benchmark may have the reference at several budgets, e.g. 1000 and the runs' 2000 steps).
+        tasks = {p["column"] for p in final}
         for ref in sorted(glob.glob(os.path.join(a.logs, f"ref-{bench}-s{seed}-steps*.probe.log"))):
             steps, task, kind = re.match(r".+-steps(\d+)\.([^.]+)\.(.+)\.probe\.log$", os.path.basename(ref)).groups()
-            if task not in {p["column"] for p in final} or kind not in ("attentive", "attentive+pos"):
+            if task not in tasks or kind not in ("attentive", "attentive+pos"):
                 continue
             reference_steps[bench].add(int(steps))
             label = f"PyTorch reference step 0 {kind}" if steps == "0" else f"PyTorch reference {steps} steps {kind}"
@@ -117,7 +118,7 @@ def main():
     for (bench, task, kind) in sorted(scores):
         rows = scores[(bench, task, kind)]
         out += [f"## {bench}: {task}, {kind} probe", "", "| features | test top-1 | val top-1 | seeds |", "|---|---:|---:|---:|"]
-        trained_refs = sorted((l for l in rows if l.startswith("PyTorch reference ") and "step 0" not in l), key=lambda l: int(l.split()[2]))
+        trained_refs = [label for n in sorted(reference_steps[bench]) if n and (label := f"PyTorch reference {n} steps {kind}") in rows]
         order = list(dict.fromkeys(["majority", f"raw {kind}", "raw attentive+pos", f"LvMae step 0 {kind}", f"PyTorch reference step 0 {kind}", *trained_refs, f"LvMae default {kind}"]))
         def summary(label):
             """Test mean ± sd: over pre-training seeds for models; a baseline without one (majority, raw) keeps its
