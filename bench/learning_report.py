@@ -37,6 +37,11 @@ def fmt(mean, sd, n):
     return "-" if mean is None else f"{mean:.1f} ± {sd:.1f}" + ("" if n >= 3 else f" (n={n})")
 
 
+def reference_label(steps, kind):
+    """A reference row's label: step 0 is the untrained encoder, every trained length its own row."""
+    return f"PyTorch reference step 0 {kind}" if int(steps) == 0 else f"PyTorch reference {steps} steps {kind}"
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--logs", required=True)
@@ -76,7 +81,7 @@ def main():
             if task not in tasks or kind not in ("attentive", "attentive+pos"):
                 continue
             reference_steps[bench].add(int(steps))
-            label = f"PyTorch reference step 0 {kind}" if steps == "0" else f"PyTorch reference {steps} steps {kind}"
+            label = reference_label(steps, kind)
             for (features, probe), value in parse_probe_log(ref).items():
                 if features == "features" and probe == kind:
                     scores[(bench, task, kind)][label].append(value)
@@ -118,8 +123,9 @@ def main():
     for (bench, task, kind) in sorted(scores):
         rows = scores[(bench, task, kind)]
         out += [f"## {bench}: {task}, {kind} probe", "", "| features | test top-1 | val top-1 | seeds |", "|---|---:|---:|---:|"]
-        trained_refs = [label for n in sorted(reference_steps[bench]) if n and (label := f"PyTorch reference {n} steps {kind}") in rows]
-        order = list(dict.fromkeys(["majority", f"raw {kind}", "raw attentive+pos", f"LvMae step 0 {kind}", f"PyTorch reference step 0 {kind}", *trained_refs, f"LvMae default {kind}"]))
+        references = [reference_label(n, kind) for n in sorted(reference_steps[bench])]
+        longest_trained = [label for n, label in zip(sorted(reference_steps[bench]), references) if n and label in rows][-1:]
+        order = list(dict.fromkeys(["majority", f"raw {kind}", "raw attentive+pos", f"LvMae step 0 {kind}", *references, f"LvMae default {kind}"]))
         def summary(label):
             """Test mean ± sd: over pre-training seeds for models; a baseline without one (majority, raw) keeps its
             probe-seed sd (the same probe seeds in every run, so its spread over runs is 0)."""
@@ -136,7 +142,7 @@ def main():
         mine = summary(f"LvMae default {kind}")
         verdicts = []
         # The reference target is judged against its longest training (the closest to LvMae's budget).
-        for other in dict.fromkeys((f"raw {kind}", "raw attentive+pos", f"LvMae step 0 {kind}", *trained_refs[-1:])):
+        for other in dict.fromkeys((f"raw {kind}", "raw attentive+pos", f"LvMae step 0 {kind}", *longest_trained)):
             o = summary(other)
             if mine[0] is None or o[0] is None:
                 continue
